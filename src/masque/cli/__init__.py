@@ -1,0 +1,51 @@
+"""`masque` command line: a thin layer over the Python API, one small module per command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from .. import __version__
+from . import models as _models
+
+app = typer.Typer(
+    name="masque",
+    help="Protect face photos from face recognition with localized adversarial makeup (MASQUE).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"masque {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """MASQUE command line."""
+
+
+app.add_typer(_models.app, name="models")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes become one line on stderr and exit code 2 (tracebacks with MASQUE_DEBUG=1)."""
+    from ..errors import MasqueError
+
+    try:
+        app(args=argv, prog_name="masque")
+    except MasqueError as exc:
+        if os.environ.get("MASQUE_DEBUG"):
+            raise
+        typer.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,105 @@
+"""The `FaceEmbedder` seam: one surface for every face-recognition model.
+
+An embedder takes the *generation crop* (B, 3, H, W) in [0, 1], framed by `faces.templates.GENERATION_512` (any
+resolution), warps it differentiably into its own alignment template and input size, normalises it the way its
+checkpoint expects, and returns L2-normalised embeddings. Verification compares cosine similarity against the
+per-model thresholds in `spec.thresholds` (keys ``far0.1``, ``far0.01``, ``far0.001``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import WeightsError
+from ..faces.templates import GENERATION_512, Template, warp_between
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """Per-model metadata, kept as data (timm-style pretrained config)."""
+
+    name: str
+    template: Template  # alignment and input size the checkpoint was trained with
+    embedding_dim: int
+    thresholds: dict[str, float]  # cosine-similarity thresholds, same person when cos >= threshold
+    weights_file: str | None = None  # file name expected under $MASQUE_HOME/fr/
+    sha256: str | None = None
+    url: str | None = None
+    source: str = ""
+    license: str = ""
+    input_range: tuple[float, float] = (-1.0, 1.0)  # pixel range the network expects
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        return self.template.size
+
+
+class FaceEmbedder(nn.Module):
+    """Wraps a backbone network with its preprocessing; `forward(crop)` = `embed(preprocess(crop))`."""
+
+    def __init__(self, spec: EmbedderSpec, backbone: nn.Module):
+        super().__init__()
+        self.spec = spec
+        self.backbone = backbone
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.spec.thresholds
+
+    def preprocess(self, crop: torch.Tensor, frame: Template = GENERATION_512) -> torch.Tensor:
+        """Generation crop in [0, 1] -> network input (aligned, resized, scaled to `spec.input_range`)."""
+        x = warp_between(crop, frame, self.spec.template)
+        lo, hi = self.spec.input_range
+        return x * (hi - lo) + lo
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Network input -> L2-normalised embedding (B, D)."""
+        return F.normalize(self.backbone(x).flatten(1), dim=1)
+
+    def forward(self, crop: torch.Tensor, frame: Template = GENERATION_512) -> torch.Tensor:
+        return self.embed(self.preprocess(crop, frame))
+
+
+def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) -> None:
+    """Load a checkpoint file into ``module`` with strict keys; mismatches become one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"`weights` for {name!r}: file {str(path)!r} does not exist; pass the checkpoint path or "
+                           f"run `masque models import {name} FILE`.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise WeightsError(
+            f"`weights` for {name!r}: {str(path)!r} is not a readable PyTorch checkpoint ({exc})."
+        ) from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"`weights` for {name!r}: {str(path)!r} holds a {type(state).__name__}, not a state dict.")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise WeightsError(
+            f"`weights` for {name!r}: {str(path)!r} does not match the architecture: "
+            f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}."
+        )
+    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        k = bad[0]
+        raise WeightsError(f"`weights` for {name!r}: {str(path)!r} key {k!r} has shape {tuple(state[k].shape)}, "
+                           f"expected {tuple(own[k].shape)}.")
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,68 @@
+"""timm-style registry: `register_embedder` fills it, `create_embedder` is the one factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import InputError
+from .base import EmbedderSpec, FaceEmbedder, load_state_dict_strict
+
+Builder = Callable[[EmbedderSpec], nn.Module]
+_BUILDERS: dict[str, Builder] = {}
+_SPECS: dict[str, EmbedderSpec] = {}
+# Resolves the default weights of a spec (for example from $MASQUE_HOME); replaceable by the weight store.
+_DEFAULT_WEIGHTS: dict[str, Callable[[EmbedderSpec], Path]] = {}
+
+
+def register_embedder(spec: EmbedderSpec, *, default_weights: Callable[[EmbedderSpec], Path] | None = None):
+    """Decorator registering ``builder(spec) -> backbone`` under ``spec.name``."""
+
+    def deco(builder: Builder) -> Builder:
+        if spec.name in _BUILDERS:
+            raise ValueError(f"embedder {spec.name!r} is registered twice")
+        _BUILDERS[spec.name] = builder
+        _SPECS[spec.name] = spec
+        if default_weights is not None:
+            _DEFAULT_WEIGHTS[spec.name] = default_weights
+        return builder
+
+    return deco
+
+
+def list_embedders() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def get_spec(name: str) -> EmbedderSpec:
+    if name not in _SPECS:
+        raise InputError(f"`embedder` must be one of {list_embedders()}, got {name!r}.")
+    return _SPECS[name]
+
+
+def create_embedder(name: str, weights: str | Path | None = "default", *, device: str = "cpu") -> FaceEmbedder:
+    """Build a registered embedder.
+
+    ``weights="default"`` loads the model's standard weights (error naming the file when absent), a path loads that
+    checkpoint strictly, ``None`` leaves the random initialisation (architecture tests only).
+    The model is returned in eval mode with gradients disabled on its parameters (it is a fixed judge).
+    """
+    spec = get_spec(name)
+    backbone = _BUILDERS[name](spec)
+    if weights == "default":
+        resolver = _DEFAULT_WEIGHTS.get(name)
+        if resolver is None:
+            from ..store import default_weight_path  # lazy: the store knows $MASQUE_HOME
+
+            weights = default_weight_path(spec)
+        else:
+            weights = resolver(spec)
+    if weights is not None and not getattr(backbone, "loads_own_weights", False):
+        load_state_dict_strict(backbone, weights, name=name)
+    elif weights is not None:
+        backbone.load_weights(Path(weights))
+    model = FaceEmbedder(spec, backbone).eval().to(device)
+    model.requires_grad_(False)
+    return model

@@ -1,0 +1,1 @@
+"""Faces in real photos: detection, landmarks, alignment templates, region masks and paste-back."""

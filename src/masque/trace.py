@@ -1,0 +1,40 @@
+"""Hardware-independent cost accounting.
+
+Every UNet, VAE and face-recognition call made while protecting an image is counted here so benchmarks can report
+cost in network function evaluations (NFE) next to seconds: a forward pass costs 1, a forward pass whose graph is
+back-propagated costs 3 (forward + backward ~ 2 forwards).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CostTrace:
+    """Counts of model calls, keyed by component (``unet``, ``vae_encode``, ``vae_decode``, ``fr:<name>``)."""
+
+    forward: Counter = field(default_factory=Counter)
+    backward: Counter = field(default_factory=Counter)
+
+    def add(self, component: str, n: int = 1, *, backward: bool = False) -> None:
+        """Record ``n`` calls (batch elements are not counted separately: one call = one batched pass)."""
+        (self.backward if backward else self.forward)[component] += n
+
+    def calls(self, component: str) -> int:
+        return self.forward[component] + self.backward[component]
+
+    def nfe(self, component: str | None = None) -> int:
+        keys = [component] if component else set(self.forward) | set(self.backward)
+        return sum(self.forward[k] + 3 * self.backward[k] for k in keys)
+
+    def merge(self, other: CostTrace) -> CostTrace:
+        self.forward.update(other.forward)
+        self.backward.update(other.backward)
+        return self
+
+    def to_dict(self) -> dict:
+        keys = sorted(set(self.forward) | set(self.backward))
+        rows = {k: {"forward": self.forward[k], "forward_backward": self.backward[k], "nfe": self.nfe(k)} for k in keys}
+        return {"components": rows, "total_nfe": self.nfe()}
