@@ -1,0 +1,241 @@
+"""Safe image reading and atomic, metadata-stripping writing.
+
+Reading: the header size is checked against ``max_pixels`` *before* any pixel is decoded (decompression bombs), EXIF
+orientation is applied to the pixels, and every mode (RGBA, LA, L, P, CMYK, I;16, ...) becomes RGB uint8 with the
+alpha channel, if any, kept aside to re-attach on output. Any unreadable file (missing, empty, truncated, corrupt,
+not an image) raises `InputError` with one line naming the path.
+
+Writing: the output goes to a temporary file in the destination folder and is moved into place with ``os.replace``,
+so a crash never leaves a partial file, and the input file is never overwritten. Pixels are written into a fresh
+image, so EXIF (GPS included), XMP and comments are dropped unless ``keep_metadata=True`` (which keeps EXIF, with the
+orientation reset because the pixels are already upright, and the ICC profile). When the profile is dropped, pixels of
+a non-sRGB input (e.g. Display P3) are converted to sRGB so colours still look the same. Multi-frame files (GIF, TIFF
+pages) contribute their first frame.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+DEFAULT_MAX_PIXELS = 2 * 89_478_485  # PIL's own error threshold (2 x Image.MAX_IMAGE_PIXELS): ~179 MP
+ORIENTATION_TAG = 0x0112
+JPEG_QUALITY = 95
+_CANONICAL_FORMAT = {"MPO": "JPEG", "JPG": "JPEG"}  # iPhone/camera multi-picture JPEGs are written as plain JPEG
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@dataclass
+class LoadedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8, EXIF orientation applied
+    alpha: np.ndarray | None  # (H, W) uint8 if the input had alpha
+    format: str  # PIL format name of the input ("JPEG", "PNG", ...)
+    path: Path
+    info: dict = field(default_factory=dict)  # "exif" (orientation reset) and "icc_profile", for keep_metadata
+
+
+def _bad(path: Path, why: str) -> InputError:
+    return InputError(f"`image` {path}: {why}.")
+
+
+def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+    """Open lazily (header only) and refuse oversized images before decoding; our limit replaces PIL's global one."""
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # the explicit check below is the guard; restore PIL's at once
+        try:
+            im = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise _bad(
+            path,
+            f"{w}x{h} = {w * h / 1e6:.0f} MP exceeds the limit `max_pixels`={max_pixels} (decompression-bomb guard); "
+            "downscale the photo or raise `max_pixels` if you trust it",
+        )
+    if w == 0 or h == 0:
+        im.close()
+        raise _bad(path, f"image has zero size {w}x{h}")
+    return im
+
+
+def _to_rgb(im: Image.Image) -> tuple[Image.Image, np.ndarray | None, bool]:
+    """RGB image, optional alpha array, and whether the pixels were colour-managed to sRGB already."""
+    alpha = None
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit greyscale: PIL's convert("L") clips at 255, so scale 0..65535 -> 0..255 ourselves.
+        a = np.asarray(im).astype(np.float64)
+        grey = np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(grey[..., None], 3, axis=2)), None, False
+    if im.mode == "CMYK":
+        icc = im.info.get("icc_profile")
+        if icc:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            return out, None, True
+        return im.convert("RGB"), None, False
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A")).copy()
+        return rgba.convert("RGB"), alpha, False
+    return (im if im.mode == "RGB" else im.convert("RGB")), None, False
+
+
+def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read a photo as upright RGB uint8; `InputError` (one line, naming the path) for anything unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise _bad(path, "file does not exist; check the path")
+    if not path.is_file():
+        raise _bad(path, "is not a regular file; pass an image file")
+    if path.stat().st_size == 0:
+        raise _bad(path, "file is empty (0 bytes); pass a valid image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = _open_checked(path, max_pixels)
+            with im:
+                fmt = _CANONICAL_FORMAT.get(im.format or "", im.format or "")
+                im.load()  # full decode: truncated/corrupt data fails here
+                upright = ImageOps.exif_transpose(im)
+                exif = upright.getexif()
+                if ORIENTATION_TAG in exif:
+                    exif[ORIENTATION_TAG] = 1
+                info: dict = {}
+                if len(exif):
+                    info["exif"] = exif.tobytes()
+                rgb_im, alpha, managed = _to_rgb(upright)
+                if upright.info.get("icc_profile") and not managed and upright.mode != "CMYK":
+                    info["icc_profile"] = upright.info["icc_profile"]
+                rgb = np.ascontiguousarray(np.asarray(rgb_im, dtype=np.uint8))
+    except InputError:
+        raise
+    except PermissionError as e:
+        raise _bad(path, "cannot be read (permission denied); check the file's permissions") from e
+    except UnidentifiedImageError as e:
+        raise _bad(path, "not a recognised image format (corrupt, or not an image); pass a JPEG/PNG/WebP/TIFF") from e
+    except (OSError, SyntaxError, ValueError, EOFError, ImageCms.PyCMSError) as e:
+        raise _bad(
+            path,
+            f"cannot decode ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'corrupt'}); "
+            "the file is truncated or corrupt, re-export it",
+        ) from e
+    return LoadedImage(rgb=rgb, alpha=alpha, format=fmt, path=path, info=info)
+
+
+def _format_for(path: Path, like: LoadedImage | None, format: str | None) -> str:
+    if format is None and like is not None and like.format:
+        format = like.format
+    if format is None:
+        ext = path.suffix.lower()
+        format = Image.registered_extensions().get(ext)
+        if format is None:
+            raise InputError(
+                f"`path` {path}: unknown image extension {ext!r}; use .jpg, .png or .webp, or pass `format`."
+            )
+    return _CANONICAL_FORMAT.get(format.upper(), format.upper())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """Express pixels tagged with ``icc`` in untagged sRGB; an sRGB-tagged image is returned untouched, so pixels
+    outside the edited region stay bit-identical (most camera JPEGs embed an sRGB profile)."""
+    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    if "srgb" in ImageCms.getProfileDescription(src).lower():
+        return img
+    converted = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode=img.mode)
+    return Image.fromarray(np.asarray(converted))  # fresh image: lcms tags its result with a profile
+
+
+def write_image(
+    path: str | Path,
+    rgb: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    like: LoadedImage | None = None,
+    format: str | None = None,
+    keep_metadata: bool = False,
+    quality: int = JPEG_QUALITY,
+) -> Path:
+    """Atomically write ``rgb`` (H, W, 3) uint8 to ``path`` and return it; never writes over ``like.path``.
+
+    Format: ``format`` if given, else the input's (``like.format``), else from the file extension. JPEG is written at
+    ``quality`` with 4:4:4 chroma (``subsampling=0``) so fine makeup colour survives. ``alpha`` defaults to
+    ``like.alpha`` when the shapes agree.
+    """
+    path = Path(path)
+    # 1. validate inputs before touching the disk
+    if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
+        got = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise InputError(f"`rgb` must be a uint8 array of shape (H, W, 3); got {got}.")
+    if alpha is None and like is not None and like.alpha is not None and like.alpha.shape == rgb.shape[:2]:
+        alpha = like.alpha
+    if alpha is not None and (alpha.dtype != np.uint8 or alpha.shape != rgb.shape[:2]):
+        raise InputError(f"`alpha` must be uint8 of shape {rgb.shape[:2]}; got {alpha.dtype} {alpha.shape}.")
+    if like is not None and _same_file(path, like.path):
+        raise InputError(
+            f"`output` {path} is the input file; choose another output path (inputs are never overwritten)."
+        )
+    if path.is_dir():
+        raise InputError(f"`output` {path} is a folder; pass a file path.")
+    if not path.parent.is_dir():
+        raise InputError(f"`output` {path}: folder {path.parent} does not exist; create it first.")
+    fmt = _format_for(path, like, format)
+    Image.init()
+    if fmt not in Image.SAVE:
+        raise InputError(f"`format` {fmt!r} cannot be written by Pillow; use JPEG, PNG or WEBP.")
+    if alpha is not None and fmt == "JPEG":
+        raise InputError(f"`format` JPEG cannot store the alpha channel of {path}; write PNG or WebP instead.")
+    if not 1 <= quality <= 100:
+        raise InputError(f"`quality` must lie in [1, 100]; got {quality}.")
+
+    # 2. build a fresh image: nothing from the input's info (EXIF, XMP, comments, ICC) leaks unless asked for
+    img = Image.fromarray(rgb)
+    info = like.info if like is not None else {}
+    kwargs: dict = {}
+    icc = info.get("icc_profile")
+    if keep_metadata:
+        if info.get("exif"):
+            kwargs["exif"] = info["exif"]
+        if icc:
+            kwargs["icc_profile"] = icc
+    elif icc:
+        img = _to_srgb(img, icc)  # the profile is dropped, so express the colours in sRGB (the untagged default)
+    if alpha is not None:
+        img.putalpha(Image.fromarray(alpha))
+    if fmt == "JPEG":
+        kwargs.update(quality=quality, subsampling=0)
+    elif fmt == "WEBP":
+        kwargs.update(quality=quality)
+
+    # 3. write to a temp file beside the target, then rename atomically; remove the temp file on any failure
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format=fmt, **kwargs)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

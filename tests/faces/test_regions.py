@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from masque.errors import InputError
+from masque.faces.align import align_face
+from masque.faces.regions import REGIONS, VOCABULARY, MaskConfig, RegionMasker, regions_for_prompt
+from masque.faces.templates import generation_template
+
+
+@pytest.fixture(scope="module")
+def region_masks(aligned):
+    masker = RegionMasker()
+    return {r: masker(aligned["obama.jpg"], [r]) for r in REGIONS}
+
+
+def test_vocabulary_maps_only_to_known_regions():
+    assert set(VOCABULARY.values()) == set(REGIONS)
+
+
+@pytest.mark.parametrize(("word", "region"), sorted(VOCABULARY.items()))
+def test_every_word_gives_its_region_and_a_non_empty_mask(word, region, region_masks):
+    assert regions_for_prompt(f"A face of a human with bold {word}") == (region,)
+    assert region_masks[region].max() == 1.0 and (region_masks[region] > 0.5).sum() > 100
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("A face of a human with red lipstick", ("lips",)),
+        ("Red LIPSTICK and smoky eye shadow", ("lips", "eyes")),
+        ("blue eyeshadow", ("eyes",)),  # "eye" inside "eyeshadow" is not a separate match
+        ("dark eyebrows, pink blush, matte foundation", ("brows", "cheeks", "skin")),
+    ],
+)
+def test_regions_for_prompt(prompt, expected):
+    assert regions_for_prompt(prompt) == expected
+
+
+def test_override_wins_and_is_validated():
+    assert regions_for_prompt("red lipstick", override="eyes") == ("eyes",)
+    assert regions_for_prompt("anything", override=["skin", "lips"]) == ("lips", "skin")
+    assert regions_for_prompt("anything", override="cheeks, brows") == ("brows", "cheeks")
+    with pytest.raises(InputError, match="region"):
+        regions_for_prompt("red lipstick", override="nose")
+    with pytest.raises(InputError, match="prompt"):
+        regions_for_prompt("A face of a human")  # "face" names no region
+
+
+def test_lips_mask_inside_mouth_box_with_plausible_area(aligned, region_masks):
+    lips, mouth = region_masks["lips"], aligned["obama.jpg"].landmarks68[48:60]
+    (x0, y0), (x1, y1) = np.floor(mouth.min(0)).astype(int), np.ceil(mouth.max(0)).astype(int)
+    ys, xs = np.nonzero(lips > 0.5)
+    assert x0 <= xs.min() and xs.max() <= x1 and y0 <= ys.min() and ys.max() <= y1
+    inside = lips[y0 : y1 + 1, x0 : x1 + 1].sum()
+    assert inside / lips.sum() > 0.75  # feathering spills only a little past the box
+    box_area = (x1 - x0 + 1) * (y1 - y0 + 1)
+    assert 0.1 < (lips > 0.5).sum() / box_area < 0.8  # a lip band, not the whole box, not a sliver
+
+
+def test_regions_do_not_overlap_where_they_should_not(aligned, region_masks):
+    lips, eyes, brows, skin = (region_masks[r] for r in ("lips", "eyes", "brows", "skin"))
+    assert not np.any((lips > 0) & (eyes > 0))
+    assert not np.any((lips > 0) & (brows > 0))
+    lm = aligned["obama.jpg"].landmarks68
+    for centre in (lm[36:42].mean(0), lm[42:48].mean(0)):  # eyeballs are left alone by eyes and skin
+        x, y = np.round(centre).astype(int)
+        assert eyes[y, x] < 0.5 and skin[y, x] < 0.5
+    x, y = np.round(lm[[51, 57]].mean(0)).astype(int)  # mouth centre: lips region, not skin
+    assert skin[y, x] < 0.1
+    assert (skin > 0.5).sum() > 5 * (lips > 0.5).sum()
+
+
+def test_union_and_range(aligned, region_masks):
+    both = RegionMasker()(aligned["obama.jpg"], ["lips", "eyes"])
+    assert both.dtype == np.float32 and both.shape == (512, 512)
+    assert both.min() >= 0.0 and both.max() <= 1.0
+    np.testing.assert_allclose(both, np.maximum(region_masks["lips"], region_masks["eyes"]), atol=1e-6)
+    assert np.array_equal(RegionMasker()(aligned["obama.jpg"], "lips"), region_masks["lips"])
+
+
+def test_feather_zero_is_binary_and_feather_softens(aligned):
+    a = aligned["biden.jpg"]
+    hard = RegionMasker(MaskConfig(feather=0.0))(a, ["lips"])
+    soft = RegionMasker(MaskConfig(feather=0.1))(a, ["lips"])
+    assert set(np.unique(hard)) <= {0.0, 1.0}
+    assert ((soft > 0) & (soft < 1)).sum() > ((hard > 0) & (hard < 1)).sum()
+
+
+def test_mask_is_resolution_independent(photos, detections):
+    rgb, face = photos["biden.jpg"].rgb, detections["biden.jpg"][0]
+    big = RegionMasker()(align_face(rgb, face, generation_template(512)), ["eyes", "brows"]) > 0.5
+    small = RegionMasker()(align_face(rgb, face, generation_template(128)), ["eyes", "brows"]) > 0.5
+    pooled = big.reshape(128, 4, 128, 4).mean((1, 3)) > 0.5
+    iou = (pooled & small).sum() / (pooled | small).sum()
+    assert iou > 0.75
+
+
+def test_bad_regions_rejected(aligned):
+    with pytest.raises(InputError):
+        RegionMasker()(aligned["obama.jpg"], [])
+    with pytest.raises(InputError):
+        RegionMasker()(aligned["obama.jpg"], ["nose"])
