@@ -8,6 +8,7 @@ per-model thresholds in `spec.thresholds` (keys ``far0.1``, ``far0.01``, ``far0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,21 @@ from torch import nn
 
 from ..errors import WeightsError
 from ..faces.templates import GENERATION_512, Template, warp_between
+
+PRIMARY_THRESHOLD = "far0.01"  # the anti-FR literature's operating point (REFERENCES.md)
+
+
+def primary_threshold(thresholds: Mapping[str, float]) -> str:
+    """Key of the threshold verdicts are judged by: FAR 0.01 where the model is calibrated, else its own rule
+    (dlib's same-person distance); the strictest FAR key as a last resort."""
+    if PRIMARY_THRESHOLD in thresholds:
+        return PRIMARY_THRESHOLD
+    own = sorted(k for k in thresholds if not k.startswith("far"))
+    if own:
+        return own[0]
+    if not thresholds:
+        raise ValueError("a face-recognition model without thresholds cannot give a verdict")
+    return min(thresholds, key=lambda k: float(k[3:]))
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,11 @@ class FaceEmbedder(nn.Module):
     def thresholds(self) -> dict[str, float]:
         return self.spec.thresholds
 
+    @property
+    def verdict_threshold(self) -> float:
+        """Cosine at or above which this model calls two faces the same person (see `primary_threshold`)."""
+        return self.spec.thresholds[primary_threshold(self.spec.thresholds)]
+
     def preprocess(self, crop: torch.Tensor, frame: Template = GENERATION_512) -> torch.Tensor:
         """Generation crop in [0, 1] -> network input (aligned, resized, scaled to `spec.input_range`)."""
         x = warp_between(crop, frame, self.spec.template)
@@ -89,7 +110,8 @@ def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) ->
         raise WeightsError(f"`weights` for {name!r}: {str(path)!r} holds a {type(state).__name__}, not a state dict.")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = module.state_dict()
-    missing = sorted(set(own) - set(state))
+    # Checkpoints saved before PyTorch 0.4.1 lack BatchNorm's `num_batches_tracked` (unused in eval; BN fills it).
+    missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise WeightsError(
@@ -97,7 +119,7 @@ def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) ->
             f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}."
         )
-    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    bad = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if bad:
         k = bad[0]
         raise WeightsError(f"`weights` for {name!r}: {str(path)!r} key {k!r} has shape {tuple(state[k].shape)}, "

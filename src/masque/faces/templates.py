@@ -84,3 +84,14 @@ def warp_between(image: torch.Tensor, src: Template, dst: Template, out_size: in
     theta_t = theta_t.unsqueeze(0).expand(image.shape[0], 2, 3)
     grid = F.affine_grid(theta_t, [image.shape[0], image.shape[1], out, out], align_corners=False)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# dlib's face-recognition chip (`dlib.get_face_chip(img, shape5, 150, 0.25)`, the input of the dlib ResNet).
+# dlib frames that chip from its *5-point* landmark model; our templates use five points derived from the 68-point
+# model, so the template below was calibrated empirically (`masque.embedders.dlib_chip.calibrate_chip_template`):
+# for each shared test photo (obama, obama2, obama3, biden, skimage astronaut) and its mirror image, take the largest
+# HOG detection, map the 68-point-derived five points through dlib's own image->chip transform (rebuilt from
+# `get_face_chip_details`: rect corners rotated by `angle` -> chip corners) and average them over the 10 faces.
+# Pixel means (150 px chip); per-point spread 1-6 px, mostly head pose (nose and mouth under yaw).
+DLIB_150 = Template("dlib", 150, _unit(
+    np.array([[46.736, 46.292], [100.184, 46.531], [73.695, 73.113], [46.594, 103.009], [100.210, 103.081]]), 150))
