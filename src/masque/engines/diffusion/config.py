@@ -1,0 +1,119 @@
+"""Frozen settings of the diffusion engine, with the defaults of null-text inversion / prompt-to-prompt / MASQUE.
+
+Every schedule is written as a *fraction* of the denoising steps so the same config works for 50 steps (paper) and
+for 4-step smoke tests. A config is plain data: `asdict(config)` goes into the output sidecar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from ...errors import InputError
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """DDIM settings of the SD v1.x null-text-inversion setup (REFERENCES.md); override a loaded scheduler config."""
+
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    beta_schedule: str = "scaled_linear"
+    clip_sample: bool = False
+    set_alpha_to_one: bool = False
+    steps_offset: int = 1
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """DDIM inversion with the source prompt, then null-text optimisation (Mokady et al. 2023, Alg. 1)."""
+
+    num_steps: int = 50
+    guidance_scale: float = 7.5
+    inner_iters: int = 10  # at most this many Adam steps per denoising step
+    lr: float = 1e-2  # Adam learning rate at step 0 ...
+    lr_decay_horizon: int = 100  # ... decayed as lr * (1 - i / horizon)
+    early_stop: float = 1e-5  # stop the inner loop when loss < early_stop + i * early_stop_slope
+    early_stop_slope: float = 2e-5
+    optimise_null: bool = True  # False gives plain DDIM inversion (null embedding of "" at every step)
+
+
+@dataclass(frozen=True)
+class EditConfig:
+    """Prompt-to-prompt attention control and local blend (Hertz et al. 2022) fused with the region mask (MASQUE).
+
+    ``mask_fusion`` chooses the latent blend mask M in ``z_tgt <- z_src + M * (z_tgt - z_src)``:
+    ``"mask"`` the face-region mask only, ``"attention"`` the thresholded cross-attention map of the target words
+    only, ``"both"`` their product (the attention map gated by the region: edits stay inside the region *and* where
+    the words attend).
+    """
+
+    cross_replace: float = 0.8  # cross-attention of aligned words is replaced/refined for this fraction of steps
+    word_replace: tuple[tuple[str, float], ...] = ()  # per-word overrides of `cross_replace`, e.g. (("face", 0.4),)
+    self_replace: float = 0.5  # self-attention of the target is replaced by the source's for this fraction
+    self_replace_res: float = 0.5  # ... on maps with side <= this fraction of the latent side (32 of 64 in SD)
+    blend_res: float = 0.25  # local-blend maps: the side closest to this fraction of the latent (16 of 64 in SD)
+    blend_threshold: float = 0.3
+    blend_start: float = 0.2  # blending starts after this fraction of steps
+    blend_pool: int = 3  # max-pool kernel applied to the attention map
+    mask_fusion: Literal["mask", "attention", "both"] = "both"
+
+
+@dataclass(frozen=True)
+class GuidanceConfig:
+    """Pairwise adversarial guidance on the target latent (MASQUE).
+
+    In steps ``[start, end)`` (fractions) each of ``iters`` inner iterations predicts x0 from the target latent,
+    decodes it, composites it with the source crop through the pixel mask, and takes a normalised gradient step
+    ``z <- z - strength * step_size * M * g / rms(M * g)`` on L = `masque.adversarial.pairwise_loss`.
+    ``strength = 0`` turns guidance off. ``through_unet`` also back-propagates through the UNet's noise prediction
+    (costs a UNet forward+backward per iteration); by default the noise prediction is held fixed, so the gradient
+    only flows through the VAE decoder and the FR models.
+    """
+
+    strength: float = 1.0
+    step_size: float = 0.05
+    iters: int = 2
+    start: float = 0.5
+    end: float = 1.0
+    through_unet: bool = False
+    composite: bool = True
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    edit: EditConfig = field(default_factory=EditConfig)
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> DiffusionConfig:
+        """Raise `InputError` on a setting outside its range; returns self so it chains."""
+        inv, ed, gd = self.inversion, self.edit, self.guidance
+        _check(inv.num_steps >= 1, "inversion.num_steps", ">= 1", inv.num_steps)
+        _check(inv.inner_iters >= 0, "inversion.inner_iters", ">= 0", inv.inner_iters)
+        for name, val in [("edit.cross_replace", ed.cross_replace), ("edit.self_replace", ed.self_replace),
+                          ("edit.blend_start", ed.blend_start), ("guidance.start", gd.start), ("guidance.end", gd.end),
+                          ("edit.blend_threshold", ed.blend_threshold)] + [(f"edit.word_replace[{w!r}]", f)
+                                                                            for w, f in ed.word_replace]:
+            _check(0.0 <= val <= 1.0, name, "a fraction in [0, 1]", val)
+        _check(ed.mask_fusion in ("mask", "attention", "both"), "edit.mask_fusion", "'mask', 'attention' or 'both'",
+               ed.mask_fusion)
+        _check(ed.blend_pool >= 1 and ed.blend_pool % 2 == 1, "edit.blend_pool", "an odd integer >= 1", ed.blend_pool)
+        _check(gd.iters >= 0, "guidance.iters", ">= 0", gd.iters)
+        _check(gd.strength >= 0 and gd.step_size >= 0, "guidance.strength/step_size", ">= 0",
+               (gd.strength, gd.step_size))
+        return self
+
+
+def _check(ok: bool, name: str, rule: str, value) -> None:
+    if not ok:
+        raise InputError(f"`{name}` must be {rule}, got {value!r}.")
+
+
+def step_count(fraction: float, num_steps: int) -> int:
+    """Number of leading steps covered by ``fraction`` of a ``num_steps`` schedule (rounded down)."""
+    return int(fraction * num_steps)

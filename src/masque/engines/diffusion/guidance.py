@@ -1,0 +1,92 @@
+"""Pairwise adversarial guidance on the target latent (MASQUE).
+
+At step t with target latent z_t and noise prediction eps:
+
+    x0_hat = (z_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)          (DDIM's x0 prediction, eq. 12 of DDIM)
+    x_hat  = m * D(x0_hat / s) + (1 - m) * x_src                           (decode, composite with the source crop)
+    L      = `masque.adversarial.pairwise_loss`(embedders, x_hat, anchors)  (mean cosine to the anchors)
+    z_t   <- z_t - strength * step_size * M * g / rms(M * g),  g = dL/dz_t
+
+with s = ``vae.config.scaling_factor``, m the pixel mask and M the latent blend mask, so the latent outside M never
+moves. The loss itself lives in `masque.adversarial`; this module only routes gradients to the latent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from ...adversarial import pairwise_loss
+from ...embedders import FaceEmbedder
+from ...trace import CostTrace
+from .backbone import Backbone
+from .config import GuidanceConfig, step_count
+from .inversion import cfg_eps, unet_eps
+
+
+@dataclass
+class GuidanceContext:
+    """Everything guidance needs that is fixed for one image."""
+
+    embedders: Sequence[FaceEmbedder]
+    anchor_embeddings: dict[str, torch.Tensor]  # from `masque.adversarial.encode_anchors`, computed once
+    source_image: torch.Tensor  # (1, 3, R, R) native-resolution source crop in [0, 1]
+    pixel_mask: torch.Tensor  # (1, 1, R, R)
+    trace: CostTrace
+    losses: list[float] = field(default_factory=list)  # loss of every inner iteration, for the sidecar
+
+
+def guidance_steps(cfg: GuidanceConfig, num_steps: int) -> range:
+    """Denoising-step indices in the window [start, end) (fractions of the schedule); empty when disabled."""
+    if cfg.strength == 0 or cfg.iters == 0 or cfg.step_size == 0:
+        return range(0)
+    return range(step_count(cfg.start, num_steps), step_count(cfg.end, num_steps))
+
+
+def expected_calls(cfg: GuidanceConfig, num_steps: int) -> dict[str, int]:
+    """Model calls guidance makes for one image (per FR model for ``fr``): used by tests and benchmarks."""
+    n = len(guidance_steps(cfg, num_steps)) * cfg.iters
+    return {"unet_backward": n if cfg.through_unet else 0, "vae_decode_backward": n, "fr_backward": n}
+
+
+def decode(bb: Backbone, z0: torch.Tensor, trace: CostTrace | None, backward: bool = False) -> torch.Tensor:
+    """VAE decode of a latent to an image in [0, 1] (fp32), counted in the trace."""
+    if trace is not None:
+        trace.add("vae_decode", backward=backward)
+    img = bb.vae.decode((z0 / bb.vae.config.scaling_factor).to(bb.dtype)).sample.float()
+    return (img / 2 + 0.5).clamp(0, 1)
+
+
+def guide(bb: Backbone, z: torch.Tensor, eps: torch.Tensor, t, latent_mask: torch.Tensor, ctx: GuidanceContext,
+          cfg: GuidanceConfig, *, cond: torch.Tensor | None = None, null: torch.Tensor | None = None,
+          scale: float = 1.0) -> torch.Tensor:
+    """``cfg.iters`` normalised gradient steps on the target latent ``z`` (1, C, h, w) inside ``latent_mask``.
+
+    With ``cfg.through_unet`` the noise prediction is recomputed from z (needs ``cond``/``null``, the target-prompt
+    and null embeddings, and the CFG ``scale``); otherwise ``eps`` is held fixed.
+    """
+    a_t = bb.scheduler.alphas_cumprod[int(t)].to(z.device)
+    m_lat = latent_mask.to(z)
+    for _ in range(cfg.iters):
+        zg = z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            if cfg.through_unet:
+                eps_u, eps_c = unet_eps(bb, torch.cat([zg, zg]), t, torch.cat([null, cond]), ctx.trace,
+                                        backward=True).chunk(2)
+                e = cfg_eps(eps_u, eps_c, scale)
+            else:
+                e = eps.detach()
+            x0 = (zg - (1 - a_t) ** 0.5 * e) / a_t ** 0.5
+            img = decode(bb, x0, ctx.trace, backward=True)
+            if cfg.composite:
+                img = ctx.pixel_mask * img + (1 - ctx.pixel_mask) * ctx.source_image
+            loss = pairwise_loss(ctx.embedders, img, ctx.anchor_embeddings, trace=ctx.trace, backward=True).loss
+            (g,) = torch.autograd.grad(loss, zg)
+        ctx.losses.append(float(loss.detach()))
+        g = m_lat * g
+        rms = g.pow(2).sum().div(m_lat.expand_as(g).sum().clamp_min(1)).sqrt()
+        if rms > 0:
+            z = z - cfg.strength * cfg.step_size * g / rms
+    return z.detach()

@@ -1,0 +1,261 @@
+"""`MasquePipeline`: null-text inversion -> prompt-to-prompt edit with mask fusion -> pairwise adversarial guidance.
+
+    pipe = MasquePipeline.from_pretrained("path/to/sd15")          # or a hub id, or $MASQUE_SD_MODEL
+    result = pipe.protect(crop, mask, "red lipstick", anchors=[pair_crop], embedders=[irse50, facenet])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from ...adversarial import encode_anchors, pairwise_loss
+from ...embedders import FaceEmbedder
+from ...errors import InputError
+from ...trace import CostTrace
+from ..base import ProgressCallback, ProtectResult
+from . import attention, blend
+from .backbone import Backbone, load_backbone, make_scheduler
+from .config import DiffusionConfig, step_count
+from .guidance import GuidanceContext, decode, guidance_steps, guide
+from .inversion import InversionResult, cfg_eps, invert, unet_eps
+
+DEFAULT_SOURCE_PROMPT = "A face of a human"
+
+
+@dataclass
+class StepState:
+    """What `edit` reports after each denoising step (tests check the locality invariant with it)."""
+
+    step: int
+    z_src: torch.Tensor
+    z_tgt: torch.Tensor
+    mask: torch.Tensor  # latent blend mask used at this step
+    blended: bool
+
+
+@dataclass
+class EditResult:
+    z_src: torch.Tensor
+    z_tgt: torch.Tensor
+    mask: torch.Tensor
+    target_tokens: tuple[int, ...]
+
+
+class MasquePipeline:
+    """Stable Diffusion components + `DiffusionConfig`; `protect` (alias `__call__`) runs the whole method."""
+
+    def __init__(self, backbone: Backbone, config: DiffusionConfig | None = None):
+        self.config = (config or DiffusionConfig()).validate()
+        # own scheduler object (it holds the timesteps), shared network weights
+        self.backbone = replace(backbone, scheduler=make_scheduler(dict(backbone.scheduler.config),
+                                                                   self.config.scheduler))
+
+    @classmethod
+    def from_pretrained(cls, model_id_or_dir: str | None = None, *, device=None, torch_dtype=None,
+                        config: DiffusionConfig | None = None, local_files_only: bool = False) -> MasquePipeline:
+        """Load from a diffusers folder or hub id (default ``$MASQUE_SD_MODEL`` or SD 1.5); `WeightsError` if not."""
+        cfg = config or DiffusionConfig()
+        bb = load_backbone(model_id_or_dir, device=device, torch_dtype=torch_dtype, scheduler=cfg.scheduler,
+                           local_files_only=local_files_only)
+        return cls(bb, cfg)
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
+
+    @property
+    def resolution(self) -> int:
+        return self.backbone.resolution
+
+    @property
+    def latent_side(self) -> int:
+        return int(self.backbone.unet.config.sample_size)
+
+    # --- building blocks -------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_prompt(self, prompts: Sequence[str]) -> torch.Tensor:
+        tok = self.backbone.tokenizer
+        ids = tok(list(prompts), padding="max_length", max_length=tok.model_max_length, truncation=True,
+                  return_tensors="pt").input_ids.to(self.device)
+        return self.backbone.text_encoder(ids)[0].float()
+
+    @torch.no_grad()
+    def encode_image(self, image: torch.Tensor, trace: CostTrace | None = None) -> torch.Tensor:
+        """Image (1, 3, R, R) in [0, 1] -> latent z0 = s * E(x).mean (deterministic: the posterior mean)."""
+        if trace is not None:
+            trace.add("vae_encode")
+        vae = self.backbone.vae
+        posterior = vae.encode((image * 2 - 1).to(self.device, self.backbone.dtype)).latent_dist
+        return posterior.mean.float() * vae.config.scaling_factor
+
+    def invert(self, image: torch.Tensor, source_prompt: str = DEFAULT_SOURCE_PROMPT,
+               trace: CostTrace | None = None, progress: ProgressCallback | None = None) -> InversionResult:
+        """Null-text inversion of a native-resolution image (1, 3, R, R) under ``source_prompt``."""
+        cfg = self.config.inversion
+        self.backbone.scheduler.set_timesteps(cfg.num_steps)
+        z0 = self.encode_image(image, trace)
+        cond, null = self.encode_prompt([source_prompt, ""]).chunk(2)
+        return invert(self.backbone, z0, cond, null, cfg, trace, progress)
+
+    def edit(self, inv: InversionResult, source_prompt: str, target_prompt: str, target_words: Sequence[str],
+             region: torch.Tensor, guidance: GuidanceContext | None = None, trace: CostTrace | None = None,
+             on_step: Callable[[StepState], None] | None = None,
+             progress: ProgressCallback | None = None) -> EditResult:
+        """Prompt-to-prompt from x_T on the batch [source, target]; ``region`` is the latent region mask."""
+        bb, cfg = self.backbone, self.config
+        n, side, scale = cfg.inversion.num_steps, self.latent_side, cfg.inversion.guidance_scale
+        bb.scheduler.set_timesteps(n)
+        cond = self.encode_prompt([source_prompt, target_prompt])
+        alignment = attention.align_prompts(bb.tokenizer, source_prompt, target_prompt, cfg.edit, n,
+                                            tuple(target_words))
+        sides = attention.attention_sides(bb.unet, side)
+        ctrl = attention.AttentionController(cfg.edit, n, side, alignment,
+                                             attention.pick_blend_side(sides, side, cfg.edit.blend_res), active=True)
+        g_steps = guidance_steps(cfg.guidance, n) if guidance is not None else range(0)
+        blend_from = step_count(cfg.edit.blend_start, n)
+        region = region.to(self.device)
+        z = torch.cat([inv.x_T, inv.x_T])
+        mask = region
+        previous = attention.install(bb.unet, ctrl)
+        try:
+            for i, t in enumerate(bb.scheduler.timesteps):
+                ctrl.begin_step(i)
+                null = inv.null_embeddings[i]
+                with torch.no_grad():
+                    eps_u, eps_c = unet_eps(bb, torch.cat([z, z]), t, torch.cat([null, null, cond]), trace).chunk(2)
+                eps = cfg_eps(eps_u, eps_c, scale)
+                mask = blend.fuse(region, ctrl.blend_maps, side, cfg.edit)
+                if i in g_steps:
+                    ctrl.active = False  # guidance passes run plain attention on a batch of one prompt
+                    z_tgt = guide(bb, z[1:], eps[1:], t, mask, guidance, cfg.guidance, cond=cond[1:], null=null,
+                                  scale=scale)
+                    ctrl.active = True
+                    z = torch.cat([z[:1], z_tgt])
+                with torch.no_grad():
+                    z = bb.scheduler.step(eps, t, z).prev_sample
+                    blended = i >= blend_from
+                    if blended:
+                        z = torch.cat([z[:1], blend.blend(z[:1], z[1:], mask)])
+                if on_step is not None:
+                    on_step(StepState(i, z[:1], z[1:], mask, blended))
+                if progress is not None:
+                    progress("edit", i + 1, n)
+        finally:
+            bb.unet.set_attn_processor(previous)
+        return EditResult(z[:1], z[1:], mask, alignment.target_tokens)
+
+    # --- the method ------------------------------------------------------------------------------------------------
+
+    def check_inputs(self, crop, mask, prompt, anchors, embedders, source_prompt, target_words) -> None:
+        if not isinstance(crop, torch.Tensor) or crop.ndim != 4 or crop.shape[:2] != (1, 3):
+            raise InputError(f"`crop` must be a (1, 3, H, W) tensor, got {getattr(crop, 'shape', type(crop))}.")
+        if not crop.is_floating_point() or crop.min() < 0 or crop.max() > 1:
+            raise InputError("`crop` must be a float tensor with values in [0, 1]; divide uint8 images by 255.")
+        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (1, 1, *crop.shape[2:]):
+            raise InputError(f"`mask` must have shape (1, 1, {crop.shape[2]}, {crop.shape[3]}) like `crop`, "
+                             f"got {tuple(getattr(mask, 'shape', ()))}.")
+        if mask.min() < 0 or mask.max() > 1:
+            raise InputError("`mask` must hold values in [0, 1].")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InputError(f"`prompt` must be a non-empty makeup description such as 'red lipstick', got {prompt!r}.")
+        for a in anchors:
+            if not isinstance(a, torch.Tensor) or a.ndim != 4 or a.shape[:2] != (1, 3):
+                raise InputError(f"`anchors` must be (1, 3, H, W) crops, got {getattr(a, 'shape', type(a))}.")
+        if not embedders and guidance_steps(self.config.guidance, self.config.inversion.num_steps):
+            raise InputError("`embedders` must hold at least one FaceEmbedder when guidance is on "
+                             "(or set `guidance.strength=0`).")
+        words = prompt_words(f"{source_prompt} with {prompt}")
+        missing = [w for w in target_words if w.lower() not in words]
+        if missing:
+            raise InputError(f"`target_word` must be words of the target prompt {f'{source_prompt} with {prompt}'!r}, "
+                             f"got {missing}.")
+
+    def protect(self, crop: torch.Tensor, mask: torch.Tensor, prompt: str, anchors: Sequence[torch.Tensor] = (),
+                embedders: Sequence[FaceEmbedder] = (), *, source_prompt: str = DEFAULT_SOURCE_PROMPT,
+                target_word: str | Sequence[str] | None = None, seed: int = 0,
+                progress: ProgressCallback | None = None,
+                on_step: Callable[[StepState], None] | None = None) -> ProtectResult:
+        """Protect an aligned face crop inside ``mask``; pixels where the mask is 0 are returned unchanged.
+
+        ``anchors``: other photos of the same person (empty: the crop itself); ``target_word``: the words whose
+        cross-attention drives the local blend (default: the words of ``prompt`` new to the target prompt);
+        ``on_step`` receives each denoising step's latents (debugging, tests). The method is deterministic (DDIM with
+        eta = 0, posterior-mean encoding), so ``seed`` is only recorded in ``info``; ``progress(stage, done, total)``
+        is called with stages ``"null-text"`` and ``"edit"``.
+        """
+        t_start = time.perf_counter()
+        target_prompt = f"{source_prompt} with {prompt}"
+        if target_word is None:
+            src_words = set(prompt_words(source_prompt))
+            words = tuple(w for w in prompt_words(prompt) if w not in src_words)
+        else:
+            items = [target_word] if isinstance(target_word, str) else list(target_word)
+            words = tuple(w for item in items for w in str(item).replace(",", " ").split())
+        # 1. check inputs
+        self.check_inputs(crop, mask, prompt, anchors, embedders, source_prompt, words)
+        anchors = list(anchors) or [crop]  # single mode: push away from the source photo itself
+        trace, timings, r = CostTrace(), {}, self.resolution
+        # 2. resize to the model's native resolution
+        dev = self.device
+        crop_n = _resize(crop.float().to(dev), r)
+        mask_n = _resize(mask.float().to(dev), r)
+        # 3. anchors and "before" similarity
+        anchor_emb = encode_anchors(embedders, [a.float().to(dev) for a in anchors], trace) if embedders else {}
+        before = _similarity(embedders, crop.float().to(dev), anchor_emb, trace)
+        # 4. null-text inversion of the source crop
+        t0 = time.perf_counter()
+        inv = self.invert(crop_n, source_prompt, trace, progress)
+        timings["inversion_s"] = time.perf_counter() - t0
+        # 5. prompt-to-prompt edit with mask fusion and pairwise adversarial guidance
+        t0 = time.perf_counter()
+        ctx = GuidanceContext(embedders, anchor_emb, crop_n, mask_n, trace) if embedders else None
+        region = blend.region_to_latent(mask_n, self.latent_side)
+        res = self.edit(inv, source_prompt, target_prompt, words, region, ctx, trace, on_step, progress)
+        timings["edit_s"] = time.perf_counter() - t0
+        # 6. decode, resize back, composite: outside the mask the input crop is returned exactly
+        with torch.no_grad():
+            img = decode(self.backbone, res.z_tgt, trace)
+        if img.shape[2:] != crop.shape[2:]:
+            img = F.interpolate(img, size=crop.shape[2:], mode="bilinear", antialias=True, align_corners=False)
+        m = mask.float().to(dev)
+        out = m * img.clamp(0, 1) + (1 - m) * crop.float().to(dev)
+        # 7. "after" similarity and the sidecar info
+        after = _similarity(embedders, out.float(), anchor_emb, trace)
+        timings["total_s"] = time.perf_counter() - t_start
+        info = {
+            "engine": "diffusion", "model": self.backbone.source, "resolution": r, "seed": seed,
+            "source_prompt": source_prompt, "target_prompt": target_prompt, "target_words": list(words),
+            "config": self.config.to_dict(), "similarity_before": before, "similarity_after": after,
+            "guidance_losses": ctx.losses if ctx is not None else [], "null_text_losses": inv.losses,
+            "timings": timings,
+        }
+        return ProtectResult(out.to(crop.device, crop.dtype), trace, info)
+
+    __call__ = protect
+
+    def with_config(self, **groups) -> MasquePipeline:
+        """A pipeline sharing the components with some config groups replaced (``guidance=GuidanceConfig(...)``)."""
+        return MasquePipeline(self.backbone, replace(self.config, **groups))
+
+
+def prompt_words(prompt: str) -> list[str]:
+    return [w.lower() for w in prompt.split()]
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+@torch.no_grad()
+def _similarity(embedders, image, anchor_emb, trace) -> dict[str, float]:
+    if not embedders:
+        return {}
+    return pairwise_loss(embedders, image, anchor_emb, trace=trace, backward=False).per_model

@@ -1,0 +1,71 @@
+"""Prompt-to-prompt control: word alignment, per-word schedule, and exact no-edit equivalence with plain diffusers."""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.attention_processor import AttnProcessor
+
+from masque.engines.diffusion import EditConfig
+from masque.engines.diffusion.attention import align_prompts, attention_sides, pick_blend_side, word_spans
+from masque.engines.diffusion.blend import region_to_latent
+from masque.engines.diffusion.inversion import cfg_eps
+
+from .conftest import STEPS
+
+SRC = "A face of a human"
+
+
+def test_refinement_alignment_maps_shared_words_and_marks_new_ones(tiny_pipe):
+    tok = tiny_pipe.backbone.tokenizer
+    tgt = f"{SRC} with red lipstick"
+    al = align_prompts(tok, SRC, tgt, EditConfig(), 50, ("red", "lipstick"))
+    src_spans, tgt_spans = word_spans(tok, SRC), word_spans(tok, tgt)
+    for (_, s0, s1), (_, t0, t1) in zip(src_spans, tgt_spans, strict=False):  # shared prefix maps token by token
+        assert al.mapper[t0:t1].tolist() == list(range(s0, s1))
+        assert (al.cutoff[t0:t1] == 40).all()  # 80% of 50 steps
+    new = [p for w, s, e in tgt_spans[len(src_spans):] for p in range(s, e)]
+    assert (al.mapper[new] == -1).all() and (al.cutoff[new] == 0).all()
+    red, lip = tgt_spans[-2], tgt_spans[-1]
+    assert al.target_tokens == tuple(range(red[1], red[2])) + tuple(range(lip[1], lip[2]))
+    ids = tok(tgt, padding="max_length", max_length=tok.model_max_length).input_ids
+    assert ids[lip[2]] == tok.eos_token_id  # word positions agree with tokenising the whole prompt
+    assert al.mapper[lip[2]] == src_spans[-1][2]  # target EOS -> source EOS
+
+
+def test_word_swap_and_per_word_schedule(tiny_pipe):
+    tok = tiny_pipe.backbone.tokenizer
+    cfg = EditConfig(word_replace=(("face", 0.4),))
+    al = align_prompts(tok, "a face of a cat", "a face of a dog", cfg, 10)
+    spans = word_spans(tok, "a face of a dog")
+    _, f0, f1 = spans[1]
+    _, d0, d1 = spans[4]
+    assert (al.cutoff[f0:f1] == 4).all() and (al.cutoff[d0:d1] == 8).all()
+    assert al.mapper[d0:d1].tolist() == list(range(d0, d1))  # same token count: swapped word takes cat's maps
+
+
+def test_blend_resolution_rule():
+    assert pick_blend_side([64, 32, 16, 8], 64, 0.25) == 16  # SD 1.5 at 512^2: the 16^2 maps
+    assert pick_blend_side([16, 8], 16, 0.25) == 8  # tiny model: the coarsest available
+
+
+def test_no_edit_run_equals_plain_diffusers(tiny_pipe, face_crop):
+    """Target prompt == source prompt, no guidance: every controlled latent equals a plain diffusers run."""
+    pipe, bb = tiny_pipe, tiny_pipe.backbone
+    image = torch.nn.functional.interpolate(face_crop, size=(64, 64), mode="bilinear", antialias=True)
+    inv = pipe.invert(image, SRC)
+    controlled = []
+    region = region_to_latent(torch.ones(1, 1, 64, 64), pipe.latent_side)
+    pipe.edit(inv, SRC, SRC, [], region, on_step=lambda s: controlled.append((s.z_src, s.z_tgt)))
+    assert len(controlled) == STEPS
+    assert attention_sides(bb.unet, pipe.latent_side) == [16, 8]
+
+    bb.unet.set_attn_processor(AttnProcessor())
+    cond = pipe.encode_prompt([SRC])
+    bb.scheduler.set_timesteps(STEPS)
+    z = inv.x_T
+    with torch.no_grad():
+        for (z_src, z_tgt), t, null in zip(controlled, bb.scheduler.timesteps, inv.null_embeddings, strict=True):
+            eps_u, eps_c = bb.unet(torch.cat([z, z]), t, encoder_hidden_states=torch.cat([null, cond])).sample.chunk(2)
+            z = bb.scheduler.step(cfg_eps(eps_u, eps_c, pipe.config.inversion.guidance_scale), t, z).prev_sample
+            assert (z_src - z).abs().max() <= 1e-5
+            assert (z_tgt - z).abs().max() <= 1e-5

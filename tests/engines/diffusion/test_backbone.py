@@ -1,0 +1,108 @@
+"""Loading through the same `from_pretrained` path as real weights, and one-line `WeightsError`s."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from masque.engines import create_engine
+from masque.engines.diffusion import (
+    MODEL_ENV,
+    DiffusionConfig,
+    GuidanceConfig,
+    InversionConfig,
+    MasquePipeline,
+    SchedulerConfig,
+    load_backbone,
+)
+from masque.errors import InputError, WeightsError
+
+
+def test_tiny_loads_from_disk_with_reference_scheduler(tiny_sd_dir):
+    bb = load_backbone(tiny_sd_dir, device="cpu")
+    assert bb.dtype == torch.float32 and bb.device.type == "cpu"
+    assert bb.resolution == bb.unet.config.sample_size * bb.vae_scale_factor == 64
+    assert type(bb.scheduler).__name__ == "DDIMScheduler"
+    for key, value in SchedulerConfig().__dict__.items():
+        assert bb.scheduler.config[key] == value
+    levels = {name.split(".")[0] for name in bb.unet.attn_processors if name.endswith("attn2.processor")}
+    assert {"down_blocks", "up_blocks", "mid_block"} <= levels  # cross-attention at several resolutions
+
+
+def test_env_variable_selects_the_model(tiny_sd_dir, monkeypatch):
+    monkeypatch.setenv(MODEL_ENV, str(tiny_sd_dir))
+    assert MasquePipeline.from_pretrained().backbone.source == str(tiny_sd_dir)
+
+
+def test_bf16_is_selectable(tiny_sd_dir):
+    assert load_backbone(tiny_sd_dir, device="cpu", torch_dtype="bf16").dtype == torch.bfloat16
+
+
+def _one_line_error(source, **kw) -> str:
+    with pytest.raises(WeightsError) as err:
+        load_backbone(source, device="cpu", **kw)
+    msg = str(err.value)
+    assert "\n" not in msg and "masque models fetch" in msg and MODEL_ENV in msg
+    return msg
+
+
+def test_missing_folder(tmp_path):
+    assert "does not exist" in _one_line_error(tmp_path / "nowhere")
+
+
+def test_folder_without_weights(tmp_path):
+    assert "model_index.json" in _one_line_error(tmp_path)
+
+
+def test_folder_with_index_but_no_unet(tiny_sd_dir, tmp_path):
+    broken = tmp_path / "sd"
+    shutil.copytree(tiny_sd_dir, broken)
+    shutil.rmtree(broken / "unet")
+    assert str(broken) in _one_line_error(broken)
+
+
+def test_corrupted_weights_file(tiny_sd_dir, tmp_path):
+    broken = tmp_path / "sd"
+    shutil.copytree(tiny_sd_dir, broken)
+    (weights,) = (broken / "unet").glob("diffusion_pytorch_model.*")
+    weights.write_bytes(b"not a tensor file" * 10)
+    _one_line_error(broken)
+
+
+def test_unreachable_hub_id():
+    assert "nobody-here/no-such-model" in _one_line_error("nobody-here/no-such-model", local_files_only=True)
+
+
+def test_engine_registry_builds_the_diffusion_engine(tiny_sd_dir):
+    engine = create_engine("diffusion", model=str(tiny_sd_dir), device="cpu", embedders=["tiny-random"])
+    assert engine.name == "diffusion" and [e.name for e in engine.embedders] == ["tiny-random"]
+    assert callable(engine.protect)
+
+
+def test_engine_protects_a_non_square_crop(tiny_sd_dir, face_crop, lips_mask):
+    cfg = DiffusionConfig(inversion=InversionConfig(num_steps=3, inner_iters=1), guidance=GuidanceConfig(iters=1))
+    engine = create_engine("diffusion", model=str(tiny_sd_dir), device="cpu", embedders=["tiny-random"], config=cfg)
+    crop, mask = face_crop[..., :, 4:76], lips_mask[..., :, 4:76]  # 80 x 72
+    res = engine.protect(crop, mask, "red lipstick", anchors=[], seed=0)
+    assert res.image.shape == crop.shape and res.image.dtype == crop.dtype
+    assert torch.equal(res.image[(mask == 0).expand_as(crop)], crop[(mask == 0).expand_as(crop)])
+    assert res.info["target_words"] == ["red", "lipstick"] and res.info["resolution"] == engine.crop_size == 64
+    assert set(res.info["similarity_after"]) == {"tiny-random"}
+
+
+@pytest.mark.parametrize("bad", [
+    {"mask": torch.zeros(1, 1, 8, 8)},
+    {"crop": torch.full((1, 3, 80, 80), 2.0)},
+    {"prompt": "  "},
+    {"target_word": "blue"},
+    {"target_word": ["red lipstick", "blue"]},
+])
+def test_bad_inputs_raise_one_line_input_errors(tiny_sd_dir, face_crop, lips_mask, bad):
+    pipe = MasquePipeline.from_pretrained(tiny_sd_dir, config=DiffusionConfig(guidance=GuidanceConfig(strength=0)))
+    kw = {"crop": face_crop, "mask": lips_mask, "prompt": "red lipstick"} | bad
+    target_word = kw.pop("target_word", None)
+    with pytest.raises(InputError) as err:
+        pipe.protect(kw["crop"], kw["mask"], kw["prompt"], [], [], target_word=target_word)
+    assert "\n" not in str(err.value)
