@@ -8,7 +8,10 @@ import sys
 import typer
 
 from .. import __version__
+from . import check as _check
+from . import evaluate as _evaluate
 from . import models as _models
+from . import protect as _protect
 
 app = typer.Typer(
     name="masque",
@@ -32,7 +35,10 @@ def _root(
     """MASQUE command line."""
 
 
+app.command("protect")(_protect.protect)
 app.add_typer(_models.app, name="models")
+app.command("check")(_check.check)
+app.command("evaluate")(_evaluate.evaluate)
 
 
 def main(argv: list[str] | None = None) -> None:

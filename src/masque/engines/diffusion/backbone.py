@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,10 +54,35 @@ class Backbone:
 
 
 def resolve_model(model_id_or_dir: str | os.PathLike | None) -> str:
-    """Argument, else ``$MASQUE_SD_MODEL``, else the SD-1.5 hub id."""
+    """Argument, else ``$MASQUE_SD_MODEL``, else the SD-1.5 snapshot `masque models fetch` stored under
+    ``$MASQUE_HOME``, else the SD-1.5 hub id (read through the Hugging Face cache)."""
     if model_id_or_dir is not None:
         return str(model_id_or_dir)
-    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+    if os.environ.get(MODEL_ENV):
+        return os.environ[MODEL_ENV]
+    from ...store import sd_path
+
+    fetched = sd_path(DEFAULT_MODEL)
+    return str(fetched) if (fetched / "model_index.json").is_file() else DEFAULT_MODEL
+
+
+@contextmanager
+def quiet_hub():
+    """Silence transformers'/diffusers' per-file progress bars so a user's terminal shows only our own progress
+    and a failure stays a single line."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    was = tlog.is_progress_bar_enabled(), dlog.is_progress_bar_enabled()
+    tlog.disable_progress_bar()
+    dlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was[0]:
+            tlog.enable_progress_bar()
+        if was[1]:
+            dlog.enable_progress_bar()
 
 
 def resolve_device_dtype(device: str | torch.device | None, torch_dtype: torch.dtype | str | None):
@@ -102,11 +128,12 @@ def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=No
     src = str(local) if looks_local else source
     kw = {"local_files_only": local_files_only}
     try:
-        tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
-        text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", dtype=dtype, **kw)
-        vae = AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=dtype, **kw)
-        unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=dtype, **kw)
-        sched_cfg = DDIMScheduler.load_config(src, subfolder="scheduler", **kw)
+        with quiet_hub():
+            tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
+            text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", dtype=dtype, **kw)
+            vae = AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=dtype, **kw)
+            unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=dtype, **kw)
+            sched_cfg = DDIMScheduler.load_config(src, subfolder="scheduler", **kw)
     except Exception as exc:  # noqa: BLE001 - every loading failure is the same user problem: no usable weights
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"`model` {source!r}: cannot load Stable Diffusion weights ({first[:200]}); {how}.") from exc
@@ -212,11 +239,12 @@ def create_tiny_sd(directory: str | os.PathLike, seed: int = 0, resolution: int 
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     bb = build_random_backbone("tiny", seed=seed, resolution=resolution)
-    bb.unet.save_pretrained(path / "unet")
-    bb.vae.save_pretrained(path / "vae")
-    bb.text_encoder.save_pretrained(path / "text_encoder")
-    bb.tokenizer.save_pretrained(path / "tokenizer")
-    bb.scheduler.save_pretrained(path / "scheduler")
+    with quiet_hub():
+        bb.unet.save_pretrained(path / "unet")
+        bb.vae.save_pretrained(path / "vae")
+        bb.text_encoder.save_pretrained(path / "text_encoder")
+        bb.tokenizer.save_pretrained(path / "tokenizer")
+        bb.scheduler.save_pretrained(path / "scheduler")
     index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": _diffusers_version(),
              "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
              "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],

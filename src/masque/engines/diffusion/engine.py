@@ -25,6 +25,14 @@ class DiffusionEngine:
         self.target_word = target_word
 
     @property
+    def config(self):
+        return self.pipeline.config
+
+    @property
+    def model_id(self) -> str:
+        return self.pipeline.backbone.source
+
+    @property
     def crop_size(self) -> int:
         """The model's native resolution: the crop size at which no resizing happens."""
         return self.pipeline.resolution

@@ -1,0 +1,340 @@
+"""Protect real photos end to end (DESIGN.md data flow):
+
+    read → detect faces → align each to the generation crop → region mask from the prompt → engine.protect
+    → paste back (pixels outside the mask untouched) → write atomically, plus a JSON sidecar.
+
+`Protector` holds the loaded engine and FR models so a batch pays for loading once; `protect()` is the one-call form.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .adversarial import encode_anchors, pairwise_loss
+from .embedders import FaceEmbedder, create_embedder, list_embedders
+from .engines import Engine, create_engine
+from .errors import InputError, MasqueError, NoFaceError, WeightsError
+from .faces.align import AlignedFace, align_face, crop_to_tensor, tensor_to_crop
+from .faces.detect import detect_faces, select_faces
+from .faces.paste import paste_back
+from .faces.regions import RegionMasker, regions_for_prompt
+from .faces.templates import generation_template
+from .io import LoadedImage, read_image, write_image
+from .store import parser_path
+from .trace import CostTrace
+
+ProgressCallback = Callable[[str, int, int], None]
+TEST_ONLY_EMBEDDERS = ("tiny-random",)
+
+
+def available_embedders(device: str = "cpu") -> list[FaceEmbedder]:
+    """Every registered FR model whose weights are present (dlib always is), test-only models excluded."""
+    models = []
+    for name in list_embedders():
+        if name in TEST_ONLY_EMBEDDERS:
+            continue
+        try:
+            models.append(create_embedder(name, device=device))
+        except WeightsError:
+            continue
+    return models
+
+
+def load_embedders(names: Sequence[str] | None, device: str = "cpu") -> list[FaceEmbedder]:
+    """``names=None``: all available models; otherwise exactly these (missing weights raise `WeightsError`)."""
+    if names is None:
+        models = available_embedders(device)
+        if not models:
+            raise WeightsError("no face-recognition model is available; run `masque models list` to see what to get.")
+        return models
+    return [create_embedder(n, device=device) for n in names]
+
+
+def default_output_path(photo: Path) -> Path:
+    return photo.with_name(f"{photo.stem}.protected{photo.suffix}")
+
+
+def sidecar_path(out: Path) -> Path:
+    return out.with_name(out.name + ".json")
+
+
+@dataclass
+class FaceReport:
+    index: int
+    box: list[int] | None
+    anchor: str  # "pair:<file>" or "self" (single mode)
+    similarity_before: dict[str, float] = field(default_factory=dict)
+    similarity_after: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    mask_fraction: float = 0.0
+    engine_info: dict = field(default_factory=dict)  # what the engine reports (losses, colour, timings)
+
+    @property
+    def protected(self) -> dict[str, bool]:
+        """Per model: is the protected face below the model's verification threshold against its anchor?"""
+        return {m: self.similarity_after[m] < t for m, t in self.thresholds.items() if m in self.similarity_after}
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "box": self.box, "anchor": self.anchor, "mask_fraction": self.mask_fraction,
+                "similarity_before": self.similarity_before, "similarity_after": self.similarity_after,
+                "thresholds": self.thresholds, "protected": self.protected, "engine": self.engine_info}
+
+
+@dataclass
+class ProtectReport:
+    input: Path
+    output: Path
+    sidecar: Path
+    faces_found: int
+    faces: list[FaceReport]
+    settings: dict
+    trace: CostTrace
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "masque_version": __version__,
+            "input": str(self.input),
+            "output": str(self.output),
+            "faces_found": self.faces_found,
+            "faces_protected": len(self.faces),
+            "faces": [f.to_dict() for f in self.faces],
+            "settings": self.settings,
+            "cost": self.trace.to_dict(),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Protector:
+    """A loaded engine plus its FR surrogates, reused across photos.
+
+    ``engine_options`` go to the engine factory (``config=`` an engine config dataclass, ``model=`` the SD weights
+    for the diffusion engine, ...).
+    """
+
+    prompt: str
+    engine: str = "diffusion"
+    surrogates: Sequence[str] | None = None
+    region: str | Sequence[str] | None = None
+    faces: str | int = "all"
+    detector: str = "hog"
+    face_scale: float = 0.8
+    parser: str | Path | None = None  # BiSeNet checkpoint; default: $MASQUE_HOME/parser/ when imported there
+    seed: int = 0
+    device: str = "cpu"
+    keep_metadata: bool = False
+    overwrite: bool = False
+    engine_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # 1. validate cheap things before loading anything heavy
+        if not self.prompt or not self.prompt.strip():
+            raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
+        self.regions = regions_for_prompt(self.prompt, self.region)
+        # 2. load models once
+        self.embedders = load_embedders(self.surrogates, self.device)
+        self._engine: Engine = create_engine(self.engine, embedders=self.embedders, **self.engine_options)
+        self.crop_size = int(getattr(self._engine, "crop_size", 512))
+        self.template = generation_template(self.crop_size, self.face_scale)
+        if self.parser is None and parser_path().is_file():
+            self.parser = parser_path()
+        self.masker = RegionMasker(parser=self.parser, device=self.device)
+
+    @property
+    def settings(self) -> dict:
+        config = getattr(self._engine, "config", None)
+        to_dict = getattr(config, "to_dict", None)
+        from dataclasses import asdict, is_dataclass
+
+        cfg = to_dict() if to_dict else (asdict(config) if is_dataclass(config) else None)
+        return {"engine": self.engine, "prompt": self.prompt, "regions": list(self.regions), "seed": self.seed,
+                "surrogates": [m.name for m in self.embedders], "faces": self.faces, "detector": self.detector,
+                "face_scale": self.face_scale, "parser": str(self.parser) if self.parser else None,
+                "crop_size": self.crop_size, "device": self.device,
+                "engine_config": cfg, "model": getattr(self._engine, "model_id", None)}
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+    def _align_largest(self, image: LoadedImage) -> AlignedFace:
+        faces = detect_faces(image.rgb, detector=self.detector)
+        if not faces:
+            raise NoFaceError(f"no face found in `pair` photo {str(image.path)!r}; give a photo where the face is "
+                              "clearly visible.")
+        return align_face(image.rgb, select_faces(faces, "largest")[0], self.template)
+
+    @torch.no_grad()
+    def _similarity(self, crop: torch.Tensor, anchor_emb: dict) -> dict[str, float]:
+        return pairwise_loss(self.embedders, crop, anchor_emb, backward=False).per_model
+
+    def _plan_outputs(self, photo: Path, out: Path | None) -> tuple[Path, Path]:
+        out = Path(out) if out is not None else default_output_path(photo)
+        side = sidecar_path(out)
+        if out.resolve() == photo.resolve():
+            raise InputError(f"`out` {str(out)!r} is the input photo; MASQUE never writes over its input.")
+        if not out.parent.is_dir():
+            raise InputError(f"`out` folder {str(out.parent)!r} does not exist; create it first.")
+        for p in (out, side):
+            if p.exists() and not self.overwrite:
+                raise InputError(f"`out` {str(p)!r} already exists; pass `--overwrite` or choose another path.")
+        return out, side
+
+    # -- the run ------------------------------------------------------------------------------------------------
+    def protect_photo(
+        self,
+        photo: str | Path,
+        *,
+        out: str | Path | None = None,
+        pair: Sequence[str | Path] = (),
+        mask: str | Path | np.ndarray | None = None,
+        aligned: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> ProtectReport:
+        """Protect every selected face of ``photo`` (or the whole image when ``aligned``) and write the result.
+
+        ``aligned=True`` (implied by ``mask``) treats the photo as an already aligned face crop: no detection,
+        the mask (same size as the photo) defaults to the whole crop. ``pair``: other photos of the same person,
+        the anchors of the pairwise objective; without them the face is pushed away from itself (single mode).
+        """
+        start = time.perf_counter()
+        # 1. inputs and output paths (fail before any heavy work)
+        photo = Path(photo)
+        image = read_image(photo)
+        out_path, side_path = self._plan_outputs(photo, out)
+        pairs = [read_image(p) for p in pair]
+        aligned = aligned or mask is not None
+        mask_arr = _read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
+
+        # 2. faces → (aligned crop, region mask) jobs
+        if aligned:
+            jobs = [(None, image.rgb, mask_arr if mask_arr is not None else np.ones(image.rgb.shape[:2], np.float32))]
+            faces_found = 1
+            pair_crops = [crop_to_tensor(_resize_rgb(p.rgb, image.rgb.shape[:2])) for p in pairs]
+        else:
+            faces = detect_faces(image.rgb, detector=self.detector)
+            faces_found = len(faces)
+            chosen = select_faces(faces, self.faces)  # NoFaceError when empty
+            jobs = []
+            for face in chosen:
+                al = align_face(image.rgb, face, self.template)
+                jobs.append((al, al.crop, self.masker(al, self.regions)))
+            pair_crops = [crop_to_tensor(self._align_largest(p).crop) for p in pairs]
+
+        # 3. assign the pair photos to the face they match best; other faces use single mode
+        crops = [crop_to_tensor(c) for _, c, _ in jobs]
+        pair_owner = self._pair_owner(crops, pair_crops) if pair_crops else None
+
+        # 4. protect each face and paste it back into the running result
+        result_rgb = image.rgb.copy()
+        trace, reports = CostTrace(), []
+        for i, ((al, _crop, region_mask), crop_t) in enumerate(zip(jobs, crops, strict=True)):
+            use_pair = pair_owner == i
+            anchors = pair_crops if use_pair else [crop_t]
+            anchor_emb = encode_anchors(self.embedders, anchors, trace)
+            mask_t = torch.from_numpy(np.ascontiguousarray(region_mask, dtype=np.float32))[None, None]
+            res = self._engine.protect(crop_t, mask_t, self.prompt, anchors, seed=self.seed + i,
+                                       progress=_face_progress(progress, i, len(jobs)))
+            trace.merge(res.trace)
+            protected = tensor_to_crop(res.image)
+            result_rgb = protected if al is None else paste_back(result_rgb, al, protected, region_mask)
+            reports.append(FaceReport(
+                index=i,
+                box=[int(v) for v in al.face.box] if al is not None and al.face is not None else None,
+                anchor=("pair:" + ",".join(p.path.name for p in pairs)) if use_pair else "self",
+                similarity_before=self._similarity(crop_t, anchor_emb),
+                similarity_after=self._similarity(crop_to_tensor(protected), anchor_emb),
+                thresholds={m.name: m.verdict_threshold for m in self.embedders},
+                mask_fraction=float(np.mean(region_mask)),
+                engine_info=res.info,
+            ))
+
+        # 5. write the photo, then the sidecar (both atomic)
+        report = ProtectReport(photo, out_path, side_path, faces_found, reports,
+                               {**self.settings, "pair": [str(p.path) for p in pairs], "aligned": aligned},
+                               trace, time.perf_counter() - start)
+        write_image(out_path, result_rgb, like=image, keep_metadata=self.keep_metadata)
+        _write_json_atomic(side_path, report.to_dict())
+        return report
+
+    @torch.no_grad()
+    def _pair_owner(self, crops: list[torch.Tensor], pair_crops: list[torch.Tensor]) -> int:
+        """Index of the face most similar to the pair photos (by the surrogates' mean cosine)."""
+        if len(crops) == 1:
+            return 0
+        emb = encode_anchors(self.embedders, pair_crops)
+        scores = [pairwise_loss(self.embedders, c, emb, backward=False).loss.item() for c in crops]
+        return int(np.argmax(scores))
+
+
+def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"face {i + 1}/{n}: {stage}" if n > 1 else stage, done, total)
+
+
+def _resize_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if rgb.shape[:2] == shape:
+        return rgb
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize((shape[1], shape[0]), Image.Resampling.LANCZOS))
+
+
+def _read_mask(mask: str | Path | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A mask image or array → (H, W) float32 in [0, 1]; it must match the photo's size."""
+    if isinstance(mask, np.ndarray):
+        arr = mask.astype(np.float32)
+        arr = arr / 255.0 if arr.max(initial=0) > 1 else arr
+        name = "array"
+    else:
+        loaded = read_image(mask)
+        arr = loaded.rgb.astype(np.float32).mean(axis=2) / 255.0
+        name = str(mask)
+    if arr.ndim != 2 or arr.shape != tuple(shape):
+        raise InputError(f"`mask` {name!r} must have the photo's size {shape[1]}x{shape[0]} (WxH); "
+                         f"got {arr.shape[1] if arr.ndim > 1 else '?'}x{arr.shape[0]}.")
+    if arr.max() <= 0:
+        raise InputError(f"`mask` {name!r} is empty (all black); white marks the region to make up.")
+    return arr
+
+
+def protect(
+    photo: str | Path,
+    prompt: str,
+    *,
+    out: str | Path | None = None,
+    pair: Sequence[str | Path] = (),
+    mask: str | Path | np.ndarray | None = None,
+    aligned: bool = False,
+    progress: ProgressCallback | None = None,
+    **options,
+) -> ProtectReport:
+    """Protect ``photo`` with makeup described by ``prompt``; see `Protector` for ``options``.
+
+    >>> masque.protect("me.jpg", "red lipstick", pair=["me_too.jpg"], engine="parametric")  # doctest: +SKIP
+    """
+    try:
+        protector = Protector(prompt=prompt, **options)
+    except TypeError as exc:
+        raise MasqueError(f"unknown option for `masque.protect`: {exc}") from exc
+    return protector.protect_photo(photo, out=out, pair=pair, mask=mask, aligned=aligned, progress=progress)

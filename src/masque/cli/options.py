@@ -1,0 +1,25 @@
+"""Option definitions shared by several commands (written once, reused as `Annotated` aliases)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+Model = Annotated[str | None, typer.Option(
+    "--model", help="(diffusion) Stable Diffusion hub id or local diffusers folder (default: $MASQUE_SD_MODEL, else "
+                    "stable-diffusion-v1-5/stable-diffusion-v1-5).")]
+Surrogates = Annotated[str | None, typer.Option(
+    help="Comma-separated FR models to optimise against (see `masque models list`); default: every model whose "
+         "weights are present (dlib always is).")]
+Seed = Annotated[int, typer.Option(help="Random seed; the same seed and inputs give the same output.")]
+Device = Annotated[str | None, typer.Option(help="Torch device, e.g. cpu, cuda, cuda:1 (default: cuda if "
+                                                 "available, else cpu).")]
+
+
+def parse_names(value: str | None) -> list[str] | None:
+    """'a, b' -> ['a', 'b']; None stays None (meaning: the default set)."""
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    return names or None

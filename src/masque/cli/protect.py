@@ -1,0 +1,223 @@
+"""`masque protect PHOTO... --prompt "red lipstick"`: the main command, a thin layer over `masque.api`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import Device, Model, Seed, Surrogates, parse_names
+
+ENGINES = ("diffusion", "parametric")
+
+
+def protect(
+    photos: Annotated[list[Path], typer.Argument(help="Photo(s) to protect (JPEG, PNG, WebP, ...). Several photos "
+                                                     "form a batch: faceless photos are skipped with a warning.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Makeup to apply, e.g. 'red lipstick', "
+                                                               "'smoky eyeshadow'; it also picks the face region.")],
+    pair: Annotated[list[Path] | None, typer.Option(help="Another photo of the same person (repeatable): the anchor "
+                                                         "MASQUE pushes the face away from. Without it the face is "
+                                                         "pushed away from itself (single mode).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output file (one photo) or folder (several). Default: PHOTO.protected.EXT beside the "
+                            "input.")] = None,
+    mask: Annotated[Path | None, typer.Option(help="Region mask image of the photo's size (white = makeup). "
+                                                   "Implies --aligned.")] = None,
+    aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
+                                               "the mask defaults to the whole crop.")] = False,
+    engine: Annotated[str, typer.Option(help=f"Protection engine: {' | '.join(ENGINES)} (fast CPU mode, no "
+                                             "diffusion weights needed).")] = "diffusion",
+    model: Model = None,
+    surrogates: Surrogates = None,
+    faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
+    region: Annotated[str | None, typer.Option(help="Override the region chosen from the prompt: lips, eyes, brows, "
+                                                    "cheeks, skin (comma-separated).")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: hog (fast) | cnn (better on small or turned "
+                                               "faces).")] = "hog",
+    parser: Annotated[Path | None, typer.Option(help="BiSeNet face-parsing checkpoint (79999_iter.pth) for "
+                                                     "pixel-exact regions; default: the one imported with `masque "
+                                                     "models import face-parser FILE`, else landmark polygons.")] = None,
+    source_prompt: Annotated[str, typer.Option(help="(diffusion) Prompt describing the unedited face.")] =
+        "A face of a human",
+    target_word: Annotated[str | None, typer.Option(help="(diffusion) Word(s) of the prompt whose attention drives "
+                                                         "the edit (default: every makeup word).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion, default 50) or optimisation steps "
+                                                   "(parametric, default 120).", min=1)] = None,
+    guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
+                                                             "(default 7.5).", min=0)] = None,
+    strength: Annotated[float | None, typer.Option(help="(diffusion) Adversarial guidance strength; 0 = makeup "
+                                                        "only (default 1.0).", min=0)] = None,
+    mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
+                                                         "(default both).")] = None,
+    seed: Seed = 0,
+    device: Device = None,
+    keep_metadata: Annotated[bool, typer.Option(help="Keep EXIF/ICC metadata (GPS included!). Default: "
+                                                     "stripped.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Apply adversarial makeup to every face in PHOTO so face recognition no longer matches it to you.
+
+    Writes the protected photo (same size and format, metadata stripped) and a JSON sidecar (OUT.json) with the
+    settings, seed, per-model similarity before/after and the cost trace. Check the result offline with
+    `masque check PHOTO PROTECTED --reference OTHER`.
+    """
+    from ..errors import InputError, MasqueError, NoFaceError
+
+    # 1. check the arguments that need no model
+    if engine not in ENGINES:
+        raise InputError(f"`--engine` must be one of {ENGINES}; got {engine!r}.")
+    for flag, paths in (("PHOTO", photos), ("--pair", pair or []), ("--mask", [mask] if mask else [])):
+        for path in paths:
+            if not path.is_file():
+                raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
+    targets = _output_targets(photos, out)
+
+    # 2. load the engine and FR models once for the batch
+    from .. import api
+
+    protector = api.Protector(
+        prompt=prompt, engine=engine, surrogates=parse_names(surrogates), region=parse_names(region), faces=faces,
+        detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata, overwrite=overwrite,
+        engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
+                                       target_word=target_word, steps=steps, guidance_scale=guidance_scale,
+                                       strength=strength, mask_fusion=mask_fusion),
+    )
+
+    # 3. protect each photo; in a batch, a photo that fails is reported and skipped
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    failures = 0
+    for photo, target in zip(photos, targets, strict=True):
+        try:
+            with _progress_bar(quiet) as progress:
+                report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
+                                                 progress=progress)
+        except NoFaceError as exc:
+            if len(photos) == 1:
+                raise
+            err.print(f"[yellow]Skipped[/] {photo}: {exc}")
+            continue
+        except MasqueError as exc:
+            if len(photos) == 1:
+                raise
+            failures += 1
+            err.print(f"[red]Error[/] {photo}: {exc}")
+            continue
+        if not quiet:
+            _summary(err, report)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _output_targets(photos: list[Path], out: Path | None) -> list[Path | None]:
+    from ..errors import InputError
+
+    if len(photos) == 1:
+        if out is not None and out.is_dir():
+            from ..api import default_output_path
+
+            return [out / default_output_path(photos[0]).name]
+        return [out]
+    if out is None:
+        return [None] * len(photos)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"`--out` must be a folder when protecting several photos; {str(out)!r} is a file.")
+    out.mkdir(parents=True, exist_ok=True)
+    from ..api import default_output_path
+
+    return [out / default_output_path(p).name for p in photos]
+
+
+def _device(device: str | None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _engine_options(engine: str, *, model, device, source_prompt, target_word, steps, guidance_scale, strength,
+                    mask_fusion) -> dict:
+    """Map the command's flags onto the engine's frozen config (unset flags keep the paper's defaults)."""
+    from dataclasses import replace
+
+    from ..errors import InputError
+
+    if engine == "parametric":
+        from ..engines.parametric import ParametricConfig
+
+        for flag, value in (("--model", model), ("--guidance-scale", guidance_scale), ("--strength", strength),
+                            ("--mask-fusion", mask_fusion), ("--target-word", target_word)):
+            if value is not None:
+                raise InputError(f"`{flag}` applies to the diffusion engine only; drop it or use `--engine "
+                                 "diffusion`.")
+        config = ParametricConfig() if steps is None else ParametricConfig(steps=steps)
+        return {"config": config}
+
+    from ..engines.diffusion import DiffusionConfig
+
+    cfg = DiffusionConfig()
+    inv = cfg.inversion
+    if steps is not None:
+        inv = replace(inv, num_steps=steps)
+    if guidance_scale is not None:
+        inv = replace(inv, guidance_scale=guidance_scale)
+    guid = cfg.guidance if strength is None else replace(cfg.guidance, strength=strength)
+    edit = cfg.edit if mask_fusion is None else replace(cfg.edit, mask_fusion=mask_fusion)
+    cfg = replace(cfg, inversion=inv, guidance=guid, edit=edit).validate()
+    words = [w.strip() for w in target_word.split(",")] if target_word else None
+    return {"config": cfg, "model": model, "device": device, "source_prompt": source_prompt, "target_word": words}
+
+
+class _progress_bar:
+    """A rich progress bar fed by the engine's ``progress(stage, done, total)`` callback."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), transient=True)
+        self._progress.__enter__()
+        self._tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in self._tasks:
+                self._tasks[stage] = self._progress.add_task(stage, total=total)
+            self._progress.update(self._tasks[stage], completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc):
+        if not self.quiet:
+            self._progress.__exit__(*exc)
+        return False
+
+
+def _summary(console, report) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{report.output}  ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
+    table.add_column("face")
+    table.add_column("anchor")
+    table.add_column("model")
+    table.add_column("cos before", justify="right")
+    table.add_column("cos after", justify="right")
+    table.add_column("threshold", justify="right")
+    table.add_column("protected")
+    for f in report.faces:
+        for model, after in f.similarity_after.items():
+            thr = f.thresholds.get(model)
+            ok = f.protected.get(model)
+            table.add_row(str(f.index), f.anchor, model, f"{f.similarity_before[model]:.3f}", f"{after:.3f}",
+                          "-" if thr is None else f"{thr:.3f}", "-" if ok is None else ("yes" if ok else "no"))
+    console.print(table)
+    console.print(f"faces found: {report.faces_found}, protected: {len(report.faces)}; sidecar: {report.sidecar}")

@@ -1,0 +1,139 @@
+"""`masque protect`: the main command on the tiny SD (crop mode) and on real photos (parametric engine)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from masque.cli import main
+
+FAST_DIFFUSION = ["--engine", "diffusion", "--steps", "3", "--surrogates", "tiny-random", "--quiet"]
+
+
+def run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def face_crop(tmp_path_factory, faces_dir) -> Path:
+    """A 96x80 (WxH) crop around obama's face: not square and not the model's size, on purpose."""
+    img = Image.open(faces_dir / "obama.jpg").convert("RGB")
+    path = tmp_path_factory.mktemp("crop") / "face.png"
+    img.crop((300, 200, 620, 467)).resize((96, 80)).save(path)
+    return path
+
+
+def test_protect_crop_mode_writes_image_and_sidecar(tmp_path, face_crop, tiny_sd_dir, capsys):
+    out = tmp_path / "out.png"
+    mask = np.zeros((80, 96), np.uint8)
+    mask[50:70, 30:66] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--model", str(tiny_sd_dir),
+                "--mask", str(tmp_path / "mask.png"), "--out", str(out), "--seed", "3", *FAST_DIFFUSION])
+    assert code == 0, capsys.readouterr().err
+    result = np.asarray(Image.open(out).convert("RGB"))
+    original = np.asarray(Image.open(face_crop).convert("RGB"))
+    assert result.shape == original.shape
+    assert np.array_equal(result[mask == 0], original[mask == 0]), "pixels outside the mask must not change"
+    assert np.any(result[mask > 0] != original[mask > 0]), "the masked region must be edited"
+    side = json.loads((tmp_path / "out.png.json").read_text())
+    assert side["settings"]["seed"] == 3 and side["settings"]["engine"] == "diffusion"
+    assert side["settings"]["engine_config"]["inversion"]["num_steps"] == 3
+    face = side["faces"][0]
+    assert set(face["similarity_before"]) == set(face["similarity_after"]) == {"tiny-random"}
+    assert side["cost"]["components"]["unet"]["forward"] > 0
+    assert side["cost"]["total_nfe"] > 0
+
+
+def test_same_seed_same_bytes(tmp_path, face_crop, tiny_sd_dir):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"o{i}.png"
+        assert run(["protect", str(face_crop), "--prompt", "red lipstick", "--aligned", "--model", str(tiny_sd_dir),
+                    "--out", str(out), *FAST_DIFFUSION]) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "does not exist"),
+        ("not_image", "image"),
+        ("no_weights", "model"),
+        ("bad_mask", "`mask`"),
+        ("into_input", "never writes over"),
+    ],
+)
+def test_bad_input_one_line_error_and_no_output(case, message, tmp_path, face_crop, tiny_sd_dir, capsys):
+    photo, model, extra = face_crop, str(tiny_sd_dir), []
+    out = tmp_path / "out.png"
+    if case == "missing":
+        photo = tmp_path / "nope.jpg"
+    elif case == "not_image":
+        photo = tmp_path / "notes.jpg"
+        photo.write_text("this is not a picture")
+    elif case == "no_weights":
+        empty = tmp_path / "empty-model"
+        empty.mkdir()
+        model = str(empty)
+    elif case == "bad_mask":
+        Image.new("L", (10, 10), 255).save(tmp_path / "small_mask.png")
+        extra = ["--mask", str(tmp_path / "small_mask.png")]
+    elif case == "into_input":
+        photo = tmp_path / "face.png"
+        shutil.copy(face_crop, photo)
+        out = photo
+    before = photo.read_bytes() if photo.exists() else None
+    code = run(["protect", str(photo), "--prompt", "red lipstick", "--aligned", "--model", model, "--out", str(out),
+                *extra, *FAST_DIFFUSION])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("Error:") and len(err.splitlines()) == 1, err
+    assert message.lower() in err.lower()
+    if case != "into_input":
+        assert not out.exists()
+    assert not list(tmp_path.glob("*.json"))
+    if before is not None:
+        assert photo.read_bytes() == before
+
+
+def test_existing_output_is_not_replaced_without_overwrite(tmp_path, face_crop, tiny_sd_dir, capsys):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    args = ["protect", str(face_crop), "--prompt", "red lipstick", "--aligned", "--model", str(tiny_sd_dir),
+            "--out", str(out), *FAST_DIFFUSION]
+    assert run(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+    assert run([*args, "--overwrite"]) == 0
+    assert out.read_bytes() != b"precious"
+
+
+def test_engine_specific_flag_is_rejected_for_parametric(tmp_path, face_crop, capsys):
+    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", "parametric", "--strength", "2",
+                "--out", str(tmp_path / "o.png")])
+    assert code == 2 and "diffusion engine only" in capsys.readouterr().err
+
+
+def test_help_describes_every_option():
+    import typer.main
+
+    from masque.cli import app
+
+    cmd = typer.main.get_command(app)
+    for name, sub in cmd.commands.items():
+        commands = sub.commands.values() if hasattr(sub, "commands") else [sub]
+        for c in commands:
+            for p in c.params:
+                if p.param_type_name == "option" and p.name != "help":
+                    assert p.help and len(p.help) > 10, f"{name} {c.name}: option {p.name} has no help"

@@ -1,0 +1,57 @@
+"""`masque.protect` on real photos: detection → alignment → region mask → engine → paste-back → atomic write."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import masque
+from masque.engines.parametric import ParametricConfig
+from masque.errors import NoFaceError
+from masque.io import read_image
+
+FAST = {"engine": "parametric", "surrogates": ["dlib"], "engine_options": {"config": ParametricConfig(steps=3)}}
+
+
+def test_protect_real_photo_changes_only_the_lips(tmp_path, faces_dir):
+    out = tmp_path / "obama.protected.jpg"
+    report = masque.protect(faces_dir / "obama.jpg", "red lipstick", out=out, **FAST)
+    original = read_image(faces_dir / "obama.jpg").rgb
+    result = read_image(out).rgb
+    assert result.shape == original.shape
+    assert report.faces_found == 1 and len(report.faces) == 1
+    side = json.loads(report.sidecar.read_text())
+    assert side["settings"]["regions"] == ["lips"]
+    assert set(side["faces"][0]["similarity_after"]) == {"dlib"}
+    # the edit is confined to the mouth: rows/cols that differ lie inside the lower half of the face box
+    left, top, right, bottom = report.faces[0].box
+    diff = np.abs(result.astype(int) - original.astype(int)).max(axis=2) > 12  # JPEG noise elsewhere stays below
+    ys, xs = np.nonzero(diff)
+    assert len(ys) > 100, "the lips should visibly change"
+    assert ys.min() >= top + (bottom - top) * 0.4 and ys.max() <= bottom + (bottom - top) * 0.3
+    assert xs.min() >= left - 5 and xs.max() <= right + 5
+
+
+def test_png_output_is_bit_identical_outside_the_region(tmp_path, faces_dir):
+    out = tmp_path / "o.png"
+    src = faces_dir / "32bit.png"  # RGBA: alpha must come back too
+    report = masque.protect(src, "red lipstick", out=out, faces="largest", **FAST)
+    original, result = read_image(src), read_image(out)
+    assert result.alpha is not None and np.array_equal(result.alpha, original.alpha)
+    changed = np.any(result.rgb != original.rgb, axis=2)
+    left, top, right, bottom = report.faces[0].box
+    outside = np.ones_like(changed)
+    outside[top:bottom + 1, left:right + 1] = False
+    assert changed.any() and not changed[outside].any()
+
+
+def test_no_face_is_a_clear_error_and_writes_nothing(tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "wall.png"
+    Image.new("RGB", (200, 200), (120, 130, 140)).save(blank)
+    with pytest.raises(NoFaceError, match="no face"):
+        masque.protect(blank, "red lipstick", **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wall.png"]
