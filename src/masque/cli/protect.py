@@ -36,9 +36,9 @@ def protect(
                                                     "cheeks, skin (comma-separated).")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: hog (fast) | cnn (better on small or turned "
                                                "faces).")] = "hog",
-    parser: Annotated[Path | None, typer.Option(help="BiSeNet face-parsing checkpoint (79999_iter.pth) for "
-                                                     "pixel-exact regions; default: the one imported with `masque "
-                                                     "models import face-parser FILE`, else landmark polygons.")] = None,
+    parser: Annotated[Path | None, typer.Option(
+        help="BiSeNet face-parsing checkpoint (79999_iter.pth) for pixel-exact regions; default: the one imported "
+             "with `masque models import face-parser FILE`, else landmark polygons.")] = None,
     source_prompt: Annotated[str, typer.Option(help="(diffusion) Prompt describing the unedited face.")] =
         "A face of a human",
     target_word: Annotated[str | None, typer.Option(help="(diffusion) Word(s) of the prompt whose attention drives "
@@ -80,7 +80,8 @@ def protect(
 
     protector = api.Protector(
         prompt=prompt, engine=engine, surrogates=parse_names(surrogates), region=parse_names(region), faces=faces,
-        detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata, overwrite=overwrite,
+        detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata,
+        overwrite=overwrite,
         engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
                                        target_word=target_word, steps=steps, guidance_scale=guidance_scale,
                                        strength=strength, mask_fusion=mask_fusion),
