@@ -105,7 +105,8 @@ def catalog() -> list[ModelEntry]:
         entries = [ModelEntry("sd", "diffusion", Path(sd_id).expanduser(), how=f"a diffusers folder (${MODEL_ENV})")]
     else:
         entries = [ModelEntry("sd", "diffusion", sd_path(sd_id), url=f"https://huggingface.co/{sd_id}",
-                              how=f"`masque models fetch sd` (hub id {sd_id}), then {MODEL_ENV}={sd_path(sd_id)}")]
+                              how=f"`masque models fetch sd` (hub id {sd_id}; used automatically once fetched) "
+                                  f"or `--model DIR` / {MODEL_ENV}=DIR")]
     for name in list_embedders():
         spec = get_spec(name)
         if spec.weights_file is None:  # test-only models (tiny-random)

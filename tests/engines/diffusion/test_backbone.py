@@ -106,3 +106,18 @@ def test_bad_inputs_raise_one_line_input_errors(tiny_sd_dir, face_crop, lips_mas
     with pytest.raises(InputError) as err:
         pipe.protect(kw["crop"], kw["mask"], kw["prompt"], [], [], target_word=target_word)
     assert "\n" not in str(err.value)
+
+
+def test_fetched_snapshot_is_used_for_a_hub_id(tmp_path, monkeypatch, tiny_sd_dir):
+    """`masque models fetch sd` stores SD under $MASQUE_HOME; the default hub id then resolves to that folder."""
+    import shutil
+
+    from masque.engines.diffusion.backbone import DEFAULT_MODEL, MODEL_ENV, resolve_model
+    from masque.store import sd_path
+
+    monkeypatch.setenv("MASQUE_HOME", str(tmp_path))
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert resolve_model(None) == DEFAULT_MODEL  # nothing fetched: the hub id (Hugging Face cache)
+    shutil.copytree(tiny_sd_dir, sd_path(DEFAULT_MODEL))
+    assert resolve_model(None) == str(sd_path(DEFAULT_MODEL))
+    assert resolve_model(str(tiny_sd_dir)) == str(tiny_sd_dir)  # an explicit folder always wins

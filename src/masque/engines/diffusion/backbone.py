@@ -54,16 +54,15 @@ class Backbone:
 
 
 def resolve_model(model_id_or_dir: str | os.PathLike | None) -> str:
-    """Argument, else ``$MASQUE_SD_MODEL``, else the SD-1.5 snapshot `masque models fetch` stored under
-    ``$MASQUE_HOME``, else the SD-1.5 hub id (read through the Hugging Face cache)."""
-    if model_id_or_dir is not None:
-        return str(model_id_or_dir)
-    if os.environ.get(MODEL_ENV):
-        return os.environ[MODEL_ENV]
+    """Argument, else ``$MASQUE_SD_MODEL``, else the SD-1.5 hub id; a hub id that `masque models fetch` stored under
+    ``$MASQUE_HOME`` resolves to that local snapshot (otherwise it is read through the Hugging Face cache)."""
+    source = str(model_id_or_dir) if model_id_or_dir is not None else (os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    if Path(source).expanduser().exists():
+        return source
     from ...store import sd_path
 
-    fetched = sd_path(DEFAULT_MODEL)
-    return str(fetched) if (fetched / "model_index.json").is_file() else DEFAULT_MODEL
+    fetched = sd_path(source)
+    return str(fetched) if (fetched / "model_index.json").is_file() else source
 
 
 @contextmanager
