@@ -22,6 +22,7 @@ import torch
 from . import __version__
 from .adversarial import encode_anchors, pairwise_loss
 from .embedders import FaceEmbedder, create_embedder, list_embedders
+from .embedders.registry import TEST_ONLY
 from .engines import Engine, create_engine
 from .errors import InputError, MasqueError, NoFaceError, WeightsError
 from .faces.align import AlignedFace, align_face, crop_to_tensor, tensor_to_crop
@@ -34,14 +35,13 @@ from .store import parser_path
 from .trace import CostTrace
 
 ProgressCallback = Callable[[str, int, int], None]
-TEST_ONLY_EMBEDDERS = ("tiny-random",)
 
 
 def available_embedders(device: str = "cpu") -> list[FaceEmbedder]:
     """Every registered FR model whose weights are present (dlib always is), test-only models excluded."""
     models = []
     for name in list_embedders():
-        if name in TEST_ONLY_EMBEDDERS:
+        if name in TEST_ONLY:
             continue
         try:
             models.append(create_embedder(name, device=device))

@@ -2,9 +2,9 @@
 
 from . import dlib_resnet, tiny, zoo  # noqa: F401  (register dlib, tiny-random and the literature zoo)
 from .base import EmbedderSpec, FaceEmbedder, load_state_dict_strict, primary_threshold
-from .registry import create_embedder, get_spec, list_embedders, register_embedder
+from .registry import create_embedder, default_weights, get_spec, list_embedders, register_embedder
 
 __all__ = [
-    "EmbedderSpec", "FaceEmbedder", "create_embedder", "get_spec", "list_embedders", "load_state_dict_strict",
-    "primary_threshold", "register_embedder",
+    "EmbedderSpec", "FaceEmbedder", "create_embedder", "default_weights", "get_spec", "list_embedders",
+    "load_state_dict_strict", "primary_threshold", "register_embedder",
 ]

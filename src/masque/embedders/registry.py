@@ -15,6 +15,7 @@ _BUILDERS: dict[str, Builder] = {}
 _SPECS: dict[str, EmbedderSpec] = {}
 # Resolves the default weights of a spec (for example from $MASQUE_HOME); replaceable by the weight store.
 _DEFAULT_WEIGHTS: dict[str, Callable[[EmbedderSpec], Path]] = {}
+TEST_ONLY = ("tiny-random",)  # registered for tests/benchmarks; used only when named explicitly
 
 
 def register_embedder(spec: EmbedderSpec, *, default_weights: Callable[[EmbedderSpec], Path] | None = None):
@@ -42,6 +43,19 @@ def get_spec(name: str) -> EmbedderSpec:
     return _SPECS[name]
 
 
+def default_weights(name: str) -> Path | None:
+    """The file ``create_embedder(name)`` loads by default (``None`` for random test models); raises `WeightsError`
+    naming the expected location when it is missing."""
+    spec = get_spec(name)
+    resolver = _DEFAULT_WEIGHTS.get(name)
+    if resolver is None:
+        from ..store import default_weight_path  # lazy: the store knows $MASQUE_HOME
+
+        return default_weight_path(spec)
+    path = resolver(spec)
+    return None if path is None else Path(path)
+
+
 def create_embedder(name: str, weights: str | Path | None = "default", *, device: str = "cpu") -> FaceEmbedder:
     """Build a registered embedder.
 
@@ -52,13 +66,7 @@ def create_embedder(name: str, weights: str | Path | None = "default", *, device
     spec = get_spec(name)
     backbone = _BUILDERS[name](spec)
     if weights == "default":
-        resolver = _DEFAULT_WEIGHTS.get(name)
-        if resolver is None:
-            from ..store import default_weight_path  # lazy: the store knows $MASQUE_HOME
-
-            weights = default_weight_path(spec)
-        else:
-            weights = resolver(spec)
+        weights = default_weights(name)
     if weights is not None and not getattr(backbone, "loads_own_weights", False):
         load_state_dict_strict(backbone, weights, name=name)
     elif weights is not None:

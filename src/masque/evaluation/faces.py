@@ -1,0 +1,151 @@
+"""Photo -> aligned generation crop through the face stack (io -> detect -> align), with an on-disk cache.
+
+Detection on multi-megapixel photos takes seconds, and an evaluation touches every gallery photo once per method,
+so aligned crops are cached by the photo's content hash and the crop size. Inputs that already are generation crops
+(what `masque evaluate` writes, what `masque check --aligned` reads) skip detection and are only resized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import NoFaceError
+from ..faces.templates import GENERATION_512, Template
+
+
+@dataclass
+class FaceCrop:
+    """A generation-framed crop of one photo's largest face.
+
+    ``matrix`` (photo -> crop pixels) and ``landmarks68`` (crop pixels) are ``None`` for inputs given as crops.
+    """
+
+    path: Path
+    crop: np.ndarray  # (S, S, 3) uint8
+    template: Template
+    matrix: np.ndarray | None = None
+    landmarks68: np.ndarray | None = None
+
+    def tensor(self) -> torch.Tensor:
+        """(1, 3, S, S) float32 in [0, 1]."""
+        return uint8_to_tensor(self.crop)
+
+    def aligned(self):
+        """The face stack's `AlignedFace` (for region masks); needs landmarks, so not for ``--aligned`` inputs."""
+        from ..faces.align import AlignedFace
+
+        if self.landmarks68 is None or self.matrix is None:
+            raise NoFaceError(f"{str(self.path)!r} was given as an aligned crop, so it has no landmarks for a region "
+                              "mask; pass the original photo instead.")
+        return AlignedFace(crop=self.crop, matrix=self.matrix, template=self.template, landmarks68=self.landmarks68)
+
+
+def uint8_to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def tensor_to_uint8(t: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [0, 1] -> (H, W, 3) uint8, rounded (what a saved PNG holds)."""
+    return (t.detach().clamp(0, 1)[0].permute(1, 2, 0) * 255.0).round().to(torch.uint8).cpu().numpy()
+
+
+def generation_template_for(size: int) -> Template:
+    return GENERATION_512.resized(size)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def detect_and_align(path: str | Path, size: int = 512, *, detector: str = "hog") -> FaceCrop:
+    """Read a photo, find its largest face and warp it into the generation template at ``size`` px."""
+    from ..faces.align import align_face
+    from ..faces.detect import detect_faces
+    from ..io import read_image
+
+    path = Path(path)
+    image = read_image(path)
+    faces = detect_faces(image.rgb, detector=detector)
+    if not faces:
+        raise NoFaceError(f"no face found in {str(path)!r}; use a photo where the face is visible and at least "
+                          "~80 px wide, or pass an aligned crop with `--aligned`.")
+    template = generation_template_for(size)
+    aligned = align_face(image.rgb, faces[0], template)
+    return FaceCrop(path, aligned.crop, template, np.asarray(aligned.matrix, float),
+                    np.asarray(aligned.landmarks68, float))
+
+
+def load_aligned_crop(path: str | Path, size: int = 512) -> FaceCrop:
+    """Read an image that already is a generation-framed crop and resize it to ``size`` (no detection)."""
+    from PIL import Image
+
+    from ..errors import InputError
+    from ..io import read_image
+
+    path = Path(path)
+    image = read_image(path)
+    h, w = image.rgb.shape[:2]
+    if abs(h - w) > 1:
+        raise InputError(f"`--aligned` expects square generation crops, but {str(path)!r} is {w}x{h}; "
+                         "drop `--aligned` to detect the face instead.")
+    rgb = image.rgb
+    if (h, w) != (size, size):
+        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC))
+    return FaceCrop(path, rgb, generation_template_for(size))
+
+
+class CropCache:
+    """Aligned crops on disk: ``<dir>/<sha256[:16]>_<size>_<detector>.png`` plus a JSON (matrix, landmarks)."""
+
+    def __init__(self, directory: str | Path | None, size: int = 512, detector: str = "hog"):
+        self.directory = Path(directory) if directory is not None else None
+        self.size = size
+        self.detector = detector
+        self._memory: dict[Path, FaceCrop] = {}
+
+    def get(self, path: str | Path) -> FaceCrop:
+        path = Path(path)
+        if path in self._memory:
+            return self._memory[path]
+        face = self._load(self.directory, path) if self.directory is not None else None
+        if face is None:
+            face = detect_and_align(path, self.size, detector=self.detector)
+            if self.directory is not None:
+                self._save(self.directory, face)
+        self._memory[path] = face
+        return face
+
+    def _stem(self, directory: Path, path: Path) -> Path:
+        return directory / f"{_file_sha256(path)[:16]}_{self.size}_{self.detector}"
+
+    def _load(self, directory: Path, path: Path) -> FaceCrop | None:
+        from PIL import Image
+
+        stem = self._stem(directory, path)
+        png, meta = stem.with_suffix(".png"), stem.with_suffix(".json")
+        if not (png.is_file() and meta.is_file()):
+            return None
+        info = json.loads(meta.read_text())
+        crop = np.asarray(Image.open(png).convert("RGB"))
+        return FaceCrop(path, crop, generation_template_for(self.size), np.asarray(info["matrix"], float),
+                        np.asarray(info["landmarks68"], float))
+
+    def _save(self, directory: Path, face: FaceCrop) -> None:
+        from PIL import Image
+
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = self._stem(directory, face.path)
+        Image.fromarray(face.crop).save(stem.with_suffix(".png"))
+        stem.with_suffix(".json").write_text(json.dumps({
+            "source": str(face.path), "size": self.size, "detector": self.detector,
+            "matrix": face.matrix.tolist(), "landmarks68": face.landmarks68.tolist()}))
