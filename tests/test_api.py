@@ -55,3 +55,12 @@ def test_no_face_is_a_clear_error_and_writes_nothing(tmp_path):
     with pytest.raises(NoFaceError, match="no face"):
         masque.protect(blank, "red lipstick", **FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wall.png"]
+
+
+def test_two_region_prompt_colours_each_region_and_records_both(tmp_path, faces_dir):
+    out = tmp_path / "o.png"
+    report = masque.protect(faces_dir / "obama.jpg", "red lipstick and blue eyeshadow", out=out, **FAST)
+    side = json.loads(report.sidecar.read_text())
+    assert side["settings"]["regions"] == ["lips", "eyes"]
+    colors = side["faces"][0]["engine"]["colors"]
+    assert set(colors) == {"lips", "eyes"} and colors["lips"] != colors["eyes"]

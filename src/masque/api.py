@@ -156,7 +156,7 @@ class Protector:
         # 2. load models once
         self.embedders = load_embedders(self.surrogates, self.device)
         self._engine: Engine = create_engine(self.engine, embedders=self.embedders, **self.engine_options)
-        self.crop_size = int(getattr(self._engine, "crop_size", 512))
+        self.crop_size = int(self._engine.crop_size)
         self.template = generation_template(self.crop_size, self.face_scale)
         if self.parser is None and parser_path().is_file():
             self.parser = parser_path()
@@ -226,6 +226,7 @@ class Protector:
         mask_arr = _read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
 
         # 2. faces → (aligned crop, region mask) jobs
+        per_region: dict[int, dict[str, torch.Tensor]] = {}
         if aligned:
             jobs = [(None, image.rgb, mask_arr if mask_arr is not None else np.ones(image.rgb.shape[:2], np.float32))]
             faces_found = 1
@@ -238,6 +239,8 @@ class Protector:
             for face in chosen:
                 al = align_face(image.rgb, face, self.template)
                 jobs.append((al, al.crop, self.masker(al, self.regions)))
+                if len(self.regions) > 1:
+                    per_region[len(jobs) - 1] = {r: _mask_tensor(self.masker(al, [r])) for r in self.regions}
             pair_crops = [crop_to_tensor(self._align_largest(p).crop) for p in pairs]
 
         # 3. assign the pair photos to the face they match best; other faces use single mode
@@ -251,9 +254,9 @@ class Protector:
             use_pair = pair_owner == i
             anchors = pair_crops if use_pair else [crop_t]
             anchor_emb = encode_anchors(self.embedders, anchors, trace)
-            mask_t = torch.from_numpy(np.ascontiguousarray(region_mask, dtype=np.float32))[None, None]
-            res = self._engine.protect(crop_t, mask_t, self.prompt, anchors, seed=self.seed + i,
-                                       progress=_face_progress(progress, i, len(jobs)))
+            res = self._engine.protect(crop_t, _mask_tensor(region_mask), self.prompt, anchors, seed=self.seed + i,
+                                       progress=_face_progress(progress, i, len(jobs)),
+                                       region_masks=per_region.get(i))
             trace.merge(res.trace)
             protected = tensor_to_crop(res.image)
             result_rgb = protected if al is None else paste_back(result_rgb, al, protected, region_mask)
@@ -290,6 +293,10 @@ def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> Progres
     if progress is None:
         return None
     return lambda stage, done, total: progress(f"face {i + 1}/{n}: {stage}" if n > 1 else stage, done, total)
+
+
+def _mask_tensor(mask: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
 
 
 def _resize_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -137,3 +137,18 @@ def test_help_describes_every_option():
             for p in c.params:
                 if p.param_type_name == "option" and p.name != "help":
                     assert p.help and len(p.help) > 10, f"{name} {c.name}: option {p.name} has no help"
+
+
+def test_batch_skips_faceless_photos_with_a_warning(tmp_path, faces_dir, capsys):
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (120, 90), (90, 100, 110)).save(wall)
+    shutil.copy(faces_dir / "obama.jpg", tmp_path / "obama.jpg")
+    out_dir = tmp_path / "protected"
+    code = run(["protect", str(wall), str(tmp_path / "obama.jpg"), "--prompt", "plum lipstick", "--engine",
+                "parametric", "--steps", "2", "--surrogates", "dlib", "--out", str(out_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Skipped" in err and "wall.png" in err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["obama.protected.jpg", "obama.protected.jpg.json"]
+    side = json.loads((out_dir / "obama.protected.jpg.json").read_text())
+    assert side["faces_found"] == 1 and side["faces_protected"] == 1

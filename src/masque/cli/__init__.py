@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2 (tracebacks with MASQUE_DEBUG=1)."""
     from ..errors import MasqueError
 
+    # Idle OpenMP threads sleep rather than spin (set before torch loads): spinning threads make a shared laptop
+    # or CI core crawl for no gain.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         app(args=argv, prog_name="masque")
     except MasqueError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,6 +25,7 @@ class ProtectResult:
 
 class Engine(Protocol):
     name: str
+    crop_size: int  # side of the generation crop the engine works best at
 
     def protect(
         self,
@@ -34,9 +35,12 @@ class Engine(Protocol):
         anchors: Sequence[torch.Tensor],
         seed: int = 0,
         progress: ProgressCallback | None = None,
+        region_masks: Mapping[str, torch.Tensor] | None = None,
     ) -> ProtectResult:
         """``crop`` (1, 3, H, W) in [0, 1] framed by the generation template; ``mask`` (1, 1, H, W) in [0, 1];
-        ``anchors``: crops of other photos of the same person (the source crop itself in single mode)."""
+        ``anchors``: crops of other photos of the same person (the source crop itself in single mode);
+        ``region_masks``: ``mask`` split per region when the prompt names several ("red lipstick and plum
+        eyeshadow"), for engines that colour regions separately."""
         ...
 
 

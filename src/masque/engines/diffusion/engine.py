@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -38,7 +38,10 @@ class DiffusionEngine:
         return self.pipeline.resolution
 
     def protect(self, crop: torch.Tensor, mask: torch.Tensor, prompt: str, anchors: Sequence[torch.Tensor],
-                seed: int = 0, progress: ProgressCallback | None = None) -> ProtectResult:
+                seed: int = 0, progress: ProgressCallback | None = None,
+                region_masks: Mapping[str, torch.Tensor] | None = None) -> ProtectResult:
+        """``region_masks`` is accepted for the protocol and not needed: the text prompt already tells the UNet which
+        makeup goes where, and the union ``mask`` bounds the edit."""
         return self.pipeline.protect(crop, mask, prompt, anchors, self.embedders, source_prompt=self.source_prompt,
                                      target_word=self.target_word, seed=seed, progress=progress)
 

@@ -47,6 +47,8 @@ class ParametricConfig:
     # the shared objective's options: source repulsion (on by default: free, one extra FR forward; on obama it added
     # ~0.02 dlib distance to the pair photo), hinge margin, EOT (multiplies the FR cost by its samples)
     pairwise: PairwiseConfig = field(default_factory=lambda: PairwiseConfig(source_weight=1.0))
+    crop_size: int = 256  # generation crop side: the layer is smooth, so 256² keeps FR gradients cheap; paste-back
+    #                       restores full resolution
     color: str | None = None  # explicit pigment (name or #rrggbb) overriding the prompt
 
     def __post_init__(self):
@@ -68,6 +70,10 @@ class ParametricEngine:
                              "[create_embedder('dlib')].")
         self.embedders = list(embedders)
         self.config = config or ParametricConfig()
+
+    @property
+    def crop_size(self) -> int:
+        return self.config.crop_size
 
     # -- 1. inputs -------------------------------------------------------------------------------------------
     @staticmethod
