@@ -222,3 +222,10 @@ def _summary(console, report) -> None:
                           "-" if thr is None else f"{thr:.3f}", "-" if ok is None else ("yes" if ok else "no"))
     console.print(table)
     console.print(f"faces found: {report.faces_found}, protected: {len(report.faces)}; sidecar: {report.sidecar}")
+    weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
+    if weak:
+        # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
+        # threshold; skin-wide makeup does (see README, "How strong is it?").
+        console.print(f"[yellow]Still matched by: {', '.join(weak)}.[/] Small regions (lips) protect weakly: add "
+                      "a larger region (e.g. 'and pink blush', or 'foundation'), raise --steps, or use the diffusion "
+                      "engine; verify with `masque check`.")

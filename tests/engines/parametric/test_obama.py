@@ -136,3 +136,16 @@ def test_slow_default_settings_raise_dlib_distance(slow_run):
 def test_slow_issue6_acceptance_distance_above_0_6(slow_run):
     *_, after = slow_run
     assert after["obama2.jpg"] > 0.6 and after["obama3.jpg"] > 0.6, after
+
+
+def test_foundation_protects_obama_against_dlib_bin_on_both_held_photos(tmp_path, faces_dir, judge):
+    """The skin region is large enough where the lips are not: through `masque.protect` (full photo, paste-back,
+    default settings, pair obama2.jpg) dlib-bin no longer matches obama to obama2 *or* to the unseen obama3."""
+    import masque
+
+    out = tmp_path / "obama.png"
+    report = masque.protect(faces_dir / "obama.jpg", "tan foundation", out=out, pair=[faces_dir / "obama2.jpg"],
+                            engine="parametric", surrogates=["dlib"])
+    assert report.settings["regions"] == ["skin"]
+    after = judge.distances(read_image(out).rgb)
+    assert after["obama2.jpg"] > 0.6 and after["obama3.jpg"] > 0.6, after
