@@ -12,7 +12,8 @@ from PIL import Image
 from masque.cli import main
 from masque.embedders import create_embedder
 from masque.evaluation.baselines import PGDBaseline, PGDConfig
-from masque.evaluation.faces import detect_and_align, tensor_to_uint8
+from masque.evaluation.faces import detect_and_align
+from masque.faces.align import tensor_to_crop
 
 SIZE = 256
 
@@ -29,7 +30,7 @@ def protected(tmp_path_factory, faces_dir):
     cfg = PGDConfig(epsilon=8 / 255, step_size=2 / 255, steps=6)
     result = PGDBaseline([create_embedder("dlib")], cfg).protect(face.tensor(), torch.ones(1, 1, SIZE, SIZE), "",
                                                                  [anchor.tensor()])
-    crop = tensor_to_uint8(result.image)
+    crop = tensor_to_crop(result.image)
     paths = {"original_crop": out / "original_crop.png", "protected_crop": out / "protected_crop.png",
              "protected_photo": out / "protected_photo.png", "reference_crop": out / "reference_crop.png"}
     Image.fromarray(anchor.crop).save(paths["reference_crop"])

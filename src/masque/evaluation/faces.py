@@ -7,7 +7,6 @@ so aligned crops are cached by the photo's content hash and the crop size. Input
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import NoFaceError
-from ..faces.templates import GENERATION_512, Template
+from ..faces.align import crop_to_tensor
+from ..faces.templates import Template, generation_template
+from ..store import sha256sum
 
 
 @dataclass
@@ -34,7 +35,7 @@ class FaceCrop:
 
     def tensor(self) -> torch.Tensor:
         """(1, 3, S, S) float32 in [0, 1]."""
-        return uint8_to_tensor(self.crop)
+        return crop_to_tensor(self.crop)
 
     def aligned(self):
         """The face stack's `AlignedFace` (for region masks); needs landmarks, so not for ``--aligned`` inputs."""
@@ -44,27 +45,6 @@ class FaceCrop:
             raise NoFaceError(f"{str(self.path)!r} was given as an aligned crop, so it has no landmarks for a region "
                               "mask; pass the original photo instead.")
         return AlignedFace(crop=self.crop, matrix=self.matrix, template=self.template, landmarks68=self.landmarks68)
-
-
-def uint8_to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-
-
-def tensor_to_uint8(t: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> (H, W, 3) uint8, rounded (what a saved PNG holds)."""
-    return (t.detach().clamp(0, 1)[0].permute(1, 2, 0) * 255.0).round().to(torch.uint8).cpu().numpy()
-
-
-def generation_template_for(size: int) -> Template:
-    return GENERATION_512.resized(size)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def detect_and_align(path: str | Path, size: int = 512, *, detector: str = "hog") -> FaceCrop:
@@ -79,7 +59,7 @@ def detect_and_align(path: str | Path, size: int = 512, *, detector: str = "hog"
     if not faces:
         raise NoFaceError(f"no face found in {str(path)!r}; use a photo where the face is visible and at least "
                           "~80 px wide, or pass an aligned crop with `--aligned`.")
-    template = generation_template_for(size)
+    template = generation_template(size)
     aligned = align_face(image.rgb, faces[0], template)
     return FaceCrop(path, aligned.crop, template, np.asarray(aligned.matrix, float),
                     np.asarray(aligned.landmarks68, float))
@@ -101,7 +81,7 @@ def load_aligned_crop(path: str | Path, size: int = 512) -> FaceCrop:
     rgb = image.rgb
     if (h, w) != (size, size):
         rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC))
-    return FaceCrop(path, rgb, generation_template_for(size))
+    return FaceCrop(path, rgb, generation_template(size))
 
 
 class CropCache:
@@ -126,7 +106,7 @@ class CropCache:
         return face
 
     def _stem(self, directory: Path, path: Path) -> Path:
-        return directory / f"{_file_sha256(path)[:16]}_{self.size}_{self.detector}"
+        return directory / f"{sha256sum(path)[:16]}_{self.size}_{self.detector}"
 
     def _load(self, directory: Path, path: Path) -> FaceCrop | None:
         from PIL import Image
@@ -137,7 +117,7 @@ class CropCache:
             return None
         info = json.loads(meta.read_text())
         crop = np.asarray(Image.open(png).convert("RGB"))
-        return FaceCrop(path, crop, generation_template_for(self.size), np.asarray(info["matrix"], float),
+        return FaceCrop(path, crop, generation_template(self.size), np.asarray(info["matrix"], float),
                         np.asarray(info["landmarks68"], float))
 
     def _save(self, directory: Path, face: FaceCrop) -> None:

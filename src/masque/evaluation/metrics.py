@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..embedders.base import primary_threshold  # noqa: F401  (re-exported for the evaluator)
-from .faces import uint8_to_tensor
+from ..faces.align import crop_to_tensor
 
 
 def threshold_keys(thresholds: Mapping[str, float]) -> list[str]:
@@ -39,7 +39,7 @@ def embed_crops(model, crops: Sequence[np.ndarray], batch: int = 8) -> torch.Ten
         j = i + 1
         while j < len(crops) and j - i < batch and crops[j].shape == crops[i].shape:
             j += 1
-        x = torch.cat([uint8_to_tensor(c) for c in crops[i:j]], 0).to(_device(model))
+        x = torch.cat([crop_to_tensor(c) for c in crops[i:j]], 0).to(_device(model))
         out.append(model(x).cpu())
         i = j
     return torch.cat(out, 0) if out else torch.empty(0)
@@ -139,7 +139,7 @@ def lpips_distances(originals: Sequence[np.ndarray], protected: Sequence[np.ndar
 
     net = lpips.LPIPS(net="alex", verbose=False).eval()
     with torch.no_grad():
-        return [float(net(uint8_to_tensor(a) * 2 - 1, uint8_to_tensor(b) * 2 - 1)) for a, b in
+        return [float(net(crop_to_tensor(a) * 2 - 1, crop_to_tensor(b) * 2 - 1)) for a, b in
                 zip(originals, protected, strict=True)]
 
 
@@ -152,7 +152,7 @@ def fid_score(originals: Sequence[np.ndarray], protected: Sequence[np.ndarray]) 
 
     def feats(crops):
         with torch.no_grad():
-            return np.concatenate([net(uint8_to_tensor(c))[0].flatten(1).numpy() for c in crops])
+            return np.concatenate([net(crop_to_tensor(c))[0].flatten(1).numpy() for c in crops])
 
     a, b = feats(originals), feats(protected)
     return float(calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)))

@@ -27,10 +27,11 @@ import torch
 
 from .. import __version__
 from ..errors import InputError, NoFaceError
+from ..faces.align import tensor_to_crop
 from . import metrics
 from .baselines import PGDBaseline, PGDConfig
 from .datasets import EvalDataset, EvalItem
-from .faces import CropCache, tensor_to_uint8
+from .faces import CropCache
 from .scoring import Gallery, ProtectedItem, score_run
 from .zoo import load_models
 
@@ -187,7 +188,7 @@ def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], 
             start = time.perf_counter()
             result = engine.protect(face.tensor(), mask, cfg.prompt, anchors, seed=seed)
             seconds = time.perf_counter() - start
-            protected = tensor_to_uint8(result.image)
+            protected = tensor_to_crop(result.image)
             Image.fromarray(protected).save(png)
             record = {"key": item.key, "seed": seed, "settings": settings, "seconds": seconds,
                       "nfe": result.trace.nfe(),
