@@ -152,3 +152,14 @@ def test_batch_skips_faceless_photos_with_a_warning(tmp_path, faces_dir, capsys)
     assert sorted(p.name for p in out_dir.iterdir()) == ["obama.protected.jpg", "obama.protected.jpg.json"]
     side = json.loads((out_dir / "obama.protected.jpg.json").read_text())
     assert side["faces_found"] == 1 and side["faces_protected"] == 1
+
+
+@pytest.mark.parametrize("engine", ["parametric", "diffusion"])
+def test_eot_flag_reaches_the_engine_config(engine, tmp_path, face_crop, tiny_sd_dir):
+    out = tmp_path / "o.png"
+    model = ["--model", str(tiny_sd_dir)] if engine == "diffusion" else []
+    assert run(["protect", str(face_crop), "-p", "red lipstick", "--aligned", "--engine", engine, "--steps", "2",
+                "--surrogates", "tiny-random", "--eot", "--quiet", "--out", str(out), *model]) == 0
+    cfg = json.loads((tmp_path / "o.png.json").read_text())["settings"]["engine_config"]
+    pairwise = cfg["pairwise"] if engine == "parametric" else cfg["guidance"]["pairwise"]
+    assert pairwise["eot"]["samples"] >= 1

@@ -51,6 +51,8 @@ def protect(
                                                         "only (default 1.0).", min=0)] = None,
     mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
                                                          "(default both).")] = None,
+    eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
+                                           "transformation) so protection survives re-encoding; slower.")] = False,
     seed: Seed = 0,
     device: Device = None,
     keep_metadata: Annotated[bool, typer.Option(help="Keep EXIF/ICC metadata (GPS included!). Default: "
@@ -84,7 +86,7 @@ def protect(
         overwrite=overwrite,
         engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
                                        target_word=target_word, steps=steps, guidance_scale=guidance_scale,
-                                       strength=strength, mask_fusion=mask_fusion),
+                                       strength=strength, mask_fusion=mask_fusion, eot=eot),
     )
 
     # 3. protect each photo; in a batch, a photo that fails is reported and skipped
@@ -142,10 +144,11 @@ def _device(device: str | None) -> str:
 
 
 def _engine_options(engine: str, *, model, device, source_prompt, target_word, steps, guidance_scale, strength,
-                    mask_fusion) -> dict:
+                    mask_fusion, eot: bool = False) -> dict:
     """Map the command's flags onto the engine's frozen config (unset flags keep the paper's defaults)."""
     from dataclasses import replace
 
+    from ..adversarial import EOTConfig
     from ..errors import InputError
 
     if engine == "parametric":
@@ -157,6 +160,8 @@ def _engine_options(engine: str, *, model, device, source_prompt, target_word, s
                 raise InputError(f"`{flag}` applies to the diffusion engine only; drop it or use `--engine "
                                  "diffusion`.")
         config = ParametricConfig() if steps is None else ParametricConfig(steps=steps)
+        if eot:
+            config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
         return {"config": config}
 
     from ..engines.diffusion import DiffusionConfig
@@ -168,6 +173,8 @@ def _engine_options(engine: str, *, model, device, source_prompt, target_word, s
     if guidance_scale is not None:
         inv = replace(inv, guidance_scale=guidance_scale)
     guid = cfg.guidance if strength is None else replace(cfg.guidance, strength=strength)
+    if eot:
+        guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))
     edit = cfg.edit if mask_fusion is None else replace(cfg.edit, mask_fusion=mask_fusion)
     cfg = replace(cfg, inversion=inv, guidance=guid, edit=edit).validate()
     words = [w.strip() for w in target_word.split(",")] if target_word else None

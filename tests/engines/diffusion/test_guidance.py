@@ -62,3 +62,16 @@ def test_same_seed_gives_bit_identical_output(tiny_pipe, face_crop, lips_mask, e
     b = _run(tiny_pipe, face_crop, lips_mask, embedders, GUIDED, seed=3)
     assert torch.equal(a.image, b.image)
     assert a.info["similarity_after"] == b.info["similarity_after"]
+
+
+def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pipe, face_crop, lips_mask, embedders):
+    """The objective's options reach the diffusion engine: EOT draws differ per seed, and guidance still works."""
+    from masque.adversarial import EOTConfig, PairwiseConfig
+
+    robust = replace(GUIDED, pairwise=PairwiseConfig(source_weight=1.0, eot=EOTConfig(samples=2, p=1.0)))
+    plain = _run(tiny_pipe, face_crop, lips_mask, embedders, GuidanceConfig(strength=0.0))
+    guided = _run(tiny_pipe, face_crop, lips_mask, embedders, robust)
+    assert guided.info["similarity_after"]["tiny-random"] < plain.info["similarity_after"]["tiny-random"] - 0.01
+    other_seed = _run(tiny_pipe, face_crop, lips_mask, embedders, robust, seed=1)
+    assert not torch.equal(other_seed.image, guided.image)  # EOT transforms are drawn from the seed
+    assert guided.trace.forward["fr:tiny-random"] == 4  # anchors, source, similarity before and after

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from ...adversarial import PairwiseConfig
 from ...errors import InputError
 
 
@@ -78,6 +79,8 @@ class GuidanceConfig:
     end: float = 1.0
     through_unet: bool = False
     composite: bool = True
+    # the objective's options (source repulsion, margin, EOT for robustness to JPEG/resize/blur)
+    pairwise: PairwiseConfig = field(default_factory=PairwiseConfig)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ...adversarial import pairwise_loss
+from ...adversarial import EOT, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...trace import CostTrace
 from .backbone import Backbone
@@ -36,6 +36,8 @@ class GuidanceContext:
     pixel_mask: torch.Tensor  # (1, 1, R, R)
     trace: CostTrace
     losses: list[float] = field(default_factory=list)  # loss of every inner iteration, for the sidecar
+    source_embeddings: dict[str, torch.Tensor] | None = None  # for `PairwiseConfig.source_weight`
+    eot: EOT | None = None  # one sampler per image, so each iteration draws new transforms
 
 
 def guidance_steps(cfg: GuidanceConfig, num_steps: int) -> range:
@@ -82,7 +84,8 @@ def guide(bb: Backbone, z: torch.Tensor, eps: torch.Tensor, t, latent_mask: torc
             img = decode(bb, x0, ctx.trace, backward=True)
             if cfg.composite:
                 img = ctx.pixel_mask * img + (1 - ctx.pixel_mask) * ctx.source_image
-            loss = pairwise_loss(ctx.embedders, img, ctx.anchor_embeddings, trace=ctx.trace, backward=True).loss
+            loss = pairwise_loss(ctx.embedders, img, ctx.anchor_embeddings, trace=ctx.trace, backward=True,
+                                 source=ctx.source_embeddings, config=cfg.pairwise, eot=ctx.eot).loss
             (g,) = torch.autograd.grad(loss, zg)
         ctx.losses.append(float(loss.detach()))
         g = m_lat * g

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from ...adversarial import encode_anchors, pairwise_loss
+from ...adversarial import EOT, encode_anchors, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...trace import CostTrace
@@ -214,7 +214,7 @@ class MasquePipeline:
         timings["inversion_s"] = time.perf_counter() - t0
         # 5. prompt-to-prompt edit with mask fusion and pairwise adversarial guidance
         t0 = time.perf_counter()
-        ctx = GuidanceContext(embedders, anchor_emb, crop_n, mask_n, trace) if embedders else None
+        ctx = self._guidance_context(embedders, anchor_emb, crop_n, mask_n, trace, seed) if embedders else None
         region = blend.region_to_latent(mask_n, self.latent_side)
         res = self.edit(inv, source_prompt, target_prompt, words, region, ctx, trace, on_step, progress)
         timings["edit_s"] = time.perf_counter() - t0
@@ -238,6 +238,12 @@ class MasquePipeline:
         return ProtectResult(out.to(crop.device, crop.dtype), trace, info)
 
     __call__ = protect
+
+    def _guidance_context(self, embedders, anchor_emb, crop_n, mask_n, trace, seed: int) -> GuidanceContext:
+        pw = self.config.guidance.pairwise
+        source = encode_anchors(embedders, [crop_n], trace) if pw.source_weight else None
+        eot = EOT(replace(pw.eot, seed=pw.eot.seed + seed)) if pw.eot is not None else None
+        return GuidanceContext(embedders, anchor_emb, crop_n, mask_n, trace, source_embeddings=source, eot=eot)
 
     def with_config(self, **groups) -> MasquePipeline:
         """A pipeline sharing the components with some config groups replaced (``guidance=GuidanceConfig(...)``)."""
