@@ -71,8 +71,14 @@ def test_corrupted_weights_file(tiny_sd_dir, tmp_path):
     _one_line_error(broken)
 
 
-def test_unreachable_hub_id():
-    assert "nobody-here/no-such-model" in _one_line_error("nobody-here/no-such-model", local_files_only=True)
+def test_uncached_hub_id_fails_fast_without_network_access():
+    """The default reads the hub cache only, so a missing model is one quick line, not minutes of retries."""
+    import time
+
+    t0 = time.perf_counter()
+    msg = _one_line_error("nobody-here/no-such-model")
+    assert "nobody-here/no-such-model" in msg and "masque models fetch sd" in msg
+    assert time.perf_counter() - t0 < 10
 
 
 def test_engine_registry_builds_the_diffusion_engine(tiny_sd_dir):

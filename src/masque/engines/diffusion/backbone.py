@@ -108,16 +108,21 @@ def make_scheduler(base_config: dict | None = None, settings: SchedulerConfig = 
 
 
 def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=None, torch_dtype=None,
-                  scheduler: SchedulerConfig = SchedulerConfig(), local_files_only: bool = False) -> Backbone:
-    """Load SD components from a local diffusers folder or a hub id; any failure becomes one-line `WeightsError`."""
+                  scheduler: SchedulerConfig = SchedulerConfig(), local_files_only: bool = True) -> Backbone:
+    """Load SD components from a local diffusers folder or a hub id; any failure becomes one-line `WeightsError`.
+
+    A hub id is read from the Hugging Face cache only (``local_files_only=True``): nothing downloads inside a protect
+    run (offline it would otherwise retry for minutes); `masque models fetch sd` is the explicit download.
+    """
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
     source = resolve_model(model_id_or_dir)
     dev, dtype = resolve_device_dtype(device, torch_dtype)
     local = Path(source).expanduser()
-    how = (f"download with `masque models fetch`, or pass `--model DIR` / set ${MODEL_ENV} to a diffusers folder "
-           "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
+    how = (f"download with `masque models fetch sd`, or pass `--model DIR` / set ${MODEL_ENV} to a diffusers folder "
+           "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/); without weights, "
+           "`--engine parametric` works offline")
     if local.exists() and not local.is_dir():
         raise WeightsError(f"`model` {source!r} is a file, expected a Stable Diffusion folder; {how}.")
     looks_local = local.is_absolute() or source.startswith((".", "~")) or local.exists()

@@ -57,7 +57,7 @@ class MasquePipeline:
 
     @classmethod
     def from_pretrained(cls, model_id_or_dir: str | None = None, *, device=None, torch_dtype=None,
-                        config: DiffusionConfig | None = None, local_files_only: bool = False) -> MasquePipeline:
+                        config: DiffusionConfig | None = None, local_files_only: bool = True) -> MasquePipeline:
         """Load from a diffusers folder or hub id (default ``$MASQUE_SD_MODEL`` or SD 1.5); `WeightsError` if not."""
         cfg = config or DiffusionConfig()
         bb = load_backbone(model_id_or_dir, device=device, torch_dtype=torch_dtype, scheduler=cfg.scheduler,
