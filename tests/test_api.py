@@ -64,3 +64,20 @@ def test_two_region_prompt_colours_each_region_and_records_both(tmp_path, faces_
     assert side["settings"]["regions"] == ["lips", "eyes"]
     colors = side["faces"][0]["engine"]["colors"]
     assert set(colors) == {"lips", "eyes"} and colors["lips"] != colors["eyes"]
+
+
+def test_group_photo_protects_every_face_and_gives_the_pair_to_its_owner(tmp_path, faces_dir):
+    """Two people side by side: both faces are protected; the pair photo (obama2) anchors Obama's face only."""
+    from PIL import Image
+
+    obama = Image.open(faces_dir / "obama.jpg").convert("RGB").crop((250, 100, 700, 650))
+    biden = Image.open(faces_dir / "biden.jpg").convert("RGB").crop((300, 150, 700, 700)).resize((450, 550))
+    group = Image.new("RGB", (900, 550))
+    group.paste(biden, (0, 0))
+    group.paste(obama, (450, 0))
+    photo = tmp_path / "group.png"
+    group.save(photo)
+    report = masque.protect(photo, "red lipstick", out=tmp_path / "o.png", pair=[faces_dir / "obama2.jpg"], **FAST)
+    assert report.faces_found == 2 and len(report.faces) == 2
+    anchors = {("right" if f.box[0] >= 450 else "left"): f.anchor for f in report.faces}
+    assert anchors == {"right": "pair:obama2.jpg", "left": "self"}
