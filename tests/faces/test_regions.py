@@ -102,3 +102,15 @@ def test_bad_regions_rejected(aligned):
         RegionMasker()(aligned["obama.jpg"], [])
     with pytest.raises(InputError):
         RegionMasker()(aligned["obama.jpg"], ["nose"])
+
+
+def test_makeup_never_covers_eyeballs_or_teeth(aligned, region_masks):
+    """Feathering must not bleed into the eye openings or the inner mouth (crisp lash and lip lines)."""
+    from masque.faces.regions import LandmarkRegions, MaskConfig
+
+    al = aligned["obama.jpg"]
+    openings = LandmarkRegions(al.landmarks68, al.crop.shape[:2], MaskConfig()).openings()
+    assert openings.sum() > 200
+    for region in ("lips", "eyes", "cheeks", "skin"):
+        assert region_masks[region][openings].max() == 0.0, region
+    assert (region_masks["eyes"] > 0.5).sum() > 500  # the eyelid band itself survives the cut

@@ -114,6 +114,7 @@ class MaskConfig:
     cheek_drop: float = 0.15  # the cheek starts this far below the lower lash line
     forehead: float = 0.45  # forehead band above the brows for "skin"
     mouth_grow: float = 1.15  # outer lip contour scaled by this about its centre before being cut out of "skin"
+    opening_grow: float = 1.15  # eye contour scaled by this about its centre to cover the whole eye opening
 
 
 def _poly(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
@@ -188,6 +189,15 @@ class LandmarkRegions:
         mouth = _hull(self.shape, _scaled(self.lm[48:60], self.cfg.mouth_grow))
         return face & ~self.eye_areas() & ~self.brows() & ~mouth
 
+    def openings(self) -> np.ndarray:
+        """Eye openings and the inner mouth: makeup never covers eyeballs or teeth, so these are cut out *after*
+        feathering (a crisp lash/lip line, as real makeup has). The 6-point eye contour is a hexagon inside the
+        almond-shaped opening, hence the slight enlargement."""
+        out = _poly(self.shape, self.lm[60:68])
+        for eye in (slice(36, 42), slice(42, 48)):
+            out |= _poly(self.shape, _scaled(self.lm[eye], self.cfg.opening_grow))
+        return out
+
     def hard(self, region: str) -> np.ndarray:
         if region not in REGIONS:
             raise InputError(f"`region` must be one of {', '.join(REGIONS)}; got {region!r}.")
@@ -245,5 +255,7 @@ class RegionMasker:
         if not regions:
             raise InputError(f"`regions` must name at least one of {', '.join(REGIONS)}; got an empty list.")
         hard = self.hard(aligned, regions)
-        u = LandmarkRegions(aligned.landmarks68, hard.shape, self.config).u
-        return feather(hard, self.config.feather * u)
+        geo = LandmarkRegions(aligned.landmarks68, hard.shape, self.config)
+        soft = feather(hard, self.config.feather * geo.u)
+        soft[geo.openings()] = 0.0
+        return soft
