@@ -186,8 +186,8 @@ class MasquePipeline:
         ``anchors``: other photos of the same person (empty: the crop itself); ``target_word``: the words whose
         cross-attention drives the local blend (default: the words of ``prompt`` new to the target prompt);
         ``on_step`` receives each denoising step's latents (debugging, tests). The method is deterministic (DDIM with
-        eta = 0, posterior-mean encoding), so ``seed`` is only recorded in ``info``; ``progress(stage, done, total)``
-        is called with stages ``"null-text"`` and ``"edit"``.
+        eta = 0, posterior-mean encoding); ``seed`` only draws the EOT transforms when guidance uses them (and is
+        recorded in ``info``). ``progress(stage, done, total)`` is called with stages ``"null-text"`` and ``"edit"``.
         """
         t_start = time.perf_counter()
         target_prompt = f"{source_prompt} with {prompt}"
