@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -174,6 +175,19 @@ class Protector:
                 "face_scale": self.face_scale, "parser": str(self.parser) if self.parser else None,
                 "crop_size": self.crop_size, "device": self.device,
                 "engine_config": cfg, "model": getattr(self._engine, "model_id", None)}
+
+    def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None) -> Protector:
+        """The same loaded engine, FR models and masker for another makeup prompt (no reload).
+
+        The prompt only picks the regions here and is passed to ``engine.protect`` per call, so a server taking a
+        new prompt per request shares one loaded Protector. Not for concurrent use: callers serialise runs.
+        """
+        if not prompt or not prompt.strip():
+            raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
+        other = copy.copy(self)
+        other.prompt, other.region = prompt, region
+        other.regions = regions_for_prompt(prompt, region)
+        return other
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _align_largest(self, image: LoadedImage) -> AlignedFace:

@@ -12,6 +12,7 @@ from . import check as _check
 from . import evaluate as _evaluate
 from . import models as _models
 from . import protect as _protect
+from . import serve as _serve
 
 app = typer.Typer(
     name="masque",
@@ -39,6 +40,7 @@ app.command("protect")(_protect.protect)
 app.add_typer(_models.app, name="models")
 app.command("check")(_check.check)
 app.command("evaluate")(_evaluate.evaluate)
+app.command("serve")(_serve.serve)
 
 
 def main(argv: list[str] | None = None) -> None:
