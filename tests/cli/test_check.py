@@ -105,3 +105,17 @@ def test_verdict_is_per_model_and_overall_partial(protected):
     assert verdicts == {"dlib": True, "tiny-random": False}
     assert report.overall == "partially protected"
     assert report.to_dict()["models"][1]["threshold_key"] == "far0.01"  # FAR 0.01 where the model has it
+
+
+def test_dlib_bin_judges_photos_with_its_own_pipeline(protected, capsys, faces_dir):
+    """A second, independent opinion: dlib-bin's detector, chip and descriptor with its 0.6 distance rule."""
+    original, ref = str(faces_dir / "obama.jpg"), str(faces_dir / "obama2.jpg")
+    code, out, _ = _check(capsys, original, original, "-r", ref, "--models", "dlib", "--json", "--size", str(SIZE))
+    row = {m["model"]: m for m in json.loads(out)["models"]}["dlib-bin"]
+    assert code == 0 and row["metric"] == "l2" and row["threshold"] == 0.6
+    assert row["similarity_original"] == 0.0 and 0.2 < row["similarity_references"][ref] < 0.6
+    assert row["verdict"] == "not protected"
+    code, out, _ = _check(capsys, original, str(protected["protected_photo"]), "-r", ref, "--models", "dlib", "--json",
+                          "--size", str(SIZE))
+    row = {m["model"]: m for m in json.loads(out)["models"]}["dlib-bin"]
+    assert row["verdict"] == "protected" and row["similarity_references"][ref] >= 0.6  # unprotected: ~0.35

@@ -68,5 +68,5 @@ def _print_table(report) -> None:
         if not rec.available:
             console.print(f"[dim]{rec.name}: unavailable ({rec.reason})[/dim]")
     colour = {"protected": "green", "not protected": "red"}.get(report.overall, "yellow")
-    console.print(f"Overall: [bold {colour}]{report.overall}[/bold {colour}] "
-                  f"(cosine similarity; a model protects when every similarity is below its threshold)")
+    console.print(f"Overall: [bold {colour}]{report.overall}[/bold {colour}] (cosine similarity: a model protects when "
+                  "every similarity is below its threshold; dlib-bin row: dlib's own distance, protects at >= 0.6)")

@@ -8,6 +8,11 @@ dlib). Overall: protected on every model, on some ("partially protected"), or on
 Inputs are photos by default: the largest face is detected and aligned into the generation crop. With
 ``aligned=True`` they are taken as generation-framed crops as written by `masque evaluate` (no detection), which
 checks exactly the pixels a protection produced.
+
+Photos are also judged by **dlib-bin itself** (row ``dlib-bin``): dlib's own detector, 5-point chip and ResNet, with
+its documented rule (raw-descriptor distance < 0.6 = same person). It shares none of MASQUE's preprocessing, so it
+catches protections that only fool the differentiable path they were optimised through (seen here: a makeup that
+brought the port's cosine under its threshold while dlib-bin still measured 0.54).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, NoFaceError
 from .faces import FaceCrop, detect_and_align, load_aligned_crop
 from .metrics import primary_threshold
 from .zoo import ModelRecord, load_models
@@ -34,15 +40,18 @@ class ModelVerdict:
     original_similarity: float
     reference_similarity: dict[str, float]
     rule: str | None = None
+    metric: str = "cosine"  # "cosine": protected below the threshold; "l2": protected at or above it
 
     @property
     def protected(self) -> bool:
         sims = [self.original_similarity, *self.reference_similarity.values()]
+        if self.metric == "l2":
+            return all(s >= self.threshold for s in sims)
         return all(s < self.threshold for s in sims)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "threshold_key": self.threshold_key, "threshold": self.threshold,
-                "rule": self.rule, "similarity_original": self.original_similarity,
+                "rule": self.rule, "metric": self.metric, "similarity_original": self.original_similarity,
                 "similarity_references": self.reference_similarity,
                 "verdict": PROTECTED if self.protected else NOT_PROTECTED}
 
@@ -104,5 +113,39 @@ def check_protection(original: str | Path, protected: str | Path, references: Se
         refs = {str(paths[a]): float(prot @ e) for a, e in emb.items() if a.startswith("--reference")}
         verdicts.append(ModelVerdict(rec.name, key, rec.thresholds[key], float(prot @ emb["ORIGINAL"]), refs,
                                      rec.rule))
+    if not aligned and (models is None or "dlib" in models):
+        verdicts.append(dlib_bin_verdict(paths))
     return CheckReport(str(paths["ORIGINAL"]), str(paths["PROTECTED"]), [str(Path(r)) for r in references], aligned,
                        verdicts, records)
+
+
+def dlib_bin_verdict(paths: dict[str, Path]) -> ModelVerdict:
+    """dlib-bin's own verdict on full photos (largest face each): raw-descriptor L2 distances from PROTECTED.
+
+    A protected photo in which dlib's detector finds no face counts as protected (distance reported as inf).
+    """
+    from ..embedders.dlib_chip import DlibFaceTools
+    from ..embedders.dlib_resnet import SAME_PERSON_DISTANCE
+    from ..io import read_image
+
+    tools = DlibFaceTools()
+    desc = {}
+    for arg, p in paths.items():
+        try:
+            chip, _, _ = tools.chip(read_image(p).rgb)
+        except ValueError as exc:  # dlib's detector found no face
+            if arg != "PROTECTED":
+                raise NoFaceError(f"`{arg}` {str(p)!r}: dlib found no face to compare with.") from exc
+            desc[arg] = None
+            continue
+        desc[arg] = tools.descriptor(chip)
+
+    def dist(arg: str) -> float:
+        if desc["PROTECTED"] is None:
+            return float("inf")
+        return float(np.linalg.norm(desc["PROTECTED"] - desc[arg]))
+
+    refs = {str(paths[a]): dist(a) for a in paths if a.startswith("--reference")}
+    return ModelVerdict("dlib-bin", f"l2<{SAME_PERSON_DISTANCE}", SAME_PERSON_DISTANCE, dist("ORIGINAL"), refs,
+                        rule=f"dlib's own pipeline; same person when the descriptor distance < {SAME_PERSON_DISTANCE}",
+                        metric="l2")
