@@ -81,3 +81,15 @@ def test_group_photo_protects_every_face_and_gives_the_pair_to_its_owner(tmp_pat
     assert report.faces_found == 2 and len(report.faces) == 2
     anchors = {("right" if f.box[0] >= 450 else "left"): f.anchor for f in report.faces}
     assert anchors == {"right": "pair:obama2.jpg", "left": "self"}
+
+
+def test_dlib_bin_judges_the_written_photo_independently(tmp_path, faces_dir):
+    """The sidecar carries dlib-bin's own distance (its detector, chip and ResNet on the saved file), so a verdict
+    never rests only on the differentiable path the makeup was optimised through."""
+    report = masque.protect(faces_dir / "obama.jpg", "tan foundation", out=tmp_path / "o.png",
+                            pair=[faces_dir / "obama2.jpg"], engine="parametric", surrogates=["dlib"])
+    face = report.faces[0]
+    assert face.dlib_bin_before == pytest.approx(0.346, abs=0.01)  # obama vs obama2, unprotected
+    judges = {r["model"]: r for r in json.loads(report.sidecar.read_text())["faces"][0]["judges"]}
+    assert judges["dlib-bin"]["after"] == pytest.approx(face.dlib_bin_after) and face.dlib_bin_after > 0.6
+    assert judges["dlib-bin"]["protected"] and report.faces[0].protected["dlib-bin"]

@@ -23,6 +23,7 @@ import torch
 from . import __version__
 from .adversarial import encode_anchors, pairwise_loss
 from .embedders import FaceEmbedder, create_embedder, list_embedders
+from .embedders.dlib_resnet import SAME_PERSON_DISTANCE
 from .embedders.registry import TEST_ONLY
 from .engines import Engine, create_engine
 from .errors import InputError, MasqueError, NoFaceError, WeightsError
@@ -34,6 +35,8 @@ from .faces.templates import generation_template
 from .io import LoadedImage, read_image, write_image
 from .store import parser_path
 from .trace import CostTrace
+
+DLIB_BIN = "dlib-bin"  # dlib's own detector + chip + ResNet: the independent judge of every protected photo
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -79,16 +82,42 @@ class FaceReport:
     thresholds: dict[str, float] = field(default_factory=dict)
     mask_fraction: float = 0.0
     engine_info: dict = field(default_factory=dict)  # what the engine reports (losses, colour, timings)
+    # dlib-bin's own verdict on the written photo (smallest descriptor distance to the anchors); None when dlib's
+    # detector cannot find an anchor face or the input was an aligned crop
+    dlib_bin_before: float | None = None
+    dlib_bin_after: float | None = None
 
     @property
     def protected(self) -> dict[str, bool]:
-        """Per model: is the protected face below the model's verification threshold against its anchor?"""
-        return {m: self.similarity_after[m] < t for m, t in self.thresholds.items() if m in self.similarity_after}
+        """Per judge: does the protected face fall outside its same-person rule against its anchor(s)?"""
+        return {r["model"]: r["protected"] for r in self.rows()}
+
+    def rows(self) -> list[dict]:
+        """One row per judge: the surrogates (cosine on the crop, protected below the threshold) and dlib-bin (raw
+        distance on the written photo, protected at or above 0.6)."""
+        out = [{"model": m, "metric": "cosine", "before": self.similarity_before[m], "after": after,
+                "threshold": self.thresholds[m], "protected": after < self.thresholds[m]}
+               for m, after in self.similarity_after.items() if m in self.thresholds]
+        if self.dlib_bin_after is not None:
+            lost = self.dlib_bin_after == float("inf")  # dlib's detector no longer finds the face (JSON has no inf)
+            out.append({"model": DLIB_BIN, "metric": "l2", "before": self.dlib_bin_before,
+                        "after": None if lost else self.dlib_bin_after, "threshold": SAME_PERSON_DISTANCE,
+                        "protected": self.dlib_bin_after >= SAME_PERSON_DISTANCE,
+                        **({"note": "dlib's detector finds no face"} if lost else {})})
+        return out
 
     def to_dict(self) -> dict:
         return {"index": self.index, "box": self.box, "anchor": self.anchor, "mask_fraction": self.mask_fraction,
                 "similarity_before": self.similarity_before, "similarity_after": self.similarity_after,
-                "thresholds": self.thresholds, "protected": self.protected, "engine": self.engine_info}
+                "thresholds": self.thresholds, "judges": self.rows(), "protected": self.protected,
+                "engine": self.engine_info}
+
+
+def weak_protection_hint(models: Sequence[str]) -> str:
+    """What to tell a user whose photo some model still matches (shared by the CLI summary and the web page)."""
+    return (f"Still matched by: {', '.join(models)}. Small regions (lips) protect weakly: add a larger region "
+            "(e.g. 'and pink blush', or 'tan foundation'), raise the steps, or use the diffusion engine; verify "
+            "with `masque check` before posting.")
 
 
 @dataclass
@@ -162,6 +191,28 @@ class Protector:
         if self.parser is None and parser_path().is_file():
             self.parser = parser_path()
         self.masker = RegionMasker(parser=self.parser, device=self.device)
+
+    def _dlib_tools(self):
+        if not hasattr(self, "_tools"):
+            from .embedders.dlib_chip import DlibFaceTools
+
+            self._tools = DlibFaceTools()
+        return self._tools
+
+    def _judge_with_dlib_bin(self, original: np.ndarray, result: np.ndarray, reports: list[FaceReport],
+                             pairs: list[LoadedImage]) -> None:
+        """Fill each face's dlib-bin distances, measured by dlib's own pipeline on the photo as written."""
+        tools = self._dlib_tools()
+        pair_desc = [d for d in (tools.face_descriptor(p.rgb) for p in pairs) if d is not None]
+        for rep in reports:
+            before = tools.face_descriptor(original, rep.box)
+            after = tools.face_descriptor(result, rep.box)
+            anchors = pair_desc if rep.anchor != "self" else ([before] if before is not None else [])
+            if not anchors or before is None:
+                continue
+            rep.dlib_bin_before = min(float(np.linalg.norm(before - a)) for a in anchors)
+            rep.dlib_bin_after = (float("inf") if after is None  # dlib no longer finds a face there
+                                  else min(float(np.linalg.norm(after - a)) for a in anchors))
 
     @property
     def settings(self) -> dict:
@@ -290,6 +341,9 @@ class Protector:
                                {**self.settings, "pair": [str(p.path) for p in pairs], "aligned": aligned},
                                trace, time.perf_counter() - start)
         write_image(out_path, result_rgb, like=image, keep_metadata=self.keep_metadata)
+        if not aligned:
+            self._judge_with_dlib_bin(image.rgb, read_image(out_path).rgb, reports, pairs)
+        report.seconds = time.perf_counter() - start
         _write_json_atomic(side_path, report.to_dict())
         return report
 

@@ -110,8 +110,11 @@ def test_protect_real_photo_over_http(server, faces_dir):
     assert row["model"] == "dlib" and {"before", "after", "threshold", "protected"} <= set(row)
     assert r["faces"][0]["anchor"] == "pair:obama2.jpg"
     assert (r["hint"] is None) == all(x["protected"] for f in r["faces"] for x in f["rows"])
+    rows = {x["model"]: x for x in r["faces"][0]["rows"]}
+    assert rows["dlib-bin"]["metric"] == "l2" and rows["dlib-bin"]["threshold"] == 0.6  # the independent judge
     if r["hint"]:
-        assert r["hint"].startswith("Still matched by: dlib.")
+        weak = sorted(m for m, x in rows.items() if not x["protected"])
+        assert r["hint"].startswith(f"Still matched by: {', '.join(weak)}.")
     assert r["sidecar"]["input"] == "my_holiday.jpg" and r["sidecar"]["settings"]["prompt"] == "red lipstick"
     assert str(tmp_root) not in body.decode()
     assert list(tmp_root.iterdir()) == []  # nothing of the user's left on disk

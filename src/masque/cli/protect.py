@@ -213,26 +213,22 @@ class _progress_bar:
 def _summary(console, report) -> None:
     from rich.table import Table
 
+    from ..api import weak_protection_hint
+
     table = Table(title=f"{report.output}  ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
-    table.add_column("face")
-    table.add_column("anchor")
-    table.add_column("model")
-    table.add_column("cos before", justify="right")
-    table.add_column("cos after", justify="right")
-    table.add_column("threshold", justify="right")
-    table.add_column("protected")
+    for name, justify in (("face", "left"), ("anchor", "left"), ("judge", "left"), ("before", "right"),
+                          ("after", "right"), ("same person if", "right"), ("protected", "left")):
+        table.add_column(name, justify=justify)
     for f in report.faces:
-        for model, after in f.similarity_after.items():
-            thr = f.thresholds.get(model)
-            ok = f.protected.get(model)
-            table.add_row(str(f.index), f.anchor, model, f"{f.similarity_before[model]:.3f}", f"{after:.3f}",
-                          "-" if thr is None else f"{thr:.3f}", "-" if ok is None else ("yes" if ok else "no"))
+        for r in f.rows():
+            rule = f"cos >= {r['threshold']:.3f}" if r["metric"] == "cosine" else f"dist < {r['threshold']:.2f}"
+            after = "no face" if r["after"] is None else f"{r['after']:.3f}"
+            table.add_row(str(f.index), f.anchor, r["model"], f"{r['before']:.3f}", after, rule,
+                          "[green]yes[/]" if r["protected"] else "[red]no[/]")
     console.print(table)
     console.print(f"faces found: {report.faces_found}, protected: {len(report.faces)}; sidecar: {report.sidecar}")
     weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
     if weak:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
         # threshold; skin-wide makeup does (see README, "How strong is it?").
-        console.print(f"[yellow]Still matched by: {', '.join(weak)}.[/] Small regions (lips) protect weakly: add "
-                      "a larger region (e.g. 'and pink blush', or 'foundation'), raise --steps, or use the diffusion "
-                      "engine; verify with `masque check`.")
+        console.print(f"[yellow]{weak_protection_hint(weak)}[/]")

@@ -131,14 +131,9 @@ def dlib_bin_verdict(paths: dict[str, Path]) -> ModelVerdict:
     tools = DlibFaceTools()
     desc = {}
     for arg, p in paths.items():
-        try:
-            chip, _, _ = tools.chip(read_image(p).rgb)
-        except ValueError as exc:  # dlib's detector found no face
-            if arg != "PROTECTED":
-                raise NoFaceError(f"`{arg}` {str(p)!r}: dlib found no face to compare with.") from exc
-            desc[arg] = None
-            continue
-        desc[arg] = tools.descriptor(chip)
+        desc[arg] = tools.face_descriptor(read_image(p).rgb)
+        if desc[arg] is None and arg != "PROTECTED":
+            raise NoFaceError(f"`{arg}` {str(p)!r}: dlib found no face to compare with.")
 
     def dist(arg: str) -> float:
         if desc["PROTECTED"] is None:

@@ -186,6 +186,8 @@ def diffusion_weights_missing(model: str | None) -> str | None:
 
 
 def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None) -> dict:
+    from ..api import weak_protection_hint
+
     mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
     preview, preview_mime = data, mime
     if fmt not in BROWSER_FORMATS:
@@ -198,18 +200,9 @@ def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | N
     sidecar = report.to_dict()
     sidecar["input"], sidecar["output"] = photo_name, report.output.name
     sidecar["settings"]["pair"] = [pair_name] if pair_name else []
-    faces = [{"index": f.index, "anchor": f.anchor,
-              "rows": [{"model": m, "before": f.similarity_before[m], "after": after,
-                        "threshold": f.thresholds.get(m), "protected": f.protected.get(m)}
-                       for m, after in f.similarity_after.items()]}
-             for f in report.faces]
+    faces = [{"index": f.index, "anchor": f.anchor, "rows": f.rows()} for f in report.faces]
     weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
-    hint = None
-    if weak:
-        # same advice as `masque protect`'s summary (cli/protect.py `_summary`)
-        hint = (f"Still matched by: {', '.join(weak)}. Small regions (lips) protect weakly: add a larger region "
-                "(e.g. 'and pink blush', or 'tan foundation'), or use the diffusion engine; verify with "
-                "`masque check` before posting.")
+    hint = weak_protection_hint(weak) if weak else None
     return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
             "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
             "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
