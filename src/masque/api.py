@@ -192,17 +192,12 @@ class Protector:
             self.parser = parser_path()
         self.masker = RegionMasker(parser=self.parser, device=self.device)
 
-    def _dlib_tools(self):
-        if not hasattr(self, "_tools"):
-            from .embedders.dlib_chip import DlibFaceTools
-
-            self._tools = DlibFaceTools()
-        return self._tools
-
     def _judge_with_dlib_bin(self, original: np.ndarray, result: np.ndarray, reports: list[FaceReport],
                              pairs: list[LoadedImage]) -> None:
         """Fill each face's dlib-bin distances, measured by dlib's own pipeline on the photo as written."""
-        tools = self._dlib_tools()
+        from .embedders.dlib_chip import dlib_face_tools
+
+        tools = dlib_face_tools()
         pair_desc = [d for d in (tools.face_descriptor(p.rgb) for p in pairs) if d is not None]
         for rep in reports:
             before = tools.face_descriptor(original, rep.box)

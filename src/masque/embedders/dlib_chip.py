@@ -10,6 +10,7 @@ rebuilds that affine map so landmark points can be carried into chip pixels.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 import numpy as np
 
@@ -36,15 +37,21 @@ def points5_from_68(landmarks68: np.ndarray) -> np.ndarray:
 
 
 class DlibFaceTools:
-    """dlib-bin's detector, landmark models, chip extraction and reference descriptor, loaded once."""
+    """dlib-bin's detector, landmark models, chip extraction and reference descriptor.
+
+    The detector and shape predictors are the face stack's cached instances; get a shared instance of this class
+    from `dlib_face_tools()` so the recogniser is loaded once per process too.
+    """
 
     def __init__(self):
-        import dlib  # lazy: only tests and calibration need dlib-bin itself
+        import dlib  # lazy: only the judge, tests and calibration need dlib-bin's recogniser
+
+        from ..faces.detect import LANDMARKS_5, LANDMARKS_68, _hog, _predictor
 
         self.dlib = dlib
-        self.detector = dlib.get_frontal_face_detector()
-        self.sp5 = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
-        self.sp68 = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+        self.detector = _hog()
+        self.sp5 = _predictor(LANDMARKS_5)
+        self.sp68 = _predictor(LANDMARKS_68)
         self.recognizer = dlib.face_recognition_model_v1(str(dlib_model_path()))
 
     def largest_face(self, rgb: np.ndarray, upsample: int = 1):
@@ -79,13 +86,19 @@ class DlibFaceTools:
         return self.descriptor(chip)
 
 
+@cache
+def dlib_face_tools() -> DlibFaceTools:
+    """The process-wide `DlibFaceTools` (loading the recogniser costs ~0.5 s; judges call this per photo)."""
+    return DlibFaceTools()
+
+
 def calibrate_chip_template(images: Iterable[np.ndarray], *, mirror: bool = True,
                             tools: DlibFaceTools | None = None) -> np.ndarray:
     """Mean chip-pixel position (5, 2) of the 68-derived five points over the largest face of each image.
 
     ``mirror`` adds each image's left-right mirror, which cancels most of the pose bias of a small photo set.
     """
-    tools = tools or DlibFaceTools()
+    tools = tools or dlib_face_tools()
     points = []
     for rgb in images:
         for img in (rgb, np.ascontiguousarray(rgb[:, ::-1])) if mirror else (rgb,):

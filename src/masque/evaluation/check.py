@@ -124,11 +124,11 @@ def dlib_bin_verdict(paths: dict[str, Path]) -> ModelVerdict:
 
     A protected photo in which dlib's detector finds no face counts as protected (distance reported as inf).
     """
-    from ..embedders.dlib_chip import DlibFaceTools
+    from ..embedders.dlib_chip import dlib_face_tools
     from ..embedders.dlib_resnet import SAME_PERSON_DISTANCE
     from ..io import read_image
 
-    tools = DlibFaceTools()
+    tools = dlib_face_tools()
     desc = {}
     for arg, p in paths.items():
         desc[arg] = tools.face_descriptor(read_image(p).rgb)

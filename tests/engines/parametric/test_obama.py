@@ -15,7 +15,6 @@ from masque.engines import create_engine
 from masque.engines.parametric import ParametricConfig
 from masque.faces.align import AlignedFace, align_face, crop_to_tensor, tensor_to_crop
 from masque.faces.detect import detect_faces
-from masque.faces.dlib_files import model_path
 from masque.faces.paste import paste_back
 from masque.faces.regions import RegionMasker
 from masque.faces.templates import generation_template
@@ -25,19 +24,19 @@ dlib = pytest.importorskip("dlib")
 
 
 class DlibJudge:
-    """dlib-bin's own recogniser: HOG detector, 5-point shape, 150² chip, ResNet descriptor (L2 < 0.6 = same)."""
+    """dlib-bin's own recogniser (`dlib_face_tools`): HOG detector, 5-point chip, ResNet (L2 < 0.6 = same)."""
 
     def __init__(self, faces_dir):
+        from masque.embedders.dlib_chip import dlib_face_tools
+
         self.faces_dir = faces_dir
         self._pairs: dict[str, np.ndarray] = {}
-        self.detector = dlib.get_frontal_face_detector()
-        self.shape = dlib.shape_predictor(str(model_path("shape_predictor_5_face_landmarks.dat")))
-        self.net = dlib.face_recognition_model_v1(str(model_path("dlib_face_recognition_resnet_model_v1.dat")))
+        self.tools = dlib_face_tools()
 
     def descriptor(self, rgb: np.ndarray) -> np.ndarray:
-        dets = sorted(self.detector(rgb, 1), key=lambda r: r.area(), reverse=True)
-        assert dets, "dlib found no face"
-        return np.asarray(self.net.compute_face_descriptor(rgb, self.shape(rgb, dets[0])))
+        d = self.tools.face_descriptor(rgb)
+        assert d is not None, "dlib found no face"
+        return d
 
     def distances(self, rgb: np.ndarray, pairs=("obama2.jpg", "obama3.jpg")) -> dict[str, float]:
         """dlib-bin L2 distance from the largest face of ``rgb`` to each pair photo (pair descriptors cached)."""
