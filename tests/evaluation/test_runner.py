@@ -158,7 +158,11 @@ def test_resume_with_limit_and_masked_pgd_stays_in_the_region(run, tmp_path):
     assert [it["resumed"] for it in pgd["items"]] == [True, True]
     first = {it["key"]: it for it in _run(results, "pgd")["items"]}
     for it in pgd["items"]:
-        assert it["same_person_similarity"] == first[it["key"]]["same_person_similarity"]
+        # the saved crop is reused bit for bit; its score is recomputed in another batch composition, where BLAS
+        # may sum in another order (seen: 1.2e-7 apart), so the similarity is compared to 1e-5
+        before = np.asarray(Image.open(first_out / it["protected_path"]))
+        assert np.array_equal(np.asarray(Image.open(out / it["protected_path"])), before)
+        assert it["same_person_similarity"] == pytest.approx(first[it["key"]]["same_person_similarity"], abs=1e-5)
     assert [it["resumed"] for it in masked["items"]] == [False, False]
     cache = CropCache(out / "crops", SIZE)
     for item in masked["items"]:
