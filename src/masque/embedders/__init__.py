@@ -1,10 +1,10 @@
 """Face-recognition models behind one interface (`FaceEmbedder`) and one factory (`create_embedder`)."""
 
 from . import dlib_resnet, tiny, zoo  # noqa: F401  (register dlib, tiny-random and the literature zoo)
-from .base import EmbedderSpec, FaceEmbedder, load_state_dict_strict, primary_threshold
+from .base import EmbedderSpec, FaceEmbedder, PackageSource, load_state_dict_strict, primary_threshold
 from .registry import create_embedder, default_weights, get_spec, list_embedders, register_embedder
 
 __all__ = [
-    "EmbedderSpec", "FaceEmbedder", "create_embedder", "default_weights", "get_spec", "list_embedders",
+    "EmbedderSpec", "FaceEmbedder", "PackageSource", "create_embedder", "default_weights", "get_spec", "list_embedders",
     "load_state_dict_strict", "primary_threshold", "register_embedder",
 ]

