@@ -156,6 +156,22 @@ def _write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
+def _plan_and_regions(prompt: str, region, engine_options: dict):
+    """The makeup plan (products + shades, resolved once per prompt) and the regions it paints; an explicit
+    ``region`` wins. Prompts that are only a look ("full glam") name no region word, so the plan's regions are used."""
+    from .makeup import resolve_plan
+
+    config = engine_options.get("config")
+    plan = resolve_plan(prompt, getattr(config, "strength", "natural"))
+    try:
+        regions = regions_for_prompt(prompt, region)
+    except InputError:
+        regions = plan.regions
+    if region is None:
+        regions = tuple(dict.fromkeys([*regions, *plan.regions]))
+    return plan, regions
+
+
 @dataclass
 class Protector:
     """A loaded engine plus its FR surrogates, reused across photos.
@@ -182,7 +198,7 @@ class Protector:
         # 1. validate cheap things before loading anything heavy
         if not self.prompt or not self.prompt.strip():
             raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
-        self.regions = regions_for_prompt(self.prompt, self.region)
+        self.plan, self.regions = _plan_and_regions(self.prompt, self.region, self.engine_options)
         # 2. load models once
         self.embedders = load_embedders(self.surrogates, self.device)
         self._engine: Engine = create_engine(self.engine, embedders=self.embedders, **self.engine_options)
@@ -232,7 +248,7 @@ class Protector:
             raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
         other = copy.copy(self)
         other.prompt, other.region = prompt, region
-        other.regions = regions_for_prompt(prompt, region)
+        other.plan, other.regions = _plan_and_regions(prompt, region, self.engine_options)
         return other
 
     # -- helpers ------------------------------------------------------------------------------------------------
@@ -314,9 +330,11 @@ class Protector:
             use_pair = pair_owner == i
             anchors = pair_crops if use_pair else [crop_t]
             anchor_emb = encode_anchors(self.embedders, anchors, trace)
+            job = ({"landmarks": al.landmarks68, "plan": self.plan}
+                   if al is not None and getattr(self._engine, "uses_landmarks", False) else {})
             res = self._engine.protect(crop_t, _mask_tensor(region_mask), self.prompt, anchors, seed=self.seed + i,
                                        progress=_face_progress(progress, i, len(jobs)),
-                                       region_masks=per_region.get(i))
+                                       region_masks=per_region.get(i), **job)
             trace.merge(res.trace)
             protected = tensor_to_crop(res.image)
             result_rgb = protected if al is None else paste_back(result_rgb, al, protected, region_mask)

@@ -1,4 +1,4 @@
-"""Fast CPU mode: adversarial makeup from a few differentiable makeup parameters (no diffusion weights needed).
+"""Fast CPU mode: adversarial makeup from the bounded parameters of real cosmetics (no diffusion weights needed).
 
 `create_engine("parametric", embedders=[...], config=ParametricConfig(...))` builds a `ParametricEngine`.
 """
@@ -9,9 +9,8 @@ from collections.abc import Sequence
 
 from ...embedders import FaceEmbedder
 from ..base import register_engine
-from .colors import NAMED_COLORS, MakeupColor, color_for_prompt, parse_color
 from .engine import ParametricConfig, ParametricEngine
-from .makeup import MakeupBounds, MakeupLayer
+from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 
 
 @register_engine("parametric")
@@ -19,7 +18,5 @@ def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig
     return ParametricEngine(embedders, config)
 
 
-__all__ = [
-    "NAMED_COLORS", "MakeupBounds", "MakeupColor", "MakeupLayer", "ParametricConfig", "ParametricEngine",
-    "build_parametric", "color_for_prompt", "parse_color",
-]
+__all__ = ["PARAMS", "STRENGTH_SCALE", "CosmeticLayer", "ParametricConfig", "ParametricEngine", "bounds_for",
+           "build_parametric"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from masque.engines.parametric.colors import NAMED_COLORS, color_for_prompt, default_color, find_color, parse_color
+from masque.makeup.colors import NAMED_COLORS, color_for_prompt, default_color, find_color, parse_color
 from masque.errors import InputError
 
 
