@@ -30,7 +30,7 @@ from .errors import InputError, MasqueError, NoFaceError, WeightsError
 from .faces.align import AlignedFace, align_face, crop_to_tensor, tensor_to_crop
 from .faces.detect import detect_faces, select_faces
 from .faces.paste import paste_back
-from .faces.regions import RegionMasker, regions_for_prompt
+from .faces.regions import RegionMasker
 from .faces.templates import generation_template
 from .io import LoadedImage, read_image, write_image
 from .store import parser_path
@@ -157,19 +157,10 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 def _plan_and_regions(prompt: str, region, engine_options: dict):
-    """The makeup plan (products + shades, resolved once per prompt) and the regions it paints; an explicit
-    ``region`` wins. Prompts that are only a look ("full glam") name no region word, so the plan's regions are used."""
-    from .makeup import resolve_plan
+    """The makeup plan (products + shades, resolved once per prompt at the engine's strength) and its regions."""
+    from .makeup.prompt import plan_and_regions
 
-    config = engine_options.get("config")
-    plan = resolve_plan(prompt, getattr(config, "strength", "natural"))
-    try:
-        regions = regions_for_prompt(prompt, region)
-    except InputError:
-        regions = plan.regions
-    if region is None:
-        regions = tuple(dict.fromkeys([*regions, *plan.regions]))
-    return plan, regions
+    return plan_and_regions(prompt, region, getattr(engine_options.get("config"), "strength", "natural"))
 
 
 @dataclass

@@ -47,8 +47,12 @@ def protect(
                                                    "(parametric, default 120).", min=1)] = None,
     guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
                                                              "(default 7.5).", min=0)] = None,
-    strength: Annotated[float | None, typer.Option(help="(diffusion) Adversarial guidance strength; 0 = makeup "
-                                                        "only (default 1.0).", min=0)] = None,
+    strength: Annotated[str | None, typer.Option(help="(parametric) How much makeup: subtle | natural | bold | max "
+                                                      "(default natural; stronger protects more, see README). "
+                                                      "(diffusion) Adversarial guidance strength, a number >= 0 "
+                                                      "(default 1.0; 0 = makeup only).")] = None,
+    texture: Annotated[float, typer.Option(help="(parametric) Opt-in fine texture, L-inf in sRGB, at most "
+                                                "2/255 (invisible at 100 %); default 0 = smooth.", min=0)] = 0.0,
     mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
                                                          "(default both).")] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
@@ -86,7 +90,7 @@ def protect(
         overwrite=overwrite,
         engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
                                        target_word=target_word, steps=steps, guidance_scale=guidance_scale,
-                                       strength=strength, mask_fusion=mask_fusion, eot=eot),
+                                       strength=strength, mask_fusion=mask_fusion, eot=eot, texture=texture),
     )
 
     # 3. protect each photo; in a batch, a photo that fails is reported and skipped
@@ -144,7 +148,7 @@ def _device(device: str | None) -> str:
 
 
 def _engine_options(engine: str, *, model, device, source_prompt, target_word, steps, guidance_scale, strength,
-                    mask_fusion, eot: bool = False) -> dict:
+                    mask_fusion, eot: bool = False, texture: float = 0.0) -> dict:
     """Map the command's flags onto the engine's frozen config (unset flags keep the paper's defaults)."""
     from dataclasses import replace
 
@@ -153,19 +157,35 @@ def _engine_options(engine: str, *, model, device, source_prompt, target_word, s
 
     if engine == "parametric":
         from ..engines.parametric import ParametricConfig
+        from ..makeup import STRENGTHS
 
-        for flag, value in (("--model", model), ("--guidance-scale", guidance_scale), ("--strength", strength),
+        for flag, value in (("--model", model), ("--guidance-scale", guidance_scale),
                             ("--mask-fusion", mask_fusion), ("--target-word", target_word)):
             if value is not None:
                 raise InputError(f"`{flag}` applies to the diffusion engine only; drop it or use `--engine "
                                  "diffusion`.")
-        config = ParametricConfig() if steps is None else ParametricConfig(steps=steps)
+        if strength is not None and strength not in STRENGTHS:
+            raise InputError(f"`--strength` must be one of {', '.join(STRENGTHS)} for the parametric engine, got "
+                             f"{strength!r}.")
+        config = ParametricConfig(strength=strength or "natural", texture=texture)
+        if steps is not None:
+            config = replace(config, steps=steps)
         if eot:
             config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
         return {"config": config}
 
     from ..engines.diffusion import DiffusionConfig
 
+    if texture:
+        raise InputError("`--texture` applies to the parametric engine only; drop it or use `--engine parametric`.")
+    if strength is not None:
+        try:
+            strength = float(strength)
+        except ValueError:
+            raise InputError(f"`--strength` must be a number >= 0 for the diffusion engine (subtle/natural/bold/max "
+                             f"are parametric levels), got {strength!r}.") from None
+        if strength < 0:
+            raise InputError(f"`--strength` must be >= 0, got {strength}.")
     cfg = DiffusionConfig()
     inv = cfg.inversion
     if steps is not None:
@@ -227,6 +247,19 @@ def _summary(console, report) -> None:
                           "[green]yes[/]" if r["protected"] else "[red]no[/]")
     console.print(table)
     console.print(f"faces found: {report.faces_found}, protected: {len(report.faces)}; sidecar: {report.sidecar}")
+    for f in report.faces:
+        plan, q = f.engine_info.get("plan"), f.engine_info.get("quality")
+        if plan:
+            shades = ", ".join(f"{p} {v['shade']}" for p, v in plan["products"].items())
+            console.print(f"face {f.index} makeup: {shades} [strength {plan['strength']}]")
+            for note in plan.get("notes", []):
+                console.print(f"[yellow]{note}[/]")
+            from ..makeup.expected import expected_protection
+
+            console.print(expected_protection(list(plan["products"]), plan["strength"]))
+        if q:
+            console.print(f"face {f.index} look: face SSIM {q['face_ssim']:.3f}, PSNR {q['face_psnr']:.1f} dB, "
+                          f"high-frequency energy {q['hf_energy']:.2f}")
     weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
     if weak:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its

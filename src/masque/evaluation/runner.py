@@ -122,9 +122,10 @@ def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
 
 
 def region_mask(face, cfg: EvalConfig) -> torch.Tensor:
-    from ..faces.regions import RegionMasker, regions_for_prompt
+    from ..faces.regions import RegionMasker
+    from ..makeup.prompt import plan_and_regions
 
-    regions = regions_for_prompt(cfg.prompt, cfg.regions)
+    _, regions = plan_and_regions(cfg.prompt, cfg.regions)
     mask = RegionMasker()(face.aligned(), regions)
     return torch.from_numpy(np.asarray(mask, np.float32))[None, None]
 
@@ -186,7 +187,9 @@ def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], 
             anchors = [r.tensor() for r in refs] or [face.tensor()]  # single mode: the photo itself
             mask = region_mask(face, cfg) if method in MASKED else torch.ones(1, 1, cfg.size, cfg.size)
             start = time.perf_counter()
-            result = engine.protect(face.tensor(), mask, cfg.prompt, anchors, seed=seed)
+            job = ({"landmarks": face.landmarks68} if face.landmarks68 is not None
+                   and getattr(engine, "uses_landmarks", False) else {})
+            result = engine.protect(face.tensor(), mask, cfg.prompt, anchors, seed=seed, **job)
             seconds = time.perf_counter() - start
             protected = tensor_to_crop(result.image)
             Image.fromarray(protected).save(png)

@@ -202,3 +202,18 @@ def resolve_plan(prompt: str, strength: str = "natural") -> MakeupPlan:
         notes = (f"not understood (ignored): {', '.join(dict.fromkeys(ignored))}; understood are "
                  f"{understood_words()}",)
     return MakeupPlan(prompt, ordered, tuple(dict.fromkeys(looks)), strength, tuple(dict.fromkeys(ignored)), notes)
+
+
+def plan_and_regions(prompt: str, region=None, strength: str = "natural") -> tuple[MakeupPlan, tuple[str, ...]]:
+    """The plan and the face regions to mask for it: the regions the prompt's words name plus those the plan's
+    products paint (a look such as "full glam" names no region word); an explicit ``region`` wins."""
+    from ..faces.regions import REGIONS, regions_for_prompt
+
+    plan = resolve_plan(prompt, strength)
+    if region is not None:
+        return plan, regions_for_prompt(prompt, region)
+    try:
+        named = set(regions_for_prompt(prompt))
+    except InputError:
+        named = set()
+    return plan, tuple(r for r in REGIONS if r in named | set(plan.regions))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import distance_transform_edt
+from scipy.ndimage import binary_dilation, distance_transform_edt
 
 from ...faces.regions import LandmarkRegions, MaskConfig, _hull, _poly, feather
 
@@ -38,8 +38,9 @@ def forbidden_mask(lm: np.ndarray, shape: tuple[int, int], config: MaskConfig = 
     geo = LandmarkRegions(lm, shape, config)
     out = geo.openings()
     down = geo.down * geo.u
-    nostrils = np.vstack([lm[31:36], lm[35] + 0.12 * down, lm[33] + 0.16 * down, lm[31] + 0.12 * down])
-    return out | _hull(shape, nostrils)
+    # the nostrils open just above the nose base line 31-35 (between the wings and the tip)
+    nostrils = np.vstack([lm[31:36] - 0.12 * down, (lm[31:36] + 0.05 * down)[::-1]])
+    return out | binary_dilation(_hull(shape, nostrils))  # one pixel more: rasterised edges stay unpainted
 
 
 class FaceGeometry:
