@@ -23,6 +23,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -43,10 +44,8 @@ def available_models() -> list:
     for name in list_embedders():
         if name in TEST_ONLY:
             continue
-        try:
+        with contextlib.suppress(MasqueError):  # a model whose weights are not installed is left out
             out.append(create_embedder(name))
-        except MasqueError:
-            pass
     return out
 
 
@@ -93,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     people = load_people(args.faces, template)
     # leave-one-out splits; one model: optimise on it, nothing held out
     splits = [([m for m in models if m.name != h.name], h) for h in models] if len(models) > 1 else []
-    print(f"models {names}; {len(splits)} leave-one-out split(s); people {list(people)}; steps {args.steps}", flush=True)
+    print(f"models {names}; {len(splits)} leave-one-out split(s); people {list(people)}; steps {args.steps}",
+          flush=True)
     rows = []
     for prompt in args.prompts:
         for strength in args.strengths:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import binary_dilation, distance_transform_edt
+from scipy.ndimage import binary_dilation, distance_transform_edt, gaussian_filter
 
 from ...faces.regions import LandmarkRegions, MaskConfig, _hull, _poly, feather
 
@@ -144,6 +144,12 @@ class FaceGeometry:
 
     def skin_area(self) -> np.ndarray:
         return self.regions.skin() | self.regions.cheeks()
+
+    def blended_in(self, hard: np.ndarray, reach: float = 0.12) -> torch.Tensor:
+        """0 on the edge of ``hard`` rising smoothly to 1 about 2·reach eye distances inside: products are blended
+        out towards the hairline and jaw as an artist would, so no mask edge (e.g. across the forehead) shows."""
+        blur = gaussian_filter(hard.astype(np.float64), reach * self.u, mode="constant")
+        return torch.from_numpy(np.clip((blur - 0.5) * 2.0, 0.0, 1.0).astype(np.float32))
 
     def lips_signed_distance(self) -> torch.Tensor:
         """Pixels to the outer lip contour, positive inside: lipstick edge = sigmoid((sd + overdraw) / soft)."""

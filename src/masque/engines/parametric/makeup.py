@@ -133,7 +133,7 @@ class CosmeticLayer(nn.Module):
         lab = kornia.color.rgb_to_lab(self.crop)
         self.skin_like, self.skin_lab = geo.skin_likelihood(lab)
         self.skin_lum = float(luminance(lin_of_lab(self.skin_lab)))
-        self.skin_area = geo.soft(geo.skin_area()) * self.skin_like
+        self.skin_area = geo.blended_in(geo.skin_area()) * self.skin_like
         # S(x) per product: the crop's luminance over its mean where the product sits, so the pigment's mean is
         # the shade asked for while the skin's (or lips') shading and texture show through
         lum = luminance(self.crop_lin)
