@@ -13,8 +13,9 @@ The package's ``mobilefacenet`` graph is not registered: it embeds every face al
 
 from __future__ import annotations
 
-from ..faces.templates import ARCFACE_112
+from ..faces.templates import ARCFACE_112, FACERES_224
 from .base import EmbedderSpec, PackageSource
+from .faceres import FaceRes
 from .mobileface_v3 import MobileFaceV3
 from .registry import register_embedder
 
@@ -35,6 +36,8 @@ def _eer(threshold: float) -> dict:
 
 MOBILEFACE_V3_EER = 0.2401  # same 0.463 / different 0.030 mean cosine, EER 0.026 (1 of 77 pairs)
 
+FACERES_EER = 0.5127  # same 0.681 / different 0.402 mean cosine, EER 0.065 (5 of 77, 1 of 14 pairs)
+
 TFJS_SPECS: dict[str, EmbedderSpec] = {
     "mobileface-v3": EmbedderSpec(
         name="mobileface-v3", template=ARCFACE_112, embedding_dim=256,
@@ -48,10 +51,24 @@ TFJS_SPECS: dict[str, EmbedderSpec] = {
             "models/mobileface.bin": "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c"}),
         **_eer(MOBILEFACE_V3_EER),
     ),
+    "faceres": EmbedderSpec(
+        name="faceres", template=FACERES_224, embedding_dim=1024,
+        weights_file="faceres/faceres.json",
+        source=f"faceres (HSE MobileNet) TFJS graph of npm {PACKAGE}@{VERSION} (models/faceres.json + .bin, fp16); "
+               "ported to PyTorch, weights read from the graph; descriptor = the global-pool output",
+        license=_LICENSE, input_range=(0.0, 255.0),
+        description="MobileNet v1 (ReLU6, folded batch norms), 224x224 eye-levelled 1.3x landmark-box crop, 1024-D; "
+                    "the graph's age/gender heads are not computed.",
+        package=_package("models/faceres.json", "models/faceres.bin", sha256={
+            "models/faceres.json": "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
+            "models/faceres.bin": "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"}),
+        **_eer(FACERES_EER),
+    ),
 }
 
 _BUILDERS = {
     "mobileface-v3": lambda spec: MobileFaceV3(spec.embedding_dim),
+    "faceres": lambda spec: FaceRes(),
 }
 
 for _name, _spec in TFJS_SPECS.items():
