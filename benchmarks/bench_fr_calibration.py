@@ -49,7 +49,8 @@ def main() -> None:
 
     # 2. models
     names = args.models.split(",") if args.models else [n for n in list_embedders() if n not in TEST_ONLY]
-    print(f"{'model':16s} {'same':>6s} {'diff':>6s} {'min same':>9s} {'max diff':>9s} {'EER thr':>8s} {'EER':>6s}")
+    print(f"{'model':16s} {'same':>6s} {'diff':>6s} {'min same':>9s} {'max diff':>9s} {'EER thr':>8s} {'EER':>6s} "
+          f"{'FAR':>6s} {'FRR':>6s}")
     for name in names:
         try:
             model = create_embedder(name)
@@ -61,8 +62,11 @@ def main() -> None:
         same = [float(sims[i, j]) for i, j in pairs if labels[i] == labels[j]]
         diff = [float(sims[i, j]) for i, j in pairs if labels[i] != labels[j]]
         point = equal_error_threshold(same, diff)
+        far = sum(d >= point.threshold for d in diff)
+        frr = sum(s < point.threshold for s in same)
         print(f"{name:16s} {sum(same) / len(same):6.3f} {sum(diff) / len(diff):6.3f} {min(same):9.3f} "
-              f"{max(diff):9.3f} {point.threshold:8.4f} {point.eer:6.3f}")
+              f"{max(diff):9.3f} {point.threshold:8.4f} {point.eer:6.3f} {far:>2d}/{len(diff):<3d} "
+              f"{frr:>2d}/{len(same)}")
 
 
 if __name__ == "__main__":
