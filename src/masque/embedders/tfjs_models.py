@@ -43,6 +43,7 @@ TFJS_SPECS: dict[str, EmbedderSpec] = {
     "mobileface-v3": EmbedderSpec(
         name="mobileface-v3", template=ARCFACE_112, embedding_dim=256,
         weights_file="mobileface-v3/mobileface.json",
+        sha256="b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab",
         source=f"MobileFace V3 TFJS graph of npm {PACKAGE}@{VERSION} (models/mobileface.json + .bin); "
                "ported to PyTorch, weights read from the graph",
         license=_LICENSE, input_range=(0.0, 255.0),  # RGB 0..255; (x - 127.5) / 128 happens inside the graph
@@ -55,6 +56,7 @@ TFJS_SPECS: dict[str, EmbedderSpec] = {
     "faceres": EmbedderSpec(
         name="faceres", template=FACERES_224, embedding_dim=1024,
         weights_file="faceres/faceres.json",
+        sha256="5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
         source=f"faceres (HSE MobileNet) TFJS graph of npm {PACKAGE}@{VERSION} (models/faceres.json + .bin, fp16); "
                "ported to PyTorch, weights read from the graph; descriptor = the global-pool output",
         license=_LICENSE, input_range=(0.0, 255.0),
