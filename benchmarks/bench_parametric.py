@@ -1,12 +1,13 @@
 """Seconds per face and peak memory of the parametric engine on CPU, on the shared test photos.
 
-    python benchmarks/bench_parametric.py                     # dlib surrogate, 256² crops, 2 threads
-    python benchmarks/bench_parametric.py --embedder tiny-random --size 128
+    python benchmarks/bench_parametric.py                     # every installed FR model, "full glam", 2 threads
+    python benchmarks/bench_parametric.py --embedders dlib --prompt "red lipstick"
+    python benchmarks/bench_parametric.py --embedders tiny-random --size 128
 
 Each photo is protected against another photo of the same person (obama -> obama2, obama2 -> obama, obama3 ->
 obama; biden, the only photo of its person, in single mode). Reported per face: seconds inside `engine.protect`,
-iterations, FR NFE, cosine before/after per surrogate and, for the dlib surrogate, dlib-bin's own descriptor distance
-from the pasted-back protected photo to the pair photo (> 0.6 = no longer the same person for dlib).
+iterations, FR NFE, cosine before/after per surrogate and dlib-bin's own descriptor distance from the pasted-back
+protected photo to the pair photo (> 0.6 = no longer the same person for dlib).
 Wall seconds depend on what else runs on the machine; process CPU seconds / threads estimates the wall time on idle
 cores. Peak memory is the process's peak resident set size (`resource.getrusage`), which includes torch's allocations
 (tracemalloc would miss them).
@@ -81,42 +82,56 @@ def main(argv: list[str] | None = None) -> None:
     from masque.faces.templates import generation_template
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--embedder", default="dlib")
+    ap.add_argument("--embedders", default="all", help="comma-separated FR models, or 'all' installed ones")
     ap.add_argument("--size", type=int, default=256, help="generation crop side")
     ap.add_argument("--steps", type=int, default=ParametricConfig.steps)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--prompt", default="red lipstick")
+    ap.add_argument("--prompt", default="full glam")
+    ap.add_argument("--strength", default="natural")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    try:
-        embedders = [create_embedder(args.embedder)]
-    except MasqueError as exc:
-        print(f"note: {args.embedder!r} unavailable ({exc}); falling back to tiny-random (timings only, no FR meaning)")
-        args.embedder = "tiny-random"
+    from masque.embedders import list_embedders
+    from masque.embedders.registry import TEST_ONLY
+    from masque.makeup import resolve_plan
+
+    names = ([n for n in list_embedders() if n not in TEST_ONLY] if args.embedders == "all"
+             else args.embedders.split(","))
+    embedders = []
+    for name in names:
+        try:
+            embedders.append(create_embedder(name))
+        except MasqueError as exc:
+            print(f"note: {name!r} unavailable ({str(exc)[:80]}...)")
+    if not embedders:
+        print("note: no FR model available; falling back to tiny-random (timings only, no FR meaning)")
         embedders = [create_embedder("tiny-random")]
-    judge = DlibBin() if args.embedder == "dlib" else None
-    engine = create_engine("parametric", embedders=embedders, config=ParametricConfig(steps=args.steps))
+    args.embedder = ",".join(m.name for m in embedders)
+    judge = DlibBin()
+    config = ParametricConfig(steps=args.steps, strength=args.strength)
+    plan = resolve_plan(args.prompt, args.strength)
+    engine = create_engine("parametric", embedders=embedders, config=config)
     template = generation_template(args.size)
     masker = RegionMasker()
     print(f"embedder={args.embedder} size={args.size} steps<={args.steps} threads={args.threads} "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} "
-          f"prompt={args.prompt!r}")
+          f"prompt={args.prompt!r} strength={args.strength}")
     rows = []
     # one-time costs of the first call in a process (kernel selection, allocator warm-up), reported separately
     _, warm_aligned = load_face(FACES / PAIRS[0][0], template)
-    warm_crop, warm_mask = crop_to_tensor(warm_aligned.crop), torch.from_numpy(masker(warm_aligned, ["lips"]))
+    warm_crop, warm_mask = crop_to_tensor(warm_aligned.crop), torch.from_numpy(masker(warm_aligned, plan.regions))
     t_warm = time.perf_counter()
     create_engine("parametric", embedders=embedders, config=ParametricConfig(steps=2)).protect(
-        warm_crop, warm_mask[None, None], args.prompt, [warm_crop])
+        warm_crop, warm_mask[None, None], args.prompt, [warm_crop], landmarks=warm_aligned.landmarks68, plan=plan)
     print(f"first-call warm-up (2 steps, not counted below): {time.perf_counter() - t_warm:.2f} s")
     for src, pair in PAIRS:
         rgb, aligned = load_face(FACES / src, template)
-        mask = masker(aligned, ["lips"])
+        mask = masker(aligned, plan.regions)
         crop = crop_to_tensor(aligned.crop)
         anchors = [crop_to_tensor(load_face(FACES / pair, template)[1].crop)] if pair else [crop]
         cpu0 = time.process_time()
-        res = engine.protect(crop, torch.from_numpy(mask)[None, None], args.prompt, anchors, seed=0)
+        res = engine.protect(crop, torch.from_numpy(mask)[None, None], args.prompt, anchors, seed=0,
+                             landmarks=aligned.landmarks68, plan=plan)
         cpu = time.process_time() - cpu0
         secs = res.info["seconds"]
         line = (f"{src:>11} vs {pair or '(self)':>11}: {secs:6.2f} s wall, {cpu:6.2f} s CPU  "

@@ -11,6 +11,7 @@ is the next photo of the same person. The protected photo is judged against *eve
   held-out models. With a single model there is nothing to hold out and the column reads "n/a".
 - dlib-bin: dlib's own pipeline on the written (pasted-back, full-resolution) photo vs the reference photo,
   protected when the descriptor distance exceeds 0.6 (optimised on every model, including dlib's port).
+- ``--sources-per-person N`` protects only the first N photos of each person (every other photo still judges).
 - look: face-box SSIM and the high-frequency energy of the makeup layer (`quality_report`), mean over sources.
 
 PSR = protected pairs / judged pairs. Prints a markdown table; ``--out`` also writes every row as JSON.
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--faces", type=Path, default=IDENTITIES)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--sources-per-person", type=int, default=None,
+                    help="protect only the first N photos of each person (all others still judge)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = available_models()
@@ -99,9 +102,9 @@ def main(argv: list[str] | None = None) -> None:
         for strength in args.strengths:
             plan = resolve_plan(prompt, strength)
             t0 = time.perf_counter()
-            loo, dlib_bin, ssim, hf, nfe = [], [], [], [], []
+            loo, dlib_bin, ssim, hf, nfe, steps = [], [], [], [], [], []
             for photos in people.values():
-                for i, (_path, rgb, face, al) in enumerate(photos):
+                for i, (_path, rgb, face, al) in enumerate(photos[:args.sources_per_person]):
                     pair = photos[(i + 1) % len(photos)]
                     refs = [p for j, p in enumerate(photos) if j != i]
                     mask = masker(al, plan.regions)
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                         res = engine.protect(crop, torch.from_numpy(mask)[None, None], prompt,
                                              [crop_to_tensor(pair[3].crop)], landmarks=al.landmarks68, plan=plan)
                         nfe.append(res.trace.nfe())
+                        steps.append(res.info["iterations"])
                         with torch.no_grad():
                             e = held(res.image)
                             for ref in refs:
@@ -135,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             row = {"prompt": prompt, "strength": strength, "loo_psr": float(np.mean(loo)) if loo else None,
                    "loo_pairs": len(loo), "dlib_bin_psr": float(np.mean(dlib_bin)), "dlib_bin_pairs": len(dlib_bin),
                    "face_ssim": float(np.mean(ssim)), "hf_energy": float(np.mean(hf)), "models": names,
-                   "seconds": time.perf_counter() - t0, "mean_nfe": float(np.mean(nfe)) if nfe else 0.0}
+                   "seconds": time.perf_counter() - t0, "mean_nfe": float(np.mean(nfe)) if nfe else 0.0,
+                   "mean_steps": float(np.mean(steps)) if steps else 0.0}
             rows.append(row)
             print(json.dumps(row), flush=True)
     print("\n| prompt | strength | LOO PSR (held-out) | dlib-bin PSR | face SSIM | HF energy |")

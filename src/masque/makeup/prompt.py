@@ -30,9 +30,9 @@ STRENGTHS = ("subtle", "natural", "bold", "max")
 
 # Face regions (masque.faces.regions) each product is laid on: the union is the engine's paint-able area.
 PRODUCT_REGIONS: Mapping[str, tuple[str, ...]] = {
-    "foundation": ("skin", "cheeks"), "contour": ("skin", "cheeks"), "highlight": ("skin", "cheeks"),
-    "bronzer": ("skin", "cheeks"), "blush": ("cheeks", "skin"), "eyeshadow": ("eyes",), "eyeliner": ("eyes",),
-    "brows": ("brows",), "lipstick": ("lips",),
+    "foundation": ("skin",), "contour": ("skin",), "highlight": ("skin",), "bronzer": ("skin",),
+    "blush": ("cheeks", "skin"),  # the skin region already holds the cheeks; blush fades out over it
+    "eyeshadow": ("eyes",), "eyeliner": ("eyes",), "brows": ("brows",), "lipstick": ("lips",),
 }
 
 # Product words (whole words / phrases, longest first when matching).

@@ -203,6 +203,12 @@ def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | N
     faces = [{"index": f.index, "anchor": f.anchor, "rows": f.rows()} for f in report.faces]
     weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
     hint = weak_protection_hint(weak) if weak else None
+    plan = next((f.engine_info.get("plan") for f in report.faces if f.engine_info.get("plan")), None)
+    if plan:  # the parametric engine: what protection its products and strength give, as measured
+        from ..makeup.expected import expected_protection
+
+        note = expected_protection(list(plan["products"]), plan["strength"])
+        hint = f"{hint} {note}" if hint else None
     return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
             "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
             "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",

@@ -80,7 +80,9 @@ class ParametricEngine:
     @staticmethod
     def check_inputs(crop: torch.Tensor, mask: torch.Tensor, anchors: Sequence[torch.Tensor]) -> None:
         if crop.ndim != 4 or crop.shape[:2] != (1, 3) or crop.shape[-1] != crop.shape[-2]:
-            raise InputError(f"`crop` must have shape (1, 3, S, S), got {tuple(crop.shape)}.")
+            raise InputError(f"`crop` must have shape (1, 3, S, S) (a square generation crop: the parametric engine "
+                             f"places makeup by the face's landmarks), got {tuple(crop.shape)}; pass the photo itself "
+                             "rather than an --aligned crop.")
         if mask.shape != (1, 1, *crop.shape[-2:]):
             raise InputError(f"`mask` must have shape (1, 1, {crop.shape[-2]}, {crop.shape[-1]}) like the crop, "
                              f"got {tuple(mask.shape)}.")
@@ -100,7 +102,8 @@ class ParametricEngine:
 
         faces = detect_faces(tensor_to_crop(crop))
         if not faces:
-            raise InputError("`crop` has no detectable face for the makeup landmarks; pass `landmarks` (68, 2).")
+            raise InputError("`crop` has no detectable face for the makeup landmarks: pass the photo itself rather than "
+                             "an --aligned crop (or `landmarks`, (68, 2) in crop pixels, from the API).")
         return faces[0].landmarks68
 
     def stop_targets(self) -> dict[str, float] | None:
