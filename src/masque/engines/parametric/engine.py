@@ -102,8 +102,8 @@ class ParametricEngine:
 
         faces = detect_faces(tensor_to_crop(crop))
         if not faces:
-            raise InputError("`crop` has no detectable face for the makeup landmarks: pass the photo itself rather than "
-                             "an --aligned crop (or `landmarks`, (68, 2) in crop pixels, from the API).")
+            raise InputError("`crop` has no detectable face for the makeup landmarks: pass the photo itself rather "
+                             "than an --aligned crop (or `landmarks`, (68, 2) in crop pixels, from the API).")
         return faces[0].landmarks68
 
     def stop_targets(self) -> dict[str, float] | None:
