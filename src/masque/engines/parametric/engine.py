@@ -36,7 +36,7 @@ from .quality import quality_report
 class ParametricConfig:
     """Settings of the fast engine (serialised into the sidecar via `ProtectResult.info`)."""
 
-    steps: int = 40  # maximum Adam iterations (one FR forward+backward per surrogate each)
+    steps: int = 30  # maximum Adam iterations (one FR forward+backward per surrogate each)
     lr: float = 0.15  # on the unconstrained parameters (logits of the bounded values)
     strength: str = "natural"  # subtle | natural | bold | max: scales opacities and intensities (`STRENGTH_SCALE`)
     texture: float = 0.0  # opt-in fine texture, L∞ in sRGB, at most MAX_TEXTURE (invisible at 100 %); 0 = smooth
