@@ -48,7 +48,7 @@ class Bound:
 # Opacities/intensities are fractions; lengths are eye distances (u); angles radians; overdraw crop px at 256².
 PARAMS: Mapping[str, Mapping[str, Bound]] = {
     "foundation": {"opacity": Bound(0.1, 0.5, 0.3, True)},
-    "contour": {"cheek": Bound(0.0, 0.6, 0.3, True), "jaw": Bound(0.0, 0.5, 0.2, True),
+    "contour": {"cheek": Bound(0.0, 0.5, 0.25, True), "jaw": Bound(0.0, 0.45, 0.2, True),
                 "temple": Bound(0.0, 0.5, 0.2, True), "nose": Bound(0.0, 0.5, 0.2, True),
                 "forehead": Bound(0.0, 0.4, 0.15, True), "cheek_dy": Bound(-0.1, 0.1, 0.0),
                 "cheek_len": Bound(0.4, 0.7, 0.55), "cheek_w": Bound(0.05, 0.12, 0.08),
@@ -71,11 +71,11 @@ PARAMS: Mapping[str, Mapping[str, Bound]] = {
                  "gloss": Bound(0.0, 0.35, 0.15, True)},
 }
 # Lab radius (per channel) the shade may move within its family; ΔE76 <= radius · √3.
-SHADE_RADIUS: Mapping[str, float] = {"foundation": 3.0, "blush": 5.0, "eyeshadow": 5.0, "eyeliner": 3.0,
-                                     "brows": 3.0, "lipstick": 5.0, "bronzer": 4.0}
+SHADE_RADIUS: Mapping[str, float] = {"foundation": 3.0, "blush": 4.0, "eyeshadow": 4.0, "eyeliner": 3.0,
+                                     "brows": 3.0, "lipstick": 4.0, "bronzer": 4.0}
 # Skin-relative tones (ΔL, Δa, Δb from the median skin Lab) when the plan's shade is skin-matched.
 RELATIVE_TONES: Mapping[str, tuple[float, float, float]] = {
-    "foundation": (0.0, 0.0, 0.0), "contour": (-28.0, 1.0, 3.0), "highlight": (20.0, -2.0, -2.0),
+    "foundation": (0.0, 0.0, 0.0), "contour": (-24.0, 1.0, 3.0), "highlight": (20.0, -2.0, -2.0),
     "bronzer": (-14.0, 4.0, 12.0)}
 
 
@@ -137,8 +137,8 @@ class CosmeticLayer(nn.Module):
         # S(x) per product: the crop's luminance over its mean where the product sits, so the pigment's mean is
         # the shade asked for while the skin's (or lips') shading and texture show through
         lum = luminance(self.crop_lin)
-        areas = {"lipstick": geo.regions.lips(), "brows": geo.regions.brows(), "eyeshadow": geo.regions.eyes(),
-                 "eyeliner": geo.regions.eyes()}
+        lids = geo.lid(SIDES[0])[0] | geo.lid(SIDES[1])[0]  # the lids themselves, not the dark lash line
+        areas = {"lipstick": geo.regions.lips(), "brows": geo.regions.brows(), "eyeshadow": lids, "eyeliner": lids}
         self.rel_shading = {p: lum / max(float(lum[0, 0][torch.from_numpy(areas[p])].mean()), 1e-4)
                             if p in areas and areas[p].any() else lum / max(self.skin_lum, 1e-4)
                             for p in plan.products}
