@@ -222,7 +222,7 @@ def dlib_model_path(name: str = DLIB_MODEL_FILE) -> Path:
 
 def default_dlib_weights(spec) -> Path:
     """A copy imported into ``$MASQUE_HOME/fr/`` (``masque models import dlib FILE``) wins over the package file."""
-    from ..store import fr_dir
+    from ..paths import fr_dir
 
     own = fr_dir() / spec.weights_file
     return own if own.is_file() else dlib_model_path(spec.weights_file)

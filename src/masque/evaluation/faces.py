@@ -17,7 +17,7 @@ import torch
 from ..errors import NoFaceError
 from ..faces.align import crop_to_tensor
 from ..faces.templates import Template, generation_template
-from ..store import sha256sum
+from ..paths import sha256sum
 
 
 @dataclass

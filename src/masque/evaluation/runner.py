@@ -28,6 +28,8 @@ import torch
 from .. import __version__
 from ..errors import InputError, NoFaceError
 from ..faces.align import tensor_to_crop
+from ..faces.regions import regions_for_prompt
+from ..pipeline import make_job
 from . import metrics
 from .baselines import PGDBaseline, PGDConfig
 from .datasets import EvalDataset, EvalItem
@@ -183,10 +185,11 @@ def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], 
             protected = np.asarray(Image.open(png).convert("RGB"))
         else:
             refs = [cache.get(r) for r in item.references]
-            anchors = [r.tensor() for r in refs] or [face.tensor()]  # single mode: the photo itself
             mask = region_mask(face, cfg) if method in MASKED else torch.ones(1, 1, cfg.size, cfg.size)
             start = time.perf_counter()
-            result = engine.protect(face.tensor(), mask, cfg.prompt, anchors, seed=seed)
+            job = make_job(engine, face.tensor(), mask, cfg.prompt, regions=regions_for_prompt(cfg.prompt, cfg.regions),
+                           anchors=[r.tensor() for r in refs], seed=seed)
+            result = engine.protect(job)
             seconds = time.perf_counter() - start
             protected = tensor_to_crop(result.image)
             Image.fromarray(protected).save(png)
@@ -194,7 +197,7 @@ def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], 
                       "nfe": result.trace.nfe(),
                       "trace": result.trace.to_dict(), "anchors": [str(r) for r in item.references] or ["<self>"],
                       "protected_path": str(png.relative_to(out_dir)),
-                      "engine_info": _json_safe({k: v for k, v in result.info.items() if k != "image"})}
+                      "engine_info": _json_safe(result.details)}
             meta.write_text(json.dumps(_json_safe(record), indent=1))
             record["resumed"] = False
             log(f"{method} [{proto.tag}] {item.key}: {seconds:.1f}s")
