@@ -24,8 +24,8 @@ from .embedders import FaceEmbedder, create_embedder, present_embedders
 from .engines import create_engine
 from .errors import InputError, MasqueError, WeightsError
 from .io import read_image, write_image
-from .paths import parser_path
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
+from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
 from .pipeline.verdict import weak_protection_hint  # noqa: F401  (re-exported: the CLI and the web page use it)
 from .trace import CostTrace, StageTimes
@@ -140,7 +140,7 @@ class Protector:
                  face_scale: float = 0.8, parser: str | Path | None = None, seed: int = 0, device: str = "cpu",
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True):
-        from .faces.regions import RegionMasker, regions_for_prompt
+        from .faces.regions import regions_for_prompt
 
         # 1. validate cheap things before loading anything heavy
         if not prompt or not prompt.strip():
@@ -157,10 +157,8 @@ class Protector:
             judge_names = present_embedders() if judges is None else list(judges)
             models = [loaded.get(n) or create_embedder(n, device=device) for n in judge_names]
             models += [m for m in self.embedders if m.name not in judge_names and judges is None]
-            if parser is None and parser_path().is_file():
-                parser = parser_path()
-            self.parser = parser
-            masker = RegionMasker(parser=parser, device=device)
+            self.parser = resolve_parser(parser)
+            masker = default_masker(self.parser, device)
         self.pipeline = FacePipeline(
             Preparer(self.engine, prompt, region=region, masker=masker, detector=detector, face_scale=face_scale),
             Judge(models, surrogates=loaded, dlib_bin=dlib_bin), faces)

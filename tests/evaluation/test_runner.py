@@ -20,7 +20,7 @@ from masque.embedders import default_weights
 from masque.evaluation.baselines import PGDConfig
 from masque.evaluation.datasets import load_folder_dataset
 from masque.evaluation.faces import CropCache
-from masque.evaluation.runner import EvalConfig, evaluate, protocols_for, region_mask
+from masque.evaluation.runner import EvalConfig, evaluate, protocols_for
 from masque.store import sha256sum
 
 SIZE = 160
@@ -74,10 +74,15 @@ def test_pgd_white_box_on_dlib_protects_within_budget(run):
     cache = CropCache(out / "crops", SIZE)
     seeds = []
     for item in pgd["items"]:
-        protected = np.asarray(Image.open(out / item["protected_path"]).convert("RGB")).astype(int)
-        original = cache.get(Path(item["source"])).crop.astype(int)
-        assert np.abs(protected - original).max() <= EPS
-        assert np.abs(protected - original).max() >= EPS // 2
+        # the shipped photo: the crop's +-EPS noise pasted back; the bicubic warp into the photo may overshoot the
+        # crop's budget by a level or two (measured: 1), never more
+        photo = np.asarray(Image.open(out / item["protected_photo_path"]).convert("RGB")).astype(int)
+        source = np.asarray(Image.open(item["source"]).convert("RGB")).astype(int)
+        assert EPS // 2 <= np.abs(photo - source).max() <= EPS + 2
+        # the scores' crop is cut from that photo with the original's alignment
+        face = cache.get(Path(item["source"]))
+        scored = np.asarray(Image.open(out / item["protected_path"]).convert("RGB"))
+        assert np.array_equal(scored, face.recrop(photo.astype(np.uint8)))
         seeds.append(item["seed"])
     assert sorted(seeds) == [7, 8, 9, 10]  # item i uses seed + i
     assert 25 < pgd["quality"]["psnr"] < 50 and 0.5 < pgd["quality"]["ssim"] < 1
@@ -146,7 +151,7 @@ def test_grid_has_one_row_per_image(run):
     assert (out / "grids" / "pgd__dlib__white-box.png").is_file()
 
 
-def test_resume_with_limit_and_masked_pgd_stays_in_the_region(run, tmp_path):
+def test_resume_with_limit_and_masked_pgd_stays_in_the_region(run, tmp_path, changes_near_lips):
     """--skip-existing reuses the saved pgd crops; masked-pgd (new) only touches the prompt's region."""
     data, first_out, results = run
     out = tmp_path / "resumed"
@@ -164,13 +169,9 @@ def test_resume_with_limit_and_masked_pgd_stays_in_the_region(run, tmp_path):
         assert np.array_equal(np.asarray(Image.open(out / it["protected_path"])), before)
         assert it["same_person_similarity"] == pytest.approx(first[it["key"]]["same_person_similarity"], abs=1e-5)
     assert [it["resumed"] for it in masked["items"]] == [False, False]
-    cache = CropCache(out / "crops", SIZE)
     for item in masked["items"]:
-        face = cache.get(Path(item["source"]))
-        mask = region_mask(face, cfg)[0, 0].numpy()
-        protected = np.asarray(Image.open(out / item["protected_path"]).convert("RGB")).astype(int)
-        changed = np.abs(protected - face.crop.astype(int)).max(-1) > 0
-        assert changed.any() and not changed[mask == 0].any()
+        changed, near = changes_near_lips(item["source"], out / item["protected_photo_path"])
+        assert changed and near
 
 
 def test_leave_one_out_holds_each_model_out():

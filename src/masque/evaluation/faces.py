@@ -37,6 +37,14 @@ class FaceCrop:
         """(1, 3, S, S) float32 in [0, 1]."""
         return crop_to_tensor(self.crop)
 
+    def recrop(self, rgb: np.ndarray) -> np.ndarray:
+        """The same crop cut from another photo of the same geometry (the protected photo), with this alignment."""
+        from ..faces.align import crop_with
+
+        if self.matrix is None:
+            raise NoFaceError(f"{str(self.path)!r} was given as an aligned crop; it has no alignment to re-apply.")
+        return crop_with(rgb, self.matrix, self.crop.shape[0])
+
     def aligned(self):
         """The face stack's `AlignedFace` (for region masks); needs landmarks, so not for ``--aligned`` inputs."""
         from ..faces.align import AlignedFace

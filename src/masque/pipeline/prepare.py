@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,21 @@ from ..faces.align import AlignedFace, align_face, crop_to_tensor
 from ..faces.detect import Face, detect_faces
 from ..faces.regions import RegionMasker, regions_for_prompt
 from ..faces.templates import generation_template
+from ..paths import parser_path
 from ..trace import CostTrace, StageTimes
+
+
+def resolve_parser(parser: str | Path | None) -> str | Path | None:
+    """The face-parser checkpoint to use: the one given, else the one imported under ``$MASQUE_HOME`` (if any)."""
+    if parser is None and parser_path().is_file():
+        return parser_path()
+    return parser
+
+
+def default_masker(parser: str | Path | None = None, device: str | None = None) -> RegionMasker:
+    """The masker every front end uses: landmark polygons, refined by the BiSeNet face parser when one is given or
+    imported (`masque models import face-parser`)."""
+    return RegionMasker(parser=resolve_parser(parser), device=device)
 
 
 def mask_tensor(mask: np.ndarray) -> torch.Tensor:
