@@ -182,10 +182,10 @@ def _protect_items(method: str, proto: Protocol, pipe: FacePipeline, items: list
     for i, item in enumerate(items):
         face = cache.get(item.source)
         seed = cfg.seed + i
-        png, photo_png, meta = (folder / f"{item.key}.png", folder / f"{item.key}.photo.png",
-                                folder / f"{item.key}.json")
+        png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
+        photo_out = folder / f"{item.key}.photo{Path(item.source).suffix.lower()}"  # the source's format, as shipped
         settings = _settings(method, cfg, seed)
-        done = cfg.skip_existing and png.is_file() and photo_png.is_file() and meta.is_file()
+        done = cfg.skip_existing and png.is_file() and photo_out.is_file() and meta.is_file()
         saved = json.loads(meta.read_text()) if done else None
         if saved is not None and saved.get("settings") != settings:
             log(f"{method} [{proto.tag}] {item.key}: saved with other settings, protecting again")
@@ -194,12 +194,8 @@ def _protect_items(method: str, proto: Protocol, pipe: FacePipeline, items: list
             record = {**saved, "resumed": True}
             protected = np.asarray(Image.open(png).convert("RGB"))
         else:
-            def write(rgb: np.ndarray, target: Path = photo_png) -> np.ndarray:
-                write_image(target, rgb, format="PNG")
-                return read_image(target).rgb
-
             start = time.perf_counter()
-            run = method_pipeline_run(pipe, item, seed, write)
+            run = _run_item(pipe, item, seed, photo_out)
             seconds = time.perf_counter() - start
             (outcome,) = run.faces
             protected = face.recrop(run.rgb)  # the scoring crop, cut with the original's alignment
@@ -208,7 +204,7 @@ def _protect_items(method: str, proto: Protocol, pipe: FacePipeline, items: list
                       "nfe": run.trace.nfe(), "trace": run.trace.to_dict(), "timings": run.times.to_dict(),
                       "anchors": [str(r) for r in item.references] or ["<self>"],
                       "protected_path": str(png.relative_to(out_dir)),
-                      "protected_photo_path": str(photo_png.relative_to(out_dir)),
+                      "protected_photo_path": str(photo_out.relative_to(out_dir)),
                       "verdict": outcome.verdict.to_dict(), "status": outcome.verdict.status,
                       "similarity_before": outcome.result.similarity_before,
                       "similarity_after": outcome.result.similarity_after,
@@ -220,10 +216,17 @@ def _protect_items(method: str, proto: Protocol, pipe: FacePipeline, items: list
     return probes
 
 
-def method_pipeline_run(pipe: FacePipeline, item: EvalItem, seed: int, write) -> PhotoResult:
-    """One item through the shipped pipeline: its photo, its references as the pair photos."""
+def _run_item(pipe: FacePipeline, item: EvalItem, seed: int, out: Path) -> PhotoResult:
+    """One item through the shipped pipeline (its references are the pair photos), written like `masque protect`
+    writes (the source's format, metadata stripped) and judged on what was written."""
+    image = read_image(item.source)
+
+    def write(rgb: np.ndarray) -> np.ndarray:
+        write_image(out, rgb, like=image)
+        return read_image(out).rgb
+
     pairs = [(Path(r).name, read_image(r).rgb) for r in item.references]
-    return pipe.run(read_image(item.source).rgb, pairs, seed=seed, write=write)
+    return pipe.run(image.rgb, pairs, seed=seed, write=write)
 
 
 def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, command: Sequence[str] | None = None,
