@@ -42,7 +42,7 @@ def test_list_with_no_weights_says_what_is_missing_and_how(home, capsys, monkeyp
     assert "present" in rows["dlib"] and "55533b28a958" in rows["dlib"]
     assert "masque models fetch sd" in rows["sd"]
     assert str(home) in out
-    assert "Missing: sd, facenet, ir152, irse50, mobileface, face-parser" in out
+    assert "Missing: sd, facenet, faceres, ir152, irse50, mobileface, mobileface-v3, face-parser" in out
 
 
 def test_import_validates_strictly_then_copies_atomically(home, tmp_path, capsys):
@@ -56,7 +56,7 @@ def test_import_validates_strictly_then_copies_atomically(home, tmp_path, capsys
     create_embedder("mobileface")  # the default weights now resolve
 
     code, out, _ = run(["models", "list"], capsys)
-    assert "Missing: sd, facenet, ir152, irse50, face-parser" in out
+    assert "Missing: sd, facenet, faceres, ir152, irse50, mobileface-v3, face-parser" in out
 
     code, out, _ = run(["models", "verify", "mobileface"], capsys)
     assert code == 0 and "ok" in out
