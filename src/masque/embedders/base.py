@@ -45,6 +45,7 @@ class PackageSource:
     version: str  # pinned: the sha256 values below belong to this version
     files: tuple[str, ...]  # paths inside the package; the first is the one the builder loads
     sha256: dict[str, str] = field(default_factory=dict)  # per path in ``files``
+    download_mb: float | None = None  # size of the package archive `masque models fetch` downloads
 
 
 @dataclass(frozen=True)
