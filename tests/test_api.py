@@ -24,7 +24,9 @@ def test_protect_real_photo_changes_only_the_lips(tmp_path, faces_dir):
     assert report.faces_found == 1 and len(report.faces) == 1
     side = json.loads(report.sidecar.read_text())
     assert side["settings"]["regions"] == ["lips"]
-    assert set(side["faces"][0]["similarity_after"]) == {"dlib"}
+    # optimised against dlib; every other present model judges as held out
+    assert side["settings"]["surrogates"] == ["dlib"]
+    assert set(side["faces"][0]["similarity_after"]) == {"dlib", *side["settings"]["held_out"]}
     # the edit is confined to the mouth: rows/cols that differ lie inside the lower half of the face box
     left, top, right, bottom = report.faces[0].box
     diff = np.abs(result.astype(int) - original.astype(int)).max(axis=2) > 12  # JPEG noise elsewhere stays below
@@ -93,3 +95,21 @@ def test_dlib_bin_judges_the_written_photo_independently(tmp_path, faces_dir):
     judges = {r["model"]: r for r in json.loads(report.sidecar.read_text())["faces"][0]["judges"]}
     assert judges["dlib-bin"]["after"] == pytest.approx(face.dlib_bin_after) and face.dlib_bin_after > 0.6
     assert judges["dlib-bin"]["protected"] and report.faces[0].protected["dlib-bin"]
+
+
+def test_explicit_surrogates_leave_the_other_present_models_as_held_out_judges(tmp_path, faces_dir, monkeypatch,
+                                                                                 packaged_fr_weights):
+    """`--surrogates dlib` with sface present: sface judges the result too, marked held out (transfer), not hidden."""
+    home = tmp_path / "home"
+    (home / "fr" / "sface").mkdir(parents=True)
+    (home / "fr" / "sface" / packaged_fr_weights["sface"].name).symlink_to(packaged_fr_weights["sface"])
+    monkeypatch.setenv("MASQUE_HOME", str(home))
+    report = masque.protect(faces_dir / "obama.jpg", "red lipstick", out=tmp_path / "o.png",
+                            pair=[faces_dir / "obama2.jpg"], **FAST)
+    side = json.loads(report.sidecar.read_text())
+    assert side["settings"]["surrogates"] == ["dlib"] and side["settings"]["held_out"] == ["sface"]
+    roles = {r["model"]: r["role"] for r in side["faces"][0]["judges"]}
+    assert roles == {"dlib": "optimised against", "sface": "held out", "dlib-bin": "independent pipeline"}
+    sface = next(r for r in side["faces"][0]["judges"] if r["model"] == "sface")
+    assert sface["threshold"] == pytest.approx(0.3729) and sface["protected"] == (sface["after"] < 0.3729)
+    assert sface["before"] > 0.3729  # obama vs obama2: sface recognises the person before protection

@@ -37,6 +37,9 @@ from .store import parser_path
 from .trace import CostTrace
 
 DLIB_BIN = "dlib-bin"  # dlib's own detector + chip + ResNet: the independent judge of every protected photo
+# A judge's role in a protection: optimised against (white box), present but held out (black box: transfer), or
+# dlib's own pipeline on the written photo.
+ROLE_SURROGATE, ROLE_HELD_OUT, ROLE_INDEPENDENT = "optimised against", "held out", "independent pipeline"
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -86,6 +89,8 @@ class FaceReport:
     # detector cannot find an anchor face or the input was an aligned crop
     dlib_bin_before: float | None = None
     dlib_bin_after: float | None = None
+    surrogates: list[str] = field(default_factory=list)  # models the makeup was optimised against (the others in
+    #                                                       similarity_after are held out: they measure transfer)
 
     @property
     def protected(self) -> dict[str, bool]:
@@ -96,18 +101,20 @@ class FaceReport:
         """One row per judge: the surrogates (cosine on the crop, protected below the threshold) and dlib-bin (raw
         distance on the written photo, protected at or above 0.6)."""
         out = [{"model": m, "metric": "cosine", "before": self.similarity_before[m], "after": after,
-                "threshold": self.thresholds[m], "protected": after < self.thresholds[m]}
+                "threshold": self.thresholds[m], "protected": after < self.thresholds[m],
+                "role": ROLE_SURROGATE if m in self.surrogates or not self.surrogates else ROLE_HELD_OUT}
                for m, after in self.similarity_after.items() if m in self.thresholds]
         if self.dlib_bin_after is not None:
             lost = self.dlib_bin_after == float("inf")  # dlib's detector no longer finds the face (JSON has no inf)
             out.append({"model": DLIB_BIN, "metric": "l2", "before": self.dlib_bin_before,
                         "after": None if lost else self.dlib_bin_after, "threshold": SAME_PERSON_DISTANCE,
-                        "protected": self.dlib_bin_after >= SAME_PERSON_DISTANCE,
+                        "protected": self.dlib_bin_after >= SAME_PERSON_DISTANCE, "role": ROLE_INDEPENDENT,
                         **({"note": "dlib's detector finds no face"} if lost else {})})
         return out
 
     def to_dict(self) -> dict:
         return {"index": self.index, "box": self.box, "anchor": self.anchor, "mask_fraction": self.mask_fraction,
+                "surrogates": self.surrogates,
                 "similarity_before": self.similarity_before, "similarity_after": self.similarity_after,
                 "thresholds": self.thresholds, "judges": self.rows(), "protected": self.protected,
                 "engine": self.engine_info}
@@ -185,6 +192,10 @@ class Protector:
         self.regions = regions_for_prompt(self.prompt, self.region)
         # 2. load models once
         self.embedders = load_embedders(self.surrogates, self.device)
+        # every other present model judges the result too (held out: it shows whether the makeup transfers)
+        names = {m.name for m in self.embedders}
+        self.judges = [m for m in available_embedders(self.device) if m.name not in names] \
+            if self.surrogates is not None else []
         self._engine: Engine = create_engine(self.engine, embedders=self.embedders, **self.engine_options)
         self.crop_size = int(self._engine.crop_size)
         self.template = generation_template(self.crop_size, self.face_scale)
@@ -217,7 +228,8 @@ class Protector:
 
         cfg = to_dict() if to_dict else (asdict(config) if is_dataclass(config) else None)
         return {"engine": self.engine, "prompt": self.prompt, "regions": list(self.regions), "seed": self.seed,
-                "surrogates": [m.name for m in self.embedders], "faces": self.faces, "detector": self.detector,
+                "surrogates": [m.name for m in self.embedders], "held_out": [m.name for m in self.judges],
+                "faces": self.faces, "detector": self.detector,
                 "face_scale": self.face_scale, "parser": str(self.parser) if self.parser else None,
                 "crop_size": self.crop_size, "device": self.device,
                 "engine_config": cfg, "model": getattr(self._engine, "model_id", None)}
@@ -245,7 +257,8 @@ class Protector:
 
     @torch.no_grad()
     def _similarity(self, crop: torch.Tensor, anchor_emb: dict) -> dict[str, float]:
-        return pairwise_loss(self.embedders, crop, anchor_emb, backward=False).per_model
+        """Mean cosine to the anchors on every surrogate and held-out judge."""
+        return pairwise_loss([*self.embedders, *self.judges], crop, anchor_emb, backward=False).per_model
 
     def _plan_outputs(self, photo: Path, out: Path | None) -> tuple[Path, Path]:
         out = Path(out) if out is not None else default_output_path(photo)
@@ -313,7 +326,7 @@ class Protector:
         for i, ((al, _crop, region_mask), crop_t) in enumerate(zip(jobs, crops, strict=True)):
             use_pair = pair_owner == i
             anchors = pair_crops if use_pair else [crop_t]
-            anchor_emb = encode_anchors(self.embedders, anchors, trace)
+            anchor_emb = encode_anchors([*self.embedders, *self.judges], anchors, trace)
             res = self._engine.protect(crop_t, _mask_tensor(region_mask), self.prompt, anchors, seed=self.seed + i,
                                        progress=_face_progress(progress, i, len(jobs)),
                                        region_masks=per_region.get(i))
@@ -326,9 +339,9 @@ class Protector:
                 anchor=("pair:" + ",".join(p.path.name for p in pairs)) if use_pair else "self",
                 similarity_before=self._similarity(crop_t, anchor_emb),
                 similarity_after=self._similarity(crop_to_tensor(protected), anchor_emb),
-                thresholds={m.name: m.verdict_threshold for m in self.embedders},
+                thresholds={m.name: m.verdict_threshold for m in [*self.embedders, *self.judges]},
                 mask_fraction=float(np.mean(region_mask)),
-                engine_info=res.info,
+                engine_info=res.info, surrogates=[m.name for m in self.embedders],
             ))
 
         # 5. write the photo, then the sidecar (both atomic)

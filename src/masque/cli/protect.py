@@ -216,14 +216,14 @@ def _summary(console, report) -> None:
     from ..api import weak_protection_hint
 
     table = Table(title=f"{report.output}  ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
-    for name, justify in (("face", "left"), ("anchor", "left"), ("judge", "left"), ("before", "right"),
-                          ("after", "right"), ("same person if", "right"), ("protected", "left")):
+    for name, justify in (("face", "left"), ("anchor", "left"), ("judge", "left"), ("role", "left"),
+                          ("before", "right"), ("after", "right"), ("same person if", "right"), ("protected", "left")):
         table.add_column(name, justify=justify)
     for f in report.faces:
         for r in f.rows():
             rule = f"cos >= {r['threshold']:.3f}" if r["metric"] == "cosine" else f"dist < {r['threshold']:.2f}"
             after = "no face" if r["after"] is None else f"{r['after']:.3f}"
-            table.add_row(str(f.index), f.anchor, r["model"], f"{r['before']:.3f}", after, rule,
+            table.add_row(str(f.index), f.anchor, r["model"], r["role"], f"{r['before']:.3f}", after, rule,
                           "[green]yes[/]" if r["protected"] else "[red]no[/]")
     console.print(table)
     console.print(f"faces found: {report.faces_found}, protected: {len(report.faces)}; sidecar: {report.sidecar}")
