@@ -1,71 +1,73 @@
-"""Forward+backward cost of each present face-recognition surrogate, and of the EOT transforms, on CPU.
+"""Forward + backward cost of each present FR model, as the optimisation loop pays it: a generation crop in, the
+gradient of a cosine with respect to that crop out (warp into the model's template included).
 
-    OMP_NUM_THREADS=2 python benchmarks/bench_fr_cost.py [--size 256] [--batch 2] [--repeats 3]
+    python benchmarks/bench_fr_cost.py                                   # every present model, batch 1, 2 threads
+    python benchmarks/bench_fr_cost.py --models mobileface-v3,faceres --batch 4 --crop 256
 
-One call = what one optimisation step costs per surrogate: warp a (batch, 3, size, size) generation crop into the
-model's template, embed, cosine to an anchor, backward to the crop. Prints milliseconds per call (median of
-``repeats``) and the sum over all present models, i.e. the FR cost of one step of the ensemble.
+Median of ``--repeat`` timed runs after ``--warmup`` untimed ones.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import statistics
+import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench_parametric.py
-
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import torch  # noqa: E402
-
-from masque.adversarial import EOT, EOTConfig  # noqa: E402
-from masque.api import available_embedders  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up (allocations, lazy init)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+import torch
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=256, help="generation crop side (the parametric engine uses 256)")
-    ap.add_argument("--batch", type=int, default=2, help="crops per call (EOT samples x faces)")
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
-    torch.manual_seed(0)
-    crop = torch.rand(args.batch, 3, args.size, args.size)
-    models = available_embedders()
-    print(f"threads={torch.get_num_threads()} crop={args.size}² batch={args.batch}")
-    print(f"{'model':16s} {'input':>6s} {'params M':>8s} {'fwd+bwd ms':>10s}")
-    total = 0.0
-    for m in models:
-        with torch.no_grad():
-            anchor = m(torch.rand(1, 3, args.size, args.size))
+    from masque.embedders import create_embedder, list_embedders
+    from masque.embedders.registry import TEST_ONLY
+    from masque.errors import WeightsError
 
-        def step(m=m, anchor=anchor):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=None, help="comma-separated registry names (default: every present one)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--crop", type=int, default=512, help="generation crop side in px")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    names = args.models.split(",") if args.models else [n for n in list_embedders() if n not in TEST_ONLY]
+    print(f"batch {args.batch}, {args.crop}px generation crop, {torch.get_num_threads()} threads")
+    print(f"{'model':16s} {'input':>7s} {'params':>8s} {'fwd ms':>8s} {'fwd+bwd ms':>11s}")
+    g = torch.Generator().manual_seed(0)
+    crop = torch.rand(args.batch, 3, args.crop, args.crop, generator=g)
+    for name in names:
+        try:
+            model = create_embedder(name)
+        except WeightsError:
+            print(f"{name:16s} missing")
+            continue
+        anchor = torch.nn.functional.normalize(torch.randn(args.batch, model.spec.embedding_dim, generator=g), dim=1)
+
+        def forward(x: torch.Tensor, model=model, anchor=anchor) -> torch.Tensor:
+            return (model(x) * anchor).sum()
+
+        def fwd() -> None:
+            with torch.no_grad():
+                forward(crop)
+
+        def fwd_bwd() -> None:
             x = crop.clone().requires_grad_(True)
-            (m(x) @ anchor.T).mean().backward()
+            forward(x).backward()
 
-        ms = timed(step, args.repeats)
-        total += ms
-        n = sum(p.numel() for p in m.parameters()) + sum(b.numel() for b in m.buffers())
-        print(f"{m.name:16s} {m.spec.input_size:5d}² {n / 1e6:8.2f} {ms:10.1f}")
-    print(f"{'ensemble':16s} {'':6s} {'':8s} {total:10.1f}   ({len(models)} models, one step)")
-    eot = EOT(EOTConfig(samples=1, p=1.0))
-
-    def transforms():
-        x = crop.clone().requires_grad_(True)
-        eot(x).sum().backward()
-
-    print(f"{'EOT draw (p=1)':16s} {'':6s} {'':8s} {timed(transforms, args.repeats):10.1f}   (per model when "
-          "per_model=True)")
+        times = {}
+        for label, fn in (("fwd", fwd), ("fwd_bwd", fwd_bwd)):
+            for _ in range(args.warmup):
+                fn()
+            runs = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                fn()
+                runs.append(time.perf_counter() - t0)
+            times[label] = statistics.median(runs) * 1000
+        n_params = sum(b.numel() for b in model.state_dict().values()) / 1e6
+        size = model.spec.input_size
+        print(f"{name:16s} {size:>3d}x{size:<3d} {n_params:7.2f}M {times['fwd']:8.1f} {times['fwd_bwd']:11.1f}")
 
 
 if __name__ == "__main__":
