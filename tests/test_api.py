@@ -98,11 +98,11 @@ def test_dlib_bin_judges_the_written_photo_independently(tmp_path, faces_dir):
 
 
 def test_explicit_surrogates_leave_the_other_present_models_as_held_out_judges(tmp_path, faces_dir, monkeypatch,
-                                                                                 packaged_fr_weights):
+                                                                                 package_weights):
     """`--surrogates dlib` with sface present: sface judges the result too, marked held out (transfer), not hidden."""
     home = tmp_path / "home"
     (home / "fr" / "sface").mkdir(parents=True)
-    (home / "fr" / "sface" / packaged_fr_weights["sface"].name).symlink_to(packaged_fr_weights["sface"])
+    (home / "fr" / "sface" / package_weights("sface").name).symlink_to(package_weights("sface"))
     monkeypatch.setenv("MASQUE_HOME", str(home))
     report = masque.protect(faces_dir / "obama.jpg", "red lipstick", out=tmp_path / "o.png",
                             pair=[faces_dir / "obama2.jpg"], **FAST)

