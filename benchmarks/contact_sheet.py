@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from masque.faces.templates import generation_template
     from masque.io import read_image
     from masque.makeup import resolve_plan
+    from masque.pipeline import make_job
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -87,11 +88,11 @@ def main(argv: list[str] | None = None) -> None:
                                        config=ParametricConfig(steps=args.steps, strength=strength))
                 mask = masker(al, plan.regions)
                 crop = crop_to_tensor(al.crop)
-                res = engine.protect(crop, torch.from_numpy(mask)[None, None], prompt, [crop], landmarks=al.landmarks68,
-                                     plan=plan)
+                res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
+                                              regions=plan.regions, plan=plan, aligned=al))
                 out = paste_back(rgb, al, tensor_to_crop(res.image), mask)
-                q = res.info["quality"]
-                cos = next(iter(res.info["cosine_after"].values()))
+                q = res.details["quality"]
+                cos = next(iter(res.similarity_after.values()))
                 tiles.append((face_tile(out, face.box, args.tile),
                               f"{strength}: ssim {q['face_ssim']:.3f} hf {q['hf_energy']:.2f} dlib cos {cos:.3f}"))
             rows.append(tiles)

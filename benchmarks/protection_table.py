@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     from masque.faces.regions import RegionMasker
     from masque.faces.templates import generation_template
     from masque.makeup import STRENGTHS, resolve_plan
+    from masque.pipeline import make_job
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", nargs="*", default=["full glam"])
@@ -112,10 +113,11 @@ def main(argv: list[str] | None = None) -> None:
                     for surrogates, held in splits:
                         engine = create_engine("parametric", embedders=surrogates,
                                                config=ParametricConfig(steps=args.steps, strength=strength))
-                        res = engine.protect(crop, torch.from_numpy(mask)[None, None], prompt,
-                                             [crop_to_tensor(pair[3].crop)], landmarks=al.landmarks68, plan=plan)
+                        res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
+                                                      regions=plan.regions, plan=plan,
+                                                      anchors=[crop_to_tensor(pair[3].crop)], aligned=al))
                         nfe.append(res.trace.nfe())
-                        steps.append(res.info["iterations"])
+                        steps.append(res.details["iterations"])
                         with torch.no_grad():
                             e = held(res.image)
                             for ref in refs:
@@ -124,8 +126,9 @@ def main(argv: list[str] | None = None) -> None:
                     # dlib-bin on the written photo, optimised on every model
                     engine = create_engine("parametric", embedders=models,
                                            config=ParametricConfig(steps=args.steps, strength=strength))
-                    res = engine.protect(crop, torch.from_numpy(mask)[None, None], prompt,
-                                         [crop_to_tensor(pair[3].crop)], landmarks=al.landmarks68, plan=plan)
+                    res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
+                                                  regions=plan.regions, plan=plan,
+                                                  anchors=[crop_to_tensor(pair[3].crop)], aligned=al))
                     out = paste_back(rgb, al, tensor_to_crop(res.image), mask)
                     after = tools.face_descriptor(out, face.box)
                     for ref in refs:
@@ -134,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
                             continue
                         dist = float("inf") if after is None else float(np.linalg.norm(after - d_ref))
                         dlib_bin.append(dist > 0.6)
-                    ssim.append(res.info["quality"]["face_ssim"])
-                    hf.append(res.info["quality"]["hf_energy"])
+                    ssim.append(res.details["quality"]["face_ssim"])
+                    hf.append(res.details["quality"]["hf_energy"])
             row = {"prompt": prompt, "strength": strength, "loo_psr": float(np.mean(loo)) if loo else None,
                    "loo_pairs": len(loo), "dlib_bin_psr": float(np.mean(dlib_bin)), "dlib_bin_pairs": len(dlib_bin),
                    "face_ssim": float(np.mean(ssim)), "hf_energy": float(np.mean(hf)), "models": names,

@@ -49,7 +49,10 @@ def test_protect_crop_mode_writes_image_and_sidecar(tmp_path, face_crop, tiny_sd
     assert side["settings"]["seed"] == 3 and side["settings"]["engine"] == "diffusion"
     assert side["settings"]["engine_config"]["inversion"]["num_steps"] == 3
     face = side["faces"][0]
-    assert set(face["similarity_before"]) == set(face["similarity_after"]) == {"tiny-random"}
+    # optimised against tiny-random only; the present real models (dlib at least) judge it as held out
+    assert side["settings"]["surrogates"] == ["tiny-random"] and "dlib" in side["settings"]["held_out"]
+    assert set(face["similarity_before"]) == set(face["similarity_after"]) == {"tiny-random",
+                                                                               *side["settings"]["held_out"]}
     assert side["cost"]["components"]["unet"]["forward"] > 0
     assert side["cost"]["total_nfe"] > 0
 
@@ -120,19 +123,10 @@ def test_existing_output_is_not_replaced_without_overwrite(tmp_path, face_crop, 
 
 
 def test_engine_specific_flag_is_rejected_for_parametric(tmp_path, face_crop, capsys):
-    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", "parametric", "--guidance-scale",
-                "2", "--out", str(tmp_path / "o.png")])
-    assert code == 2 and "diffusion engine only" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("engine, value, message", [("parametric", "2", "one of subtle, natural, bold, max"),
-                                                     ("diffusion", "bold", "a number >= 0")])
-def test_strength_is_a_level_for_parametric_and_a_number_for_diffusion(tmp_path, face_crop, capsys, engine, value,
-                                                                       message):
-    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", engine, "--strength", value,
+    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", "parametric", "--strength", "2",
                 "--out", str(tmp_path / "o.png")])
-    assert code == 2 and message in capsys.readouterr().err
-    assert not (tmp_path / "o.png").exists()
+    err = capsys.readouterr().err
+    assert code == 2 and "`--strength` does not apply to the parametric engine" in err and err.count("\n") == 1
 
 
 def test_help_describes_every_option():
@@ -161,17 +155,17 @@ def test_batch_skips_faceless_photos_with_a_warning(tmp_path, faces_dir, capsys)
     assert "Skipped" in err and "wall.png" in err
     assert sorted(p.name for p in out_dir.iterdir()) == ["obama.protected.jpg", "obama.protected.jpg.json"]
     side = json.loads((out_dir / "obama.protected.jpg.json").read_text())
-    assert side["faces_found"] == 1 and side["faces_protected"] == 1
+    assert side["faces_found"] == 1 and len(side["faces"]) == 1
+    # "protected" counts only faces no judge still matches (2 steps of lipstick rarely get there)
+    assert side["faces_protected"] == sum(f["status"] == "protected" for f in side["faces"])
 
 
 @pytest.mark.parametrize("engine", ["parametric", "diffusion"])
-def test_eot_flag_reaches_the_engine_config(engine, tmp_path, face_crop, tiny_sd_dir, faces_dir):
+def test_eot_flag_reaches_the_engine_config(engine, tmp_path, face_crop, tiny_sd_dir):
     out = tmp_path / "o.png"
-    # the parametric engine places makeup by landmarks, so it gets a photo; the diffusion one an aligned crop
-    inputs = ([str(face_crop), "--aligned", "--model", str(tiny_sd_dir)] if engine == "diffusion"
-              else [str(faces_dir / "obama.jpg")])
-    assert run(["protect", *inputs, "-p", "red lipstick", "--engine", engine, "--steps", "2",
-                "--surrogates", "tiny-random", "--eot", "--quiet", "--out", str(out)]) == 0
+    model = ["--model", str(tiny_sd_dir)] if engine == "diffusion" else []
+    assert run(["protect", str(face_crop), "-p", "red lipstick", "--aligned", "--engine", engine, "--steps", "2",
+                "--surrogates", "tiny-random", "--eot", "--quiet", "--out", str(out), *model]) == 0
     cfg = json.loads((tmp_path / "o.png.json").read_text())["settings"]["engine_config"]
     pairwise = cfg["pairwise"] if engine == "parametric" else cfg["guidance"]["pairwise"]
     assert pairwise["eot"]["samples"] >= 1

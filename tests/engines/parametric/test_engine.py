@@ -13,6 +13,7 @@ from masque.engines.parametric import ParametricConfig, ParametricEngine, bounds
 from masque.errors import InputError
 from masque.faces.regions import RegionMasker
 from masque.makeup import resolve_plan
+from masque.pipeline import make_job
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,9 @@ def _run(face, pair, embedders, prompt="full glam", mask=None, **kw):
     plan = resolve_plan(prompt, kw.get("strength", "natural"))
     if mask is None:
         mask = torch.from_numpy(RegionMasker()(aligned, plan.regions))[None, None]
-    res = _engine(embedders, **kw).protect(crop, mask, prompt, [pair], landmarks=aligned.landmarks68, plan=plan)
-    return res, mask
+    engine = _engine(embedders, **kw)
+    job = make_job(engine, crop, mask, prompt, regions=plan.regions, plan=plan, anchors=[pair], aligned=aligned)
+    return engine.protect(job), mask
 
 
 def test_registered_factory_builds_the_engine(embedders):
@@ -65,7 +67,7 @@ def test_eyeballs_teeth_and_nostrils_are_never_painted(face, pair, embedders, pr
 
 def test_optimised_parameters_stay_in_bounds_and_are_reported(face, pair, embedders):
     res, _ = _run(face, pair, embedders, "full glam", strength="bold", lr=5.0)
-    params = res.info["parameters"]
+    params = res.details["parameters"]
     assert set(params) == set(resolve_plan("full glam").products)
     for product, values in params.items():
         for name, value in values.items():
@@ -75,13 +77,13 @@ def test_optimised_parameters_stay_in_bounds_and_are_reported(face, pair, embedd
 
 def test_similarity_drops_and_quality_is_reported(face, pair, embedders):
     res, _ = _run(face, pair, embedders, "full glam", strength="max", steps=10)
-    before, after = res.info["cosine_before"]["tiny-random"], res.info["cosine_after"]["tiny-random"]
+    before, after = res.similarity_before["tiny-random"], res.similarity_after["tiny-random"]
     assert after < before
-    q = res.info["quality"]
+    q = res.details["quality"]
     assert 0.5 < q["face_ssim"] < 1.0 and q["face_psnr"] > 15 and q["hf_energy"] >= 0
-    assert set(q["shade_delta_e2000"]) == set(res.info["plan"]["products"])
+    assert set(q["shade_delta_e2000"]) == set(res.details["plan"]["products"])
     assert all(0 <= d <= 12 for d in q["shade_delta_e2000"].values())  # within the colour family
-    assert res.info["plan"]["products"]["eyeliner"]["shade"] == "black"
+    assert res.details["plan"]["products"]["eyeliner"]["shade"] == "black"
 
 
 def test_deterministic_for_a_seed(face, pair, embedders):
@@ -92,7 +94,7 @@ def test_deterministic_for_a_seed(face, pair, embedders):
 
 def test_zero_steps_is_the_tutorial_makeup(face, pair, embedders):
     res, _ = _run(face, pair, embedders, "red lipstick", steps=0)
-    assert res.info["iterations"] == 0 and float((res.image - face[1]).abs().max()) > 0.05
+    assert res.details["iterations"] == 0 and float((res.image - face[1]).abs().max()) > 0.05
 
 
 def test_every_fr_call_is_counted(face, pair, embedders):
@@ -105,13 +107,18 @@ def test_bad_inputs_are_one_line_errors(face, pair, embedders):
     aligned, crop = face
     eng = _engine(embedders)
     mask = torch.ones(1, 1, *crop.shape[-2:])
-    with pytest.raises(InputError, match="`landmarks` must have shape"):
-        eng.protect(crop, mask, "red lipstick", [pair], landmarks=np.zeros((5, 2)))
     with pytest.raises(InputError, match="`mask` is empty"):
-        eng.protect(crop, mask * 0, "red lipstick", [pair], landmarks=aligned.landmarks68)
+        eng.protect(make_job(eng, crop, mask * 0, "red lipstick", anchors=[pair], aligned=aligned))
     with pytest.raises(InputError, match="`strength`"):
         ParametricConfig(strength="heavy")
     with pytest.raises(InputError, match="`texture`"):
         ParametricConfig(texture=0.1)
     with pytest.raises(InputError, match="names no makeup"):
-        eng.protect(crop, mask, "sparkly unicorn", [pair], landmarks=aligned.landmarks68)
+        eng.plan("sparkly unicorn")
+
+
+def test_the_plan_is_resolved_at_the_configured_strength_and_gives_the_regions(embedders):
+    eng = _engine(embedders, strength="bold")
+    assert eng.plan("full glam").strength == "bold"
+    assert eng.regions_for("full glam") == ("lips", "eyes", "brows", "cheeks", "skin")
+    assert eng.regions_for("red lipstick") == ("lips",)

@@ -33,12 +33,14 @@ def test_full_glam_at_max_moves_obama_away_from_obama2_for_dlib_bin(faces_dir):
     mask = RegionMasker()(al, plan.regions)
     engine = create_engine("parametric", embedders=[create_embedder("dlib")],
                            config=ParametricConfig(strength="max", steps=40))
-    res = engine.protect(crop_to_tensor(al.crop), torch.from_numpy(mask)[None, None], "full glam",
-                         [crop_to_tensor(pal.crop)], landmarks=al.landmarks68, plan=plan)
+    from masque.pipeline import make_job
+
+    res = engine.protect(make_job(engine, crop_to_tensor(al.crop), torch.from_numpy(mask)[None, None], "full glam",
+                                  regions=plan.regions, plan=plan, anchors=[crop_to_tensor(pal.crop)], aligned=al))
     out = paste_back(rgb, al, tensor_to_crop(res.image), mask)
     tools = dlib_face_tools()
     ref = tools.face_descriptor(pair)
     before = float(np.linalg.norm(tools.face_descriptor(rgb, face.box) - ref))
     after = float(np.linalg.norm(tools.face_descriptor(out, face.box) - ref))
     assert after > before + 0.1, (before, after)
-    assert res.info["quality"]["face_ssim"] > 0.85
+    assert res.details["quality"]["face_ssim"] > 0.85

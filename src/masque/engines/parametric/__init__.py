@@ -6,17 +6,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from ...adversarial import EOTConfig
 from ...embedders import FaceEmbedder
-from ..base import register_engine
+from ...errors import InputError
+from ...makeup.prompt import STRENGTHS
+from ..base import EngineOptions, register_engine
 from .engine import ParametricConfig, ParametricEngine
 from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 
 
-@register_engine("parametric")
+def parametric_options(options: EngineOptions) -> dict:
+    """Map the user's knobs onto `ParametricConfig` (unset ones keep its defaults); diffusion-only knobs are refused.
+    ``strength`` is a level here (subtle | natural | bold | max)."""
+    options.refuse("parametric", "model", "guidance_scale", "mask_fusion", "target_word", "source_prompt")
+    config = ParametricConfig() if options.steps is None else ParametricConfig(steps=options.steps)
+    if options.strength is not None:
+        if options.strength not in STRENGTHS:
+            raise InputError(f"`--strength` must be one of {', '.join(STRENGTHS)} for the parametric engine, got "
+                             f"{options.strength!r}.")
+        config = replace(config, strength=options.strength)
+    if options.eot:
+        config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
+    return {"config": config}
+
+
+@register_engine("parametric", config=ParametricConfig, options=parametric_options)
 def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig | None = None) -> ParametricEngine:
     return ParametricEngine(embedders, config)
 
 
 __all__ = ["PARAMS", "STRENGTH_SCALE", "CosmeticLayer", "ParametricConfig", "ParametricEngine", "bounds_for",
-           "build_parametric"]
+           "build_parametric", "parametric_options"]

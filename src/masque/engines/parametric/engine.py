@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
-from ...adversarial import EOT, PairwiseConfig, encode_anchors, margin_threshold, pairwise_loss
+from ...adversarial import EOT, PairwiseConfig, margin_threshold, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
-from ...makeup.prompt import STRENGTHS, MakeupPlan, resolve_plan
+from ...makeup.prompt import STRENGTHS, MakeupPlan, plan_and_regions, resolve_plan
 from ...trace import CostTrace
-from ..base import ProgressCallback, ProtectResult
+from ..base import FaceJob, ProgressCallback, ProtectResult
 from .geometry import forbidden_mask
 from .makeup import MAX_TEXTURE, CosmeticLayer
 from .quality import quality_report
@@ -118,35 +118,31 @@ class ParametricEngine:
                       ) -> dict[str, float]:
         return pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=False).per_model
 
-    # -- 2. optimise ------------------------------------------------------------------------------------------
-    def protect(
-        self,
-        crop: torch.Tensor,
-        mask: torch.Tensor,
-        prompt: str,
-        anchors: Sequence[torch.Tensor],
-        seed: int = 0,
-        progress: ProgressCallback | None = None,
-        region_masks: Mapping[str, torch.Tensor] | None = None,
-        *,
-        landmarks: np.ndarray | None = None,
-        plan: MakeupPlan | None = None,
-    ) -> ProtectResult:
-        """`Engine.protect`; ``landmarks`` (68, 2) in crop pixels (found on the crop when omitted); ``plan`` the
-        resolved prompt (resolved here at the configured strength when omitted). ``region_masks`` is not needed: every
-        product has its own landmark shape."""
+    # -- 2. plan (once per prompt) and optimise -----------------------------------------------------------------
+    def plan(self, prompt: str, regions: tuple[str, ...] = ()) -> MakeupPlan:
+        """`Engine.plan`: products and shades at the configured strength (`masque.makeup.resolve_plan`)."""
+        return resolve_plan(prompt, self.config.strength)
+
+    def regions_for(self, prompt: str, region=None) -> tuple[str, ...]:
+        """The face regions the plan paints (a look names no region word), or the explicit ``region``."""
+        return plan_and_regions(prompt, region, self.config.strength)[1]
+
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+        """`Engine.protect`: the plan's products on ``job.crop``, placed by ``job.aligned``'s 68 landmarks (found on
+        the crop when the job has no alignment), optimised against the job's prepared anchor embeddings."""
         cfg = self.config
         t0 = time.perf_counter()
-        self.check_inputs(crop, mask, anchors)
-        plan = plan or resolve_plan(prompt, cfg.strength)
-        crop, mask = crop.detach().float(), mask.detach().float()
-        landmarks = self.crop_landmarks(crop) if landmarks is None else np.asarray(landmarks, np.float64)
+        self.check_inputs(job.crop, job.mask, job.anchors)
+        plan = job.plan if isinstance(job.plan, MakeupPlan) else self.plan(job.prompt)
+        crop, mask = job.crop.detach().float(), job.mask.detach().float()
+        landmarks = (self.crop_landmarks(crop) if job.aligned is None
+                     else np.asarray(job.aligned.landmarks68, np.float64))
         if landmarks.shape != (68, 2):
             raise InputError(f"`landmarks` must have shape (68, 2), got {landmarks.shape}.")
         targets = self.stop_targets()
         trace = CostTrace()
 
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(job.seed)
         layer = CosmeticLayer(crop, landmarks, plan, texture=cfg.texture, generator=gen)
         forbidden = torch.from_numpy(forbidden_mask(landmarks, tuple(crop.shape[-2:])))
         area = mask * (~forbidden).float()[None, None]
@@ -154,18 +150,20 @@ class ParametricEngine:
         def compose(made: torch.Tensor) -> torch.Tensor:
             return crop + area * (made - crop)  # exactly `crop` where area == 0
 
-        anchor_emb = encode_anchors(self.embedders, [a.to(crop) for a in anchors], trace)
-        before = self._similarities(crop, anchor_emb, trace)
-        source_emb = encode_anchors(self.embedders, [crop], trace) if cfg.pairwise.source_weight else None
-        eot = EOT(replace(cfg.pairwise.eot, seed=seed)) if cfg.pairwise.eot is not None else None
+        anchor_emb, source_emb = job.anchor_embeddings, job.source_embeddings
+        before = job.similarity_before()
+        eot = None
+        if cfg.pairwise.eot is not None:
+            eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed))
         opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
 
         best = {"score": float("inf"), "state": None, "step": 0}
         steps_run, stopped_early = 0, False
         for step in range(cfg.steps):
             image = compose(layer())
-            adv = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=True, source=source_emb,
-                                config=cfg.pairwise, eot=eot)
+            adv = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=True,
+                                source=source_emb if cfg.pairwise.source_weight else None, config=cfg.pairwise,
+                                eot=eot)
             steps_run = step + 1
             score = max(adv.per_model[n] - (targets or {}).get(n, 0.0) for n in adv.per_model)
             if score < best["score"]:
@@ -187,21 +185,20 @@ class ParametricEngine:
             out = compose(layer(reference=best["state"] is None))
         after = self._similarities(out, anchor_emb, trace)
         shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
-        info = {
+        details = {
             "engine": self.name,
             "settings": asdict(cfg),
             "plan": plan.to_dict(),
             "parameters": layer.values(),
             "quality": quality_report(crop, out, landmarks, area, shades),
-            "cosine_before": before,
-            "cosine_after": after,
             "stop_targets": targets,
             "iterations": steps_run,
             "best_iteration": best["step"] + 1 if best["state"] is not None else 0,
             "stopped_early": stopped_early,
             "seconds": time.perf_counter() - t0,
         }
-        return ProtectResult(image=out.detach(), trace=trace, info=info)
+        return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
+                             similarity_after=after)
 
 
 def lab_of_shade(layer: CosmeticLayer, product: str, requested: bool) -> np.ndarray:
