@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--faces", type=Path, default=IDENTITIES)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--people", type=int, default=None, help="only the first N identities (alphabetical)")
     ap.add_argument("--sources-per-person", type=int, default=None,
                     help="protect only the first N photos of each person (all others still judge)")
     args = ap.parse_args(argv)
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     models = available_models()
     names = [m.name for m in models]
     template, masker, tools = generation_template(256), RegionMasker(), dlib_face_tools()
-    people = load_people(args.faces, template)
+    people = dict(list(load_people(args.faces, template).items())[:args.people])
     # leave-one-out splits; one model: optimise on it, nothing held out
     splits = [([m for m in models if m.name != h.name], h) for h in models] if len(models) > 1 else []
     print(f"models {names}; {len(splits)} leave-one-out split(s); people {list(people)}; steps {args.steps}",
