@@ -34,7 +34,8 @@ def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) ->
 
 
 def assign_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], *, name: str, source: str | Path) -> None:
-    """Load ``state`` (read from ``source``) into ``module`` with strict keys and shapes; one clear error else."""
+    """Load ``state`` (read from ``source``: a checkpoint, or a converted graph) into ``module`` with strict keys and
+    shapes; one clear error otherwise."""
     path = source
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = module.state_dict()

@@ -160,7 +160,7 @@ class DlibResNet(nn.Module):
         """Load a dlib ``.dat`` (parsed by `dlib_format`) or a PyTorch state dict of this module."""
         path = Path(path)
         if path.suffix.lower() != ".dat":
-            from .base import load_state_dict_strict
+            from ..checkpoints import load_state_dict_strict
 
             load_state_dict_strict(self, path, name="dlib")
             return

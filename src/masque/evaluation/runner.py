@@ -6,13 +6,14 @@ Steps: 1. models (with weights' checksums)  2. aligned crops of every photo (cac
 
 Protocol: with several FR models, each is held out in turn and the protection is optimised on the others
 (leave-one-out, REFERENCES.md); with a single model the run is *white-box* (optimised and judged on the same
-model) and labelled so. In leave-one-out the protected crops are also judged by the models they were optimised on
+model) and labelled so. Each item is protected exactly as `masque protect` protects a photo (`FacePipeline`: the same
+masker with the face parser when imported, per-region masks, the engine's own crop size, paste-back into the photo,
+the judges' verdict on the written photo, recorded per item); the literature's scores are then computed on aligned
+generation crops of ``size`` px cut from the protected photo with the original's alignment, as in pre-aligned
+datasets. In leave-one-out the protected crops are also judged by the models they were optimised on
 (``white-box`` runs, with ``held_out``), and ``transfer`` in results.json puts black-box and white-box PSR per model
-side by side (`transfer.transfer_summary`). Each item is protected exactly as `masque protect` protects a photo
-(`FacePipeline`: the same masker with the face parser when imported, per-region masks, the engine's own crop size,
-paste-back into the photo, the judges' verdict on the written photo, recorded per item); the literature's scores are
-then computed on aligned generation crops of ``size`` px cut from the protected photo with the original's alignment,
-as in pre-aligned datasets. ``clean`` scores the untouched crops (the baseline every PSR is read against).
+side by side (`transfer.transfer_summary`). ``clean`` scores the untouched crops (the baseline every PSR is read
+against).
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
 
     name = ENGINE_METHODS[method]
     steps = cfg.diffusion_steps if name == "diffusion" else cfg.parametric_steps
-    options = EngineOptions(steps=steps, eot=cfg.eot, model=cfg.sd_model if name == "diffusion" else None,
-                            device=cfg.device)
+    options = EngineOptions(steps=steps, model=cfg.sd_model if name == "diffusion" else None, device=cfg.device,
+                            eot=cfg.eot)
     return create_engine(name, embedders=list(surrogates), **engine_kwargs(name, options))
 
 
