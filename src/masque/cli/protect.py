@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..engines.catalog import KNOWN_ENGINES
-from .options import Device, Model, Seed, Surrogates, parse_names
-
-ENGINE_HELP = "Protection engine: " + "; ".join(f"{e.name} ({e.summary})" for e in KNOWN_ENGINES.values()) + "."
+from .options import ENGINE_HELP, Device, Model, Seed, Surrogates, parse_names
 
 
 def protect(
@@ -28,7 +25,7 @@ def protect(
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
                                                "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "diffusion",
+    engine: Annotated[str, typer.Option(help="Protection engine. " + ENGINE_HELP)] = "diffusion",
     model: Model = None,
     surrogates: Surrogates = None,
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
