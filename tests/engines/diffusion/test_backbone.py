@@ -127,3 +127,14 @@ def test_fetched_snapshot_is_used_for_a_hub_id(tmp_path, monkeypatch, tiny_sd_di
     shutil.copytree(tiny_sd_dir, sd_path(DEFAULT_MODEL))
     assert resolve_model(None) == str(sd_path(DEFAULT_MODEL))
     assert resolve_model(str(tiny_sd_dir)) == str(tiny_sd_dir)  # an explicit folder always wins
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "bf16"])
+def test_every_component_loads_in_the_requested_dtype(tiny_sd_dir, dtype):
+    """The text encoder too: transformers < 4.56 rejected `from_pretrained(..., dtype=...)` ("Object of type dtype is
+    not JSON serializable"); `.ci/lowest-deps` runs this file under the lowest allowed versions."""
+    want = {"fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    bb = load_backbone(tiny_sd_dir, device="cpu", torch_dtype=dtype)
+    for module in (bb.unet, bb.vae, bb.text_encoder):
+        assert {p.dtype for p in module.parameters()} == {want}
+    assert bb.tokenizer("A face of a human").input_ids[:3] == [bb.tokenizer.bos_token_id, 320, 69]

@@ -134,7 +134,9 @@ def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=No
     try:
         with quiet_hub():
             tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
-            text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", dtype=dtype, **kw)
+            # no dtype keyword: transformers < 4.56 knows only `torch_dtype`, 5.x deprecates it for `dtype`, and an
+            # unknown one lands in the config ("Object of type dtype is not JSON serializable"); cast after loading.
+            text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", **kw).to(dtype)
             vae = AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=dtype, **kw)
             unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=dtype, **kw)
             sched_cfg = DDIMScheduler.load_config(src, subfolder="scheduler", **kw)
@@ -151,15 +153,22 @@ def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=No
 def build_tokenizer():
     """A real byte-level BPE `CLIPTokenizer` built offline: the 256 byte symbols (plus end-of-word forms), no merges.
 
-    Words tokenise into characters, which still exercises multi-token word alignment in prompt-to-prompt.
+    Words tokenise into characters, which still exercises multi-token word alignment in prompt-to-prompt. Built from
+    ``vocab.json`` + ``merges.txt`` through `from_pretrained`, the one constructor every allowed transformers
+    version shares (4.x's takes file paths, 5.x's takes the vocabulary itself).
     """
+    import tempfile
+
     from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     tokens = alphabet + [c + "</w>" for c in alphabet] + ["<|startoftext|>", "<|endoftext|>"]
-    vocab = {t: i for i, t in enumerate(tokens)}
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    with tempfile.TemporaryDirectory(prefix="masque-tokenizer-") as folder:
+        (Path(folder) / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+        (Path(folder) / "merges.txt").write_text("#version: 0.2\n")
+        with quiet_hub():
+            return CLIPTokenizer.from_pretrained(folder, model_max_length=77)
 
 
 def _tiny_configs(resolution: int) -> dict:
