@@ -51,6 +51,9 @@ def protect(
                                                         "only (default 1.0).", min=0)] = None,
     mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
                                                          "(default both).")] = None,
+    inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
+                                                       "(the paper's, ~10x slower) | negative-prompt (cheapest, "
+                                                       "approximate).")] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
                                            "transformation) so protection survives re-encoding; slower.")] = False,
     seed: Seed = 0,
@@ -86,7 +89,7 @@ def protect(
         overwrite=overwrite,
         engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
                                        target_word=target_word, steps=steps, guidance_scale=guidance_scale,
-                                       strength=strength, mask_fusion=mask_fusion, eot=eot),
+                                       strength=strength, mask_fusion=mask_fusion, eot=eot, inversion=inversion),
     )
 
     # 3. protect each photo; in a batch, a photo that fails is reported and skipped
@@ -144,7 +147,7 @@ def _device(device: str | None) -> str:
 
 
 def _engine_options(engine: str, *, model, device, source_prompt, target_word, steps, guidance_scale, strength,
-                    mask_fusion, eot: bool = False) -> dict:
+                    mask_fusion, eot: bool = False, inversion: str | None = None) -> dict:
     """Map the command's flags onto the engine's frozen config (unset flags keep the paper's defaults)."""
     from dataclasses import replace
 
@@ -155,7 +158,8 @@ def _engine_options(engine: str, *, model, device, source_prompt, target_word, s
         from ..engines.parametric import ParametricConfig
 
         for flag, value in (("--model", model), ("--guidance-scale", guidance_scale), ("--strength", strength),
-                            ("--mask-fusion", mask_fusion), ("--target-word", target_word)):
+                            ("--mask-fusion", mask_fusion), ("--target-word", target_word),
+                            ("--inversion", inversion)):
             if value is not None:
                 raise InputError(f"`{flag}` applies to the diffusion engine only; drop it or use `--engine "
                                  "diffusion`.")
@@ -172,6 +176,8 @@ def _engine_options(engine: str, *, model, device, source_prompt, target_word, s
         inv = replace(inv, num_steps=steps)
     if guidance_scale is not None:
         inv = replace(inv, guidance_scale=guidance_scale)
+    if inversion is not None:
+        inv = replace(inv, method=inversion)
     guid = cfg.guidance if strength is None else replace(cfg.guidance, strength=strength)
     if eot:
         guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))
