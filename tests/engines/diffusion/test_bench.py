@@ -38,3 +38,10 @@ def test_bench_rejects_unknown_modes_in_one_line(bench, argv, capsys):
     with pytest.raises(SystemExit) as err:
         bench.main(argv)
     assert err.value.code != 0 and len(capsys.readouterr().err.strip().splitlines()[-1]) > 0
+
+
+def test_bench_dtype_list_runs_each_dtype(bench):
+    rows = bench.main(["--arch", "tiny", "--resolution", "32", "--device", "cpu", "--dtype", "fp32,bf16", "--steps",
+                       "2", "--inversion", "null-text", "--inner-iters", "1", "--guidance-iters", "1"])
+    assert [r["dtype"] for r in rows] == ["float32", "bfloat16"]
+    assert all(len(r["null_text_losses"]) == 2 for r in rows)
