@@ -155,10 +155,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "steps": args.steps, "inner_iters": args.inner_iters, "guidance_iters": cfg.guidance.iters,
                 "threads": torch.get_num_threads(), "build_s": round(build_s, 2),
                 "place_s": round(place_s, 2), "seconds_per_face": round(wall, 3),
-                "timings": {k: round(v, 3) for k, v in res.info["timings"].items()},
+                "timings": {k: round(v, 3) for k, v in res.details["timings"].items()},
                 "peak_memory_gib": round(peak, 3), "peak_memory_kind": "VRAM" if dev.type == "cuda" else "RSS",
                 "nfe": trace["total_nfe"], "unet_nfe": res.trace.nfe("unet"), "trace": trace,
-                "null_text_losses": res.info["null_text_losses"],
+                "null_text_losses": res.details["null_text_losses"],
             })
             _report(rows[-1], args)
         del bb

