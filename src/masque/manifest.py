@@ -138,9 +138,10 @@ class Manifest:
             tmp.unlink(missing_ok=True)
 
     # -- queries ------------------------------------------------------------------------------------------------
-    def other_settings(self, current: set[str]) -> list[Record]:
-        """Records made with settings other than ``current`` (hashes) — outputs a re-run must not mix with."""
-        return [r for r in self.records.values() if r.settings_hash not in current]
+    def other_settings(self, current: set[str], prefix: str = "") -> list[Record]:
+        """Records (of keys starting with ``prefix``) made with settings other than ``current`` (hashes): outputs a
+        re-run must not mix with."""
+        return [r for r in self.records.values() if r.key.startswith(prefix) and r.settings_hash not in current]
 
     def finished(self, key: str, digest: str, inputs: str | None = None) -> Record | None:
         """The record of ``key`` if it was made with ``digest`` (from ``inputs``) and every file it lists still has
@@ -181,11 +182,12 @@ class Manifest:
         return sums
 
 
-def refuse_mixed_settings(manifest: Manifest, current: set[str], remedy: str) -> None:
+def refuse_mixed_settings(manifest: Manifest, current: set[str], remedy: str, prefix: str = "") -> None:
     """One-line refusal when the folder already holds outputs made with other settings."""
-    other = manifest.other_settings(current)
+    other = manifest.other_settings(current, prefix)
     if other:
         hashes = sorted({r.settings_hash for r in other})
-        raise InputError(f"`--out` {str(manifest.folder)!r} holds {len(other)} output(s) made with other settings "
-                         f"(settings hash {', '.join(hashes)} != {', '.join(sorted(current))}, see "
+        what = f"{prefix.rstrip('/')} " if prefix else ""
+        raise InputError(f"`--out` {str(manifest.folder)!r} holds {len(other)} {what}output(s) made with other "
+                         f"settings (settings hash {', '.join(hashes)} != {', '.join(sorted(current))}, see "
                          f"{manifest.path.name}); {remedy}")

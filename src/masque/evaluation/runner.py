@@ -12,6 +12,7 @@ pre-aligned datasets; ``clean`` scores the untouched crops (the baseline every P
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -27,7 +28,6 @@ import torch
 
 from .. import __version__
 from ..errors import InputError, NoFaceError
-from ..faces.align import tensor_to_crop
 from . import metrics
 from .baselines import PGDBaseline, PGDConfig
 from .datasets import EvalDataset, EvalItem
@@ -162,50 +162,61 @@ def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
     return _json_safe(keep)
 
 
-def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], cache: CropCache,
-                   cfg: EvalConfig, out_dir: Path, log: Callable[[str], None]) -> list[ProtectedItem]:
+def _digest(method: str, proto: Protocol, cfg: EvalConfig) -> str:
+    """The manifest's settings hash of one (method, protocol) run (item seeds are cfg.seed + index)."""
+    from ..manifest import settings_hash
+
+    return settings_hash({**_settings(method, cfg, cfg.seed), "surrogates": list(proto.surrogates)})
+
+
+def _protect_items(method: str, proto: Protocol, pool, items: list[EvalItem], cache: CropCache,
+                   cfg: EvalConfig, out_dir: Path, manifest, log: Callable[[str], None]) -> list[ProtectedItem]:
+    """Protect each item (or reuse the crop the manifest records, with ``skip_existing``) on the executor's
+    ``pool``; the driver writes each returned crop and its record as it arrives (`evaluation.units`)."""
     from PIL import Image
 
-    folder = out_dir / "protected" / method / proto.tag
-    folder.mkdir(parents=True, exist_ok=True)
-    probes = []
+    from ..errors import MasqueError
+    from ..manifest import Record
+    from .units import EvalUnit
+
+    folder = Path("protected") / method / proto.tag
+    digest = _digest(method, proto, cfg)
+    probes: dict[int, ProtectedItem] = {}
+    units = []
     for i, item in enumerate(items):
-        face = cache.get(item.source)
-        seed = cfg.seed + i
+        face, seed = cache.get(item.source), cfg.seed + i
+        key = f"{method}/{proto.tag}/{item.key}"
         png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
-        settings = _settings(method, cfg, seed)
-        saved = json.loads(meta.read_text()) if cfg.skip_existing and png.is_file() and meta.is_file() else None
-        if saved is not None and saved.get("settings") != settings:
-            log(f"{method} [{proto.tag}] {item.key}: saved with other settings, protecting again")
-            saved = None
-        if saved is not None:
-            record = {**saved, "resumed": True}
-            protected = np.asarray(Image.open(png).convert("RGB"))
-        else:
-            refs = [cache.get(r) for r in item.references]
-            anchors = [r.tensor() for r in refs] or [face.tensor()]  # single mode: the photo itself
-            mask = region_mask(face, cfg) if method in MASKED else torch.ones(1, 1, cfg.size, cfg.size)
-            start = time.perf_counter()
-            result = engine.protect(face.tensor(), mask, cfg.prompt, anchors, seed=seed)
-            seconds = time.perf_counter() - start
-            protected = tensor_to_crop(result.image)
-            Image.fromarray(protected).save(png)
-            record = {"key": item.key, "seed": seed, "settings": settings, "seconds": seconds,
-                      "nfe": result.trace.nfe(),
-                      "trace": result.trace.to_dict(), "anchors": [str(r) for r in item.references] or ["<self>"],
-                      "protected_path": str(png.relative_to(out_dir)),
-                      "engine_info": _json_safe({k: v for k, v in result.info.items() if k != "image"})}
-            meta.write_text(json.dumps(_json_safe(record), indent=1))
-            record["resumed"] = False
-            log(f"{method} [{proto.tag}] {item.key}: {seconds:.1f}s")
-        probes.append(ProtectedItem(item, face.crop, protected, record))
-    return probes
+        if cfg.skip_existing and manifest.finished(key, digest) is not None:
+            record = {**json.loads((out_dir / meta).read_text()), "resumed": True}
+            probes[i] = ProtectedItem(item, face.crop, np.asarray(Image.open(out_dir / png).convert("RGB")), record)
+            continue
+        units.append(EvalUnit(method, proto, item.key, i, seed, face, tuple(cache.get(r).crop for r in item.references),
+                              tuple(str(r) for r in item.references)))
+    for unit, outcome in pool.map(units):
+        if outcome.status != "done":
+            raise MasqueError(f"{method} [{proto.tag}] {unit.item_key}: {outcome.reason}")
+        item = items[unit.index]
+        png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
+        record = {**outcome.value.record, "settings": _settings(method, cfg, unit.seed), "protected_path": str(png)}
+        files = manifest.write_files({str(png): outcome.value.png,
+                                      str(meta): json.dumps(_json_safe(record), indent=1).encode()})
+        verdicts = {k: v for k, v in record["engine_info"].items() if k.startswith("similarity")}
+        manifest.append(Record(unit.key, digest, unit.seed, files, verdicts=verdicts))
+        protected = np.asarray(Image.open(io.BytesIO(outcome.value.png)).convert("RGB"))
+        probes[unit.index] = ProtectedItem(item, unit.face.crop, protected, {**record, "resumed": False})
+        log(f"{method} [{proto.tag}] {item.key}: {record['seconds']:.1f}s")
+    return [probes[i] for i in range(len(items))]
 
 
 def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, command: Sequence[str] | None = None,
-             log: Callable[[str], None] = lambda msg: None) -> dict:
-    """Run the evaluation and write results.json, report.md and grid.png into ``out_dir``; returns the results."""
+             log: Callable[[str], None] = lambda msg: None, executor=None) -> dict:
+    """Run the evaluation and write results.json, report.md and grid.png into ``out_dir``; returns the results.
+
+    ``executor`` (`masque.executors`, default local) runs the protection units; results are the same on each.
+    """
     from .report import write_grid, write_report
+    from .units import UnitPools
 
     cfg.check()
     out_dir = Path(out_dir)
@@ -233,7 +244,11 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                       {n: metrics.embed_crops(m, crops) for n, m in models.items()})
     quality_status = metrics.optional_metric_status()
     by_name = {r.name: r for r in records}
-    # 4-5. protect and score
+    # 4-5. protect (units on the executor's workers, resumable through the manifest) and score
+    units = UnitPools(executor, cfg, out_dir)
+    if cfg.skip_existing:
+        units.refuse_other_settings({m: {_digest(m, p, cfg) for p in protocols_for(m, names)}
+                                     for m in cfg.methods if m != "clean"})
     runs, grids = [], {}
     for method in cfg.methods:
         for proto in protocols_for(method, names):
@@ -242,8 +257,8 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                                         {"key": it.key, "seed": None, "seconds": 0.0, "nfe": 0, "resumed": False})
                           for it in items]
             else:
-                engine = build_method(method, [models[s] for s in proto.surrogates], cfg)
-                probes = _protect_items(method, proto, engine, items, cache, cfg, out_dir, log)
+                probes = _protect_items(method, proto, units.pool(method), items, cache, cfg, out_dir,
+                                        units.manifest, log)
             grids[f"{method}__{proto.tag}"] = [(p.original, p.protected) for p in probes]
             rec = by_name[proto.target]
             scored = score_run(models[proto.target], rec.thresholds, rec.primary, gallery, probes, quality_status)
@@ -251,6 +266,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                          "protocol": proto.label, **scored})
             v = scored["verification"][rec.primary]["psr"]
             log(f"{method} -> {proto.target} ({proto.label}): verification PSR@{rec.primary} = {v}")
+    units.close()
     # 6. outputs
     results = {
         "masque_version": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
