@@ -239,6 +239,8 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
                 continue
             todo.append(unit)
         # 3-4. run, and store each result as it arrives
+        if not todo:
+            return summary
         pool = executor.pool(partial(ProtectWorker, spec), spec.resources())
         try:
             for job, outcome in pool.map(_jobs(todo)):

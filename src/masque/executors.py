@@ -179,7 +179,7 @@ class RayExecutor:
                           include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                           runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}})
             self._started = True
-        self._pools: list[RayPool] = []
+        self.pools: list[RayPool] = []  # every pool this executor made (tests read worker pids)
 
     def _default_workers(self, resources: Resources) -> int:
         total = self.ray.cluster_resources()
@@ -195,13 +195,13 @@ class RayExecutor:
     def pool(self, make_worker, resources: Resources) -> RayPool:
         workers = self.workers or self._default_workers(resources)
         pool = RayPool(self.ray, make_worker, resources, workers, self.retries, self.in_flight)
-        self._pools.append(pool)
+        self.pools.append(pool)
         return pool
 
     def close(self) -> None:
-        for pool in self._pools:
+        for pool in self.pools:
             pool.close()
-        self._pools = []
+        self.pools = []
         if self._started:
             self.ray.shutdown()
             self._started = False
