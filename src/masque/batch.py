@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, MasqueError
 from .executors import Executor, LocalExecutor, Outcome, Resources
 from .manifest import Manifest, Record, refuse_mixed_settings, settings_hash, sha256_bytes
+
+FINISHED = "finished earlier"
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,23 @@ class ProtectWorker:
         # the worker's own scratch folder: the same file names as the driver's, so the sidecar reads the same
         with tempfile.TemporaryDirectory(prefix="masque-unit-") as tmp:
             tmp = Path(tmp)
-            (tmp / "pairs").mkdir()
             photo = tmp / job.unit.photo.name
             photo.write_bytes(job.photo)
             pairs = []
             for i, (path, data) in enumerate(zip(job.unit.pairs, job.pairs, strict=True)):
-                pairs.append(tmp / "pairs" / f"{i}_{path.name}")
+                pairs.append(tmp / "pairs" / str(i) / path.name)  # one folder each: equal names may not collide
+                pairs[-1].parent.mkdir(parents=True)
                 pairs[-1].write_bytes(data)
             out = tmp / "out" / job.unit.out_name
             out.parent.mkdir()
-            report = self.protector.protect_photo(photo, out=out, pair=pairs, mask=self.spec.mask,
-                                                  aligned=self.spec.aligned)
+            try:
+                report = self.protector.protect_photo(photo, out=out, pair=pairs, mask=self.spec.mask,
+                                                      aligned=self.spec.aligned)
+            except MasqueError as exc:  # name the user's files, not the scratch copies
+                text = str(exc)
+                for scratch, real in ((photo, job.unit.photo), *zip(pairs, job.unit.pairs, strict=True)):
+                    text = text.replace(str(scratch), str(real))
+                raise type(exc)(text) from exc
             return PhotoResult(out.read_bytes(), report.to_dict(), [f.protected for f in report.faces])
 
 
@@ -120,20 +128,22 @@ class BatchSummary:
     """What a batch did, for the closing summary and the exit code (0: nothing failed, 1: some unit failed)."""
 
     total: int = 0
-    done: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
+    done: list[str] = field(default_factory=list)  # output names written
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (input photo, why)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (input photo, why)
     manifest: Path | None = None
 
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
 
-    def lines(self) -> list[str]:
+    def lines(self, finished: bool = True) -> list[str]:
+        """The summary; ``finished=False`` leaves out the photos skipped because they were finished earlier."""
         head = (f"Batch: {len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
                 f" of {self.total}" + (f" (manifest: {self.manifest})" if self.manifest else ""))
-        return [head, *(f"  skipped {k}: {why}" for k, why in self.skipped),
-                *(f"  failed {k}: {why}" for k, why in self.failed)]
+        return [head, *(f"  Skipped {k}: {why}" for k, why in self.skipped
+                        if finished or not why.startswith(FINISHED)),
+                *(f"  Failed {k}: {why}" for k, why in self.failed)]
 
 
 def plan_units(photos: Sequence[Path], pairs: Sequence[Path] = (), pairs_of: dict[Path, Sequence[Path]] | None = None,
@@ -208,11 +218,11 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
     seed = spec.protector.get("seed")
     summary = BatchSummary(total=len(units))
 
-    def note(key: str, status: str, why: str | None = None) -> None:
-        {"done": lambda: summary.done.append(key), "skipped": lambda: summary.skipped.append((key, why)),
-         "failed": lambda: summary.failed.append((key, why))}[status]()
+    def note(unit: PhotoUnit, status: str, why: str | None = None) -> None:
+        {"done": lambda: summary.done.append(unit.key), "skipped": lambda: summary.skipped.append((unit.photo, why)),
+         "failed": lambda: summary.failed.append((unit.photo, why))}[status]()
         if on_outcome is not None:
-            on_outcome(key, status, why)
+            on_outcome(unit.key, status, why)
 
     with Manifest(out_dir) as man:
         summary.manifest = man.path
@@ -226,15 +236,15 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
             inputs[unit.key] = unit.inputs_digest()
             rec = man.records.get(unit.key)
             if skip_existing and not overwrite and man.finished(unit.key, digest, inputs[unit.key]):
-                note(unit.key, "skipped", "finished earlier" + (f" ({rec.reason})" if rec.reason else ""))
+                note(unit, "skipped", FINISHED + (f" ({rec.reason})" if rec.reason else ""))
                 continue
             adopted = _adoptable(man, unit, digest, inputs[unit.key]) if skip_existing and not overwrite else None
             if adopted is not None:
                 man.append(adopted)
-                note(unit.key, "skipped", "finished earlier (record restored)")
+                note(unit, "skipped", f"{FINISHED} (record restored)")
                 continue
             if not overwrite and not _ours(man, unit, digest):
-                note(unit.key, "failed", f"{unit.out_name!r} already exists and was not made by this batch; pass "
+                note(unit, "failed", f"{unit.out_name!r} already exists and was not made by this batch; pass "
                                          "`--overwrite` or choose another `--out` folder.")
                 continue
             todo.append(unit)
@@ -245,7 +255,7 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
         try:
             for job, outcome in pool.map(_jobs(todo)):
                 _store(man, job.unit, outcome, digest, seed, inputs[job.unit.key])
-                note(job.unit.key, outcome.status, outcome.reason)
+                note(job.unit, outcome.status, outcome.reason)
         finally:
             close = getattr(pool, "close", None)
             if close is not None:

@@ -66,18 +66,22 @@ def photos(tmp_path_factory, faces_dir) -> list[Path]:
 def test_kill_9_mid_batch_then_rerun_finishes_only_the_missing_photos(photos, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["protect", *map(str, photos), *FAST, "--out", str(out)]
-    # 1. a run killed with SIGKILL once the first photo is recorded (the second is being protected)
-    proc = subprocess.Popen([sys.executable, "-c", "from masque.cli import main; main()", *argv],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while not _records(out) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # 1. Ctrl-C once the first photo is recorded: exit 130 and a line saying how to finish; then a run killed with
+    # SIGKILL once one more photo is recorded (the next one is being protected)
+    for sig, records in ((signal.SIGINT, 1), (signal.SIGKILL, 2)):
+        proc = subprocess.Popen([sys.executable, "-c", "from masque.cli import main; main()", *argv],
+                                env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 240
+        while len(_records(out)) < records and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(sig)
+        code = proc.wait()
+        if sig == signal.SIGINT:
+            assert code == 130 and "run the same command again" in proc.stderr.read().decode()
+        _assert_no_partial_outputs(out)
     first = {r["key"] for r in _records(out)}
-    assert 1 <= len(first) < len(photos)
-    _assert_no_partial_outputs(out)
+    assert 2 <= len(first) < len(photos)
     # 2. the same command again: finished photos are skipped, the rest done, a summary, exit 0
     assert run(argv) == 0
     err = capsys.readouterr().err
@@ -121,7 +125,7 @@ def test_official_ref_map_layout_and_flag_names(tmp_path, faces_dir, capsys):
     sides = {p.name: json.loads(p.read_text()) for p in out.glob("*.json")}
     assert set(sides) == {"obama.protected.jpg.json", "obama3.protected.jpg.json", "biden.protected.jpg.json"}
     assert sides["obama.protected.jpg.json"]["settings"]["pair"] == [str(faces_dir / "obama2.jpg")]
-    assert sides["obama.protected.jpg.json"]["faces"][0]["anchor"].startswith("pair:")
+    assert sides["obama.protected.jpg.json"]["faces"][0]["anchor"] == "pair:obama2.jpg"
     assert sides["biden.protected.jpg.json"]["faces"][0]["anchor"] == "self"  # no reference: single mode
     assert sides["obama3.protected.jpg.json"]["input"] == str(faces_dir / "obama3.jpg")
     assert len(_records(out)) == 3

@@ -90,9 +90,8 @@ def run_batch(spec, photos: list[Path], pairs: Sequence[Path], pairs_of, out: Pa
         return 130
     finally:
         runner.close()
-    for i, line in enumerate(summary.lines()):
-        if i == 0 or not quiet or line.startswith("  failed"):
-            err.print(line, markup=False, highlight=False)
+    for line in summary.lines(finished=not quiet):
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
     return summary.exit_code
 
 
