@@ -255,7 +255,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
     quality_status = metrics.optional_metric_status()
     by_name = {r.name: r for r in records}
     # 4-5. protect (units on the executor's workers, resumable through the manifest) and score
-    units = UnitPools(executor, cfg, out_dir)
+    units = UnitPools(executor, cfg, out_dir, models)
     if cfg.skip_existing:
         units.refuse_other_settings({m: {_digest(m, p, cfg) for p in protocols_for(m, names)}
                                      for m in cfg.methods if m != "clean"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -50,11 +50,11 @@ def resources_for(method: str, device: str) -> Resources:
 class EvalWorker:
     """FR models loaded once; one engine per (method, surrogates), built on first use."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, models: dict | None = None):
         from .zoo import load_models
 
         self.cfg = cfg
-        self.models, _ = load_models(cfg.models, device=cfg.device)
+        self.models = models if models is not None else load_models(cfg.models, device=cfg.device)[0]
         self.engines: dict[tuple[str, tuple[str, ...]], object] = {}
 
     def __call__(self, unit: EvalUnit) -> EvalResult:
@@ -100,12 +100,13 @@ def _png(rgb: np.ndarray) -> bytes:
 class UnitPools:
     """The run's manifest (locked) and one worker pool per resource shape, created on first use."""
 
-    def __init__(self, executor, cfg, out_dir):
+    def __init__(self, executor, cfg, out_dir, models: dict | None = None):
         from ..executors import LocalExecutor
         from ..manifest import Manifest
 
         self.executor = executor or LocalExecutor()
         self.cfg = cfg
+        self.models = models  # the driver's loaded models, shared with in-process workers (Ray loads its own)
         self.manifest = Manifest(out_dir).open()
         self._pools: dict[Resources, object] = {}
 
@@ -122,7 +123,11 @@ class UnitPools:
 
         res = resources_for(method, self.cfg.device)
         if res not in self._pools:
-            self._pools[res] = self.executor.pool(partial(EvalWorker, self.cfg), res)
+            if self.executor.name == "local" or self.models is None:
+                make = partial(EvalWorker, self.cfg, self.models)
+            else:  # remote workers load exactly the driver's models (not what happens to be on their node)
+                make = partial(EvalWorker, replace(self.cfg, models=tuple(self.models)))
+            self._pools[res] = self.executor.pool(make, res)
         return self._pools[res]
 
     def close(self) -> None:
