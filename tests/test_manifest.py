@@ -8,7 +8,7 @@ import pytest
 
 from masque.errors import InputError, NoFaceError
 from masque.executors import LocalExecutor, Resources, create_executor, run_unit
-from masque.manifest import MANIFEST_NAME, Manifest, Record, refuse_mixed_settings, settings_hash
+from masque.manifest import MANIFEST_NAME, TEMP_SUFFIX, Manifest, Record, refuse_mixed_settings, settings_hash
 
 
 def _record(man: Manifest, key: str, data: bytes, digest: str = "h1") -> None:
@@ -39,10 +39,11 @@ def test_torn_last_line_is_ignored_and_the_next_record_starts_a_new_line(tmp_pat
         _record(man, "x", b"1")
     with open(tmp_path / MANIFEST_NAME, "ab") as fh:
         fh.write(b'{"key": "y", "settings_ha')  # a kill -9 in the middle of a write
-    (tmp_path / ".x.bin.abc.tmp").write_bytes(b"partial")  # temp file of an interrupted atomic write
+    (tmp_path / f".x.bin.abc{TEMP_SUFFIX}").write_bytes(b"partial")  # temp file of an interrupted atomic write
+    (tmp_path / ".editor.tmp").write_bytes(b"someone else's")
     with Manifest(tmp_path) as man:
         assert set(man.records) == {"x"}
-        assert not list(tmp_path.glob(".*.tmp"))  # cleaned up under the lock
+        assert [p.name for p in tmp_path.glob(".*")] == [".editor.tmp"]  # ours cleaned up (under the lock)
         _record(man, "z", b"3")
     lines = (tmp_path / MANIFEST_NAME).read_text().splitlines()
     assert json.loads(lines[-1])["key"] == "z"

@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import InputError
 
 MANIFEST_NAME = "masque-manifest.jsonl"
-TEMP_SUFFIX = ".tmp"  # temporary files of atomic writes: ``.<name>.<random>.tmp`` beside the target
+TEMP_SUFFIX = ".masque-partial"  # temporary files of atomic writes: ``.<name>.<random>.masque-partial``
 
 
 def _canonical(obj):

@@ -114,6 +114,11 @@ def test_existing_foreign_file_is_not_replaced(photos, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Batch: 1 done, 0 skipped, 1 failed" in err and "a.protected.jpg" in err and "--overwrite" in err
     assert (out / "a.protected.jpg").read_bytes() == b"precious"
+    # --overwrite replaces it (and redoes the rest); a later plain re-run sees the same settings and skips both
+    assert run(["protect", *map(str, photos[:2]), *FAST, "--out", str(out), "--overwrite"]) == 0
+    assert "Batch: 2 done, 0 skipped" in capsys.readouterr().err
+    assert run(["protect", *map(str, photos[:2]), *FAST, "--out", str(out)]) == 0
+    assert "Batch: 0 done, 2 skipped" in capsys.readouterr().err
 
 
 def test_official_ref_map_layout_and_flag_names(tmp_path, faces_dir, capsys):

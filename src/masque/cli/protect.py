@@ -115,7 +115,7 @@ def protect(
 
             mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
         spec = ProtectSpec(
-            {**options, "parser": str(parser) if parser else None,
+            {**{k: v for k, v in options.items() if k != "overwrite"}, "parser": str(parser) if parser else None,
              "engine_options": _engine_options(engine, model=model, device=device or "cpu",
                                                source_prompt=source_prompt, target_word=target_word, steps=steps,
                                                guidance_scale=guidance_scale, strength=strength,
