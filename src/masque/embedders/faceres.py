@@ -10,7 +10,6 @@ bottom/right more than the top/left for even inputs at stride 2 (`pad_same`).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +30,6 @@ STEM = 32
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),
           (512, 1), (1024, 2), (1024, 1))
 RELU6 = 6.0
-BOX_SCALE = 1.3  # crop side / the larger side of the 68-landmark box (the package's documented face crop)
 
 
 def pad_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -118,26 +116,3 @@ class FaceRes(TfjsBackbone):
             }
         return state
 
-
-def box_crop_points(landmarks68: np.ndarray, scale: float = BOX_SCALE) -> np.ndarray:
-    """Unit-square positions of the five template points in faceres' crop of one face: the photo rotated so the
-    eye centres are level, then a square of side ``scale`` x the larger side of the 68 landmarks' box, centred on
-    that box. Averaged over faces (and symmetrised) this gives `faces.templates.FACERES_224`."""
-    from .dlib_chip import points5_from_68
-
-    lm = np.asarray(landmarks68, dtype=np.float64)
-    p5 = points5_from_68(lm)
-    eyes = (p5[0] + p5[1]) / 2
-    d = p5[1] - p5[0]
-    angle = -np.arctan2(d[1], d[0])
-    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    box = (lm - eyes) @ rot.T
-    lo, hi = box.min(0), box.max(0)
-    return ((p5 - eyes) @ rot.T - (lo + hi) / 2) / (scale * float(np.max(hi - lo))) + 0.5
-
-
-def symmetrised(points: np.ndarray) -> np.ndarray:
-    """Average five unit-square points with their mirror image (left/right eye and mouth corners swapped): what
-    calibrating on every face and its mirror gives, without the pose bias of a small photo set."""
-    mirror = np.asarray(points, dtype=np.float64)[[1, 0, 2, 4, 3]] * [-1.0, 1.0] + [1.0, 0.0]
-    return (np.asarray(points, dtype=np.float64) + mirror) / 2

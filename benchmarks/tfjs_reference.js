@@ -1,5 +1,5 @@
 // Reference outputs of a TFJS graph model from the official TensorFlow.js runtime (pure-JS CPU backend).
-// usage: node tfjs_reference.js MODEL_JSON INPUT_F32 N H W OUTPUT_NODE OUT_F32
+// usage: node benchmarks/tfjs_reference.js MODEL_JSON INPUT_F32 N H W OUTPUT_NODE OUT_F32
 // INPUT_F32: raw little-endian float32 NHWC batch; OUT_F32 receives the named output node, float32.
 const fs = require('fs');
 const path = require('path');
