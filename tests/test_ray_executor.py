@@ -69,8 +69,9 @@ def test_evaluate_on_ray_gives_the_local_per_item_results(ray_local, tmp_path, f
     assert set(a) == set(b) and {m for m, _ in a} == {"clean", "pgd", "parametric"}
     for key, item in a.items():
         other = b[key]
-        if key[0] != "clean":  # the protected crops themselves: bit for bit
-            assert (local / item["protected_path"]).read_bytes() == (remote / other["protected_path"]).read_bytes()
+        if key[0] != "clean":  # the protected photos and their scoring crops: bit for bit
+            for path in ("protected_photo_path", "protected_path"):
+                assert (local / item[path]).read_bytes() == (remote / other[path]).read_bytes(), (key, path)
         # scores are computed by the driver from those crops: identical; the engine's own diagnostics (summed in
         # a worker with another thread count) to 1e-5
         for field in ("seed", "nfe", "same_person_similarity", "identity_rank", "robustness_similarity", "psnr",
