@@ -32,7 +32,7 @@ from .faces.detect import detect_faces, select_faces
 from .faces.paste import paste_back
 from .faces.regions import RegionMasker, regions_for_prompt
 from .faces.templates import generation_template
-from .io import LoadedImage, read_image, write_image
+from .io import DEFAULT_MAX_PIXELS, LoadedImage, read_image, write_image
 from .store import parser_path
 from .trace import CostTrace
 
@@ -113,13 +113,6 @@ class FaceReport:
                 "engine": self.engine_info}
 
 
-def weak_protection_hint(models: Sequence[str]) -> str:
-    """What to tell a user whose photo some model still matches (shared by the CLI summary and the web page)."""
-    return (f"Still matched by: {', '.join(models)}. Small regions (lips) protect weakly: add a larger region "
-            "(e.g. 'and pink blush', or 'tan foundation'), raise the steps, or use the diffusion engine; verify "
-            "with `masque check` before posting.")
-
-
 @dataclass
 class ProtectReport:
     input: Path
@@ -176,6 +169,7 @@ class Protector:
     device: str = "cpu"
     keep_metadata: bool = False
     overwrite: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS  # per photo, checked from the header before decoding (bomb guard)
     engine_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -279,9 +273,9 @@ class Protector:
         start = time.perf_counter()
         # 1. inputs and output paths (fail before any heavy work)
         photo = Path(photo)
-        image = read_image(photo)
+        image = read_image(photo, max_pixels=self.max_pixels)
         out_path, side_path = self._plan_outputs(photo, out)
-        pairs = [read_image(p) for p in pair]
+        pairs = [read_image(p, max_pixels=self.max_pixels) for p in pair]
         aligned = aligned or mask is not None
         mask_arr = _read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
 

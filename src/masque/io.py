@@ -44,6 +44,16 @@ class LoadedImage:
     info: dict = field(default_factory=dict)  # "exif" (orientation reset) and "icc_profile", for keep_metadata
 
 
+class ImageTooLargeError(InputError):
+    """The photo has more pixels than allowed; ``pixels`` and ``limit`` let each front end phrase its own remedy."""
+
+    def __init__(self, path: Path, width: int, height: int, limit: int):
+        self.path, self.width, self.height, self.limit = path, width, height, limit
+        super().__init__(f"`image` {path}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the limit of "
+                         f"{limit / 1e6:.0f} MP (decompression-bomb guard); downscale the photo, or raise the limit "
+                         "(`--max-pixels N`, in Python `max_pixels=N`) if you trust the file.")
+
+
 def _bad(path: Path, why: str) -> InputError:
     return InputError(f"`image` {path}: {why}.")
 
@@ -60,11 +70,7 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
     w, h = im.size
     if w * h > max_pixels:
         im.close()
-        raise _bad(
-            path,
-            f"{w}x{h} = {w * h / 1e6:.0f} MP exceeds the limit `max_pixels`={max_pixels} (decompression-bomb guard); "
-            "downscale the photo or raise `max_pixels` if you trust it",
-        )
+        raise ImageTooLargeError(path, w, h, max_pixels)
     if w == 0 or h == 0:
         im.close()
         raise _bad(path, f"image has zero size {w}x{h}")

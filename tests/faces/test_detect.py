@@ -92,7 +92,7 @@ def test_select_faces(detections):
     assert select_faces([other, face], "all") == [face, other]
     assert select_faces([other, face], 1) == [other]
     assert select_faces([other, face], "1") == [other]
-    with pytest.raises(InputError, match="which"):
+    with pytest.raises(InputError, match=r"`faces` .*\[0, 0\].*1 face found"):
         select_faces([face], 3)
     with pytest.raises(NoFaceError):
         select_faces([], "all")

@@ -43,8 +43,9 @@ def protect(
         "A face of a human",
     target_word: Annotated[str | None, typer.Option(help="(diffusion) Word(s) of the prompt whose attention drives "
                                                          "the edit (default: every makeup word).")] = None,
+    # the defaults are written out (importing the configs would load torch for `--help`); a test keeps them in step
     steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion, default 50) or optimisation steps "
-                                                   "(parametric, default 120).", min=1)] = None,
+                                                   "(parametric, default 30).", min=1)] = None,
     guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
                                                              "(default 7.5).", min=0)] = None,
     strength: Annotated[float | None, typer.Option(help="(diffusion) Adversarial guidance strength; 0 = makeup "
@@ -58,6 +59,9 @@ def protect(
     keep_metadata: Annotated[bool, typer.Option(help="Keep EXIF/ICC metadata (GPS included!). Default: "
                                                      "stripped.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input).")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Largest photo accepted, in pixels (width x height); larger files "
+                                                 "are refused before decoding (decompression-bomb guard).",
+                                            min=1)] = 178_956_970,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Apply adversarial makeup to every face in PHOTO so face recognition no longer matches it to you.
@@ -83,7 +87,7 @@ def protect(
     protector = api.Protector(
         prompt=prompt, engine=engine, surrogates=parse_names(surrogates), region=parse_names(region), faces=faces,
         detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata,
-        overwrite=overwrite,
+        overwrite=overwrite, max_pixels=max_pixels,
         engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
                                        target_word=target_word, steps=steps, guidance_scale=guidance_scale,
                                        strength=strength, mask_fusion=mask_fusion, eot=eot),
@@ -213,7 +217,7 @@ class _progress_bar:
 def _summary(console, report) -> None:
     from rich.table import Table
 
-    from ..api import weak_protection_hint
+    from ..hints import weak_protection_hint
 
     table = Table(title=f"{report.output}  ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
     for name, justify in (("face", "left"), ("anchor", "left"), ("judge", "left"), ("before", "right"),
@@ -231,4 +235,4 @@ def _summary(console, report) -> None:
     if weak:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
         # threshold; skin-wide makeup does (see README, "How strong is it?").
-        console.print(f"[yellow]{weak_protection_hint(weak)}[/]")
+        console.print(f"[yellow]{weak_protection_hint(weak, report.settings)}[/]")

@@ -208,5 +208,6 @@ def select_faces(faces: Sequence[Face], which: str | int = "all") -> list[Face]:
     if isinstance(which, int) and not isinstance(which, bool) and 0 <= which < len(ordered):
         return [ordered[which]]
     raise InputError(
-        f"`which` must be 'all', 'largest' or a face index in [0, {len(ordered) - 1}] (largest first); got {which!r}."
+        f"`faces` must be 'all', 'largest' or a face number in [0, {len(ordered) - 1}] (0 = the largest; "
+        f"{len(ordered)} face{'s' if len(ordered) != 1 else ''} found); got {which!r}."
     )

@@ -186,7 +186,7 @@ def diffusion_weights_missing(model: str | None) -> str | None:
 
 
 def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None) -> dict:
-    from ..api import weak_protection_hint
+    from ..hints import weak_protection_hint
 
     mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
     preview, preview_mime = data, mime
@@ -202,7 +202,7 @@ def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | N
     sidecar["settings"]["pair"] = [pair_name] if pair_name else []
     faces = [{"index": f.index, "anchor": f.anchor, "rows": f.rows()} for f in report.faces]
     weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
-    hint = weak_protection_hint(weak) if weak else None
+    hint = weak_protection_hint(weak, report.settings, audience="web") if weak else None
     return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
             "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
             "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
