@@ -25,7 +25,7 @@ from .adversarial import encode_anchors, pairwise_loss
 from .embedders import FaceEmbedder, create_embedder, list_embedders
 from .embedders.dlib_resnet import SAME_PERSON_DISTANCE
 from .embedders.registry import TEST_ONLY
-from .engines import Engine, create_engine
+from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, NoFaceError, WeightsError
 from .faces.align import AlignedFace, align_face, crop_to_tensor, tensor_to_crop
 from .faces.detect import detect_faces, select_faces
@@ -158,7 +158,7 @@ class Protector:
     """
 
     prompt: str
-    engine: str = "diffusion"
+    engine: str = "auto"  # "auto": diffusion when SD weights are present locally, else parametric (engines.auto)
     surrogates: Sequence[str] | None = None
     region: str | Sequence[str] | None = None
     faces: str | int = "all"
@@ -171,6 +171,7 @@ class Protector:
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS  # per photo, checked from the header before decoding (bomb guard)
     engine_options: dict = field(default_factory=dict)
+    engine_choice: EngineChoice | None = None  # already resolved (with matching engine_options), e.g. by the CLI
 
     def __post_init__(self) -> None:
         # 1. validate cheap things before loading anything heavy
@@ -179,7 +180,9 @@ class Protector:
         self.regions = regions_for_prompt(self.prompt, self.region)
         # 2. load models once
         self.embedders = load_embedders(self.surrogates, self.device)
-        self._engine: Engine = create_engine(self.engine, embedders=self.embedders, **self.engine_options)
+        choice = self.engine_choice or choose_engine(self.engine, self.engine_options.get("model"))
+        self._engine, self.engine_choice = build_engine(choice, self.embedders, self.engine_options)
+        self.engine = self.engine_choice.name
         self.crop_size = int(self._engine.crop_size)
         self.template = generation_template(self.crop_size, self.face_scale)
         if self.parser is None and parser_path().is_file():
@@ -210,7 +213,9 @@ class Protector:
         from dataclasses import asdict, is_dataclass
 
         cfg = to_dict() if to_dict else (asdict(config) if is_dataclass(config) else None)
-        return {"engine": self.engine, "prompt": self.prompt, "regions": list(self.regions), "seed": self.seed,
+        return {"engine": self.engine, "engine_requested": self.engine_choice.requested,
+                "engine_reason": self.engine_choice.reason, "prompt": self.prompt, "regions": list(self.regions),
+                "seed": self.seed,
                 "surrogates": [m.name for m in self.embedders], "faces": self.faces, "detector": self.detector,
                 "face_scale": self.face_scale, "parser": str(self.parser) if self.parser else None,
                 "crop_size": self.crop_size, "device": self.device,

@@ -79,7 +79,8 @@ def test_status_lists_engines_and_suggestions(server):
     status, _, body = _request(srv, "GET", "/api/status")
     st = json.loads(body)
     assert status == 200 and st["engines"]["parametric"]["available"] is True
-    assert st["default_engine"] == "parametric" and "red lipstick" in st["suggestions"]
+    assert st["default_engine"] == "auto" and "red lipstick" in st["suggestions"]
+    assert st["engines"]["auto"]["runs"] == ("diffusion" if st["engines"]["diffusion"]["available"] else "parametric")
     diffusion = st["engines"]["diffusion"]
     assert diffusion["available"] or "Stable Diffusion" in diffusion["message"]  # no weights here: a clear message
 

@@ -9,7 +9,7 @@ import typer
 
 from .options import Device, Model, Seed, Surrogates, parse_names
 
-ENGINES = ("diffusion", "parametric")
+ENGINES = ("auto", "diffusion", "parametric")  # = masque.engines.auto.ENGINE_CHOICES (not imported: --help stays fast)
 
 
 def protect(
@@ -27,8 +27,9 @@ def protect(
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
                                                "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help=f"Protection engine: {' | '.join(ENGINES)} (fast CPU mode, no "
-                                             "diffusion weights needed).")] = "diffusion",
+    engine: Annotated[str, typer.Option(help="Protection engine: auto (diffusion when Stable Diffusion weights are "
+                                             "present locally, else parametric) | diffusion (the MASQUE method) | "
+                                             "parametric (fast CPU mode, no diffusion weights needed).")] = "auto",
     model: Model = None,
     surrogates: Surrogates = None,
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
@@ -81,22 +82,28 @@ def protect(
                 raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
     targets = _output_targets(photos, out)
 
-    # 2. load the engine and FR models once for the batch
+    # 2. pick the engine (auto: diffusion only when its weights are here), then load it and the FR models once
     from .. import api
+    from ..engines.auto import choose_engine
 
-    protector = api.Protector(
-        prompt=prompt, engine=engine, surrogates=parse_names(surrogates), region=parse_names(region), faces=faces,
-        detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata,
-        overwrite=overwrite, max_pixels=max_pixels,
-        engine_options=_engine_options(engine, model=model, device=_device(device), source_prompt=source_prompt,
-                                       target_word=target_word, steps=steps, guidance_scale=guidance_scale,
-                                       strength=strength, mask_fusion=mask_fusion, eot=eot),
-    )
-
-    # 3. protect each photo; in a batch, a photo that fails is reported and skipped
+    choice = choose_engine(engine, model)
     from rich.console import Console
 
     err = Console(stderr=True)
+    protector = api.Protector(
+        prompt=prompt, engine=choice.name, engine_choice=choice,
+        surrogates=parse_names(surrogates), region=parse_names(region), faces=faces,
+        detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata,
+        overwrite=overwrite, max_pixels=max_pixels,
+        engine_options=_engine_options(choice.name, model=model, device=_device(device), source_prompt=source_prompt,
+                                       target_word=target_word, steps=steps, guidance_scale=guidance_scale,
+                                       strength=strength, mask_fusion=mask_fusion, eot=eot,
+                                       why=choice.reason if choice.requested != choice.name else None),
+    )
+    if not quiet:
+        err.print(protector.engine_choice.line, highlight=False, markup=False)
+
+    # 3. protect each photo; in a batch, a photo that fails is reported and skipped
     failures = 0
     for photo, target in zip(photos, targets, strict=True):
         try:
@@ -148,7 +155,7 @@ def _device(device: str | None) -> str:
 
 
 def _engine_options(engine: str, *, model, device, source_prompt, target_word, steps, guidance_scale, strength,
-                    mask_fusion, eot: bool = False) -> dict:
+                    mask_fusion, eot: bool = False, why: str | None = None) -> dict:
     """Map the command's flags onto the engine's frozen config (unset flags keep the paper's defaults)."""
     from dataclasses import replace
 
@@ -162,7 +169,7 @@ def _engine_options(engine: str, *, model, device, source_prompt, target_word, s
                             ("--mask-fusion", mask_fusion), ("--target-word", target_word)):
             if value is not None:
                 raise InputError(f"`{flag}` applies to the diffusion engine only; drop it or use `--engine "
-                                 "diffusion`.")
+                                 f"diffusion`{f' (engine {why})' if why else ''}.")
         config = ParametricConfig() if steps is None else ParametricConfig(steps=steps)
         if eot:
             config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..errors import InputError, MasqueError, WeightsError
 
-ENGINES = ("parametric", "diffusion")
+ENGINES = ("auto", "parametric", "diffusion")
 PROMPT_SUGGESTIONS = ("red lipstick", "plum lipstick", "smoky eyeshadow", "pink blush", "tan foundation")
 LOOPBACK_NAMES = ("localhost",)
 MAX_PROMPT_CHARS = 200
@@ -54,7 +54,7 @@ SECURITY_HEADERS = {
 class ServeConfig:
     """What `masque serve` fixes for every request (the page chooses photo, prompt and engine)."""
 
-    engine: str = "parametric"  # engine selected when the page opens
+    engine: str = "auto"  # engine selected when the page opens (auto: diffusion when its weights are here)
     model: str | None = None  # diffusion weights (hub id or folder); None: $MASQUE_SD_MODEL / the default
     surrogates: tuple[str, ...] | None = None  # FR models to optimise against; None: every present one
     steps: int | None = None  # engine steps; None: the engine's default
@@ -101,27 +101,33 @@ class ProtectService:
             if reason is None and name == "diffusion" and name not in self._protectors:
                 reason = diffusion_weights_missing(self.config.model)
             engines[name] = {"available": reason is None, "message": reason or ""}
+        engines["auto"]["runs"] = "diffusion" if engines["diffusion"]["available"] else "parametric"
         return {"engines": engines, "default_engine": self.config.engine, "suggestions": list(PROMPT_SUGGESTIONS),
                 "max_upload_bytes": self.config.max_upload_bytes}
 
     def _protector(self, engine: str, prompt: str):
         from .. import api
         from ..cli.protect import _engine_options  # the one mapping of "--steps" etc. onto engine configs
+        from ..engines.auto import choose_engine
 
+        choice = choose_engine(engine, self.config.model)
+        engine = choice.name
         if engine in self._unavailable:
             raise UserError(self._unavailable[engine])
         if engine not in self._protectors:
             cfg = self.config
             try:
                 self._protectors[engine] = api.Protector(
-                    prompt=prompt, engine=engine, surrogates=list(cfg.surrogates) if cfg.surrogates else None,
+                    prompt=prompt, engine=engine, engine_choice=choice,
+                    surrogates=list(cfg.surrogates) if cfg.surrogates else None,
                     device=cfg.device, overwrite=True,
                     engine_options=_engine_options(engine, model=cfg.model if engine == "diffusion" else None,
                                                    device=cfg.device, source_prompt="A face of a human",
                                                    target_word=None, steps=cfg.steps, guidance_scale=None,
                                                    strength=None, mask_fusion=None))
             except WeightsError as exc:
-                self._unavailable[engine] = f"The {engine} engine cannot start: {exc}"
+                self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
+                                             "not load); choose the fast method.")
                 raise UserError(self._unavailable[engine]) from exc
         return self._protectors[engine].with_prompt(prompt)
 
@@ -169,20 +175,15 @@ class ProtectService:
 
 
 def diffusion_weights_missing(model: str | None) -> str | None:
-    """Why the diffusion engine cannot load here (None when its weights look present) — a file check, no loading."""
-    from ..engines.diffusion.backbone import resolve_model
+    """Why the diffusion engine cannot load here (None when its weights look present) — a file check, no loading,
+    phrased for the page's user (the person who started the server is the one who can add weights)."""
+    from ..engines.diffusion.backbone import local_weights_problem
 
-    source = resolve_model(model)
-    local = Path(source).expanduser()
-    if local.exists():
-        return None if (local / "model_index.json").is_file() else \
-            f"The diffusion engine needs Stable Diffusion weights: {source!r} has no model_index.json."
-    from huggingface_hub import try_to_load_from_cache
-
-    if isinstance(try_to_load_from_cache(source, "model_index.json"), str):
+    problem = local_weights_problem(model)
+    if problem is None:
         return None
-    return (f"The diffusion engine needs Stable Diffusion weights ({source!r} is not downloaded; run `masque models "
-            "fetch sd` or start with `--model DIR`). The parametric engine works offline.")
+    return (f"The diffusion method needs Stable Diffusion weights on this computer ({problem}); the fast method "
+            "works without them.")
 
 
 def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None) -> dict:
