@@ -32,7 +32,15 @@ from .faces.detect import detect_faces, select_faces
 from .faces.paste import paste_back
 from .faces.regions import RegionMasker, regions_for_prompt
 from .faces.templates import generation_template
-from .io import DEFAULT_MAX_PIXELS, LoadedImage, read_image, write_image
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    LoadedImage,
+    check_output_path,
+    default_output_path,
+    read_image,
+    sidecar_path,
+    write_image,
+)
 from .store import parser_path
 from .trace import CostTrace
 
@@ -62,14 +70,6 @@ def load_embedders(names: Sequence[str] | None, device: str = "cpu") -> list[Fac
             raise WeightsError("no face-recognition model is available; run `masque models list` to see what to get.")
         return models
     return [create_embedder(n, device=device) for n in names]
-
-
-def default_output_path(photo: Path) -> Path:
-    return photo.with_name(f"{photo.stem}.protected{photo.suffix}")
-
-
-def sidecar_path(out: Path) -> Path:
-    return out.with_name(out.name + ".json")
 
 
 @dataclass
@@ -246,13 +246,11 @@ class Protector:
     def _similarity(self, crop: torch.Tensor, anchor_emb: dict) -> dict[str, float]:
         return pairwise_loss(self.embedders, crop, anchor_emb, backward=False).per_model
 
-    def _plan_outputs(self, photo: Path, out: Path | None) -> tuple[Path, Path]:
+    def _plan_outputs(self, photo: Path, out: Path | None, inputs: Sequence[Path] = ()) -> tuple[Path, Path]:
         out = Path(out) if out is not None else default_output_path(photo)
         side = sidecar_path(out)
-        if out.resolve() == photo.resolve():
-            raise InputError(f"`out` {str(out)!r} is the input photo; MASQUE never writes over its input.")
-        if not out.parent.is_dir():
-            raise InputError(f"`out` folder {str(out.parent)!r} does not exist; create it first.")
+        for p in (out, side):
+            check_output_path(p, inputs=[photo, *inputs], name="out")
         for p in (out, side):
             if p.exists() and not self.overwrite:
                 raise InputError(f"`out` {str(p)!r} already exists; pass `--overwrite` or choose another path.")
@@ -279,7 +277,8 @@ class Protector:
         # 1. inputs and output paths (fail before any heavy work)
         photo = Path(photo)
         image = read_image(photo, max_pixels=self.max_pixels)
-        out_path, side_path = self._plan_outputs(photo, out)
+        out_path, side_path = self._plan_outputs(photo, out, [Path(p) for p in pair] +
+                                                 ([Path(mask)] if isinstance(mask, (str, Path)) else []))
         pairs = [read_image(p, max_pixels=self.max_pixels) for p in pair]
         aligned = aligned or mask is not None
         mask_arr = _read_mask(mask, image.rgb.shape[:2]) if mask is not None else None

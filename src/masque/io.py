@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,9 +157,70 @@ def _format_for(path: Path, like: LoadedImage | None, format: str | None) -> str
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """Same file on disk: same inode when both exist (catches symlinks and hard links), else the same real path
+    (``..`` and symlinked folders resolved)."""
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
     return a.resolve() == b.resolve()
+
+
+def default_output_path(photo: Path) -> Path:
+    return photo.with_name(f"{photo.stem}.protected{photo.suffix}")
+
+
+def sidecar_path(out: Path) -> Path:
+    return out.with_name(out.name + ".json")
+
+
+def _probe_writable(folder: Path) -> str | None:
+    """Why nothing can be written in ``folder`` (None when a file can): creates and removes a temporary file exactly
+    as `write_image` does, so read-only file systems and permissions (root included) are caught alike."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".masque-probe-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def check_output_path(path: str | Path, *, inputs: Sequence[str | Path] = (), name: str = "--out") -> Path:
+    """Fail in one line, before any work, when ``path`` cannot be written: not a file path, its folder missing or not
+    writable (read-only folder or file system), or it is one of ``inputs`` (also through ``..``, a symlink or a hard
+    link). Returns ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"`{name}` {str(path)!r} is a folder; give a file path, or a folder only for several photos.")
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise InputError(f"`{name}` {str(path)!r} is the input file {str(source)!r}; MASQUE never writes over its "
+                             "input: choose another output path.")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"`{name}` {str(path)!r}: the folder {str(folder)!r} {what}; create it first or choose "
+                         "another output path.")
+    why = _probe_writable(folder)
+    if why is not None:
+        raise InputError(f"`{name}` {str(path)!r}: cannot write in the folder {str(folder)!r} ({why}); choose a "
+                         "writable output folder with `--out`.")
+    return path
+
+
+def prepare_output_folder(folder: str | Path, *, name: str = "--out") -> Path:
+    """Create the output folder of a batch if needed and check that it is writable, in one line on failure."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"`{name}` must be a folder when protecting several photos; {str(folder)!r} is a file.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"`{name}` folder {str(folder)!r} cannot be created ({exc.strerror or type(exc).__name__}); "
+                         "choose a writable output folder.") from exc
+    why = _probe_writable(folder)
+    if why is not None:
+        raise InputError(f"`{name}` folder {str(folder)!r} is not writable ({why}); choose a writable output folder.")
+    return folder
 
 
 def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:

@@ -81,6 +81,7 @@ def protect(
             if not path.is_file():
                 raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
     targets = _output_targets(photos, out)
+    _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
 
     # 2. pick the engine (auto: diffusion only when its weights are here), then load it and the FR models once
     from .. import api
@@ -128,22 +129,26 @@ def protect(
 
 
 def _output_targets(photos: list[Path], out: Path | None) -> list[Path | None]:
-    from ..errors import InputError
+    from ..io import default_output_path, prepare_output_folder
 
     if len(photos) == 1:
         if out is not None and out.is_dir():
-            from ..api import default_output_path
-
             return [out / default_output_path(photos[0]).name]
         return [out]
     if out is None:
         return [None] * len(photos)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"`--out` must be a folder when protecting several photos; {str(out)!r} is a file.")
-    out.mkdir(parents=True, exist_ok=True)
-    from ..api import default_output_path
-
+    prepare_output_folder(out)
     return [out / default_output_path(p).name for p in photos]
+
+
+def _check_outputs(photos: list[Path], targets: list[Path | None], others: list[Path]) -> None:
+    """Every output photo and sidecar can be written and is no input of the batch: checked before any model loads."""
+    from ..io import check_output_path, default_output_path, sidecar_path
+
+    for photo, target in zip(photos, targets, strict=True):
+        final = target if target is not None else default_output_path(photo)
+        for path in (final, sidecar_path(final)):
+            check_output_path(path, inputs=[*photos, *others])
 
 
 def _device(device: str | None) -> str:
