@@ -108,7 +108,7 @@ def protect(
     failures = 0
     for photo, target in zip(photos, targets, strict=True):
         try:
-            with _progress_bar(quiet) as progress:
+            with _progress_bar(quiet) as progress, _format_notes(err):
                 report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
                                                  progress=progress)
         except NoFaceError as exc:
@@ -195,6 +195,34 @@ def _engine_options(engine: str, *, model, device, source_prompt, target_word, s
     cfg = replace(cfg, inversion=inv, guidance=guid, edit=edit).validate()
     words = [w.strip() for w in target_word.split(",")] if target_word else None
     return {"config": cfg, "model": model, "device": device, "source_prompt": source_prompt, "target_word": words}
+
+
+class _format_notes:
+    """Print what the output format could not keep (`masque.io.OutputFormatWarning`) as one plain line each."""
+
+    def __init__(self, console):
+        self.console = console
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self._caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        from ..io import OutputFormatWarning
+
+        self._catch.__exit__(*exc)
+        import warnings
+
+        for w in self._caught:
+            if issubclass(w.category, OutputFormatWarning):
+                self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+            else:  # not ours: hand it back to Python's usual warning display
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return False
 
 
 class _progress_bar:
