@@ -28,7 +28,7 @@ from .embedders.registry import TEST_ONLY
 from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, NoFaceError, WeightsError
 from .faces.align import AlignedFace, align_face, crop_to_tensor, tensor_to_crop
-from .faces.detect import detect_faces, select_faces
+from .faces.detect import detect, detect_faces, select_faces
 from .faces.paste import paste_back
 from .faces.regions import RegionMasker, regions_for_prompt
 from .faces.templates import generation_template
@@ -123,6 +123,7 @@ class ProtectReport:
     settings: dict
     trace: CostTrace
     seconds: float
+    possibly_missed: list = field(default_factory=list)  # (box, score): near misses of the detector, not protected
 
     def to_dict(self) -> dict:
         return {
@@ -131,6 +132,7 @@ class ProtectReport:
             "output": str(self.output),
             "faces_found": self.faces_found,
             "faces_protected": len(self.faces),
+            "faces_possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in self.possibly_missed],
             "faces": [f.to_dict() for f in self.faces],
             "settings": self.settings,
             "cost": self.trace.to_dict(),
@@ -285,12 +287,14 @@ class Protector:
 
         # 2. faces → (aligned crop, region mask) jobs
         per_region: dict[int, dict[str, torch.Tensor]] = {}
+        possibly_missed: list = []
         if aligned:
             jobs = [(None, image.rgb, mask_arr if mask_arr is not None else np.ones(image.rgb.shape[:2], np.float32))]
             faces_found = 1
             pair_crops = [crop_to_tensor(_resize_rgb(p.rgb, image.rgb.shape[:2])) for p in pairs]
         else:
-            faces = detect_faces(image.rgb, detector=self.detector)
+            detection = detect(image.rgb, detector=self.detector)
+            faces, possibly_missed = detection.faces, detection.possibly_missed
             faces_found = len(faces)
             chosen = select_faces(faces, self.faces)  # NoFaceError when empty
             jobs = []
@@ -332,7 +336,7 @@ class Protector:
         # 5. write the photo, then the sidecar (both atomic)
         report = ProtectReport(photo, out_path, side_path, faces_found, reports,
                                {**self.settings, "pair": [str(p.path) for p in pairs], "aligned": aligned},
-                               trace, time.perf_counter() - start)
+                               trace, time.perf_counter() - start, possibly_missed=possibly_missed)
         write_image(out_path, result_rgb, like=image, keep_metadata=self.keep_metadata)
         if not aligned:
             self._judge_with_dlib_bin(image.rgb, read_image(out_path).rgb, reports, pairs)

@@ -35,3 +35,20 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
     check = ("verify with `masque check` before posting" if cli else
              "check again before posting the photo")
     return f"Still matched by: {', '.join(models)}. To protect more strongly: {'; '.join(remedies)}; {check}."
+
+
+def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Literal["cli", "web"] = "cli") -> str | None:
+    """One line when the detector saw face-like regions it did not protect (None when there were none)."""
+    if not possibly_missed:
+        return None
+    n = len(possibly_missed)
+    where = "; ".join(f"box {list(b)}" for b, _ in possibly_missed[:3]) + ("; ..." if n > 3 else "")
+    if audience == "web":
+        where = "marked '?' on the preview"
+    better = ""
+    if detector != "hog+cnn":
+        better = " or try again with `--detector hog+cnn`" if audience == "cli" else \
+            " or try again with the thorough face finder"
+    plural = n > 1
+    return (f"{n} more region{'s' if plural else ''} may be {'faces' if plural else 'a face'} that "
+            f"{'were' if plural else 'was'} not protected ({where}): check the photo{better}.")
