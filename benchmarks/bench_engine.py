@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         "arch": args.model or args.arch, "device": str(dev), "dtype": str(pipe.backbone.dtype).removeprefix("torch."),
         "resolution": size, "steps": args.steps, "inner_iters": args.inner_iters, "guidance": vars(guid) | {},
         "threads": torch.get_num_threads(), "load_s": round(load_s, 2), "seconds_per_image": round(wall, 2),
-        "timings": {k: round(v, 2) for k, v in res.info["timings"].items()},
+        "timings": {k: round(v, 2) for k, v in res.details["timings"].items()},
         "peak_memory_gib": round(peak_memory_gib(dev), 3), "trace": res.trace.to_dict(),
     }
     if args.json:

@@ -4,9 +4,10 @@
     python benchmarks/bench_parametric.py --embedder tiny-random --size 128
 
 Each photo is protected against another photo of the same person (obama -> obama2, obama2 -> obama, obama3 ->
-obama; biden, the only photo of its person, in single mode). Reported per face: seconds inside `engine.protect`,
-iterations, FR NFE, cosine before/after per surrogate and, for the dlib surrogate, dlib-bin's own descriptor distance
-from the pasted-back protected photo to the pair photo (> 0.6 = no longer the same person for dlib).
+obama; biden, the only photo of its person, in single mode) through the shipped `FacePipeline` (prepare, engine,
+paste-back, judge). Reported per face: seconds inside `engine.protect`, iterations, FR NFE, cosine before/after per
+surrogate and, for the dlib surrogate, the judge's dlib-bin descriptor distance from the pasted-back protected photo to
+the pair photo and to the original (>= 0.6 = no longer the same person for dlib) with the face's verdict.
 Wall seconds depend on what else runs on the machine; process CPU seconds / threads estimates the wall time on idle
 cores. Peak memory is the process's peak resident set size (`resource.getrusage`), which includes torch's allocations
 (tracemalloc would miss them).
@@ -39,46 +40,13 @@ def peak_rss_mib() -> float:
     return kib / 1024.0 if sys.platform != "darwin" else kib / 2**20
 
 
-def load_face(path: Path, template):
-    from masque.faces.align import align_face
-    from masque.faces.detect import detect_faces
-    from masque.io import read_image
-
-    rgb = read_image(path).rgb
-    faces = detect_faces(rgb)
-    if not faces:
-        raise SystemExit(f"no face found in {path}")
-    return rgb, align_face(rgb, faces[0], template)
-
-
-class DlibBin:
-    """dlib's own pipeline (detector, 5-point shape, chip, ResNet) as the independent judge."""
-
-    def __init__(self):
-        import dlib
-
-        from masque.faces.dlib_files import model_path
-
-        self.detector = dlib.get_frontal_face_detector()
-        self.shape = dlib.shape_predictor(str(model_path("shape_predictor_5_face_landmarks.dat")))
-        self.net = dlib.face_recognition_model_v1(str(model_path("dlib_face_recognition_resnet_model_v1.dat")))
-
-    def descriptor(self, rgb: np.ndarray) -> np.ndarray | None:
-        dets = sorted(self.detector(rgb, 1), key=lambda r: r.area(), reverse=True)
-        if not dets:
-            return None
-        return np.asarray(self.net.compute_face_descriptor(rgb, self.shape(rgb, dets[0])))
-
-
 def main(argv: list[str] | None = None) -> None:
     from masque.embedders import create_embedder
     from masque.engines import create_engine
     from masque.engines.parametric import ParametricConfig
     from masque.errors import MasqueError
-    from masque.faces.align import crop_to_tensor, tensor_to_crop
-    from masque.faces.paste import paste_back
-    from masque.faces.regions import RegionMasker
-    from masque.faces.templates import generation_template
+    from masque.io import read_image
+    from masque.pipeline import FacePipeline, Judge, Preparer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embedder", default="dlib")
@@ -95,46 +63,44 @@ def main(argv: list[str] | None = None) -> None:
         print(f"note: {args.embedder!r} unavailable ({exc}); falling back to tiny-random (timings only, no FR meaning)")
         args.embedder = "tiny-random"
         embedders = [create_embedder("tiny-random")]
-    judge = DlibBin() if args.embedder == "dlib" else None
-    engine = create_engine("parametric", embedders=embedders, config=ParametricConfig(steps=args.steps))
-    template = generation_template(args.size)
-    masker = RegionMasker()
+    judge = Judge(embedders, surrogates={args.embedder}, dlib_bin=args.embedder == "dlib")
+
+    def pipeline(steps: int) -> FacePipeline:
+        engine = create_engine("parametric", embedders=embedders,
+                               config=ParametricConfig(steps=steps, crop_size=args.size))
+        return FacePipeline(Preparer(engine, args.prompt), judge, faces="largest")
+
+    pipe = pipeline(args.steps)
     print(f"embedder={args.embedder} size={args.size} steps<={args.steps} threads={args.threads} "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} "
           f"prompt={args.prompt!r}")
-    rows = []
+    photos = {name: read_image(FACES / name).rgb for name in {n for pair in PAIRS for n in pair if n}}
     # one-time costs of the first call in a process (kernel selection, allocator warm-up), reported separately
-    _, warm_aligned = load_face(FACES / PAIRS[0][0], template)
-    warm_crop, warm_mask = crop_to_tensor(warm_aligned.crop), torch.from_numpy(masker(warm_aligned, ["lips"]))
     t_warm = time.perf_counter()
-    create_engine("parametric", embedders=embedders, config=ParametricConfig(steps=2)).protect(
-        warm_crop, warm_mask[None, None], args.prompt, [warm_crop])
+    pipeline(2).run(photos[PAIRS[0][0]])
     print(f"first-call warm-up (2 steps, not counted below): {time.perf_counter() - t_warm:.2f} s")
+    rows = []
     for src, pair in PAIRS:
-        rgb, aligned = load_face(FACES / src, template)
-        mask = masker(aligned, ["lips"])
-        crop = crop_to_tensor(aligned.crop)
-        anchors = [crop_to_tensor(load_face(FACES / pair, template)[1].crop)] if pair else [crop]
         cpu0 = time.process_time()
-        res = engine.protect(crop, torch.from_numpy(mask)[None, None], args.prompt, anchors, seed=0)
+        run = pipe.run(photos[src], [(pair, photos[pair])] if pair else [], seed=0)
         cpu = time.process_time() - cpu0
-        secs = res.info["seconds"]
-        line = (f"{src:>11} vs {pair or '(self)':>11}: {secs:6.2f} s wall, {cpu:6.2f} s CPU  "
-                f"iters {res.info['iterations']:3d}  NFE {res.trace.nfe():4d}  cos " + ", ".join(
-                    f"{k} {res.info['cosine_before'][k]:.3f}->{v:.3f}" for k, v in res.info["cosine_after"].items()))
-        if judge is not None and pair:
-            out = paste_back(rgb, aligned, tensor_to_crop(res.image), mask)
-            d_prot, d_orig = judge.descriptor(out), judge.descriptor(rgb)
-            d_pair = judge.descriptor(load_face(FACES / pair, template)[0])
-            if d_prot is None:
-                line += "  dlib-bin: no face detected after protection"
-            else:
-                line += (f"  dlib-bin dist to pair {np.linalg.norm(d_orig - d_pair):.3f}->"
-                         f"{np.linalg.norm(d_prot - d_pair):.3f}")
+        (face,) = run.faces
+        res, secs = face.result, run.times.seconds["engine"]
+        line = (f"{src:>11} vs {pair or '(self)':>11}: {secs:6.2f} s engine, {cpu:6.2f} s CPU (whole photo)  "
+                f"iters {res.details['iterations']:3d}  NFE {res.trace.nfe():4d}  cos " + ", ".join(
+                    f"{k} {res.similarity_before[k]:.3f}->{v:.3f}" for k, v in res.similarity_after.items()))
+        rows_by_model = {m.model: m for m in face.verdict.models}
+        if "dlib-bin" in rows_by_model:
+            row = rows_by_model["dlib-bin"]
+            fmt = lambda v: "no face" if v is None else f"{v:.3f}"  # noqa: E731
+            if pair:
+                line += (f"  dlib-bin dist to pair {fmt(row.references_before[pair])}->"
+                         f"{fmt(row.vs_references[pair])}")
+            line += f", to original {fmt(row.vs_original)}; verdict {face.verdict.status}"
         print(line, flush=True)
         rows.append((secs, cpu))
     wall, cpu = np.array(rows).T
-    print(f"mean {wall.mean():.2f} s/face wall, {cpu.mean():.2f} s/face CPU "
+    print(f"mean {wall.mean():.2f} s/face engine wall, {cpu.mean():.2f} s/photo CPU "
           f"(~{cpu.mean() / args.threads:.2f} s wall on {args.threads} idle cores)"
           f"; peak RSS {peak_rss_mib():.0f} MiB; load average {os.getloadavg()[0]:.1f}")
 

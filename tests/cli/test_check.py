@@ -1,4 +1,4 @@
-"""`masque check`: a PGD-protected face is called protected on dlib, the original is not; errors are one line."""
+"""`masque check`: the one judge and verdict rule on crops and photos, a documented exit code, one-line errors."""
 
 from __future__ import annotations
 
@@ -6,39 +6,31 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from masque.cli import main
 from masque.embedders import create_embedder
 from masque.evaluation.baselines import PGDBaseline, PGDConfig
-from masque.evaluation.faces import detect_and_align
 from masque.faces.align import tensor_to_crop
-
-SIZE = 256
+from masque.io import read_image
+from masque.pipeline import EXIT_RECOGNISED, FacePipeline, Preparer
 
 
 @pytest.fixture(scope="module")
 def protected(tmp_path_factory, faces_dir):
-    """obama's crop, PGD-protected (eps 8/255, white-box dlib) against obama2, as a crop and pasted into the photo."""
-    from masque.faces.paste import paste_back
-    from masque.io import read_image
-
+    """obama, PGD-protected (eps 8/255, white-box dlib, whole crop) against obama2 through the shipped pipeline; the
+    engine's crops and the pasted-back photo."""
     out = tmp_path_factory.mktemp("check")
-    face = detect_and_align(faces_dir / "obama.jpg", SIZE)
-    anchor = detect_and_align(faces_dir / "obama2.jpg", SIZE)
-    cfg = PGDConfig(epsilon=8 / 255, step_size=2 / 255, steps=6)
-    result = PGDBaseline([create_embedder("dlib")], cfg).protect(face.tensor(), torch.ones(1, 1, SIZE, SIZE), "",
-                                                                 [anchor.tensor()])
-    crop = tensor_to_crop(result.image)
+    engine = PGDBaseline([create_embedder("dlib")], PGDConfig(epsilon=8 / 255, step_size=2 / 255, steps=6))
+    pipe = FacePipeline(Preparer(engine, "red lipstick", whole_crop=True), judge=None, faces="largest")
+    run = pipe.run(read_image(faces_dir / "obama.jpg").rgb, [("obama2.jpg", read_image(faces_dir / "obama2.jpg").rgb)])
+    (face,) = run.faces
     paths = {"original_crop": out / "original_crop.png", "protected_crop": out / "protected_crop.png",
              "protected_photo": out / "protected_photo.png", "reference_crop": out / "reference_crop.png"}
-    Image.fromarray(anchor.crop).save(paths["reference_crop"])
-    Image.fromarray(face.crop).save(paths["original_crop"])
-    Image.fromarray(crop).save(paths["protected_crop"])
-    photo = read_image(faces_dir / "obama.jpg").rgb
-    pasted = paste_back(photo, face.aligned(), crop, np.ones((SIZE, SIZE), np.float32))
-    Image.fromarray(pasted).save(paths["protected_photo"])
+    Image.fromarray(tensor_to_crop(face.job.anchors[0])).save(paths["reference_crop"])
+    Image.fromarray(tensor_to_crop(face.job.crop)).save(paths["original_crop"])
+    Image.fromarray(tensor_to_crop(face.result.image)).save(paths["protected_crop"])
+    Image.fromarray(run.rgb).save(paths["protected_photo"])
     return paths
 
 
@@ -49,37 +41,47 @@ def _check(capsys, *args) -> tuple[int, str, str]:
     return exit_.value.code or 0, captured.out, captured.err
 
 
+def _rows(report: dict, face: int = 0) -> dict[str, dict]:
+    return {m["model"]: m for m in report["faces"][face]["models"]}
+
+
 def test_pgd_protected_crop_is_protected_and_original_is_not(protected, capsys):
     ref = str(protected["reference_crop"])
     code, out, err = _check(capsys, str(protected["original_crop"]), str(protected["protected_crop"]), "--aligned",
-                            "--size", str(SIZE), "--models", "dlib", "--json", "-r", ref)
-    assert code == 0, err
+                            "--models", "dlib", "--json", "-r", ref)
     report = json.loads(out)
-    (dlib,) = report["models"]
-    assert dlib["verdict"] == "protected" and report["overall"] == "protected"
-    assert dlib["similarity_original"] < dlib["threshold"] and dlib["similarity_references"][ref] < dlib["threshold"]
+    dlib = _rows(report)["dlib"]
+    assert dlib["verdict"] == "protected" and report["overall"] == "protected" and code == 0, err
+    assert dlib["vs_original"] < dlib["threshold"] and dlib["vs_references"]["reference_crop.png"] < dlib["threshold"]
+    assert dlib["references_before"]["reference_crop.png"] >= dlib["threshold"]  # the pair matched before
     assert dlib["threshold_key"].startswith("dlib") and report["weights"]["dlib"]["sha256"]
 
     code, out, err = _check(capsys, str(protected["original_crop"]), str(protected["original_crop"]), "--aligned",
-                            "--size", str(SIZE), "--models", "dlib", "--json", "-r", ref)
-    assert code == 0, err
+                            "--models", "dlib", "--json", "-r", ref)
     report = json.loads(out)
-    assert report["overall"] == "not protected"
-    assert report["models"][0]["similarity_original"] == pytest.approx(1.0, abs=1e-4)
-    assert report["models"][0]["similarity_references"][ref] > report["models"][0]["threshold"]
+    assert report["overall"] == "not protected" and code == EXIT_RECOGNISED == 3  # documented: still recognised
+    dlib = _rows(report)["dlib"]
+    assert dlib["vs_original"] == pytest.approx(1.0, abs=1e-4)
+    assert dlib["vs_references"]["reference_crop.png"] > dlib["threshold"]
 
 
-def test_photos_are_detected_and_checked_against_references(protected, capsys, faces_dir):
-    """Photo in, photo out: the pasted-back protection survives re-detection and re-alignment."""
+def test_photos_are_judged_per_face_with_protected_and_reference_columns(protected, capsys, faces_dir, monkeypatch):
+    """Photo in, photo out: vs-original and vs-reference are separate numbers, the verdict follows the rule."""
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal, so the table's headers are not wrapped
     original, ref = str(faces_dir / "obama.jpg"), str(faces_dir / "obama2.jpg")
     code, out, _ = _check(capsys, original, str(protected["protected_photo"]), "-r", ref, "--models", "dlib",
-                          "--size", str(SIZE))
-    assert code == 0
-    assert "dlib" in out and "Overall: protected" in out
-    code, out, _ = _check(capsys, original, original, "-r", ref, "--models", "dlib", "--json", "--size", str(SIZE))
+                          "--json")
     report = json.loads(out)
-    assert report["overall"] == "not protected"
-    assert report["models"][0]["similarity_references"][ref] > report["models"][0]["threshold"]
+    assert report["summary"]["faces_found"] == 1 and set(_rows(report)) == {"dlib", "dlib-bin"}
+    for row in _rows(report).values():
+        cos = row["metric"] == "cosine"
+        values = [row["vs_original"], row["vs_references"]["obama2.jpg"]]
+        matched = any(v is not None and (v >= row["threshold"] if cos else v < row["threshold"]) for v in values)
+        assert row["recognised"] == matched
+    assert code == (EXIT_RECOGNISED if report["summary"]["still_recognised"] else 0)
+    code, out, _ = _check(capsys, original, str(protected["protected_photo"]), "-r", ref, "--models", "dlib")
+    assert "vs original" in out and "vs obama2.jpg" in out and "obama2.jpg before" in out and "Overall:" in out
+    assert "cosine similarity" in out and "descriptor distance" in out  # one table per unit
 
 
 def test_missing_file_and_no_face_are_one_line_errors(tmp_path, capsys, faces_dir):
@@ -100,22 +102,21 @@ def test_verdict_is_per_model_and_overall_partial(protected):
     from masque.evaluation.check import check_protection
 
     report = check_protection(protected["original_crop"], protected["protected_crop"], models=["dlib", "tiny-random"],
-                              aligned=True, size=SIZE)
-    verdicts = {v.model: v.protected for v in report.verdicts}
-    assert verdicts == {"dlib": True, "tiny-random": False}
-    assert report.overall == "partially protected"
-    assert report.to_dict()["models"][1]["threshold_key"] == "far0.01"  # FAR 0.01 where the model has it
+                              aligned=True)
+    verdicts = {m.model: m.recognised for m in report.faces[0].models}
+    assert verdicts == {"dlib": False, "tiny-random": True}
+    assert report.overall == "partially protected" and report.exit_code == EXIT_RECOGNISED
+    assert _rows(report.to_dict())["tiny-random"]["threshold_key"] == "far0.01"  # FAR 0.01 where the model has it
 
 
 def test_dlib_bin_judges_photos_with_its_own_pipeline(protected, capsys, faces_dir):
-    """A second, independent opinion: dlib-bin's detector, chip and descriptor with its 0.6 distance rule."""
+    """A second, independent opinion: dlib-bin's chip and descriptor with its 0.6 distance rule."""
     original, ref = str(faces_dir / "obama.jpg"), str(faces_dir / "obama2.jpg")
-    code, out, _ = _check(capsys, original, original, "-r", ref, "--models", "dlib", "--json", "--size", str(SIZE))
-    row = {m["model"]: m for m in json.loads(out)["models"]}["dlib-bin"]
-    assert code == 0 and row["metric"] == "l2" and row["threshold"] == 0.6
-    assert row["similarity_original"] == 0.0 and 0.2 < row["similarity_references"][ref] < 0.6
-    assert row["verdict"] == "not protected"
-    code, out, _ = _check(capsys, original, str(protected["protected_photo"]), "-r", ref, "--models", "dlib", "--json",
-                          "--size", str(SIZE))
-    row = {m["model"]: m for m in json.loads(out)["models"]}["dlib-bin"]
-    assert row["verdict"] == "protected" and row["similarity_references"][ref] >= 0.6  # unprotected: ~0.35
+    code, out, _ = _check(capsys, original, original, "-r", ref, "--models", "dlib", "--json")
+    row = _rows(json.loads(out))["dlib-bin"]
+    assert code == EXIT_RECOGNISED and row["metric"] == "l2" and row["threshold"] == 0.6
+    assert row["vs_original"] == 0.0 and 0.2 < row["vs_references"]["obama2.jpg"] < 0.6
+    assert row["verdict"] == "not protected" and row["role"] == "independent"
+    code, out, _ = _check(capsys, original, str(protected["protected_photo"]), "-r", ref, "--models", "dlib", "--json")
+    row = _rows(json.loads(out))["dlib-bin"]
+    assert row["vs_references"]["obama2.jpg"] > row["references_before"]["obama2.jpg"] + 0.05  # pushed away

@@ -36,9 +36,9 @@ def photo(tmp_path, faces_dir) -> Path:
 @pytest.fixture
 def no_model_loads(monkeypatch):
     """Fails the test if a Protector (engine + FR models) is built."""
-    def refuse(self):
+    def refuse(self, *args, **kwargs):
         raise AssertionError("a model was loaded before the output location was checked")
-    monkeypatch.setattr(api.Protector, "__post_init__", refuse)
+    monkeypatch.setattr(api.Protector, "__init__", refuse)
 
 
 def _one_line_error(capsys) -> str:

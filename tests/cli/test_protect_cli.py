@@ -122,7 +122,8 @@ def test_existing_output_is_not_replaced_without_overwrite(tmp_path, face_crop, 
 def test_engine_specific_flag_is_rejected_for_parametric(tmp_path, face_crop, capsys):
     code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", "parametric", "--strength", "2",
                 "--out", str(tmp_path / "o.png")])
-    assert code == 2 and "diffusion engine only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "`--strength` does not apply to the parametric engine" in err and err.count("\n") == 1
 
 
 def test_help_describes_every_option():
@@ -151,7 +152,9 @@ def test_batch_skips_faceless_photos_with_a_warning(tmp_path, faces_dir, capsys)
     assert "Skipped" in err and "wall.png" in err
     assert sorted(p.name for p in out_dir.iterdir()) == ["obama.protected.jpg", "obama.protected.jpg.json"]
     side = json.loads((out_dir / "obama.protected.jpg.json").read_text())
-    assert side["faces_found"] == 1 and side["faces_protected"] == 1
+    assert side["faces_found"] == 1 and len(side["faces"]) == 1
+    # "protected" counts only faces no judge still matches (2 steps of lipstick rarely get there)
+    assert side["faces_protected"] == sum(f["status"] == "protected" for f in side["faces"])
 
 
 @pytest.mark.parametrize("engine", ["parametric", "diffusion"])

@@ -8,7 +8,8 @@ import torch
 from masque.embedders import create_embedder, get_spec, list_embedders
 from masque.errors import WeightsError
 
-SLOW = {"ir152", "irse50", "facenet"}  # > 10 s for build + forward/backward + save/load on 2 shared CPU cores
+# > 10 s for build + forward/backward + save/load on 2 shared CPU cores
+SLOW = {"ir152", "irse50", "facenet", "facenet-casia"}
 NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_embedders()]
 
 # Characteristic keys of the checkpoint layouts (InsightFace_Pytorch / facenet-pytorch / our dlib port) and total

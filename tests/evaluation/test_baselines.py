@@ -9,6 +9,7 @@ from masque.adversarial import pairwise_loss
 from masque.embedders import create_embedder
 from masque.errors import InputError
 from masque.evaluation.baselines import PGDBaseline, PGDConfig
+from masque.pipeline import make_job
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +22,14 @@ def _crop(seed: int, size: int = 64) -> torch.Tensor:
     return torch.rand(1, 3, size, size, generator=g) * 0.8 + 0.1
 
 
+def _protect(engine, crop, mask, anchor):
+    return engine.protect(make_job(engine, crop, mask, "red lipstick", anchors=[anchor]))
+
+
 def test_pgd_stays_in_budget_and_lowers_the_pairwise_loss(tiny):
     crop, anchor = _crop(0), _crop(1)
     cfg = PGDConfig(epsilon=4 / 255, step_size=1 / 255, steps=6)
-    result = PGDBaseline([tiny], cfg).protect(crop, torch.ones(1, 1, 64, 64), "", [anchor])
+    result = _protect(PGDBaseline([tiny], cfg), crop, torch.ones(1, 1, 64, 64), anchor)
     delta = result.image - crop
     assert float(delta.abs().max()) <= cfg.epsilon + 1e-6
     assert float(delta.abs().max()) > cfg.epsilon / 2  # it actually moved
@@ -33,14 +38,14 @@ def test_pgd_stays_in_budget_and_lowers_the_pairwise_loss(tiny):
     after = pairwise_loss([tiny], result.image, [anchor], backward=False).loss
     assert after < before
     assert result.trace.calls("fr:tiny-random") >= cfg.steps
-    assert result.info["similarity_after"]["tiny-random"] < result.info["similarity_before"]["tiny-random"]
+    assert result.similarity_after["tiny-random"] < result.similarity_before["tiny-random"]
 
 
 def test_masked_pgd_leaves_pixels_outside_the_mask_untouched(tiny):
     crop, anchor = _crop(2), _crop(3)
     mask = torch.zeros(1, 1, 64, 64)
     mask[..., 20:44, 16:48] = 1.0
-    result = PGDBaseline([tiny], PGDConfig(steps=3), masked=True).protect(crop, mask, "", [anchor])
+    result = _protect(PGDBaseline([tiny], PGDConfig(steps=3), masked=True), crop, mask, anchor)
     changed = (result.image - crop).abs().amax(1, keepdim=True) > 0
     assert bool(changed[mask > 0].any())
     assert not bool(changed[mask == 0].any())

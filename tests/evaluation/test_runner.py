@@ -20,7 +20,8 @@ from masque.embedders import default_weights
 from masque.evaluation.baselines import PGDConfig
 from masque.evaluation.datasets import load_folder_dataset
 from masque.evaluation.faces import CropCache
-from masque.evaluation.runner import EvalConfig, evaluate, protocols_for, region_mask
+from masque.evaluation.runner import EvalConfig, evaluate, protocols_for
+from masque.faces.align import footprint
 from masque.store import sha256sum
 
 SIZE = 160
@@ -74,10 +75,19 @@ def test_pgd_white_box_on_dlib_protects_within_budget(run):
     cache = CropCache(out / "crops", SIZE)
     seeds = []
     for item in pgd["items"]:
-        protected = np.asarray(Image.open(out / item["protected_path"]).convert("RGB")).astype(int)
-        original = cache.get(Path(item["source"])).crop.astype(int)
-        assert np.abs(protected - original).max() <= EPS
-        assert np.abs(protected - original).max() >= EPS // 2
+        # the shipped photo (JPEG like its source): the noise sits in the face crop's footprint; elsewhere only JPEG
+        # re-encoding noise (<= 12 levels, as in test_api)
+        photo = np.asarray(Image.open(out / item["protected_photo_path"]).convert("RGB"))
+        source = np.asarray(Image.open(item["source"]).convert("RGB"))
+        diff = np.abs(photo.astype(int) - source.astype(int)).max(-1)
+        face = cache.get(Path(item["source"]))
+        x0, y0, x1, y1 = footprint(face.matrix, (SIZE, SIZE), source.shape[:2], margin=2)
+        outside = np.ones(diff.shape, bool)
+        outside[y0:y1, x0:x1] = False
+        assert diff[outside].max() <= 12 and diff[~outside].max() >= EPS // 2
+        # the scores' crop is cut from that photo with the original's alignment
+        scored = np.asarray(Image.open(out / item["protected_path"]).convert("RGB"))
+        assert np.array_equal(scored, face.recrop(photo))
         seeds.append(item["seed"])
     assert sorted(seeds) == [7, 8, 9, 10]  # item i uses seed + i
     assert 25 < pgd["quality"]["psnr"] < 50 and 0.5 < pgd["quality"]["ssim"] < 1
@@ -146,7 +156,7 @@ def test_grid_has_one_row_per_image(run):
     assert (out / "grids" / "pgd__dlib__white-box.png").is_file()
 
 
-def test_resume_with_limit_and_masked_pgd_stays_in_the_region(run, tmp_path):
+def test_resume_with_limit_and_masked_pgd_stays_in_the_region(run, tmp_path, changes_near_lips):
     """--skip-existing reuses the saved pgd crops; masked-pgd (new) only touches the prompt's region."""
     data, first_out, results = run
     out = tmp_path / "resumed"
@@ -164,13 +174,9 @@ def test_resume_with_limit_and_masked_pgd_stays_in_the_region(run, tmp_path):
         assert np.array_equal(np.asarray(Image.open(out / it["protected_path"])), before)
         assert it["same_person_similarity"] == pytest.approx(first[it["key"]]["same_person_similarity"], abs=1e-5)
     assert [it["resumed"] for it in masked["items"]] == [False, False]
-    cache = CropCache(out / "crops", SIZE)
     for item in masked["items"]:
-        face = cache.get(Path(item["source"]))
-        mask = region_mask(face, cfg)[0, 0].numpy()
-        protected = np.asarray(Image.open(out / item["protected_path"]).convert("RGB")).astype(int)
-        changed = np.abs(protected - face.crop.astype(int)).max(-1) > 0
-        assert changed.any() and not changed[mask == 0].any()
+        changed, near = changes_near_lips(item["source"], out / item["protected_photo_path"])
+        assert changed and near
 
 
 def test_leave_one_out_holds_each_model_out():

@@ -108,13 +108,17 @@ def test_protect_real_photo_over_http(server, faces_dir):
     assert diff[far].max() <= 12 and (diff[top:bottom, left:right] > 12).sum() > 100
     # the per-model table, the hint wording and the sidecar (no private temporary paths in it)
     row = r["faces"][0]["rows"][0]
-    assert row["model"] == "dlib" and {"before", "after", "threshold", "protected"} <= set(row)
+    assert row["model"] == "dlib" and row["against"] == "original"
+    assert {"before", "after", "threshold", "protected"} <= set(row)
     assert r["faces"][0]["anchor"] == "pair:obama2.jpg"
     assert (r["hint"] is None) == all(x["protected"] for f in r["faces"] for x in f["rows"])
-    rows = {x["model"]: x for x in r["faces"][0]["rows"]}
-    assert rows["dlib-bin"]["metric"] == "l2" and rows["dlib-bin"]["threshold"] == 0.6  # the independent judge
+    assert r["faces_protected"] == sum(f["status"] == "protected" for f in r["faces"])  # never more than judged
+    rows = r["faces"][0]["rows"]
+    (bin_pair,) = [x for x in rows if x["model"] == "dlib-bin" and x["against"] == "obama2.jpg"]
+    assert bin_pair["metric"] == "l2" and bin_pair["threshold"] == 0.6  # the independent judge
+    assert bin_pair["before"] == pytest.approx(0.35, abs=0.02)  # obama vs obama2 before protection
     if r["hint"]:
-        weak = sorted(m for m, x in rows.items() if not x["protected"])
+        weak = sorted({x["model"] for x in rows if not x["protected"]})
         assert r["hint"].startswith(f"Still matched by: {', '.join(weak)}.")
     assert r["sidecar"]["input"] == "my_holiday.jpg" and r["sidecar"]["settings"]["prompt"] == "red lipstick"
     assert str(tmp_root) not in body.decode()
@@ -125,7 +129,8 @@ def test_prompt_changes_reuse_the_loaded_models(server, faces_dir):
     srv, tmp_root = server
     first = srv.service._protector("parametric", "red lipstick")
     second = srv.service._protector("parametric", "tan foundation")
-    assert second.embedders is first.embedders and second._engine is first._engine  # loaded once
+    assert second.embedders is first.embedders and second.engine is first.engine  # loaded once
+    assert second.pipeline.judge is first.pipeline.judge
     assert list(first.regions) == ["lips"] and list(second.regions) == ["skin"]
     assert first.prompt == "red lipstick" and srv.service._protectors["parametric"].prompt != "tan foundation"
 

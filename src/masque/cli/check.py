@@ -1,4 +1,4 @@
-"""`masque check ORIGINAL PROTECTED`: offline self-check of a protection on the FR models available here."""
+"""`masque check ORIGINAL PROTECTED`: offline self-check of a protection, with the judges `masque protect` uses."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def check(
     reference: Annotated[list[Path] | None, typer.Option(
         "--reference", "-r", help="Another photo of the same person (repeatable): the protected face must not "
                                   "match it either.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
     models: Annotated[str | None, typer.Option(
         help="Comma-separated FR models (default: every registered model whose weights are present; dlib always "
              "works offline).")] = None,
@@ -27,46 +27,38 @@ def check(
     = False,
     threshold: Annotated[str | None, typer.Option(
         help="Threshold key, e.g. far0.001 (default: far0.01, or the model's own rule such as dlib's).")] = None,
-    size: Annotated[int, typer.Option(help="Side of the aligned crop the models read (pixels).")] = 512,
 ) -> None:
-    """Check whether PROTECTED still matches ORIGINAL (and --reference photos) on each face-recognition model.
+    """Check whether PROTECTED is still recognised as the person in ORIGINAL (and the --reference photos).
 
-    A model calls the photo protected when every similarity is below its threshold; the overall verdict is
-    protected (all models), partially protected (some) or not protected (none). The largest face of each photo is
-    used.
+    Every face of ORIGINAL is judged by each available face-recognition model (cosine similarity) and by dlib-bin
+    itself (descriptor distance), protected vs original and protected vs each reference, in separate columns. A face
+    is protected only when no judge still matches it; a reference that did not match the original before protection
+    gets a warning instead. Exit status: 0 every face protected, 3 some face still recognised, 4 nothing recognised
+    but a reference never matched the original (unverified), 2 a usage error.
     """
     from ..evaluation.check import check_protection
     from ..evaluation.zoo import parse_models
 
     report = check_protection(original, protected, reference or [], models=parse_models(models), aligned=aligned,
-                              size=size, threshold=threshold)
+                              threshold=threshold)
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=1))
-        return
-    _print_table(report)
+    else:
+        _print(report)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
-def _print_table(report) -> None:
+def _print(report) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"masque check: {report.protected}")
-    table.add_column("model")
-    table.add_column("threshold")
-    table.add_column("vs original", justify="right")
-    for ref in report.references:
-        table.add_column(f"vs {Path(ref).name}", justify="right")
-    table.add_column("verdict")
-    for v in report.verdicts:
-        colour = "green" if v.protected else "red"
-        cells = [f"{v.original_similarity:.3f}", *(f"{v.reference_similarity[r]:.3f}" for r in report.references)]
-        table.add_row(v.model, f"{v.threshold_key} ({v.threshold:.3f})", *cells,
-                      f"[{colour}]{'protected' if v.protected else 'not protected'}[/{colour}]")
+    from .verdicts import STATUS_COLOURS, print_verdicts
+
     console = Console()
-    console.print(table)
+    print_verdicts(console, report.faces, f"masque check: {Path(report.protected).name}")
     for rec in report.models:
         if not rec.available:
             console.print(f"[dim]{rec.name}: unavailable ({rec.reason})[/dim]")
-    colour = {"protected": "green", "not protected": "red"}.get(report.overall, "yellow")
-    console.print(f"Overall: [bold {colour}]{report.overall}[/bold {colour}] (cosine similarity: a model protects when "
-                  "every similarity is below its threshold; dlib-bin row: dlib's own distance, protects at >= 0.6)")
+    colour = STATUS_COLOURS.get(report.overall, "yellow")
+    console.print(f"Overall: [bold {colour}]{report.overall}[/bold {colour}] (a face is protected when no judge "
+                  "still matches it, against the original or any reference)")

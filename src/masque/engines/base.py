@@ -1,75 +1,160 @@
-"""The `Engine` seam: turn an aligned face crop into a protected one inside a region mask."""
+"""The `Engine` seam: a prepared `FaceJob` in, a protected crop (`ProtectResult`) out.
+
+Every front end (`masque protect`, the web page, `masque evaluate`, benchmarks, tests) builds its jobs with the one
+preparation stage (`masque.pipeline.prepare`) and calls ``engine.protect(job)``; engines never re-parse the prompt or
+re-embed anchors, they read what the job holds.
+
+Seeding rule (one for every engine): ``job.seed`` is the run's seed plus the face's index in the photo (0 = largest
+face). An engine draws every random number it needs from local ``torch.Generator`` objects seeded from ``job.seed``
+(for EOT: ``config.eot.seed + job.seed``); library code never touches the global RNG, so the same job and config give
+the same result whatever ran before.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
+from ..errors import InputError
 from ..trace import CostTrace
+from .catalog import KNOWN_ENGINES, engine_names
 
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 
 
+@dataclass(frozen=True, eq=False)
+class FaceJob:
+    """One face, prepared once: everything an engine needs, nothing it would have to re-derive.
+
+    ``crop`` (1, 3, S, S) in [0, 1] at the engine's crop size, framed by the generation template; ``mask`` (1, 1, S, S)
+    the union of ``region_masks`` ({region: (1, 1, S, S)}, in the prompt's region order); ``plan``: the engine's own
+    resolution of the prompt (`Engine.plan`: for the parametric engine the shade per region), computed once per
+    prompt; ``anchors``: crops of other photos of the same person (the crop itself in single mode) and
+    ``anchor_embeddings`` / ``source_embeddings`` their and the crop's embeddings per surrogate name ((K, D) and
+    (1, D)); ``aligned``: the photo alignment the crop came from (``faces.align.AlignedFace``, for paste-back; ``None``
+    for an input that already was an aligned crop).
+    """
+
+    crop: torch.Tensor
+    mask: torch.Tensor
+    region_masks: Mapping[str, torch.Tensor]
+    prompt: str
+    plan: Any
+    anchors: tuple[torch.Tensor, ...]
+    anchor_embeddings: Mapping[str, torch.Tensor]
+    source_embeddings: Mapping[str, torch.Tensor]
+    seed: int = 0
+    index: int = 0
+    anchor_label: str = "self"  # "self" (single mode) or "pair:<file>,..."
+    aligned: Any = None
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(self.region_masks)
+
+    def similarity_before(self) -> dict[str, float]:
+        """Mean cosine of the unprotected crop to the anchors per surrogate, from the prepared embeddings (no
+        model call): the number an engine's ``similarity_after`` is read against."""
+        return {name: float((self.source_embeddings[name] @ emb.T).mean()) for name, emb in
+                self.anchor_embeddings.items()}
+
+
 @dataclass
 class ProtectResult:
-    """``image``: protected crop (1, 3, H, W) in [0, 1]; ``trace``: model-call counts; ``info``: per-engine details
-    (similarities before/after, settings) that go into the JSON sidecar."""
+    """``image``: protected crop (1, 3, S, S) in [0, 1]; ``trace``: the engine's model calls; ``details``: engine-
+    specific diagnostics for the sidecar (settings, losses, shades); ``similarity_before``/``_after``: mean cosine to
+    the anchors per surrogate on the crop (the engine's own view; verdicts come from `masque.pipeline.judge`)."""
 
     image: torch.Tensor
     trace: CostTrace = field(default_factory=CostTrace)
-    info: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+    similarity_before: dict[str, float] = field(default_factory=dict)
+    similarity_after: dict[str, float] = field(default_factory=dict)
 
 
 class Engine(Protocol):
     name: str
-    crop_size: int  # side of the generation crop the engine works best at
+    crop_size: int  # side of the generation crop the engine works at
+    embedders: list  # the white-box surrogates the job's embeddings belong to
+    config: Any  # the engine's frozen config dataclass (serialised into the sidecar)
 
-    def protect(
-        self,
-        crop: torch.Tensor,
-        mask: torch.Tensor,
-        prompt: str,
-        anchors: Sequence[torch.Tensor],
-        seed: int = 0,
-        progress: ProgressCallback | None = None,
-        region_masks: Mapping[str, torch.Tensor] | None = None,
-    ) -> ProtectResult:
-        """``crop`` (1, 3, H, W) in [0, 1] framed by the generation template; ``mask`` (1, 1, H, W) in [0, 1];
-        ``anchors``: crops of other photos of the same person (the source crop itself in single mode);
-        ``region_masks``: ``mask`` split per region when the prompt names several ("red lipstick and plum
-        eyeshadow"), for engines that colour regions separately."""
+    def plan(self, prompt: str, regions: tuple[str, ...]) -> Any:
+        """Resolve the prompt once per run (shades, products, target words); stored as ``FaceJob.plan``."""
+        ...
+
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+        """Protect ``job.crop`` inside ``job.mask``; pixels where the mask is 0 come back unchanged."""
         ...
 
 
-_ENGINES: dict[str, Callable[..., Engine]] = {}
+@dataclass(frozen=True)
+class EngineOptions:
+    """The user-facing knobs (CLI flags, web settings); each engine maps them onto its frozen config and refuses the
+    ones it has no use for. ``None`` keeps the engine's default."""
+
+    steps: int | None = None
+    eot: bool = False
+    model: str | None = None
+    device: str | None = None
+    source_prompt: str | None = None
+    target_word: str | None = None
+    guidance_scale: float | None = None
+    strength: float | None = None
+    mask_fusion: str | None = None
+
+    def refuse(self, engine: str, *flags: str) -> None:
+        """One-line error for the first of ``flags`` (attribute names) that is set but unused by ``engine``."""
+        for flag in flags:
+            if getattr(self, flag) is not None:
+                raise InputError(f"`--{flag.replace('_', '-')}` does not apply to the {engine} engine; drop it or "
+                                 f"choose another `--engine`.")
 
 
-def register_engine(name: str):
+@dataclass(frozen=True)
+class _Registered:
+    factory: Callable[..., Engine]
+    config: type
+    options: Callable[[EngineOptions], dict]
+
+
+_ENGINES: dict[str, _Registered] = {}
+
+
+def register_engine(name: str, *, config: type, options: Callable[[EngineOptions], dict]):
+    """Register ``factory(embedders=..., config=..., **kw)`` with its frozen config class and the function that maps
+    `EngineOptions` onto factory keyword arguments (``config=`` included)."""
+
     def deco(factory: Callable[..., Engine]):
-        _ENGINES[name] = factory
+        _ENGINES[name] = _Registered(factory, config, options)
         return factory
 
     return deco
 
 
 def list_engines() -> list[str]:
-    return sorted(set(_ENGINES) | set(KNOWN_ENGINES))
+    return engine_names()
 
 
-# Engines register themselves when their module is imported; importing lazily keeps `--help` fast.
-KNOWN_ENGINES = {"diffusion": "masque.engines.diffusion", "parametric": "masque.engines.parametric"}
+def _registered(name: str) -> _Registered:
+    if name not in _ENGINES and name in KNOWN_ENGINES:
+        importlib.import_module(KNOWN_ENGINES[name].module)
+    if name not in _ENGINES:
+        raise InputError(f"`engine` must be one of {list_engines()}, got {name!r}.")
+    return _ENGINES[name]
+
+
+def engine_config_class(name: str) -> type:
+    return _registered(name).config
+
+
+def engine_kwargs(name: str, options: EngineOptions = EngineOptions()) -> dict:
+    """Factory keyword arguments (``config=`` the engine's frozen config with the user's overrides applied)."""
+    return _registered(name).options(options)
 
 
 def create_engine(name: str, **kwargs) -> Engine:
-    import importlib
-
-    from ..errors import InputError
-
-    if name not in _ENGINES and name in KNOWN_ENGINES:
-        importlib.import_module(KNOWN_ENGINES[name])
-    if name not in _ENGINES:
-        raise InputError(f"`engine` must be one of {list_engines()}, got {name!r}.")
-    return _ENGINES[name](**kwargs)
+    return _registered(name).factory(**kwargs)

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..adversarial import encode_anchors, pairwise_loss
+from ..adversarial import pairwise_loss
 from ..embedders import FaceEmbedder
-from ..engines.base import ProgressCallback, ProtectResult
+from ..engines.base import FaceJob, ProgressCallback, ProtectResult
 from ..errors import InputError
 from ..trace import CostTrace
 
@@ -31,6 +31,7 @@ class PGDConfig:
     step_size: float = 1 / 255
     steps: int = 50
     random_start: bool = False
+    crop_size: int = 256  # generation crop the noise is optimised on (pasted back like any engine's edit)
 
     def check(self) -> None:
         if not 0 < self.epsilon <= 1:
@@ -46,30 +47,29 @@ class PGDBaseline:
 
     def __init__(self, embedders: Sequence[FaceEmbedder], config: PGDConfig = PGDConfig(), *, masked: bool = False):
         if not embedders:
-            raise ValueError("`embedders` must hold at least one surrogate model")
+            raise InputError("`embedders` must hold at least one surrogate model, e.g. [create_embedder('dlib')].")
         config.check()
         self.embedders = list(embedders)
         self.config = config
         self.masked = masked
         self.name = "masked-pgd" if masked else "pgd"
 
-    def protect(
-        self,
-        crop: torch.Tensor,
-        mask: torch.Tensor,
-        prompt: str,
-        anchors: Sequence[torch.Tensor],
-        seed: int = 0,
-        progress: ProgressCallback | None = None,
-    ) -> ProtectResult:
-        """``prompt`` is unused (pixel noise has no makeup words); kept so the runner treats every method alike."""
+    @property
+    def crop_size(self) -> int:
+        return self.config.crop_size
+
+    def plan(self, prompt: str, regions: tuple[str, ...]) -> None:
+        """`Engine.plan`: pixel noise has no makeup words to resolve."""
+        return None
+
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+        """`Engine.protect` on the job's crop; the mask confines the noise only when ``masked``."""
+        crop, seed = job.crop, job.seed
         cfg = self.config
         trace = CostTrace()
         start = time.perf_counter()
-        m = mask.to(crop) if self.masked else torch.ones_like(crop[:, :1])
-        anchor_emb = encode_anchors(self.embedders, anchors, trace)
-        with torch.no_grad():
-            before = pairwise_loss(self.embedders, crop, anchor_emb, trace=trace, backward=False).per_model
+        m = job.mask.to(crop) if self.masked else torch.ones_like(crop[:, :1])
+        anchor_emb = job.anchor_embeddings
         if cfg.random_start:
             g = torch.Generator(device="cpu").manual_seed(seed)
             delta = (torch.rand(crop.shape, generator=g) * 2 - 1).to(crop) * cfg.epsilon
@@ -88,7 +88,7 @@ class PGDBaseline:
         with torch.no_grad():
             image = (crop + m * delta).clamp(0, 1)
             after = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=False).per_model
-        info = {"method": self.name, "config": asdict(self.config), "surrogates": [e.name for e in self.embedders],
-                "similarity_before": before, "similarity_after": after,
-                "seconds": time.perf_counter() - start}
-        return ProtectResult(image=image.detach(), trace=trace, info=info)
+        details = {"method": self.name, "config": asdict(self.config), "surrogates": [e.name for e in self.embedders],
+                   "seconds": time.perf_counter() - start}
+        return ProtectResult(image=image.detach(), trace=trace, details=details,
+                             similarity_before=job.similarity_before(), similarity_after=after)

@@ -1,18 +1,13 @@
-"""Offline self-check: does a protected photo still match its person on the FR models available here?
+"""Offline self-check: is a protected photo still recognised by the FR models available here?
 
-For every available model the protected face is compared (cosine of L2-normalised embeddings) with the original
-and with each reference photo of the same person. The model calls it *protected* only when every comparison falls
-below its threshold (FAR 0.01 where the model defines FAR thresholds, else the model's own same-person rule, as for
-dlib). Overall: protected on every model, on some ("partially protected"), or on none.
+The judges and the verdict rule are the ones `masque protect` writes into its sidecar (`masque.pipeline.judge`,
+`masque.pipeline.verdict`): every face of ORIGINAL (largest first) is compared, on each available model and on
+dlib-bin itself, with the same face in PROTECTED (cropped with ORIGINAL's alignment when the two photos have the same
+size, else found again by detection) and with each reference photo (its largest face; the references belong to the
+face they show best). A reference that did not match the original to begin with gets a warning and no "protected".
 
-Inputs are photos by default: the largest face is detected and aligned into the generation crop. With
-``aligned=True`` they are taken as generation-framed crops as written by `masque evaluate` (no detection), which
-checks exactly the pixels a protection produced.
-
-Photos are also judged by **dlib-bin itself** (row ``dlib-bin``): dlib's own detector, 5-point chip and ResNet, with
-its documented rule (raw-descriptor distance < 0.6 = same person). It shares none of MASQUE's preprocessing, so it
-catches protections that only fool the differentiable path they were optimised through (seen here: a makeup that
-brought the port's cosine under its threshold while dlib-bin still measured 0.54).
+With ``aligned=True`` the inputs are generation-framed crops as written by `masque evaluate` (no detection, no
+dlib-bin).
 """
 
 from __future__ import annotations
@@ -25,35 +20,12 @@ import numpy as np
 import torch
 
 from ..errors import InputError, NoFaceError
-from .faces import FaceCrop, detect_and_align, load_aligned_crop
-from .metrics import primary_threshold
+from ..io import read_image
+from ..pipeline import Judge, JudgedFace, exit_code, overall, summarise
+from ..pipeline.judge import JUDGE_SIZE
+from ..pipeline.run import sidecar_surrogates
+from ..pipeline.verdict import FaceVerdict
 from .zoo import ModelRecord, load_models
-
-PROTECTED, NOT_PROTECTED, PARTIAL = "protected", "not protected", "partially protected"
-
-
-@dataclass
-class ModelVerdict:
-    model: str
-    threshold_key: str
-    threshold: float
-    original_similarity: float
-    reference_similarity: dict[str, float]
-    rule: str | None = None
-    metric: str = "cosine"  # "cosine": protected below the threshold; "l2": protected at or above it
-
-    @property
-    def protected(self) -> bool:
-        sims = [self.original_similarity, *self.reference_similarity.values()]
-        if self.metric == "l2":
-            return all(s >= self.threshold for s in sims)
-        return all(s < self.threshold for s in sims)
-
-    def to_dict(self) -> dict:
-        return {"model": self.model, "threshold_key": self.threshold_key, "threshold": self.threshold,
-                "rule": self.rule, "metric": self.metric, "similarity_original": self.original_similarity,
-                "similarity_references": self.reference_similarity,
-                "verdict": PROTECTED if self.protected else NOT_PROTECTED}
 
 
 @dataclass
@@ -62,33 +34,42 @@ class CheckReport:
     protected: str
     references: list[str]
     aligned: bool
-    verdicts: list[ModelVerdict]
+    faces_found: int
+    faces: list[FaceVerdict]
     models: list[ModelRecord] = field(default_factory=list)
 
     @property
     def overall(self) -> str:
-        hits = sum(v.protected for v in self.verdicts)
-        if hits == len(self.verdicts):
-            return PROTECTED
-        return NOT_PROTECTED if hits == 0 else PARTIAL
+        return overall(self.faces)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.faces)
 
     def to_dict(self) -> dict:
         return {"original": self.original, "protected": self.protected, "references": self.references,
-                "aligned_inputs": self.aligned, "overall": self.overall,
-                "models": [v.to_dict() for v in self.verdicts],
+                "aligned_inputs": self.aligned, "overall": self.overall, "exit_code": self.exit_code,
+                "summary": summarise(self.faces_found, self.faces), "faces": [f.to_dict() for f in self.faces],
                 "unavailable": [{"model": r.name, "reason": r.reason} for r in self.models if not r.available],
                 "weights": {r.name: {"path": r.weights, "sha256": r.sha256} for r in self.models if r.available}}
 
 
-def _face(path: Path, size: int, aligned: bool) -> FaceCrop:
-    return load_aligned_crop(path, size) if aligned else detect_and_align(path, size)
+def _faces(rgb: np.ndarray, arg: str, path: Path) -> list:
+    """Every face, largest first; `NoFaceError` naming the argument when there is none."""
+    from ..faces.detect import detect_faces
+
+    faces = detect_faces(rgb)
+    if not faces:
+        raise NoFaceError(f"`{arg}` {str(path)!r}: no face found; use a photo where the face is visible and at least "
+                          "~80 px wide, or pass aligned crops with `--aligned`.")
+    return faces
 
 
 @torch.no_grad()
 def check_protection(original: str | Path, protected: str | Path, references: Sequence[str | Path] = (), *,
-                     models: Sequence[str] | None = None, aligned: bool = False, size: int = 512,
+                     models: Sequence[str] | None = None, aligned: bool = False, size: int = JUDGE_SIZE,
                      threshold: str | None = None, device: str = "cpu") -> CheckReport:
-    """Compare ``protected`` with ``original`` and ``references`` on every available FR model."""
+    """Judge ``protected`` against ``original`` and ``references`` on every available FR model and dlib-bin."""
     # 1. inputs (cheap checks before loading any model)
     paths = {"ORIGINAL": Path(original), "PROTECTED": Path(protected)}
     for i, r in enumerate(references):
@@ -96,51 +77,39 @@ def check_protection(original: str | Path, protected: str | Path, references: Se
     for arg, p in paths.items():
         if not p.is_file():
             raise InputError(f"`{arg}` must be an existing image file, got {str(p)!r}.")
-    # 2. faces
-    faces = {arg: _face(p, size, aligned) for arg, p in paths.items()}
-    # 3. models
+    images = {arg: read_image(p).rgb for arg, p in paths.items()}
+    ref_args = [a for a in paths if a.startswith("--reference")]
+    if aligned:
+        for arg, rgb in images.items():
+            if abs(rgb.shape[0] - rgb.shape[1]) > 1:
+                raise InputError(f"`--aligned` expects square generation crops, but `{arg}` {str(paths[arg])!r} is "
+                                 f"{rgb.shape[1]}x{rgb.shape[0]}; drop `--aligned` to detect the face instead.")
+    # 2. judges: the available models (surrogates as the protected photo's sidecar names them) and dlib-bin
     nets, records = load_models(models, device=device)
+    judge = Judge(list(nets.values()), sidecar_surrogates(paths["PROTECTED"]),
+                  dlib_bin=not aligned and (models is None or "dlib" in models), threshold_key=threshold, size=size)
+    # 3. before: the original's faces and the references, embedded once
+    if aligned:
+        originals = [judge.original_crop(images["ORIGINAL"])]
+        refs = [judge.reference_crop(images[a], paths[a].name) for a in ref_args]
+        found = 1
+    else:
+        faces = _faces(images["ORIGINAL"], "ORIGINAL", paths["ORIGINAL"])
+        found = len(faces)
+        originals = [judge.original(images["ORIGINAL"], f, i) for i, f in enumerate(faces)]
+        refs = [judge.reference(images[a], _faces(images[a], a, paths[a])[0], paths[a].name) for a in ref_args]
+    owner = judge.owner(originals, refs)
+    # 4. after: each face of the protected photo
+    protected_rgb = images["PROTECTED"]
+    moved = not aligned and protected_rgb.shape != images["ORIGINAL"].shape
+    found_again = _faces(protected_rgb, "PROTECTED", paths["PROTECTED"]) if moved else None
     verdicts = []
-    for rec in records:
-        if not rec.available:
-            continue
-        net = nets[rec.name]
-        key = threshold or primary_threshold(rec.thresholds)
-        if key not in rec.thresholds:
-            raise InputError(f"`--threshold` must be one of {list(rec.thresholds)} for {rec.name!r}, got {key!r}.")
-        emb = {arg: net(f.tensor().to(device))[0] for arg, f in faces.items()}
-        prot = emb["PROTECTED"]
-        refs = {str(paths[a]): float(prot @ e) for a, e in emb.items() if a.startswith("--reference")}
-        verdicts.append(ModelVerdict(rec.name, key, rec.thresholds[key], float(prot @ emb["ORIGINAL"]), refs,
-                                     rec.rule))
-    if not aligned and (models is None or "dlib" in models):
-        verdicts.append(dlib_bin_verdict(paths))
+    for o in originals:
+        refs_o = refs if owner == o.index else ()
+        if found_again is not None:  # a resized or re-encoded copy: find the face again rather than reuse the warp
+            if o.index >= len(found_again):
+                continue
+            o = JudgedFace(o.index, found_again[o.index], o.embeddings, o.dlib_bin)
+        verdicts.append(judge.verdict(o, protected_rgb, refs_o))
     return CheckReport(str(paths["ORIGINAL"]), str(paths["PROTECTED"]), [str(Path(r)) for r in references], aligned,
-                       verdicts, records)
-
-
-def dlib_bin_verdict(paths: dict[str, Path]) -> ModelVerdict:
-    """dlib-bin's own verdict on full photos (largest face each): raw-descriptor L2 distances from PROTECTED.
-
-    A protected photo in which dlib's detector finds no face counts as protected (distance reported as inf).
-    """
-    from ..embedders.dlib_chip import dlib_face_tools
-    from ..embedders.dlib_resnet import SAME_PERSON_DISTANCE
-    from ..io import read_image
-
-    tools = dlib_face_tools()
-    desc = {}
-    for arg, p in paths.items():
-        desc[arg] = tools.face_descriptor(read_image(p).rgb)
-        if desc[arg] is None and arg != "PROTECTED":
-            raise NoFaceError(f"`{arg}` {str(p)!r}: dlib found no face to compare with.")
-
-    def dist(arg: str) -> float:
-        if desc["PROTECTED"] is None:
-            return float("inf")
-        return float(np.linalg.norm(desc["PROTECTED"] - desc[arg]))
-
-    refs = {str(paths[a]): dist(a) for a in paths if a.startswith("--reference")}
-    return ModelVerdict("dlib-bin", f"l2<{SAME_PERSON_DISTANCE}", SAME_PERSON_DISTANCE, dist("ORIGINAL"), refs,
-                        rule=f"dlib's own pipeline; same person when the descriptor distance < {SAME_PERSON_DISTANCE}",
-                        metric="l2")
+                       found, verdicts, records)

@@ -17,7 +17,7 @@ import torch
 from ..errors import NoFaceError
 from ..faces.align import crop_to_tensor
 from ..faces.templates import Template, generation_template
-from ..store import sha256sum
+from ..paths import sha256sum
 
 
 @dataclass
@@ -36,6 +36,14 @@ class FaceCrop:
     def tensor(self) -> torch.Tensor:
         """(1, 3, S, S) float32 in [0, 1]."""
         return crop_to_tensor(self.crop)
+
+    def recrop(self, rgb: np.ndarray) -> np.ndarray:
+        """The same crop cut from another photo of the same geometry (the protected photo), with this alignment."""
+        from ..faces.align import crop_with
+
+        if self.matrix is None:
+            raise NoFaceError(f"{str(self.path)!r} was given as an aligned crop; it has no alignment to re-apply.")
+        return crop_with(rgb, self.matrix, self.crop.shape[0])
 
     def aligned(self):
         """The face stack's `AlignedFace` (for region masks); needs landmarks, so not for ``--aligned`` inputs."""

@@ -6,8 +6,14 @@ Steps: 1. models (with weights' checksums)  2. aligned crops of every photo (cac
 
 Protocol: with several FR models, each is held out in turn and the protection is optimised on the others
 (leave-one-out, REFERENCES.md); with a single model the run is *white-box* (optimised and judged on the same
-model) and labelled so. Protection and scoring happen on the aligned generation crops, as in the literature's
-pre-aligned datasets; ``clean`` scores the untouched crops (the baseline every PSR is read against).
+model) and labelled so. Each item is protected exactly as `masque protect` protects a photo (`FacePipeline`: the same
+masker with the face parser when imported, per-region masks, the engine's own crop size, paste-back into the photo,
+the judges' verdict on the written photo, recorded per item); the literature's scores are then computed on aligned
+generation crops of ``size`` px cut from the protected photo with the original's alignment, as in pre-aligned
+datasets. In leave-one-out the protected crops are also judged by the models they were optimised on
+(``white-box`` runs, with ``held_out``), and ``transfer`` in results.json puts black-box and white-box PSR per model
+side by side (`transfer.transfer_summary`). ``clean`` scores the untouched crops (the baseline every PSR is read
+against).
 """
 
 from __future__ import annotations
@@ -26,17 +32,23 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..engines.catalog import engine_names
 from ..errors import InputError, NoFaceError
-from ..faces.align import tensor_to_crop
+from ..io import read_image, write_image
+from ..pipeline import FacePipeline, Judge, PhotoResult, Preparer, mask_tensor
+from ..pipeline.prepare import default_masker
 from . import metrics
 from .baselines import PGDBaseline, PGDConfig
 from .datasets import EvalDataset, EvalItem
 from .faces import CropCache
 from .scoring import Gallery, ProtectedItem, score_run
+from .transfer import transfer_summary
 from .zoo import load_models
 
-METHODS = ("clean", "masque", "parametric", "pgd", "masked-pgd")
-MASKED = ("masque", "parametric", "masked-pgd")  # methods confined to the prompt's face region
+# Methods: the registered engines (the diffusion engine also under the paper's name, "masque") and the baselines.
+ENGINE_METHODS = {**{name: name for name in engine_names()}, "masque": "diffusion"}
+BASELINES = ("pgd", "masked-pgd")
+METHODS = ("clean", *ENGINE_METHODS, *BASELINES)
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class EvalConfig:
     sd_model: str | None = None  # Stable Diffusion folder for the `masque` method
     diffusion_steps: int | None = None  # DDIM steps of `masque` (None: the engine's default, 50)
     parametric_steps: int | None = None  # Adam iterations of `parametric` (None: the engine's default)
+    eot: bool = False  # optimise `parametric` under the EOT transforms (alignment jitter, JPEG, ...; for transfer)
     device: str = "cpu"
     detector: str = "hog"
     amplify: float = 10.0  # difference gain in grid.png
@@ -66,7 +79,7 @@ class EvalConfig:
                              f"{list(self.methods)}.")
         if self.size < 32:
             raise InputError(f"`--size` must be at least 32 px, got {self.size}.")
-        if "masque" in self.methods and not self.sd_model:
+        if any(ENGINE_METHODS.get(m) == "diffusion" for m in self.methods) and not self.sd_model:
             from ..engines.diffusion.backbone import MODEL_ENV
 
             if not os.environ.get(MODEL_ENV):
@@ -100,33 +113,35 @@ def protocols_for(method: str, names: Sequence[str]) -> list[Protocol]:
 
 
 def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
-    """An `Engine`-shaped object for ``method`` optimised on ``surrogates`` (FaceEmbedders)."""
-    if method in ("pgd", "masked-pgd"):
+    """An `Engine` for ``method`` optimised on ``surrogates`` (FaceEmbedders), built through the engine registry."""
+    if method in BASELINES:
         return PGDBaseline(surrogates, cfg.pgd, masked=method == "masked-pgd")
-    from ..engines import create_engine
+    if method not in ENGINE_METHODS:
+        raise InputError(f"`--methods`: {method!r} has no protection engine.")
+    from ..engines import EngineOptions, create_engine, engine_kwargs
 
-    if method == "parametric":
-        from ..engines.parametric import ParametricConfig
+    name = ENGINE_METHODS[method]
+    steps = cfg.diffusion_steps if name == "diffusion" else cfg.parametric_steps
+    options = EngineOptions(steps=steps, model=cfg.sd_model if name == "diffusion" else None, device=cfg.device,
+                            eot=cfg.eot)
+    return create_engine(name, embedders=list(surrogates), **engine_kwargs(name, options))
 
-        config = ParametricConfig(steps=cfg.parametric_steps) if cfg.parametric_steps is not None else None
-        return create_engine("parametric", embedders=list(surrogates), config=config)
-    if method == "masque":
-        from ..engines.diffusion import DiffusionConfig, InversionConfig
 
-        config = None
-        if cfg.diffusion_steps is not None:
-            config = DiffusionConfig(inversion=InversionConfig(num_steps=cfg.diffusion_steps)).validate()
-        return create_engine("diffusion", model=cfg.sd_model, embedders=list(surrogates), device=cfg.device,
-                             config=config)
-    raise InputError(f"`--methods`: {method!r} has no protection engine.")
+def method_pipeline(method: str, proto: Protocol, models: dict, cfg: EvalConfig) -> FacePipeline:
+    """What `masque protect` runs, for one method and protocol: the same masker (face parser when imported),
+    per-region masks, the engine's crop size, and the judges (surrogates marked, the rest held out, dlib-bin)."""
+    engine = build_method(method, [models[s] for s in proto.surrogates], cfg)
+    preparer = Preparer(engine, cfg.prompt, region=cfg.regions, masker=default_masker(device=cfg.device),
+                        detector=cfg.detector, whole_crop=method == "pgd")
+    return FacePipeline(preparer, Judge(list(models.values()), proto.surrogates), faces="largest")
 
 
 def region_mask(face, cfg: EvalConfig) -> torch.Tensor:
-    from ..faces.regions import RegionMasker, regions_for_prompt
+    """The prompt's region mask on an evaluation crop (the masker `masque protect` uses)."""
+    from ..faces.regions import regions_for_prompt
 
     regions = regions_for_prompt(cfg.prompt, cfg.regions)
-    mask = RegionMasker()(face.aligned(), regions)
-    return torch.from_numpy(np.asarray(mask, np.float32))[None, None]
+    return mask_tensor(default_masker(device=cfg.device)(face.aligned(), regions))
 
 
 def _json_safe(obj):
@@ -151,19 +166,21 @@ def _json_safe(obj):
 
 
 def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
-    """What a saved protected crop depends on; `--skip-existing` reuses it only when these match."""
+    """What a saved protection depends on; `--skip-existing` reuses it only when these match."""
     keep = {"size": cfg.size, "seed": seed, "prompt": cfg.prompt, "regions": cfg.regions, "detector": cfg.detector}
-    if method in ("pgd", "masked-pgd"):
+    if method in BASELINES:
         keep["pgd"] = asdict(cfg.pgd)
-    elif method == "masque":
+    elif ENGINE_METHODS.get(method) == "diffusion":
         keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps}
-    elif method == "parametric":
+    elif method in ENGINE_METHODS:
         keep["steps"] = cfg.parametric_steps
+        keep["eot"] = cfg.eot
     return _json_safe(keep)
 
 
-def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], cache: CropCache,
+def _protect_items(method: str, proto: Protocol, pipe: FacePipeline, items: list[EvalItem], cache: CropCache,
                    cfg: EvalConfig, out_dir: Path, log: Callable[[str], None]) -> list[ProtectedItem]:
+    """Protect each item's photo through ``pipe`` (pair photos = the item's references) and cut its scoring crop."""
     from PIL import Image
 
     folder = out_dir / "protected" / method / proto.tag
@@ -173,8 +190,10 @@ def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], 
         face = cache.get(item.source)
         seed = cfg.seed + i
         png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
+        photo_out = folder / f"{item.key}.photo{Path(item.source).suffix.lower()}"  # the source's format, as shipped
         settings = _settings(method, cfg, seed)
-        saved = json.loads(meta.read_text()) if cfg.skip_existing and png.is_file() and meta.is_file() else None
+        done = cfg.skip_existing and png.is_file() and photo_out.is_file() and meta.is_file()
+        saved = json.loads(meta.read_text()) if done else None
         if saved is not None and saved.get("settings") != settings:
             log(f"{method} [{proto.tag}] {item.key}: saved with other settings, protecting again")
             saved = None
@@ -182,24 +201,39 @@ def _protect_items(method: str, proto: Protocol, engine, items: list[EvalItem], 
             record = {**saved, "resumed": True}
             protected = np.asarray(Image.open(png).convert("RGB"))
         else:
-            refs = [cache.get(r) for r in item.references]
-            anchors = [r.tensor() for r in refs] or [face.tensor()]  # single mode: the photo itself
-            mask = region_mask(face, cfg) if method in MASKED else torch.ones(1, 1, cfg.size, cfg.size)
             start = time.perf_counter()
-            result = engine.protect(face.tensor(), mask, cfg.prompt, anchors, seed=seed)
+            run = _run_item(pipe, item, seed, photo_out)
             seconds = time.perf_counter() - start
-            protected = tensor_to_crop(result.image)
+            (outcome,) = run.faces
+            protected = face.recrop(run.rgb)  # the scoring crop, cut with the original's alignment
             Image.fromarray(protected).save(png)
             record = {"key": item.key, "seed": seed, "settings": settings, "seconds": seconds,
-                      "nfe": result.trace.nfe(),
-                      "trace": result.trace.to_dict(), "anchors": [str(r) for r in item.references] or ["<self>"],
+                      "nfe": run.trace.nfe(), "trace": run.trace.to_dict(), "timings": run.times.to_dict(),
+                      "anchors": [str(r) for r in item.references] or ["<self>"],
                       "protected_path": str(png.relative_to(out_dir)),
-                      "engine_info": _json_safe({k: v for k, v in result.info.items() if k != "image"})}
+                      "protected_photo_path": str(photo_out.relative_to(out_dir)),
+                      "verdict": outcome.verdict.to_dict(), "status": outcome.verdict.status,
+                      "similarity_before": outcome.result.similarity_before,
+                      "similarity_after": outcome.result.similarity_after,
+                      "engine_info": _json_safe(outcome.result.details)}
             meta.write_text(json.dumps(_json_safe(record), indent=1))
             record["resumed"] = False
-            log(f"{method} [{proto.tag}] {item.key}: {seconds:.1f}s")
+            log(f"{method} [{proto.tag}] {item.key}: {seconds:.1f}s, {outcome.verdict.status}")
         probes.append(ProtectedItem(item, face.crop, protected, record))
     return probes
+
+
+def _run_item(pipe: FacePipeline, item: EvalItem, seed: int, out: Path) -> PhotoResult:
+    """One item through the shipped pipeline (its references are the pair photos), written like `masque protect`
+    writes (the source's format, metadata stripped) and judged on what was written."""
+    image = read_image(item.source)
+
+    def write(rgb: np.ndarray) -> np.ndarray:
+        write_image(out, rgb, like=image)
+        return read_image(out).rgb
+
+    pairs = [(Path(r).name, read_image(r).rgb) for r in item.references]
+    return pipe.run(image.rgb, pairs, seed=seed, write=write)
 
 
 def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, command: Sequence[str] | None = None,
@@ -211,7 +245,6 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = dataset.limited(cfg.limit)
-    torch.manual_seed(cfg.seed)
     # 1. models
     models, records = load_models(cfg.models, device=cfg.device)
     names = list(models)
@@ -242,8 +275,8 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                                         {"key": it.key, "seed": None, "seconds": 0.0, "nfe": 0, "resumed": False})
                           for it in items]
             else:
-                engine = build_method(method, [models[s] for s in proto.surrogates], cfg)
-                probes = _protect_items(method, proto, engine, items, cache, cfg, out_dir, log)
+                pipe = method_pipeline(method, proto, models, cfg)
+                probes = _protect_items(method, proto, pipe, items, cache, cfg, out_dir, log)
             grids[f"{method}__{proto.tag}"] = [(p.original, p.protected) for p in probes]
             rec = by_name[proto.target]
             scored = score_run(models[proto.target], rec.thresholds, rec.primary, gallery, probes, quality_status)
@@ -251,6 +284,12 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                          "protocol": proto.label, **scored})
             v = scored["verification"][rec.primary]["psr"]
             log(f"{method} -> {proto.target} ({proto.label}): verification PSR@{rec.primary} = {v}")
+            if proto.label == "leave-one-out":  # the same crops judged by the models they were optimised against
+                for name in proto.surrogates:
+                    r = by_name[name]
+                    runs.append({"method": method, "target": name, "surrogates": list(proto.surrogates),
+                                 "protocol": "white-box", "held_out": proto.target,
+                                 **score_run(models[name], r.thresholds, r.primary, gallery, probes, quality_status)})
     # 6. outputs
     results = {
         "masque_version": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
@@ -259,7 +298,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
         "config": asdict(cfg), "seed": cfg.seed, "dataset": dataset.to_dict(),
         "models": [r.to_dict() for r in records], "skipped_photos": skipped,
         "gallery": [{"path": str(p), "identity": i} for p, i in zip(gallery.paths, gallery.identities, strict=True)],
-        "runs": runs,
+        "runs": runs, "transfer": transfer_summary(runs),
     }
     results = _json_safe(results)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))

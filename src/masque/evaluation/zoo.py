@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..embedders import FaceEmbedder, create_embedder, default_weights, list_embedders
 from ..embedders.registry import TEST_ONLY
 from ..errors import InputError, WeightsError
-from ..store import sha256sum
+from ..paths import sha256sum
 from .metrics import primary_threshold, threshold_keys
 
 
@@ -66,11 +66,11 @@ def load_models(names: Sequence[str] | None = None, *, device: str = "cpu"
     models, records = {}, []
     for name in wanted:
         try:
-            model = create_embedder(name, device=device)
-            weights = default_weights(name)
+            weights = default_weights(name)  # a file check first: no architecture is built for absent weights
         except WeightsError as exc:
             records.append(ModelRecord(name, False, reason=str(exc)))
             continue
+        model = create_embedder(name, weights, device=device)
         thresholds = {k: float(v) for k, v in model.thresholds.items()}
         thresholds = {k: thresholds[k] for k in threshold_keys(thresholds)}
         records.append(ModelRecord(

@@ -119,9 +119,14 @@ def align_face(
     """Crop ``face`` from the photo into ``template``'s framing (``template.size`` px square, bicubic)."""
     rgb = check_rgb(rgb)
     matrix = alignment_matrix(face.points5, template, eye_weight)
-    s = template.size
-    crop = np.clip(np.rint(warp_array(rgb, matrix, (s, s))), 0, 255).astype(np.uint8)
+    crop = crop_with(rgb, matrix, template.size)
     return AlignedFace(crop, matrix, template, apply_matrix(matrix, face.landmarks68), face)
+
+
+def crop_with(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """The ``size``-px uint8 crop that ``matrix`` (photo -> crop pixels) cuts from ``rgb``: how an alignment found
+    on one photo crops another of the same geometry (the protected photo judged with the original's alignment)."""
+    return np.clip(np.rint(warp_array(check_rgb(rgb), matrix, (size, size))), 0, 255).astype(np.uint8)
 
 
 def crop_to_tensor(crop_uint8: np.ndarray) -> torch.Tensor:

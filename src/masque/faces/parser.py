@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..embedders.base import load_state_dict_strict
+from ..checkpoints import load_state_dict_strict
 from ..errors import InputError
 
 LABELS = (

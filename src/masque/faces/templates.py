@@ -95,3 +95,18 @@ def warp_between(image: torch.Tensor, src: Template, dst: Template, out_size: in
 # Pixel means (150 px chip); per-point spread 1-6 px, mostly head pose (nose and mouth under yaw).
 DLIB_150 = Template("dlib", 150, _unit(
     np.array([[46.736, 46.292], [100.184, 46.531], [73.695, 73.113], [46.594, 103.009], [100.210, 103.081]]), 150))
+
+
+def landmark_box_template(name: str, size: int, margin: float) -> Template:
+    """A square crop ``margin`` times the five-landmark (eyes-to-mouth) bounding box's longer side, centred on it.
+
+    For models trained on detector-box crops (Sandberg's FaceNet): the five points of the canonical ArcFace face
+    shape are framed so that their box spans ``1 / margin`` of the crop; the similarity fit in `warp_between` then
+    levels the eyes and scales each face to that box. (The ArcFace 112 crop itself is ~2.7x its five-point box.)
+    """
+    if margin < 1.0:
+        raise ValueError(f"`margin` must be >= 1 (the crop contains the landmark box), got {margin}.")
+    pts = ARCFACE_112.points
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    side = margin * float((hi - lo).max())
+    return Template(name, size, (pts - (lo + hi) / 2) / side + 0.5)

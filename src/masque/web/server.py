@@ -30,9 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
+from ..engines.catalog import engine_names
 from ..errors import InputError, MasqueError, WeightsError
 
-ENGINES = ("auto", "parametric", "diffusion")
+ENGINES = ("auto", *engine_names())  # auto: diffusion when its weights are here, else parametric
 PROMPT_SUGGESTIONS = ("red lipstick", "plum lipstick", "smoky eyeshadow", "pink blush", "tan foundation")
 LOOPBACK_NAMES = ("localhost",)
 MAX_PROMPT_CHARS = 200
@@ -54,7 +55,7 @@ SECURITY_HEADERS = {
 class ServeConfig:
     """What `masque serve` fixes for every request (the page chooses photo, prompt and engine)."""
 
-    engine: str = "auto"  # engine selected when the page opens (auto: diffusion when its weights are here)
+    engine: str = "auto"  # engine selected when the page opens
     model: str | None = None  # diffusion weights (hub id or folder); None: $MASQUE_SD_MODEL / the default
     surrogates: tuple[str, ...] | None = None  # FR models to optimise against; None: every present one
     steps: int | None = None  # engine steps; None: the engine's default
@@ -107,7 +108,7 @@ class ProtectService:
 
     def _protector(self, engine: str, prompt: str):
         from .. import api
-        from ..cli.protect import _engine_options  # the one mapping of "--steps" etc. onto engine configs
+        from ..engines import EngineOptions, engine_kwargs
         from ..engines.auto import choose_engine
 
         choice = choose_engine(engine, self.config.model)
@@ -121,10 +122,8 @@ class ProtectService:
                     prompt=prompt, engine=engine, engine_choice=choice,
                     surrogates=list(cfg.surrogates) if cfg.surrogates else None,
                     device=cfg.device, overwrite=True,
-                    engine_options=_engine_options(engine, model=cfg.model if engine == "diffusion" else None,
-                                                   device=cfg.device, source_prompt="A face of a human",
-                                                   target_word=None, steps=cfg.steps, guidance_scale=None,
-                                                   strength=None, mask_fusion=None))
+                    engine_options=engine_kwargs(engine, EngineOptions(
+                        steps=cfg.steps, model=cfg.model if engine == "diffusion" else None, device=cfg.device)))
             except WeightsError as exc:
                 self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
                                              "not load); choose the fast method.")
@@ -201,14 +200,32 @@ def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | N
     sidecar = report.to_dict()
     sidecar["input"], sidecar["output"] = photo_name, report.output.name
     sidecar["settings"]["pair"] = [pair_name] if pair_name else []
-    faces = [{"index": f.index, "anchor": f.anchor, "rows": f.rows()} for f in report.faces]
-    weak = sorted({m for f in report.faces for m, ok in f.protected.items() if not ok})
-    hint = weak_protection_hint(weak, report.settings, audience="web") if weak else None
+    faces = [{"index": f.index, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
+              "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
+    summary = report.summary
+    weak = summary["still_matched_by"]
+    notes = ([weak_protection_hint(weak, report.settings, audience="web")] if weak else []) + summary["warnings"]
+    if not notes and summary["protected"] < len(report.faces):
+        notes = ["Some faces could not be judged; check the result again before posting."]
+    hint = " ".join(notes) or None
     return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
             "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
             "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
-            "faces_found": report.faces_found, "faces": faces, "weak": weak, "hint": hint,
+            "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
+            "faces": faces, "weak": weak, "hint": hint,
             "seconds": round(report.seconds, 1)}
+
+
+def _page_rows(verdict) -> list[dict]:
+    """The page's table: one row per judge and comparison (before = the reference vs the original, unprotected)."""
+    rows = []
+    for m in verdict.models:
+        pairs = [("original", None, m.vs_original)] + [
+            (name, m.references_before[name], after) for name, after in m.vs_references.items()]
+        for against, before, after in pairs:
+            rows.append({"model": m.model, "against": against, "role": m.role, "metric": m.metric, "before": before,
+                         "after": after, "threshold": m.threshold, "protected": not m.matches(after)})
+    return rows
 
 
 # --- form handling -------------------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from PIL import Image
 from masque.engines.diffusion import DiffusionConfig, GuidanceConfig, InversionConfig, MasquePipeline
 
 STEPS = 5
+METHODS = ("null-text", "direct", "negative-prompt")  # every `InversionConfig.method`; invariant tests run them all
 # Few steps need a larger per-step null-text correction than the paper's lr=1e-2 at 50 steps.
-FAST_INVERSION = InversionConfig(num_steps=STEPS, lr=0.3, inner_iters=10)
+FAST_INVERSION = InversionConfig(method="null-text", num_steps=STEPS, lr=0.3, inner_iters=10)
 NO_GUIDANCE = GuidanceConfig(strength=0.0)
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 import torch
-from diffusers.models.attention_processor import AttnProcessor
+from diffusers.models.attention_processor import AttnProcessor2_0
 
 from masque.engines.diffusion import EditConfig
 from masque.engines.diffusion.attention import align_prompts, attention_sides, pick_blend_side, word_spans
 from masque.engines.diffusion.blend import region_to_latent
 from masque.engines.diffusion.inversion import cfg_eps
 
-from .conftest import STEPS
+from .conftest import FAST_INVERSION, METHODS, STEPS
 
 SRC = "A face of a human"
 
@@ -48,9 +51,12 @@ def test_blend_resolution_rule():
     assert pick_blend_side([16, 8], 16, 0.25) == 8  # tiny model: the coarsest available
 
 
-def test_no_edit_run_equals_plain_diffusers(tiny_pipe, face_crop):
-    """Target prompt == source prompt, no guidance: every controlled latent equals a plain diffusers run."""
-    pipe, bb = tiny_pipe, tiny_pipe.backbone
+@pytest.mark.parametrize("method", METHODS)
+def test_no_edit_run_equals_plain_diffusers(tiny_pipe, face_crop, method):
+    """Target prompt == source prompt, no guidance: every controlled latent equals a plain diffusers run (the UNet's
+    default SDPA processors, as in inversion) from the same inversion."""
+    pipe = tiny_pipe.with_config(inversion=replace(FAST_INVERSION, method=method, inner_iters=2))
+    bb = pipe.backbone
     image = torch.nn.functional.interpolate(face_crop, size=(64, 64), mode="bilinear", antialias=True)
     inv = pipe.invert(image, SRC)
     controlled = []
@@ -59,13 +65,18 @@ def test_no_edit_run_equals_plain_diffusers(tiny_pipe, face_crop):
     assert len(controlled) == STEPS
     assert attention_sides(bb.unet, pipe.latent_side) == [16, 8]
 
-    bb.unet.set_attn_processor(AttnProcessor())
+    assert all(isinstance(p, AttnProcessor2_0) for p in bb.unet.attn_processors.values())  # restored after the edit
     cond = pipe.encode_prompt([SRC])
     bb.scheduler.set_timesteps(STEPS)
     z = inv.x_T
     with torch.no_grad():
-        for (z_src, z_tgt), t, null in zip(controlled, bb.scheduler.timesteps, inv.null_embeddings, strict=True):
+        for i, ((z_src, z_tgt), t, null) in enumerate(zip(controlled, bb.scheduler.timesteps, inv.null_embeddings,
+                                                          strict=True)):
             eps_u, eps_c = bb.unet(torch.cat([z, z]), t, encoder_hidden_states=torch.cat([null, cond])).sample.chunk(2)
             z = bb.scheduler.step(cfg_eps(eps_u, eps_c, pipe.config.inversion.guidance_scale), t, z).prev_sample
+            if inv.offsets is not None:  # direct inversion (offsets on both branches, `offset_target`)
+                z = z + inv.offsets[i]
             assert (z_src - z).abs().max() <= 1e-5
             assert (z_tgt - z).abs().max() <= 1e-5
+    if method == "direct":  # ... and so retraces the inversion
+        assert (z - inv.latents[0]).abs().max() <= 1e-5

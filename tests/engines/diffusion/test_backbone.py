@@ -18,6 +18,7 @@ from masque.engines.diffusion import (
     load_backbone,
 )
 from masque.errors import InputError, WeightsError
+from masque.pipeline import make_job
 
 
 def test_tiny_loads_from_disk_with_reference_scheduler(tiny_sd_dir):
@@ -91,11 +92,11 @@ def test_engine_protects_a_non_square_crop(tiny_sd_dir, face_crop, lips_mask):
     cfg = DiffusionConfig(inversion=InversionConfig(num_steps=3, inner_iters=1), guidance=GuidanceConfig(iters=1))
     engine = create_engine("diffusion", model=str(tiny_sd_dir), device="cpu", embedders=["tiny-random"], config=cfg)
     crop, mask = face_crop[..., :, 4:76], lips_mask[..., :, 4:76]  # 80 x 72
-    res = engine.protect(crop, mask, "red lipstick", anchors=[], seed=0)
+    res = engine.protect(make_job(engine, crop, mask, "red lipstick", seed=0))
     assert res.image.shape == crop.shape and res.image.dtype == crop.dtype
     assert torch.equal(res.image[(mask == 0).expand_as(crop)], crop[(mask == 0).expand_as(crop)])
-    assert res.info["target_words"] == ["red", "lipstick"] and res.info["resolution"] == engine.crop_size == 64
-    assert set(res.info["similarity_after"]) == {"tiny-random"}
+    assert res.details["target_words"] == ["red", "lipstick"] and res.details["resolution"] == engine.crop_size == 64
+    assert set(res.similarity_after) == {"tiny-random"} and "similarity_after" not in res.details
 
 
 @pytest.mark.parametrize("bad", [

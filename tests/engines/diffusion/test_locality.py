@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +13,7 @@ from masque.engines.diffusion import EditConfig, GuidanceConfig, InversionConfig
 from masque.engines.diffusion.blend import attention_mask, fuse
 from masque.engines.diffusion.guidance import decode
 
-from .conftest import STEPS
+from .conftest import METHODS, STEPS
 
 GUIDED = GuidanceConfig(strength=1.0, step_size=0.3, iters=1, start=0.4)
 # |decoded target - decoded source| outside the mask dilated by 8 px (of 64). The tiny VAE's random decoder is far
@@ -27,10 +29,12 @@ def embedders():
     return [create_embedder("tiny-random", weights=None)]
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("fusion", ["mask", "attention", "both"])
 def test_target_equals_source_outside_the_mask_at_every_blended_step(tiny_pipe, face_crop, lips_mask, embedders,
-                                                                     fusion):
-    pipe = tiny_pipe.with_config(inversion=CHEAP_INVERSION, guidance=GUIDED, edit=EditConfig(mask_fusion=fusion))
+                                                                     fusion, method):
+    pipe = tiny_pipe.with_config(inversion=replace(CHEAP_INVERSION, method=method), guidance=GUIDED,
+                                 edit=EditConfig(mask_fusion=fusion))
     steps = []
     result = pipe.protect(face_crop, lips_mask, "red lipstick", [], embedders, on_step=steps.append)
     blend_from = int(pipe.config.edit.blend_start * STEPS)
@@ -47,9 +51,11 @@ def test_target_equals_source_outside_the_mask_at_every_blended_step(tiny_pipe, 
     assert result.image.shape == face_crop.shape and not torch.equal(result.image, face_crop)
 
 
-def test_decoded_change_stays_near_the_mask(tiny_pipe, face_crop, lips_mask, embedders):
+@pytest.mark.parametrize("method", METHODS)
+def test_decoded_change_stays_near_the_mask(tiny_pipe, face_crop, lips_mask, embedders, method):
     steps = []
-    pipe = tiny_pipe.with_config(inversion=CHEAP_INVERSION, guidance=GUIDED, edit=EditConfig(mask_fusion="mask"))
+    pipe = tiny_pipe.with_config(inversion=replace(CHEAP_INVERSION, method=method), guidance=GUIDED,
+                                 edit=EditConfig(mask_fusion="mask"))
     pipe.protect(face_crop, lips_mask, "red lipstick", [], embedders, on_step=steps.append)
     with torch.no_grad():
         diff = (decode(pipe.backbone, steps[-1].z_tgt, None) - decode(pipe.backbone, steps[-1].z_src, None)).abs()

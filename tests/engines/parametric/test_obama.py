@@ -1,9 +1,9 @@
 """Issue 6 acceptance on real photos: obama.jpg + "red lipstick", pair obama2.jpg, dlib surrogate, judged by dlib-bin
-on the full photo after paste-back (detect -> align -> protect -> paste_back -> re-detect -> dlib descriptor)."""
+on the full photo after paste-back, all through the shipped `FacePipeline` and `Judge`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -13,49 +13,24 @@ from skimage.color import rgb2hsv
 from masque.embedders import create_embedder
 from masque.engines import create_engine
 from masque.engines.parametric import ParametricConfig
-from masque.faces.align import AlignedFace, align_face, crop_to_tensor, tensor_to_crop
-from masque.faces.detect import detect_faces
-from masque.faces.paste import paste_back
+from masque.faces.align import tensor_to_crop
 from masque.faces.regions import RegionMasker
-from masque.faces.templates import generation_template
 from masque.io import read_image
+from masque.pipeline import FacePipeline, Judge, Preparer
 
-dlib = pytest.importorskip("dlib")
-
-
-class DlibJudge:
-    """dlib-bin's own recogniser (`dlib_face_tools`): HOG detector, 5-point chip, ResNet (L2 < 0.6 = same)."""
-
-    def __init__(self, faces_dir):
-        from masque.embedders.dlib_chip import dlib_face_tools
-
-        self.faces_dir = faces_dir
-        self._pairs: dict[str, np.ndarray] = {}
-        self.tools = dlib_face_tools()
-
-    def descriptor(self, rgb: np.ndarray) -> np.ndarray:
-        d = self.tools.face_descriptor(rgb)
-        assert d is not None, "dlib found no face"
-        return d
-
-    def distances(self, rgb: np.ndarray, pairs=("obama2.jpg", "obama3.jpg")) -> dict[str, float]:
-        """dlib-bin L2 distance from the largest face of ``rgb`` to each pair photo (pair descriptors cached)."""
-        for p in pairs:
-            if p not in self._pairs:
-                self._pairs[p] = self.descriptor(read_image(self.faces_dir / p).rgb)
-        d = self.descriptor(rgb)
-        return {p: float(np.linalg.norm(d - self._pairs[p])) for p in pairs}
+HELD_OUT = "obama3.jpg"  # a photo the protection never saw: judged as an extra reference
 
 
 @dataclass
-class Photo:
-    rgb: np.ndarray
-    aligned: AlignedFace
-
-
-@pytest.fixture(scope="module")
-def judge(faces_dir):
-    return DlibJudge(faces_dir)
+class Run:
+    rgb: np.ndarray  # the original photo
+    photo: np.ndarray  # the protected photo
+    crop: torch.Tensor
+    mask: np.ndarray
+    res: object  # ProtectResult
+    landmarks68: np.ndarray
+    before: dict[str, float]  # dlib-bin distance of the unprotected face to each reference
+    after: dict[str, float]
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +38,22 @@ def dlib_embedder():
     return create_embedder("dlib")
 
 
-def _photo(path, size) -> Photo:
-    rgb = read_image(path).rgb
-    return Photo(rgb, align_face(rgb, detect_faces(rgb)[0], generation_template(size)))
-
-
-def _protect(faces_dir, embedder, size, config):
-    src, pair = _photo(faces_dir / "obama.jpg", size), _photo(faces_dir / "obama2.jpg", size)
-    mask = RegionMasker()(src.aligned, ["lips"])
-    crop = crop_to_tensor(src.aligned.crop)
-    engine = create_engine("parametric", embedders=[embedder], config=config)
-    res = engine.protect(crop, torch.from_numpy(mask)[None, None], "red lipstick", [crop_to_tensor(pair.aligned.crop)])
-    protected = tensor_to_crop(res.image)
-    return src, mask, crop, res, paste_back(src.rgb, src.aligned, protected, mask)
+def _protect(faces_dir, embedder, size, config) -> Run:
+    """The shipped path (`FacePipeline`: prepare, engine, paste-back, judge) with obama2 as the pair photo; the
+    judge also reads obama3, which the protection never saw."""
+    engine = create_engine("parametric", embedders=[embedder], config=replace(config, crop_size=size))
+    judge = Judge([embedder], surrogates={embedder.name})
+    pipe = FacePipeline(Preparer(engine, "red lipstick", masker=RegionMasker()), judge, faces="largest")
+    rgb, pair = read_image(faces_dir / "obama.jpg").rgb, read_image(faces_dir / "obama2.jpg").rgb
+    run = pipe.run(rgb, [("obama2.jpg", pair)], seed=0)
+    (face,) = run.faces
+    held = read_image(faces_dir / HELD_OUT).rgb
+    refs = [judge.reference(pair, pipe.preparer.largest(pair, "obama2.jpg"), "obama2.jpg"),
+            judge.reference(held, pipe.preparer.largest(held, HELD_OUT), HELD_OUT)]
+    verdict = judge.verdict(judge.original(rgb, face.job.aligned.face, 0), run.rgb, refs)
+    (row,) = [m for m in verdict.models if m.model == "dlib-bin"]
+    return Run(rgb, run.rgb, face.job.crop, face.job.mask[0, 0].numpy(), face.result,
+               face.job.aligned.face.landmarks68, row.references_before, row.vs_references)
 
 
 def _red_hue_distance(rgb: np.ndarray, where: np.ndarray) -> float:
@@ -86,46 +64,42 @@ def _red_hue_distance(rgb: np.ndarray, where: np.ndarray) -> float:
     return float(abs(np.degrees(mean)))
 
 
-def _check_locality_and_colour(src, mask, crop, res, photo):
-    outside = torch.from_numpy(mask == 0)[None, None].expand_as(crop)
-    assert torch.equal(res.image[outside], crop[outside])  # crop: bit-exact outside the lips mask
-    changed = np.any(photo != src.rgb, axis=2)
+def _check_locality_and_colour(run: Run):
+    outside = torch.from_numpy(run.mask == 0)[None, None].expand_as(run.crop)
+    assert torch.equal(run.res.image[outside], run.crop[outside])  # crop: bit-exact outside the lips mask
+    changed = np.any(run.photo != run.rgb, axis=2)
     ys, xs = np.nonzero(changed)
-    lips = src.aligned.face.landmarks68[48:60]
+    lips = run.landmarks68[48:60]
     pad = 0.25 * np.ptp(lips[:, 0])
     assert xs.min() >= lips[:, 0].min() - pad and xs.max() <= lips[:, 0].max() + pad  # photo: only around the lips
     assert ys.min() >= lips[:, 1].min() - pad and ys.max() <= lips[:, 1].max() + pad
-    inside = mask > 0.5
-    before = _red_hue_distance(src.aligned.crop, inside)
-    after = _red_hue_distance(tensor_to_crop(res.image), inside)
+    inside = run.mask > 0.5
+    before = _red_hue_distance(tensor_to_crop(run.crop), inside)
+    after = _red_hue_distance(tensor_to_crop(run.res.image), inside)
     assert after < before - 3, (before, after)  # the lips' mean hue moves toward red
 
 
-def test_fast_red_lipstick_moves_obama_away_from_obama2(faces_dir, judge, dlib_embedder):
+def test_fast_red_lipstick_moves_obama_away_from_obama2(faces_dir, dlib_embedder):
     """Few iterations on a small crop: direction of change only (the slow test checks the acceptance figure)."""
-    config = ParametricConfig(steps=8, stop_threshold=None)
-    src, mask, crop, res, photo = _protect(faces_dir, dlib_embedder, 128, config)
-    _check_locality_and_colour(src, mask, crop, res, photo)
-    assert res.info["cosine_after"]["dlib"] < res.info["cosine_before"]["dlib"] - 0.005
-    pairs = ("obama2.jpg",)
-    before, after = judge.distances(src.rgb, pairs), judge.distances(photo, pairs)
-    assert after["obama2.jpg"] > before["obama2.jpg"] + 0.01, (before, after)
+    run = _protect(faces_dir, dlib_embedder, 128, ParametricConfig(steps=8, stop_threshold=None))
+    _check_locality_and_colour(run)
+    assert run.res.similarity_after["dlib"] < run.res.similarity_before["dlib"] - 0.005
+    assert run.after["obama2.jpg"] > run.before["obama2.jpg"] + 0.01, (run.before, run.after)
 
 
 @pytest.fixture(scope="module")
-def slow_run(faces_dir, judge, dlib_embedder):
-    src, mask, crop, res, photo = _protect(faces_dir, dlib_embedder, 256, ParametricConfig())
-    before, after = judge.distances(src.rgb), judge.distances(photo)
-    print(f"dlib-bin distances before {before} after {after}; info {res.info}")
-    return src, mask, crop, res, photo, before, after
+def slow_run(faces_dir, dlib_embedder):
+    run = _protect(faces_dir, dlib_embedder, 256, ParametricConfig())
+    print(f"dlib-bin distances before {run.before} after {run.after}; details {run.res.details}")
+    return run
 
 
 @pytest.mark.slow
 def test_slow_default_settings_raise_dlib_distance(slow_run):
-    src, mask, crop, res, photo, before, after = slow_run
-    _check_locality_and_colour(src, mask, crop, res, photo)
+    _check_locality_and_colour(slow_run)
+    before, after = slow_run.before, slow_run.after
     assert after["obama2.jpg"] > before["obama2.jpg"] + 0.04, (before, after)
-    assert after["obama3.jpg"] > before["obama3.jpg"], (before, after)
+    assert after[HELD_OUT] > before[HELD_OUT], (before, after)
 
 
 @pytest.mark.slow
@@ -133,18 +107,22 @@ def test_slow_default_settings_raise_dlib_distance(slow_run):
                    "(obama2) / ~0.35 (obama3) from 0.35 / 0.33, and even unconstrained lip pixels (200 Adam steps) "
                    "only 0.50 / 0.43; lips+eyes+cheeks reach ~0.55 / 0.50 (see the parametric engine report)")
 def test_slow_issue6_acceptance_distance_above_0_6(slow_run):
-    *_, after = slow_run
-    assert after["obama2.jpg"] > 0.6 and after["obama3.jpg"] > 0.6, after
+    after = slow_run.after
+    assert after["obama2.jpg"] > 0.6 and after[HELD_OUT] > 0.6, after
 
 
-def test_foundation_protects_obama_against_dlib_bin_on_both_held_photos(tmp_path, faces_dir, judge):
+def test_foundation_protects_obama_against_dlib_bin_on_both_held_photos(tmp_path, faces_dir):
     """The skin region is large enough where the lips are not: through `masque.protect` (full photo, paste-back,
-    default settings, pair obama2.jpg) dlib-bin no longer matches obama to obama2 *or* to the unseen obama3."""
+    default settings, pair obama2.jpg) dlib-bin no longer matches obama to obama2 *or* to the unseen obama3
+    (judged by `masque check` on the written file)."""
     import masque
+    from masque.evaluation.check import check_protection
 
     out = tmp_path / "obama.png"
     report = masque.protect(faces_dir / "obama.jpg", "tan foundation", out=out, pair=[faces_dir / "obama2.jpg"],
                             engine="parametric", surrogates=["dlib"])
     assert report.settings["regions"] == ["skin"]
-    after = judge.distances(read_image(out).rgb)
-    assert after["obama2.jpg"] > 0.6 and after["obama3.jpg"] > 0.6, after
+    checked = check_protection(faces_dir / "obama.jpg", out, [faces_dir / "obama2.jpg", faces_dir / HELD_OUT],
+                               models=["dlib"])
+    (row,) = [m for m in checked.faces[0].models if m.model == "dlib-bin"]
+    assert row.vs_references["obama2.jpg"] > 0.6 and row.vs_references[HELD_OUT] > 0.6, row

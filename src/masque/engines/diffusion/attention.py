@@ -10,7 +10,7 @@ cond_tgt]``. On the conditional half it
   the first ``self_replace`` fraction of steps,
 - accumulates the target words' cross-attention at the local-blend resolution for `blend.LocalBlend`.
 
-When ``controller.active`` is False (guidance passes, reference runs) the processors compute plain attention.
+When ``controller.active`` is False (guidance passes, reference runs) the processors compute plain SDPA attention.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .config import EditConfig, step_count
 
@@ -101,23 +102,22 @@ class AttentionController:
     def begin_step(self, step: int) -> None:
         self.step = step
 
-    def __call__(self, probs: torch.Tensor, heads: int, is_cross: bool, side: int) -> torch.Tensor:
-        """Edit attention probabilities (batch*heads, Nq, Nk) of the 4-prompt batch; returns the new tensor."""
+    def wants(self, is_cross: bool, side: int) -> bool:
+        """Whether this layer's call needs explicit probabilities (else it runs the fused SDPA kernel only)."""
         if not self.active:
-            return probs
-        b = probs.shape[0] // heads
-        p = probs.reshape(b, heads, *probs.shape[1:])
-        half = b // 2
-        src, tgt = p[half], p[half + 1]  # conditional source / target
+            return False
+        if is_cross:
+            return True
+        return self.step < step_count(self.cfg.self_replace, self.num_steps) and \
+            side <= self.cfg.self_replace_res * self.latent_side
+
+    def edit(self, src: torch.Tensor, tgt: torch.Tensor, is_cross: bool, side: int) -> torch.Tensor:
+        """New attention probabilities (heads, Nq, Nk) of the conditional target from the conditional source's and
+        its own (only called where `wants` said so)."""
         if is_cross:
             self._store(tgt, side)
-            new_tgt = self._cross(src, tgt)
-        elif self.step < step_count(self.cfg.self_replace, self.num_steps) and \
-                side <= self.cfg.self_replace_res * self.latent_side:
-            new_tgt = src
-        else:
-            return probs
-        return torch.cat([p[: half + 1], new_tgt[None], p[half + 2:]]).reshape(probs.shape)
+            return self._cross(src, tgt)
+        return src
 
     def _cross(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         al = self.alignment
@@ -137,12 +137,20 @@ class AttentionController:
 
 
 class ControlledAttnProcessor:
-    """Classic (non-SDPA) attention that hands its probabilities to the shared controller before mixing values."""
+    """diffusers' `AttnProcessor2_0` (the fused SDPA kernel the UNet runs by default, and so during inversion) with
+    the prompt-to-prompt edit on top.
+
+    Every row of the batch goes through SDPA, so the source branch of an edit uses the same kernel as the inversion
+    it retraces (a classic softmax-bmm processor here gave an fp16 source branch 0.024 away from it). Where the
+    controller `wants` probabilities, they are computed explicitly (in fp32) for the two conditional rows only, and
+    the conditional target's output is recomputed from the edited probabilities.
+    """
 
     def __init__(self, controller: AttentionController):
         self.controller = controller
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+        # 1. projections, exactly as AttnProcessor2_0
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)
@@ -153,17 +161,36 @@ class ControlledAttnProcessor:
         is_cross = encoder_hidden_states is not None
         batch, n_query, _ = hidden_states.shape
         seq_len = (encoder_hidden_states if is_cross else hidden_states).shape[1]
-        attention_mask = attn.prepare_attention_mask(attention_mask, seq_len, batch)
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, seq_len, batch)
+            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
         query = attn.to_q(hidden_states)
         context = hidden_states if not is_cross else (
             attn.norm_encoder_hidden_states(encoder_hidden_states) if attn.norm_cross else encoder_hidden_states)
         key, value = attn.to_k(context), attn.to_v(context)
-        query, key, value = (attn.head_to_batch_dim(t) for t in (query, key, value))
-        probs = attn.get_attention_scores(query, key, attention_mask)
-        probs = self.controller(probs, attn.heads, is_cross, math.isqrt(n_query))
-        hidden_states = attn.batch_to_head_dim(torch.bmm(probs, value))
+        head_dim = key.shape[-1] // attn.heads
+        query, key, value = (x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value))
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        # 2. fused attention for every row
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0,
+                                             is_causal=False)
+        # 3. prompt-to-prompt: explicit probabilities of the conditional rows, edited target row
+        side = math.isqrt(n_query)
+        if self.controller.wants(is_cross, side):
+            src, tgt = batch // 2, batch // 2 + 1  # layout [uncond_src, uncond_tgt, cond_src, cond_tgt]
+            scores = query[src:tgt + 1].float() @ key[src:tgt + 1].float().transpose(-1, -2) * attn.scale
+            if attention_mask is not None:
+                scores = scores + attention_mask[src:tgt + 1].float()
+            probs = scores.softmax(-1)
+            new = self.controller.edit(probs[0], probs[1], is_cross, side)
+            out = torch.cat([out[:tgt], (new @ value[tgt].float()).to(out.dtype)[None], out[tgt + 1:]])
+        # 4. output projection, exactly as AttnProcessor2_0
+        hidden_states = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
         if input_ndim == 4:
             hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)

@@ -59,7 +59,7 @@ def resolve_model(model_id_or_dir: str | os.PathLike | None) -> str:
     source = str(model_id_or_dir) if model_id_or_dir is not None else (os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
     if Path(source).expanduser().exists():
         return source
-    from ...store import sd_path
+    from ...paths import sd_path
 
     fetched = sd_path(source)
     return str(fetched) if (fetched / "model_index.json").is_file() else source

@@ -10,6 +10,8 @@ invariant tested in `tests/engines/diffusion/test_locality.py`.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -41,3 +43,24 @@ def fuse(region: torch.Tensor, attn_maps: torch.Tensor | None, latent_side: int,
 def blend(z_src: torch.Tensor, z_tgt: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """``z_src + M * (z_tgt - z_src)`` (P2P LocalBlend update)."""
     return z_src + m.to(z_tgt) * (z_tgt - z_src)
+
+
+# Below this fraction of the region's area covered by the thresholded attention map, `mask_fusion="both"` leaves the
+# edit and the guidance (both gated by the fused mask) close to no-ops.
+MIN_OVERLAP = 0.05
+
+
+def warn_if_attention_misses(region: torch.Tensor, attn_maps: torch.Tensor | None, latent_side: int,
+                             cfg: EditConfig, words: tuple[str, ...]) -> float | None:
+    """With ``mask_fusion="both"``, warn when the words' attention map covers < `MIN_OVERLAP` of the region (the
+    product mask is then (almost) empty, silently); returns the covered fraction (None when not applicable)."""
+    if cfg.mask_fusion != "both" or attn_maps is None:
+        return None
+    area = float(region.sum())
+    covered = float((region * attention_mask(attn_maps, latent_side, cfg)).sum()) / max(area, 1e-12)
+    if covered < MIN_OVERLAP:
+        warnings.warn(f"mask_fusion='both': the cross-attention of {list(words)} covers {covered:.1%} of the region "
+                      f"mask (< {MIN_OVERLAP:.0%}), so the makeup edit and the adversarial guidance barely act; use "
+                      "mask_fusion='mask' (--mask-fusion mask) or other --target-word words.", RuntimeWarning,
+                      stacklevel=3)
+    return covered

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-import torch
+from collections.abc import Sequence
+from dataclasses import replace
 
 from ...embedders import FaceEmbedder, create_embedder
-from ..base import ProgressCallback, ProtectResult, register_engine
+from ..base import EngineOptions, FaceJob, ProgressCallback, ProtectResult, register_engine
 from .config import DiffusionConfig
 from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
 
@@ -25,7 +24,7 @@ class DiffusionEngine:
         self.target_word = target_word
 
     @property
-    def config(self):
+    def config(self) -> DiffusionConfig:
         return self.pipeline.config
 
     @property
@@ -37,16 +36,42 @@ class DiffusionEngine:
         """The model's native resolution: the crop size at which no resizing happens."""
         return self.pipeline.resolution
 
-    def protect(self, crop: torch.Tensor, mask: torch.Tensor, prompt: str, anchors: Sequence[torch.Tensor],
-                seed: int = 0, progress: ProgressCallback | None = None,
-                region_masks: Mapping[str, torch.Tensor] | None = None) -> ProtectResult:
-        """``region_masks`` is accepted for the protocol and not needed: the text prompt already tells the UNet which
-        makeup goes where, and the union ``mask`` bounds the edit."""
-        return self.pipeline.protect(crop, mask, prompt, anchors, self.embedders, source_prompt=self.source_prompt,
-                                     target_word=self.target_word, seed=seed, progress=progress)
+    def plan(self, prompt: str, regions: tuple[str, ...]) -> None:
+        """`Engine.plan`: nothing to resolve ahead; the text prompt itself tells the UNet which makeup goes where."""
+        return None
+
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+        """`Engine.protect`; the union ``job.mask`` bounds the edit (per-region masks are not needed)."""
+        res = self.pipeline.protect(job.crop, job.mask, job.prompt, list(job.anchors), self.embedders,
+                                    source_prompt=self.source_prompt, target_word=self.target_word, seed=job.seed,
+                                    progress=progress)
+        details = dict(res.details)
+        before, after = details.pop("similarity_before", {}), details.pop("similarity_after", {})
+        return replace(res, details=details, similarity_before=before, similarity_after=after)
 
 
-@register_engine("diffusion")
+def diffusion_options(options: EngineOptions) -> dict:
+    """Map the user's knobs onto `DiffusionConfig` (unset ones keep the paper's defaults) and the factory's model,
+    device and prompt arguments."""
+    from ...adversarial import EOTConfig
+
+    cfg = DiffusionConfig()
+    inv = cfg.inversion
+    if options.steps is not None:
+        inv = replace(inv, num_steps=options.steps)
+    if options.guidance_scale is not None:
+        inv = replace(inv, guidance_scale=options.guidance_scale)
+    guid = cfg.guidance if options.strength is None else replace(cfg.guidance, strength=options.strength)
+    if options.eot:
+        guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))
+    edit = cfg.edit if options.mask_fusion is None else replace(cfg.edit, mask_fusion=options.mask_fusion)
+    cfg = replace(cfg, inversion=inv, guidance=guid, edit=edit).validate()
+    words = [w.strip() for w in options.target_word.split(",")] if options.target_word else None
+    return {"config": cfg, "model": options.model, "device": options.device,
+            "source_prompt": options.source_prompt or DEFAULT_SOURCE_PROMPT, "target_word": words}
+
+
+@register_engine("diffusion", config=DiffusionConfig, options=diffusion_options)
 def create_diffusion_engine(*, model: str | None = None, device=None, torch_dtype=None,
                             embedders: Sequence[FaceEmbedder | str] = (), config: DiffusionConfig | None = None,
                             pipeline: MasquePipeline | None = None, source_prompt: str = DEFAULT_SOURCE_PROMPT,

@@ -2,13 +2,15 @@
 
 At step t with target latent z_t and noise prediction eps:
 
-    x0_hat = (z_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)          (DDIM's x0 prediction, eq. 12 of DDIM)
+    x0_hat = (z_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)          (DDIM's x0 prediction, eq. 12 of DDIM;
+                                                                             by prediction_type, `split_prediction`)
     x_hat  = m * D(x0_hat / s) + (1 - m) * x_src                           (decode, composite with the source crop)
     L      = `masque.adversarial.pairwise_loss`(embedders, x_hat, anchors)  (mean cosine to the anchors)
     z_t   <- z_t - strength * step_size * M * g / rms(M * g),  g = dL/dz_t
 
 with s = ``vae.config.scaling_factor``, m the pixel mask and M the latent blend mask, so the latent outside M never
-moves. The loss itself lives in `masque.adversarial`; this module only routes gradients to the latent.
+moves. The loss itself lives in `masque.adversarial`; this module only routes gradients to the latent (loss-scaled
+when the backbone is fp16: the per-pixel gradient entering the fp16 VAE decoder underflows otherwise).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ...embedders import FaceEmbedder
 from ...trace import CostTrace
 from .backbone import Backbone
 from .config import GuidanceConfig, step_count
-from .inversion import cfg_eps, unet_eps
+from .inversion import cfg_eps, split_prediction, unet_eps
+from .precision import LossScaler
 
 
 @dataclass
@@ -38,6 +41,7 @@ class GuidanceContext:
     losses: list[float] = field(default_factory=list)  # loss of every inner iteration, for the sidecar
     source_embeddings: dict[str, torch.Tensor] | None = None  # for `PairwiseConfig.source_weight`
     eot: EOT | None = None  # one sampler per image, so each iteration draws new transforms
+    scaler: LossScaler | None = None  # loss scale of the fp16 VAE-decoder gradient (default: by the backbone dtype)
 
 
 def guidance_steps(cfg: GuidanceConfig, num_steps: int) -> range:
@@ -71,6 +75,7 @@ def guide(bb: Backbone, z: torch.Tensor, eps: torch.Tensor, t, latent_mask: torc
     """
     a_t = bb.scheduler.alphas_cumprod[int(t)].to(z.device)
     m_lat = latent_mask.to(z)
+    scaler = ctx.scaler if ctx.scaler is not None else LossScaler.for_dtype(bb.dtype)
     for _ in range(cfg.iters):
         zg = z.detach().requires_grad_(True)
         with torch.enable_grad():
@@ -80,16 +85,17 @@ def guide(bb: Backbone, z: torch.Tensor, eps: torch.Tensor, t, latent_mask: torc
                 e = cfg_eps(eps_u, eps_c, scale)
             else:
                 e = eps.detach()
-            x0 = (zg - (1 - a_t) ** 0.5 * e) / a_t ** 0.5
+            x0, _ = split_prediction(bb.scheduler, e, a_t, zg)
             img = decode(bb, x0, ctx.trace, backward=True)
             if cfg.composite:
                 img = ctx.pixel_mask * img + (1 - ctx.pixel_mask) * ctx.source_image
             loss = pairwise_loss(ctx.embedders, img, ctx.anchor_embeddings, trace=ctx.trace, backward=True,
                                  source=ctx.source_embeddings, config=cfg.pairwise, eot=ctx.eot).loss
-            (g,) = torch.autograd.grad(loss, zg)
+            (g,) = scaler.grad(loss, [zg])
         ctx.losses.append(float(loss.detach()))
+        del loss, img, x0, e  # free the retained graph
         g = m_lat * g
         rms = g.pow(2).sum().div(m_lat.expand_as(g).sum().clamp_min(1)).sqrt()
-        if rms > 0:
+        if bool(torch.isfinite(rms)) and rms > 0:
             z = z - cfg.strength * cfg.step_size * g / rms
     return z.detach()

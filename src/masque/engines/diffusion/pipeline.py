@@ -23,6 +23,7 @@ from .backbone import Backbone, load_backbone, make_scheduler
 from .config import DiffusionConfig, step_count
 from .guidance import GuidanceContext, decode, guidance_steps, guide
 from .inversion import InversionResult, cfg_eps, invert, unet_eps
+from .precision import LossScaler
 
 DEFAULT_SOURCE_PROMPT = "A face of a human"
 
@@ -96,7 +97,7 @@ class MasquePipeline:
 
     def invert(self, image: torch.Tensor, source_prompt: str = DEFAULT_SOURCE_PROMPT,
                trace: CostTrace | None = None, progress: ProgressCallback | None = None) -> InversionResult:
-        """Null-text inversion of a native-resolution image (1, 3, R, R) under ``source_prompt``."""
+        """Inversion (``config.inversion.method``) of a native-resolution image (1, 3, R, R) under ``source_prompt``."""
         cfg = self.config.inversion
         self.backbone.scheduler.set_timesteps(cfg.num_steps)
         z0 = self.encode_image(image, trace)
@@ -139,6 +140,9 @@ class MasquePipeline:
                     z = torch.cat([z[:1], z_tgt])
                 with torch.no_grad():
                     z = bb.scheduler.step(eps, t, z).prev_sample
+                    if inv.offsets is not None:  # direct inversion: the source branch retraces z* exactly
+                        z = z + inv.offsets[i] if cfg.inversion.offset_target else \
+                            torch.cat([z[:1] + inv.offsets[i], z[1:]])
                     blended = i >= blend_from
                     if blended:
                         z = torch.cat([z[:1], blend.blend(z[:1], z[1:], mask)])
@@ -148,6 +152,7 @@ class MasquePipeline:
                     progress("edit", i + 1, n)
         finally:
             bb.unet.set_attn_processor(previous)
+        blend.warn_if_attention_misses(region, ctrl.blend_maps, side, cfg.edit, tuple(target_words))
         return EditResult(z[:1], z[1:], mask, alignment.target_tokens)
 
     # --- the method ------------------------------------------------------------------------------------------------
@@ -184,16 +189,17 @@ class MasquePipeline:
         """Protect an aligned face crop inside ``mask``; pixels where the mask is 0 are returned unchanged.
 
         ``anchors``: other photos of the same person (empty: the crop itself); ``target_word``: the words whose
-        cross-attention drives the local blend (default: the words of ``prompt`` new to the target prompt);
+        cross-attention drives the local blend (default: the content words of ``prompt`` not in the source prompt,
+        see `default_blend_words`);
         ``on_step`` receives each denoising step's latents (debugging, tests). The method is deterministic (DDIM with
         eta = 0, posterior-mean encoding); ``seed`` only draws the EOT transforms when guidance uses them (and is
-        recorded in ``info``). ``progress(stage, done, total)`` is called with stages ``"null-text"`` and ``"edit"``.
+        recorded in ``info``). ``progress(stage, done, total)`` is called with stages ``"null-text"`` (or
+        ``"inversion"`` for the direct method) and ``"edit"``.
         """
         t_start = time.perf_counter()
         target_prompt = f"{source_prompt} with {prompt}"
         if target_word is None:
-            src_words = set(prompt_words(source_prompt))
-            words = tuple(w for w in prompt_words(prompt) if w not in src_words)
+            words = default_blend_words(prompt, source_prompt)
         else:
             items = [target_word] if isinstance(target_word, str) else list(target_word)
             words = tuple(w for item in items for w in str(item).replace(",", " ").split())
@@ -208,7 +214,7 @@ class MasquePipeline:
         # 3. anchors and "before" similarity
         anchor_emb = encode_anchors(embedders, [a.float().to(dev) for a in anchors], trace) if embedders else {}
         before = _similarity(embedders, crop.float().to(dev), anchor_emb, trace)
-        # 4. null-text inversion of the source crop
+        # 4. inversion of the source crop (null-text, direct or negative-prompt)
         t0 = time.perf_counter()
         inv = self.invert(crop_n, source_prompt, trace, progress)
         timings["inversion_s"] = time.perf_counter() - t0
@@ -232,7 +238,8 @@ class MasquePipeline:
             "engine": "diffusion", "model": self.backbone.source, "resolution": r, "seed": seed,
             "source_prompt": source_prompt, "target_prompt": target_prompt, "target_words": list(words),
             "config": self.config.to_dict(), "similarity_before": before, "similarity_after": after,
-            "guidance_losses": ctx.losses if ctx is not None else [], "null_text_losses": inv.losses,
+            "guidance_losses": ctx.losses if ctx is not None else [], "inversion_method": inv.method,
+            "null_text_losses": inv.losses,
             "timings": timings,
         }
         return ProtectResult(out.to(crop.device, crop.dtype), trace, info)
@@ -243,15 +250,30 @@ class MasquePipeline:
         pw = self.config.guidance.pairwise
         source = encode_anchors(embedders, [crop_n], trace) if pw.source_weight else None
         eot = EOT(replace(pw.eot, seed=pw.eot.seed + seed)) if pw.eot is not None else None
-        return GuidanceContext(embedders, anchor_emb, crop_n, mask_n, trace, source_embeddings=source, eot=eot)
+        return GuidanceContext(embedders, anchor_emb, crop_n, mask_n, trace, source_embeddings=source, eot=eot,
+                               scaler=LossScaler.for_dtype(self.backbone.dtype))
 
     def with_config(self, **groups) -> MasquePipeline:
         """A pipeline sharing the components with some config groups replaced (``guidance=GuidanceConfig(...)``)."""
         return MasquePipeline(self.backbone, replace(self.config, **groups))
 
 
+# Function words never drive the local blend: their cross-attention is spread over the whole image (P2P's blend
+# words are content words: "lipstick", "eyeshadow"). Users can still name one explicitly with `target_word`.
+FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "and", "or", "but", "nor", "with", "without", "of", "on", "in", "into", "onto", "at", "by", "for",
+    "from", "to", "as", "some", "any", "this", "that", "these", "those", "his", "her", "their", "its", "my", "your",
+    "our", "very", "more", "less"})
+
+
 def prompt_words(prompt: str) -> list[str]:
     return [w.lower() for w in prompt.split()]
+
+
+def default_blend_words(prompt: str, source_prompt: str = DEFAULT_SOURCE_PROMPT) -> tuple[str, ...]:
+    """Words of ``prompt`` that are neither in ``source_prompt`` nor function words ("and", "a", "with"...)."""
+    src_words = set(prompt_words(source_prompt))
+    return tuple(dict.fromkeys(w for w in prompt_words(prompt) if w not in src_words and w not in FUNCTION_WORDS))
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:

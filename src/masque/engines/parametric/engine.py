@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from ...adversarial import EOT, PairwiseConfig, encode_anchors, margin_threshold, pairwise_loss
+from ...adversarial import EOT, PairwiseConfig, margin_threshold, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...trace import CostTrace
-from ..base import ProgressCallback, ProtectResult
+from ..base import FaceJob, ProgressCallback, ProtectResult
 from .colors import REGION_COVERAGE, MakeupColor, color_for_prompt
 from .makeup import MakeupBounds, MakeupLayer, mask_box, masked_mean, rgb_to_lab
 
@@ -92,21 +92,15 @@ class ParametricEngine:
             raise InputError("`anchors` must hold at least one crop (the source crop itself in single mode).")
 
     # -- 2. colour ---------------------------------------------------------------------------------------------
-    def resolve_color(self, prompt: str) -> tuple[MakeupColor, str | None]:
-        """The pigment for a single-mask run and the region it was read for (first region the prompt names)."""
-        from ...faces.regions import regions_for_prompt
+    def plan(self, prompt: str, regions: tuple[str, ...]) -> dict[str, MakeupColor]:
+        """`Engine.plan`: each region's shade, read from its own clause of the prompt (``config.color`` overrides)."""
+        return {r: color_for_prompt(prompt, r, self.config.color) for r in regions}
 
-        try:
-            region = regions_for_prompt(prompt)[0]
-        except InputError:  # the caller chose the region explicitly; the prompt need not name one
-            region = None
-        return color_for_prompt(prompt, region, self.config.color), region
-
-    def pigment_map(self, prompt: str, region_masks: Mapping[str, torch.Tensor], like: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, MakeupColor]]:
-        """Per-pixel pigment (1, 3, H, W) and coverage (1, 1, H, W) for several regions ("red lipstick and plum
-        eyeshadow"): each region's shade from its own clause of the prompt, blended by the masks where they overlap."""
-        colors = {r: color_for_prompt(prompt, r, self.config.color) for r in region_masks}
+    @staticmethod
+    def pigment_map(colors: Mapping[str, MakeupColor], region_masks: Mapping[str, torch.Tensor], like: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pixel pigment (1, 3, H, W) and coverage (1, 1, H, W): each region's shade blended by the masks where
+        they overlap ("red lipstick and plum eyeshadow"); outside every mask, the first region's."""
         num, cov = torch.zeros_like(like), torch.zeros_like(like[:, :1])
         den = torch.zeros_like(like[:, :1])
         for r, m in region_masks.items():
@@ -120,7 +114,7 @@ class ParametricEngine:
         inside = den > 0
         pigment = torch.where(inside, num / den.clamp_min(1e-8), fallback)
         coverage = torch.where(inside, cov / den.clamp_min(1e-8), torch.full_like(den, REGION_COVERAGE.get(first, 1.0)))
-        return pigment, coverage, colors
+        return pigment, coverage
 
     def stop_targets(self) -> dict[str, float] | None:
         """Per-surrogate cosine below which the run may stop (threshold − margin); None when early stop is off."""
@@ -135,37 +129,23 @@ class ParametricEngine:
         return pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=False).per_model
 
     # -- 3. optimise ------------------------------------------------------------------------------------------
-    def protect(
-        self,
-        crop: torch.Tensor,
-        mask: torch.Tensor,
-        prompt: str,
-        anchors: Sequence[torch.Tensor],
-        seed: int = 0,
-        progress: ProgressCallback | None = None,
-        region_masks: Mapping[str, torch.Tensor] | None = None,
-    ) -> ProtectResult:
-        """`Engine.protect`; optional ``region_masks`` ({region: (1, 1, H, W)}, e.g. lips and eyes whose union is
-        ``mask``) give each region its own shade from the prompt instead of one pigment for the whole mask."""
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+        """`Engine.protect`: each region of ``job.region_masks`` gets its shade from ``job.plan``; the anchors' and
+        the source's embeddings come prepared with the job."""
         cfg = self.config
         t0 = time.perf_counter()
-        self.check_inputs(crop, mask, anchors)
-        color, region = self.resolve_color(prompt)
+        self.check_inputs(job.crop, job.mask, job.anchors)
+        crop, mask = job.crop.detach(), job.mask.detach().to(job.crop)
+        colors = {r: job.plan[r] for r in job.region_masks}
         targets = self.stop_targets()
         trace = CostTrace()
-        crop, mask = crop.detach(), mask.detach().to(crop)
-        base = torch.tensor(color.rgb, dtype=crop.dtype, device=crop.device)
-        coverage: torch.Tensor | float = REGION_COVERAGE.get(region or "", 1.0)
-        colors = {}
-        if region_masks:
-            base, coverage, colors = self.pigment_map(prompt, region_masks, crop)
+        base, coverage = self.pigment_map(colors, job.region_masks, crop)
+        anchor_emb = job.anchor_embeddings
+        before = job.similarity_before()
+        source_emb = job.source_embeddings if cfg.pairwise.source_weight else None
+        eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed)) if cfg.pairwise.eot else None
 
-        anchor_emb = encode_anchors(self.embedders, [a.to(crop) for a in anchors], trace)
-        before = self._similarities(crop, anchor_emb, trace)
-        source_emb = encode_anchors(self.embedders, [crop], trace) if cfg.pairwise.source_weight else None
-        eot = EOT(replace(cfg.pairwise.eot, seed=seed)) if cfg.pairwise.eot is not None else None
-
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(job.seed)
         layer = MakeupLayer(tuple(crop.shape[-2:]), cfg.makeup, generator=gen).to(crop.device)
         with torch.no_grad():
             reference = layer(crop, mask, base, reference=True, coverage=coverage)
@@ -208,13 +188,10 @@ class ParametricEngine:
                 out = reference
             out_budget = float(perceptual(out)[0])
         after = self._similarities(out, anchor_emb, trace)
-        info = {
+        details = {
             "engine": self.name,
             "settings": asdict(cfg),
-            "color": _color_info(next(iter(colors.values()), color)),
-            "colors": {r: _color_info(c) for r, c in colors.items()} or None,
-            "cosine_before": before,
-            "cosine_after": after,
+            "colors": {r: _color_info(c) for r, c in colors.items()},
             "stop_targets": targets,
             "iterations": steps_run,
             "best_iteration": best["step"] + 1 if best["state"] is not None else 0,
@@ -223,7 +200,8 @@ class ParametricEngine:
             "opacity": float(layer.opacity().detach()) if best["state"] is not None else cfg.makeup.opacity,
             "seconds": time.perf_counter() - t0,
         }
-        return ProtectResult(image=out.detach(), trace=trace, info=info)
+        return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
+                             similarity_after=after)
 
 
 def _threshold(model: FaceEmbedder, key: str) -> float:

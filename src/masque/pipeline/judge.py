@@ -1,0 +1,162 @@
+"""The one judge: how every front end measures whether a protected face is still recognised.
+
+Judges: each present face-recognition model (cosine of L2-normalised embeddings on a `JUDGE_SIZE` generation crop,
+marked ``surrogate`` when the protection was optimised against it, else ``held-out``) and **dlib-bin itself**
+(``independent``: dlib's own detector, 5-point chip and ResNet on the photo as written, raw-descriptor distance, its
+documented 0.6 rule). dlib-bin shares none of MASQUE's preprocessing, so it catches protections that only fool the
+differentiable path they were optimised through.
+
+The protected face is cropped with the *original's* alignment (the photo is pixel-aligned with its original), so the
+sidecar written by `masque protect` and `masque check` on the written file compute the same numbers. Everything about
+the original and the references is embedded once (`JudgedFace`, `Reference`) and reused for the verdict; the rule
+itself lives in `masque.pipeline.verdict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..embedders import FaceEmbedder, primary_threshold
+from ..errors import InputError
+from ..faces.align import align_face, crop_to_tensor
+from ..faces.detect import Face
+from ..faces.templates import generation_template
+from ..trace import CostTrace
+from .prepare import resize_rgb
+from .verdict import FaceVerdict, ModelVerdict
+
+JUDGE_SIZE = 256  # generation-crop side the judges read: >= 1.6x every model's own input (112-160 px)
+DLIB_BIN = "dlib-bin"
+
+
+@dataclass
+class Reference:
+    """A reference photo (or crop) of the person, embedded once per judge."""
+
+    name: str
+    embeddings: dict[str, torch.Tensor]  # model -> (D,)
+    dlib_bin: np.ndarray | None  # dlib-bin's descriptor of its largest face; None for crops or when dlib finds none
+
+
+@dataclass
+class JudgedFace:
+    """One face of the original photo as the judges see it (embedded once, before protection)."""
+
+    index: int
+    face: Face | None  # None when the input was an aligned crop
+    embeddings: dict[str, torch.Tensor]
+    dlib_bin: np.ndarray | None
+
+
+class Judge:
+    """Present FR models (``surrogates`` marks those optimised against) plus dlib-bin when ``dlib_bin``."""
+
+    def __init__(self, models: Sequence[FaceEmbedder], surrogates: Collection[str] = (), *, dlib_bin: bool = True,
+                 threshold_key: str | None = None, size: int = JUDGE_SIZE):
+        if not models and not dlib_bin:
+            raise InputError("`models` must hold at least one face-recognition model when dlib-bin is off.")
+        self.models = list(models)
+        self.surrogates = set(surrogates)
+        self.dlib_bin = dlib_bin
+        self.template = generation_template(size)
+        self.keys = {}
+        for m in self.models:
+            key = threshold_key or primary_threshold(m.thresholds)
+            if key not in m.thresholds:
+                raise InputError(f"`threshold` must be one of {list(m.thresholds)} for {m.name!r}, got {key!r}.")
+            self.keys[m.name] = key
+        self._tools = None
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.models] + ([DLIB_BIN] if self.dlib_bin else [])
+
+    def _dlib(self):
+        if self._tools is None:
+            from ..embedders.dlib_chip import dlib_face_tools
+
+            self._tools = dlib_face_tools()
+        return self._tools
+
+    @torch.no_grad()
+    def _embed(self, crop: np.ndarray, trace: CostTrace | None) -> dict[str, torch.Tensor]:
+        x = crop_to_tensor(crop)
+        out = {}
+        for m in self.models:
+            out[m.name] = m(x.to(next(m.parameters()).device))[0].cpu()
+            if trace is not None:
+                trace.add(f"judge:{m.name}")
+        return out
+
+    def crop(self, rgb: np.ndarray, face: Face) -> np.ndarray:
+        """The judges' generation crop of ``face`` (photo pixels) at the judge size."""
+        return align_face(rgb, face, self.template).crop
+
+    # -- before protection ------------------------------------------------------------------------------------------
+    def original(self, rgb: np.ndarray, face: Face, index: int, trace: CostTrace | None = None) -> JudgedFace:
+        desc = self._dlib().face_descriptor(rgb, face.box) if self.dlib_bin else None
+        return JudgedFace(index, face, self._embed(self.crop(rgb, face), trace), desc)
+
+    def original_crop(self, crop: np.ndarray, trace: CostTrace | None = None) -> JudgedFace:
+        return JudgedFace(0, None, self._embed(self._resized(crop), trace), None)
+
+    def reference(self, rgb: np.ndarray, face: Face, name: str, trace: CostTrace | None = None) -> Reference:
+        """A reference photo whose largest face is ``face`` (dlib-bin reads the face in the same box)."""
+        desc = self._dlib().face_descriptor(rgb, face.box) if self.dlib_bin else None
+        return Reference(name, self._embed(self.crop(rgb, face), trace), desc)
+
+    def reference_crop(self, crop: np.ndarray, name: str, trace: CostTrace | None = None) -> Reference:
+        return Reference(name, self._embed(self._resized(crop), trace), None)
+
+    def _resized(self, crop: np.ndarray) -> np.ndarray:
+        return resize_rgb(crop, (self.template.size, self.template.size))
+
+    def owner(self, faces: Sequence[JudgedFace], references: Sequence[Reference]) -> int | None:
+        """Position in ``faces`` of the face the references show (highest mean cosine over judges and references);
+        ``None`` without references. One face is its own owner."""
+        if not references or not faces:
+            return None
+        if len(faces) == 1 or not self.models:
+            return 0
+        scores = [np.mean([float(f.embeddings[m] @ r.embeddings[m]) for m in f.embeddings for r in references])
+                  for f in faces]
+        return int(np.argmax(scores))
+
+    # -- after protection -------------------------------------------------------------------------------------------
+    def verdict(self, original: JudgedFace, protected: np.ndarray, references: Sequence[Reference] = (), *,
+                trace: CostTrace | None = None) -> FaceVerdict:
+        """Judge the protected photo (or, for crop inputs, the protected crop) against the original face and the
+        references (the pair photos); every judge gets one row."""
+        if original.face is not None:
+            emb = self._embed(self.crop(protected, original.face), trace)
+        else:
+            emb = self._embed(self._resized(protected), trace)
+        rows = []
+        for m in self.models:
+            name = m.name
+            rows.append(ModelVerdict(
+                name, "surrogate" if name in self.surrogates else "held-out", "cosine", self.keys[name],
+                float(m.thresholds[self.keys[name]]), float(emb[name] @ original.embeddings[name]),
+                {r.name: float(emb[name] @ r.embeddings[name]) for r in references},
+                {r.name: float(original.embeddings[name] @ r.embeddings[name]) for r in references}))
+        if self.dlib_bin and original.face is not None and original.dlib_bin is not None:
+            rows.append(self._dlib_bin_row(original, protected, references))
+        box = [int(v) for v in original.face.box] if original.face is not None else None
+        return FaceVerdict(original.index, box, [r.name for r in references], rows)
+
+    def _dlib_bin_row(self, original: JudgedFace, protected: np.ndarray, references: Sequence[Reference]
+                      ) -> ModelVerdict:
+        from ..embedders.dlib_resnet import SAME_PERSON_DISTANCE
+
+        after = self._dlib().face_descriptor(protected, original.face.box)
+
+        def dist(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+            return None if a is None or b is None else float(np.linalg.norm(a - b))
+
+        return ModelVerdict(DLIB_BIN, "independent", "l2", f"l2<{SAME_PERSON_DISTANCE}", SAME_PERSON_DISTANCE,
+                            dist(after, original.dlib_bin), {r.name: dist(after, r.dlib_bin) for r in references},
+                            {r.name: dist(original.dlib_bin, r.dlib_bin) for r in references})

@@ -1,0 +1,160 @@
+"""The preparation stage: photo → detected faces → aligned crops and region masks → `FaceJob`s.
+
+`make_job` is the one place a `FaceJob` is built (tests and benchmarks that start from a crop call it too);
+`Preparer` does the photo-level part once per run: the prompt's regions and the engine's plan are resolved when it is
+made, each pair photo's anchor embeddings are computed once and shared by the face they belong to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..adversarial import encode_anchors
+from ..engines.base import Engine, FaceJob
+from ..errors import InputError, NoFaceError
+from ..faces.align import AlignedFace, align_face, crop_to_tensor
+from ..faces.detect import Detection, Face, detect
+from ..faces.regions import RegionMasker, regions_for_prompt
+from ..faces.templates import generation_template
+from ..paths import parser_path
+from ..trace import CostTrace, StageTimes
+
+
+def resolve_parser(parser: str | Path | None) -> str | Path | None:
+    """The face-parser checkpoint to use: the one given, else the one imported under ``$MASQUE_HOME`` (if any)."""
+    if parser is None and parser_path().is_file():
+        return parser_path()
+    return parser
+
+
+def default_masker(parser: str | Path | None = None, device: str | None = None) -> RegionMasker:
+    """The masker every front end uses: landmark polygons, refined by the BiSeNet face parser when one is given or
+    imported (`masque models import face-parser`)."""
+    return RegionMasker(parser=resolve_parser(parser), device=device)
+
+
+def mask_tensor(mask: np.ndarray) -> torch.Tensor:
+    """(S, S) float mask → (1, 1, S, S) float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+
+
+def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str, *,
+             region_masks: Mapping[str, torch.Tensor] | None = None, regions: Sequence[str] | None = None,
+             plan: Any = None, anchors: Sequence[torch.Tensor] = (),
+             anchor_embeddings: Mapping[str, torch.Tensor] | None = None, seed: int = 0, index: int = 0,
+             anchor_label: str | None = None, aligned: AlignedFace | None = None,
+             trace: CostTrace | None = None) -> FaceJob:
+    """A `FaceJob` for ``crop`` (1, 3, S, S) and its union ``mask`` (1, 1, S, S).
+
+    ``region_masks`` default to the union mask for the first of ``regions`` (default: the prompt's regions);
+    ``plan`` defaults to ``engine.plan(prompt, regions)``; no ``anchors`` means single mode (the crop itself).
+    ``anchor_embeddings`` may be passed when the same anchors serve several jobs, so each is embedded once.
+    """
+    if region_masks is None:
+        names = tuple(regions) if regions else regions_for_prompt(prompt)
+        region_masks = {names[0]: mask}
+    if not region_masks:
+        raise InputError("`region_masks` must name at least one region.")
+    if plan is None:
+        plan = engine.plan(prompt, tuple(region_masks))
+    single = not anchors
+    anchors = (crop,) if single else tuple(anchors)
+    source = encode_anchors(engine.embedders, [crop], trace)
+    if anchor_embeddings is None:
+        anchor_embeddings = source if single else encode_anchors(engine.embedders, anchors, trace)
+    return FaceJob(crop=crop, mask=mask, region_masks=dict(region_masks), prompt=prompt, plan=plan, anchors=anchors,
+                   anchor_embeddings=anchor_embeddings, source_embeddings=source, seed=seed, index=index,
+                   anchor_label=anchor_label or ("self" if single else "pair"), aligned=aligned)
+
+
+@dataclass
+class PairPhoto:
+    """A photo of the same person (an anchor): its pixels, its largest face and a display name."""
+
+    name: str
+    rgb: np.ndarray
+    face: Face | None  # None for aligned-crop inputs
+
+
+class Preparer:
+    """Turns photos into `FaceJob`s for one engine, prompt and masker; reusable across photos."""
+
+    def __init__(self, engine: Engine, prompt: str, *, region: str | Sequence[str] | None = None,
+                 masker: RegionMasker | None = None, detector: str = "hog", face_scale: float = 0.8,
+                 whole_crop: bool = False):
+        if not prompt or not prompt.strip():
+            raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
+        self.engine, self.prompt, self.region = engine, prompt, region
+        self.regions = regions_for_prompt(prompt, region)
+        self.plan = engine.plan(prompt, self.regions)  # resolved once per prompt
+        self.masker = masker or RegionMasker()
+        self.detector, self.face_scale, self.whole_crop = detector, face_scale, whole_crop
+        self.template = generation_template(int(engine.crop_size), face_scale)
+
+    def detection(self, rgb: np.ndarray) -> Detection:
+        """Every face, largest first (landmarks included), and the regions the detector was unsure of."""
+        return detect(rgb, detector=self.detector)
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Every face, largest first (landmarks included)."""
+        return self.detection(rgb).faces
+
+    def largest(self, rgb: np.ndarray, name: str) -> Face:
+        faces = self.detect(rgb)
+        if not faces:
+            raise NoFaceError(f"no face found in `pair` photo {name!r}; give a photo where the face is clearly "
+                              "visible.")
+        return faces[0]
+
+    def _masks(self, aligned: AlignedFace) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.whole_crop:
+            ones = torch.ones(1, 1, *aligned.crop.shape[:2])
+            return ones, {self.regions[0]: ones}
+        union = mask_tensor(self.masker(aligned, self.regions))
+        if len(self.regions) == 1:
+            return union, {self.regions[0]: union}
+        return union, {r: mask_tensor(self.masker(aligned, [r])) for r in self.regions}
+
+    def photo_jobs(self, rgb: np.ndarray, faces: Sequence[Face], pairs: Sequence[PairPhoto], owner: int | None, *,
+                   seed: int, times: StageTimes, trace: CostTrace) -> list[FaceJob]:
+        """One job per face (face ``i`` gets seed ``seed + i``); the pair photos anchor face ``owner`` only, the
+        others are protected in single mode."""
+        with times("align_mask"):
+            aligned = [align_face(rgb, f, self.template) for f in faces]
+            masks = [self._masks(al) for al in aligned]
+            pair_crops = [crop_to_tensor(align_face(p.rgb, p.face, self.template).crop) for p in pairs]
+        jobs = []
+        with times("anchors"):
+            pair_emb = encode_anchors(self.engine.embedders, pair_crops, trace) if pairs else None
+            label = "pair:" + ",".join(p.name for p in pairs)
+            for i, (al, (union, per_region)) in enumerate(zip(aligned, masks, strict=True)):
+                mine = pair_emb is not None and owner == i
+                jobs.append(make_job(
+                    self.engine, crop_to_tensor(al.crop), union, self.prompt, region_masks=per_region,
+                    plan=self.plan, anchors=pair_crops if mine else (), anchor_embeddings=pair_emb if mine else None,
+                    seed=seed + i, index=i, anchor_label=label if mine else "self", aligned=al, trace=trace))
+        return jobs
+
+    def crop_job(self, crop: np.ndarray, mask: np.ndarray | None, pairs: Sequence[np.ndarray], *, seed: int,
+                 names: Sequence[str], trace: CostTrace) -> FaceJob:
+        """The job for an input that already is an aligned crop (no detection); ``mask`` defaults to the whole crop
+        and colours the first region; pair crops are resized to the crop."""
+        m = mask_tensor(mask if mask is not None else np.ones(crop.shape[:2], np.float32))
+        anchors = [crop_to_tensor(resize_rgb(p, crop.shape[:2])) for p in pairs]
+        return make_job(self.engine, crop_to_tensor(crop), m, self.prompt, region_masks={self.regions[0]: m},
+                        plan=self.plan, anchors=anchors, seed=seed,
+                        anchor_label=("pair:" + ",".join(names)) if pairs else "self", trace=trace)
+
+
+def resize_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if rgb.shape[:2] == tuple(shape):
+        return rgb
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize((shape[1], shape[0]), Image.Resampling.LANCZOS))

@@ -1,0 +1,158 @@
+"""`FacePipeline`: prepare → engine.protect(job) → paste_back → write → judge, for one photo.
+
+`masque protect` (through `masque.api.Protector`), the web page, `masque evaluate` and the benchmarks all call
+`FacePipeline.run`, so what is evaluated is what ships. Each stage's seconds go into `StageTimes` (load, detect,
+align_mask, anchors, engine, paste, write, judge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..engines.base import Engine, FaceJob, ProgressCallback, ProtectResult
+from ..faces.align import tensor_to_crop
+from ..faces.detect import select_faces
+from ..faces.paste import paste_back
+from ..io import sidecar_path
+from ..trace import CostTrace, StageTimes
+from .judge import Judge, JudgedFace, Reference
+from .prepare import PairPhoto, Preparer, resize_rgb
+from .verdict import FaceVerdict
+
+
+@dataclass
+class FaceOutcome:
+    job: FaceJob
+    result: ProtectResult
+    verdict: FaceVerdict | None = None
+
+
+@dataclass
+class PhotoResult:
+    """The protected photo (as written when a writer was given) and what happened to each face."""
+
+    faces_found: int
+    rgb: np.ndarray
+    faces: list[FaceOutcome]
+    trace: CostTrace
+    times: StageTimes = field(default_factory=StageTimes)
+    possibly_missed: list = field(default_factory=list)  # (box, score): what the detector was unsure of
+
+    @property
+    def verdicts(self) -> list[FaceVerdict]:
+        return [f.verdict for f in self.faces if f.verdict is not None]
+
+
+def sidecar_surrogates(protected: Path) -> list[str]:
+    """The models a protected photo was optimised against, read from its sidecar when there is one (so `masque
+    check` marks judges as surrogate / held-out the way `masque protect` did); ``[]`` otherwise."""
+    import json
+
+    side = sidecar_path(protected)
+    try:
+        return list(json.loads(side.read_text())["settings"]["surrogates"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+Writer = Callable[[np.ndarray], np.ndarray]  # protected photo -> the pixels as written (re-read from the file)
+
+
+class FacePipeline:
+    """One engine + masker + judge, reused across photos (and prompts, through `with_prompt`)."""
+
+    def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all"):
+        self.preparer, self.judge, self.faces = preparer, judge, faces
+
+    @property
+    def engine(self) -> Engine:
+        return self.preparer.engine
+
+    def with_prompt(self, prompt: str, region=None) -> FacePipeline:
+        """The same loaded engine, masker and judge for another prompt (regions and plan resolved again)."""
+        p = self.preparer
+        other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=p.detector,
+                         face_scale=p.face_scale, whole_crop=p.whole_crop)
+        return FacePipeline(other, self.judge, self.faces)
+
+    def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
+            aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
+            progress: ProgressCallback | None = None, times: StageTimes | None = None) -> PhotoResult:
+        """Protect every selected face of ``rgb`` (or, ``aligned``, the whole image as one face crop).
+
+        ``pairs``: (name, pixels) of other photos of the same person, the anchors of the face they show best;
+        ``write`` stores the result and returns what a reader gets back, which is what the judge reads.
+        """
+        times, trace = times or StageTimes(), CostTrace()
+        if aligned:
+            return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace)
+        # 1. faces of the photo and of the pair photos
+        with times("detect"):
+            detection = self.preparer.detection(rgb)
+            found = detection.faces
+            chosen = select_faces(found, self.faces)  # NoFaceError when there is none
+            pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
+        # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
+        originals, refs, owner = self._before(rgb, chosen, pair_photos, times, trace)
+        # 3. jobs
+        jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace)
+        # 4. protect each face and paste it into the running result
+        result, outcomes = rgb.copy(), []
+        for job in jobs:
+            with times("engine"):
+                res = self.engine.protect(job, _face_progress(progress, job.index, len(jobs)))
+            trace.merge(res.trace)
+            with times("paste"):
+                result = paste_back(result, job.aligned, tensor_to_crop(res.image), job.mask[0, 0].cpu().numpy())
+            outcomes.append(FaceOutcome(job, res))
+        # 5. write, 6. judge what was written
+        result = self._write(result, write, times)
+        if self.judge is not None:
+            with times("judge"):
+                for out, orig in zip(outcomes, originals, strict=True):
+                    out.verdict = self.judge.verdict(orig, result, refs if owner == out.job.index else (),
+                                                     trace=trace)
+        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
+
+    def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
+                ) -> tuple[list[JudgedFace], list[Reference], int | None]:
+        if self.judge is None:
+            return [], [], 0 if pair_photos else None
+        with times("judge"):
+            originals = [self.judge.original(rgb, f, i, trace) for i, f in enumerate(chosen)]
+            refs = [self.judge.reference(p.rgb, p.face, p.name, trace) for p in pair_photos]
+            return originals, refs, self.judge.owner(originals, refs)
+
+    @staticmethod
+    def _write(result: np.ndarray, write: Writer | None, times: StageTimes) -> np.ndarray:
+        if write is None:
+            return result
+        with times("write"):
+            return write(result)
+
+    def _run_crop(self, rgb, pairs, seed, mask, write, progress, times, trace) -> PhotoResult:
+        """An input that already is an aligned face crop: one job, no detection, no paste-back, no dlib-bin."""
+        with times("align_mask"):
+            job = self.preparer.crop_job(rgb, mask, [p for _, p in pairs], seed=seed, names=[n for n, _ in pairs],
+                                         trace=trace)
+        with times("engine"):
+            res = self.engine.protect(job, progress)
+        trace.merge(res.trace)
+        result = self._write(tensor_to_crop(res.image), write, times)
+        outcome = FaceOutcome(job, res)
+        if self.judge is not None:
+            with times("judge"):
+                orig = self.judge.original_crop(rgb, trace)
+                refs = [self.judge.reference_crop(resize_rgb(p, rgb.shape[:2]), n, trace) for n, p in pairs]
+                outcome.verdict = self.judge.verdict(orig, result, refs, trace=trace)
+        return PhotoResult(1, result, [outcome], trace, times)
+
+
+def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"face {i + 1}/{n}: {stage}" if n > 1 else stage, done, total)

@@ -1,0 +1,155 @@
+"""The one verdict rule, used by `masque protect` (sidecar and summary), `masque check`, the web page and
+`masque evaluate`.
+
+For each face and each judge (a face-recognition model, or dlib-bin itself) the protected face is compared with the
+unprotected one (``vs_original``) and with every reference photo of the same person (``vs_references``; the pair
+photos in `protect`). ``references_before`` compares the *unprotected* face with each reference: the "before" state.
+
+* `same_person` is the single threshold rule: cosine similarity >= threshold, or descriptor distance < threshold
+  (dlib's documented rule). A judge that finds no face in the protected photo does not match it.
+* A judge *recognises* the protected face when any of its comparisons is the same person.
+* A reference that the judge did not match with the unprotected face to begin with proves nothing (it may show
+  another person): it gets a warning, and the face cannot be called protected on its evidence.
+* Face status: ``not protected`` (every judge recognises it), ``partially protected`` (some do), ``unverified`` (none
+  does, but a reference never matched before), ``protected`` (no judge recognises it and every reference matched
+  before). Only ``protected`` faces are counted as protected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..hints import weak_protection_hint  # noqa: F401  (the one hint, re-exported beside the verdict)
+
+PROTECTED, PARTIAL, NOT_PROTECTED, UNVERIFIED = "protected", "partially protected", "not protected", "unverified"
+ROLES = ("surrogate", "held-out", "independent")  # optimised against / present but not optimised against / dlib-bin
+EXIT_RECOGNISED, EXIT_UNVERIFIED = 3, 4  # `masque check` exit codes (2 is a usage error, 0 every face protected)
+
+
+def same_person(metric: str, value: float | None, threshold: float) -> bool:
+    """The rule: ``cosine`` values match at or above the threshold, ``l2`` distances below it; ``None`` (the judge
+    finds no face) never matches."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if metric == "cosine":
+        return value >= threshold
+    if metric == "l2":
+        return value < threshold
+    raise ValueError(f"`metric` must be 'cosine' or 'l2', got {metric!r}")
+
+
+@dataclass
+class ModelVerdict:
+    """One judge's numbers for one face (similarities in the judge's own unit, given by ``metric``)."""
+
+    model: str
+    role: str
+    metric: str  # "cosine" (same person at >= threshold) or "l2" (same person below threshold)
+    threshold_key: str
+    threshold: float
+    vs_original: float | None
+    vs_references: dict[str, float | None] = field(default_factory=dict)
+    references_before: dict[str, float | None] = field(default_factory=dict)
+
+    def matches(self, value: float | None) -> bool:
+        return same_person(self.metric, value, self.threshold)
+
+    @property
+    def recognised(self) -> bool:
+        """The judge still matches the protected face to the person (its original or any reference)."""
+        return self.matches(self.vs_original) or any(self.matches(v) for v in self.vs_references.values())
+
+    @property
+    def unmatched_before(self) -> list[str]:
+        """References this judge did not match with the unprotected face: they prove nothing about protection."""
+        return [name for name, v in self.references_before.items() if not self.matches(v)]
+
+    @property
+    def verdict(self) -> str:
+        if self.recognised:
+            return NOT_PROTECTED
+        return UNVERIFIED if self.unmatched_before else PROTECTED
+
+    @property
+    def rule(self) -> str:
+        return (f"same person when cosine >= {self.threshold:.3f}" if self.metric == "cosine"
+                else f"same person when distance < {self.threshold:.2f}")
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "role": self.role, "metric": self.metric, "threshold_key": self.threshold_key,
+                "threshold": self.threshold, "rule": self.rule, "vs_original": self.vs_original,
+                "vs_references": self.vs_references, "references_before": self.references_before,
+                "recognised": self.recognised, "verdict": self.verdict}
+
+
+@dataclass
+class FaceVerdict:
+    """Every judge's verdict on one face, and the face's status under the rule above."""
+
+    index: int
+    box: list[int] | None
+    references: list[str]
+    models: list[ModelVerdict]
+
+    @property
+    def status(self) -> str:
+        recognised = [m for m in self.models if m.recognised]
+        if recognised:
+            return NOT_PROTECTED if len(recognised) == len(self.models) else PARTIAL
+        return UNVERIFIED if any(m.unmatched_before for m in self.models) else PROTECTED
+
+    @property
+    def still_matched_by(self) -> list[str]:
+        return [m.model for m in self.models if m.recognised]
+
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        for ref in self.references:
+            models = [m.model for m in self.models if ref in m.unmatched_before]
+            if models:
+                out.append(f"reference {ref!r} did not match the unprotected face before protection on "
+                           f"{', '.join(models)}: it may show another person, so it proves nothing about protection; "
+                           "use another photo of the same person.")
+        return out
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "box": self.box, "references": self.references, "status": self.status,
+                "still_matched_by": self.still_matched_by, "warnings": self.warnings,
+                "models": [m.to_dict() for m in self.models]}
+
+
+def summarise(faces_found: int, faces: Sequence[FaceVerdict]) -> dict:
+    """Counts for a photo: ``protected`` counts only faces no judge still matches (and whose references matched)."""
+    statuses = [f.status for f in faces]
+    return {"faces_found": faces_found, "faces_judged": len(faces), "protected": statuses.count(PROTECTED),
+            "still_recognised": statuses.count(NOT_PROTECTED) + statuses.count(PARTIAL),
+            "unverified": statuses.count(UNVERIFIED),
+            "still_matched_by": sorted({m for f in faces for m in f.still_matched_by}),
+            "warnings": [w for f in faces for w in f.warnings]}
+
+
+def overall(faces: Sequence[FaceVerdict]) -> str:
+    """One word for a photo: protected only when every judged face is."""
+    statuses = {f.status for f in faces}
+    if not statuses:
+        return UNVERIFIED
+    if statuses == {PROTECTED}:
+        return PROTECTED
+    if statuses <= {NOT_PROTECTED}:
+        return NOT_PROTECTED
+    if statuses & {NOT_PROTECTED, PARTIAL}:
+        return PARTIAL
+    return UNVERIFIED
+
+
+def exit_code(faces: Sequence[FaceVerdict]) -> int:
+    """`masque check`'s exit status: 0 every face protected, 3 some face still recognised, 4 none recognised but a
+    reference never matched the original (or nothing could be judged)."""
+    statuses = {f.status for f in faces}
+    if statuses & {NOT_PROTECTED, PARTIAL}:
+        return EXIT_RECOGNISED
+    return 0 if statuses == {PROTECTED} else EXIT_UNVERIFIED
+
