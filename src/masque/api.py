@@ -189,7 +189,8 @@ class Protector:
                 "device": self.device, "engine_config": _config_dict(self.engine.config),
                 "model": getattr(self.engine, "model_id", None)}
 
-    def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None) -> Protector:
+    def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
+                    detector: str | None = None) -> Protector:
         """The same loaded engine, FR models, masker and judges for another makeup prompt (no reload).
 
         A server taking a new prompt per request shares one loaded Protector. Not for concurrent use: callers
@@ -197,7 +198,8 @@ class Protector:
         """
         other = object.__new__(Protector)
         other.__dict__.update(self.__dict__)
-        other.pipeline = self.pipeline.with_prompt(prompt, region)
+        other.pipeline = self.pipeline.with_prompt(prompt, region, detector)
+        other.detector = detector or self.detector
         other.load_times = StageTimes()  # loading was paid by the first
         return other
 

@@ -55,7 +55,7 @@ def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> t
 
 def _post(srv, fields, files):
     body, ctype = _multipart(fields, files)
-    return _request(srv, "POST", "/api/protect", body, {"Content-Type": ctype})
+    return _request(srv, "POST", "/api/protect", body, {"Content-Type": ctype, "X-Masque-Token": srv.token})
 
 
 def _png_bytes(size=(160, 120), colour=(120, 130, 140)) -> bytes:

@@ -72,10 +72,11 @@ class FacePipeline:
     def engine(self) -> Engine:
         return self.preparer.engine
 
-    def with_prompt(self, prompt: str, region=None) -> FacePipeline:
-        """The same loaded engine, masker and judge for another prompt (regions and plan resolved again)."""
+    def with_prompt(self, prompt: str, region=None, detector: str | None = None) -> FacePipeline:
+        """The same loaded engine, masker and judge for another prompt (regions and plan resolved again) and,
+        optionally, another face detector."""
         p = self.preparer
-        other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=p.detector,
+        other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=detector or p.detector,
                          face_scale=p.face_scale, whole_crop=p.whole_crop)
         return FacePipeline(other, self.judge, self.faces)
 
