@@ -17,8 +17,9 @@ _ARGUMENT = re.compile(r"`([a-z_]+)`\s*")
 def web_message(exc: MasqueError) -> str:
     """One line for the page; the terminal keeps the technical message."""
     if isinstance(exc, ImageTooLargeError):
-        return (f"The photo {exc.path.name!r} is too large ({exc.width}x{exc.height} pixels = {exc.width * exc.height / 1e6:.0f} MP; "
-                f"the limit is {exc.limit / 1e6:.0f} MP). Make it smaller and try again.")
+        mp = exc.width * exc.height / 1e6
+        return (f"The photo {exc.path.name!r} is too large ({exc.width}x{exc.height} pixels = {mp:.0f} MP; the limit "
+                f"is {exc.limit / 1e6:.0f} MP). Make it smaller and try again.")
     if isinstance(exc, NoFaceError):
         return ("No face was found in the photo. Use a photo where the face is clearly visible and not too small, "
                 "or choose the thorough face finder.")
