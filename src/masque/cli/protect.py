@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..engines.catalog import KNOWN_ENGINES
-from .options import Device, Model, Seed, Surrogates, parse_names
+from .options import ENGINE_HELP, Device, Model, Seed, Surrogates, parse_names
 
-ENGINE_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else "
-               "parametric; one line says which ran and why); "
-               + "; ".join(f"{e.name} ({e.summary})" for e in KNOWN_ENGINES.values()) + ".")
+AUTO_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else parametric; "
+             "one line says which ran and why). ")
 
 
 def protect(
@@ -30,7 +28,7 @@ def protect(
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
                                                "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
+    engine: Annotated[str, typer.Option(help=AUTO_HELP + ENGINE_HELP)] = "auto",
     model: Model = None,
     surrogates: Surrogates = None,
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",

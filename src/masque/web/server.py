@@ -11,8 +11,6 @@ table and the sidecar. User mistakes answer HTTP 400 (413 when too large) with o
 
 from __future__ import annotations
 
-import base64
-import io
 import ipaddress
 import json
 import os
@@ -33,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..engines.catalog import engine_names
 from ..errors import InputError, MasqueError, WeightsError
+from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
 from .guard import TOKEN_PLACEHOLDER, new_token, same_origin, token_ok
 from .messages import web_message
 from .progress import JOB_ID, ProgressBoard
@@ -42,10 +41,6 @@ DETECTORS = {"hog": "fast", "hog+cnn": "thorough"}  # the page's face finders (m
 PROMPT_SUGGESTIONS = ("red lipstick", "plum lipstick", "smoky eyeshadow", "pink blush", "tan foundation")
 LOOPBACK_NAMES = ("localhost",)
 MAX_PROMPT_CHARS = 200
-# Browsers preview these natively; anything else (TIFF, ...) gets a PNG preview while the download keeps the format.
-BROWSER_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp"),
-                   "GIF": ("image/gif", ".gif"), "BMP": ("image/bmp", ".bmp")}
-OTHER_EXTENSIONS = {"TIFF": ".tiff"}
 DRAIN_FACTOR = 8  # a too-large upload up to this many times the limit is read and discarded so the browser sees 413
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -198,8 +193,7 @@ class ProtectService:
                                              progress=self.progress.engine_callback(job))
         data = out_path.read_bytes()
         notes = [str(w.message) for w in caught if issubclass(w.category, OutputFormatWarning)]
-        return _response(report, data, image.format, photo_path.name, pair_path.name if pair_path else None,
-                         notes)
+        return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes)
 
 
 def diffusion_weights_missing(model: str | None) -> str | None:
@@ -212,54 +206,6 @@ def diffusion_weights_missing(model: str | None) -> str | None:
         return None
     return (f"The diffusion method needs Stable Diffusion weights on this computer ({problem}); the fast method "
             "works without them.")
-
-
-def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None,
-              format_notes: list[str] | None = None) -> dict:
-    from ..hints import missed_faces_hint, weak_protection_hint
-
-    mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
-    preview, preview_mime = data, mime
-    if fmt not in BROWSER_FORMATS:
-        from PIL import Image
-
-        buf = io.BytesIO()
-        with Image.open(io.BytesIO(data)) as im:
-            im.save(buf, format="PNG")
-        preview, preview_mime = buf.getvalue(), "image/png"
-    sidecar = report.to_dict()
-    sidecar["input"], sidecar["output"] = photo_name, report.output.name
-    sidecar["settings"]["pair"] = [pair_name] if pair_name else []
-    faces = [{"index": f.index, "box": f.box, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
-              "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
-    summary = report.summary
-    weak = summary["still_matched_by"]
-    notes = ([weak_protection_hint(weak, report.settings, audience="web")] if weak else []) + summary["warnings"]
-    if not notes and summary["protected"] < len(report.faces):
-        notes = ["Some faces could not be judged; check the result again before posting."]
-    hint = " ".join(notes) or None
-    return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
-            "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
-            "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
-            "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
-            "faces": faces, "weak": weak, "hint": hint,
-            "possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in report.possibly_missed],
-            "missed_hint": missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""), "web"),
-            "notes": format_notes or [], "engine": report.settings.get("engine"),
-            "engine_reason": report.settings.get("engine_reason"),
-            "seconds": round(report.seconds, 1)}
-
-
-def _page_rows(verdict) -> list[dict]:
-    """The page's table: one row per judge and comparison (before = the reference vs the original, unprotected)."""
-    rows = []
-    for m in verdict.models:
-        pairs = [("original", None, m.vs_original)] + [
-            (name, m.references_before[name], after) for name, after in m.vs_references.items()]
-        for against, before, after in pairs:
-            rows.append({"model": m.model, "against": against, "role": m.role, "metric": m.metric, "before": before,
-                         "after": after, "threshold": m.threshold, "protected": not m.matches(after)})
-    return rows
 
 
 # --- form handling -------------------------------------------------------------------------------------------------

@@ -248,13 +248,14 @@ def build_random_backbone(arch: str = "tiny", *, seed: int = 0, resolution: int 
         raise InputError(f"`arch` must be 'tiny' or 'sd15', got {arch!r}.")
     cfg = _tiny_configs(resolution) if arch == "tiny" else _sd15_configs()
     tokenizer = build_tokenizer()
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(**cfg["unet"])
-    vae = AutoencoderKL(**cfg["vae"])
-    text_cfg = CLIPTextConfig(vocab_size=max(len(tokenizer), 49408 if arch == "sd15" else 0),
-                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                              pad_token_id=tokenizer.pad_token_id, **cfg["text"])
-    text_encoder = CLIPTextModel(text_cfg)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation that leaves the caller's global RNG as it was
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(**cfg["unet"])
+        vae = AutoencoderKL(**cfg["vae"])
+        text_cfg = CLIPTextConfig(vocab_size=max(len(tokenizer), 49408 if arch == "sd15" else 0),
+                                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                  pad_token_id=tokenizer.pad_token_id, **cfg["text"])
+        text_encoder = CLIPTextModel(text_cfg)
     if arch == "tiny":
         _condition_tiny(unet, vae, seed)
     for module in (unet, vae, text_encoder):
