@@ -9,6 +9,9 @@ import typer
 
 from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
+AUTO_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else parametric; "
+             "one line says which ran and why). ")
+
 
 def protect(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Makeup to apply, e.g. 'red lipstick', "
@@ -26,14 +29,16 @@ def protect(
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
                                                "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help="Protection engine. " + ENGINE_HELP)] = "diffusion",
+    engine: Annotated[str, typer.Option(help=AUTO_HELP + ENGINE_HELP)] = "auto",
     model: Model = None,
     surrogates: Surrogates = None,
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
     region: Annotated[str | None, typer.Option(help="Override the region chosen from the prompt: lips, eyes, brows, "
                                                     "cheeks, skin (comma-separated).")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: hog (fast) | cnn (better on small or turned "
-                                               "faces).")] = "hog",
+    detector: Annotated[str, typer.Option(help="Face detector: hog (fast; found every face of the shared test photos "
+                                               "in ~0.3 s) | cnn (dlib's MMOD: turned faces, ~10x slower) | "
+                                               "hog+cnn (both, for crowded photos). Regions the detector was "
+                                               "unsure of are reported as possibly missed faces.")] = "hog",
     parser: Annotated[Path | None, typer.Option(
         help="BiSeNet face-parsing checkpoint (79999_iter.pth) for pixel-exact regions; default: the one imported "
              "with `masque models import face-parser FILE`, else landmark polygons.")] = None,
@@ -41,8 +46,9 @@ def protect(
                                                            "(default 'A face of a human').")] = None,
     target_word: Annotated[str | None, typer.Option(help="(diffusion) Word(s) of the prompt whose attention drives "
                                                          "the edit (default: every makeup word).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion) or optimisation steps (parametric); "
-                                                   "default: the engine config's.", min=1)] = None,
+    # the defaults are written out (importing the configs would load torch for `--help`); a test keeps them in step
+    steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion, default 50) or optimisation steps "
+                                                   "(parametric, default 30).", min=1)] = None,
     guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
                                                              "(default 7.5).", min=0)] = None,
     strength: Annotated[float | None, typer.Option(help="(diffusion) Adversarial guidance strength; 0 = makeup "
@@ -59,6 +65,9 @@ def protect(
     keep_metadata: Annotated[bool, typer.Option(help="Keep EXIF/ICC metadata (GPS included!). Default: "
                                                      "stripped.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input).")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Largest photo accepted, in pixels (width x height); larger files "
+                                                 "are refused before decoding (decompression-bomb guard).",
+                                            min=1)] = 178_956_970,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     ref_map: Annotated[Path | None, typer.Option(
         "--ref-map", "--ref_map_json", help="Batch in MASQUE's official layout: a JSON file mapping each identity to "
@@ -87,12 +96,12 @@ def protect(
     settings, seed, per-stage seconds, the cost trace and every judge's verdict on the written photo. Check it again
     offline with `masque check PHOTO PROTECTED --reference OTHER`.
     """
-    from ..engines.base import EngineOptions, engine_kwargs, list_engines
+    from ..engines.auto import ENGINE_CHOICES
     from ..errors import InputError, MasqueError, NoFaceError
 
-    # 1. check the arguments that need no model
-    if engine not in list_engines():
-        raise InputError(f"`--engine` must be one of {list_engines()}; got {engine!r}.")
+    # 1. check the arguments that need no model, and that every output can be written
+    if engine not in ENGINE_CHOICES:
+        raise InputError(f"`--engine` must be one of {ENGINE_CHOICES}; got {engine!r}.")
     from .protect_batch import batch_inputs, run_batch
 
     given = list(photos or [])
@@ -104,10 +113,32 @@ def protect(
         for path in paths:
             if not path.is_file():
                 raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
-    options = dict(prompt=prompt, engine=engine, surrogates=parse_names(surrogates), region=parse_names(region),
+    batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
+    targets = _output_targets(photos, out)
+    _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
+
+    # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
+    from rich.console import Console
+
+    from .. import api
+    from ..engines.auto import choose_engine
+    from ..engines.base import EngineOptions, engine_kwargs
+
+    err = Console(stderr=True)
+    choice = choose_engine(engine, model)
+    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
+                          target_word=target_word, guidance_scale=guidance_scale, strength=strength,
+                          mask_fusion=mask_fusion, inversion=inversion)
+    try:
+        engine_options = engine_kwargs(choice.name, knobs)
+    except InputError as exc:
+        if choice.requested == choice.name:
+            raise
+        raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
+    options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
                    faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
-                   overwrite=overwrite)
-    if len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local":
+                   max_pixels=max_pixels)
+    if batch:
         # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
         from ..batch import ProtectSpec
 
@@ -115,36 +146,25 @@ def protect(
             from ..io import read_image
 
             mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
-        spec = ProtectSpec(
-            {**{k: v for k, v in options.items() if k != "overwrite"}, "parser": str(parser) if parser else None,
-             "engine_options": engine_kwargs(engine, EngineOptions(
-                 steps=steps, eot=eot, model=model, device=device or "cpu", source_prompt=source_prompt,
-                 target_word=target_word, guidance_scale=guidance_scale, strength=strength, mask_fusion=mask_fusion))},
-            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
+        spec = ProtectSpec({**options, "parser": str(parser) if parser else None, "engine_options": engine_options},
+                           device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
+        if not quiet:
+            err.print(choice.line, highlight=False, markup=False)
         raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
                                    address=address, workers=workers, skip_existing=skip_existing,
                                    overwrite=overwrite, quiet=quiet))
-    targets = _output_targets(photos, out)
 
-    # 2. load the engine and FR models once
-    from .. import api
+    # 3. load the engine and FR models once
+    protector = api.Protector(**options, engine_choice=choice, device=_device(device), overwrite=overwrite,
+                              engine_options=engine_options)
+    if not quiet:  # after loading: a model that fails to load is the one line the user sees
+        err.print(choice.line, highlight=False, markup=False)
 
-    protector = api.Protector(
-        **options, device=_device(device),
-        engine_options=engine_kwargs(engine, EngineOptions(
-            steps=steps, eot=eot, model=model, device=_device(device),
-            source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale, strength=strength,
-            mask_fusion=mask_fusion, inversion=inversion)),
-    )
-
-    # 3. protect each photo; in a batch, a photo that fails is reported and skipped
-    from rich.console import Console
-
-    err = Console(stderr=True)
+    # 4. protect the photo
     failures = 0
     for photo, target in zip(photos, targets, strict=True):
         try:
-            with _progress_bar(quiet) as progress:
+            with _progress_bar(quiet) as progress, _format_notes(err):
                 report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
                                                  progress=progress)
         except NoFaceError as exc:
@@ -165,22 +185,26 @@ def protect(
 
 
 def _output_targets(photos: list[Path], out: Path | None) -> list[Path | None]:
-    from ..errors import InputError
+    from ..io import default_output_path, prepare_output_folder
 
     if len(photos) == 1:
         if out is not None and out.is_dir():
-            from ..api import default_output_path
-
             return [out / default_output_path(photos[0]).name]
         return [out]
     if out is None:
         return [None] * len(photos)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"`--out` must be a folder when protecting several photos; {str(out)!r} is a file.")
-    out.mkdir(parents=True, exist_ok=True)
-    from ..api import default_output_path
-
+    prepare_output_folder(out)
     return [out / default_output_path(p).name for p in photos]
+
+
+def _check_outputs(photos: list[Path], targets: list[Path | None], others: list[Path]) -> None:
+    """Every output photo and sidecar can be written and is no input of the batch: checked before any model loads."""
+    from ..io import check_output_path, default_output_path, sidecar_path
+
+    for photo, target in zip(photos, targets, strict=True):
+        final = target if target is not None else default_output_path(photo)
+        for path in (final, sidecar_path(final)):
+            check_output_path(path, inputs=[*photos, *others])
 
 
 def _device(device: str | None) -> str:
@@ -189,6 +213,34 @@ def _device(device: str | None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class _format_notes:
+    """Print what the output format could not keep (`masque.io.OutputFormatWarning`) as one plain line each."""
+
+    def __init__(self, console):
+        self.console = console
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self._caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        import warnings
+
+        from ..io import OutputFormatWarning
+
+        self._catch.__exit__(*exc)
+        for w in self._caught:
+            if issubclass(w.category, OutputFormatWarning):
+                self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+            else:  # not ours: hand it back to Python's usual warning display
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return False
 
 
 class _progress_bar:
@@ -221,14 +273,18 @@ class _progress_bar:
 
 
 def _summary(console, report) -> None:
-    from ..pipeline.verdict import weak_protection_hint
+    from ..hints import missed_faces_hint, weak_protection_hint
     from .verdicts import print_verdicts
 
     s = report.summary
     print_verdicts(console, report.verdicts, f"{report.output} ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
     console.print(f"faces found: {s['faces_found']}, protected (no judge still matches): {s['protected']}, still "
                   f"recognised: {s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
+    missed = missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""))
+    if missed:
+        console.print(missed, style="yellow", markup=False, highlight=False)
     if s["still_matched_by"]:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
         # threshold; skin-wide makeup does (see README, "How strong is it?").
-        console.print(f"[yellow]{weak_protection_hint(s['still_matched_by'])}[/]")
+        console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
+                      highlight=False)

@@ -12,9 +12,11 @@ BROWSER_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"),
 OTHER_EXTENSIONS = {"TIFF": ".tiff"}
 
 
-def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None) -> dict:
-    """The JSON the page shows: the image (and a browser preview), the sidecar, per-face verdicts and the hint."""
-    from ..pipeline.verdict import weak_protection_hint
+def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None,
+           format_notes: list[str] | None = None) -> dict:
+    """The JSON the page shows: the image (and a browser preview), the sidecar, per-face verdicts (with boxes, which
+    the page numbers on the preview), possibly missed faces, the hint and what the output format could not keep."""
+    from ..hints import missed_faces_hint, weak_protection_hint
 
     mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
     preview, preview_mime = data, mime
@@ -28,19 +30,23 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     sidecar = report.to_dict()
     sidecar["input"], sidecar["output"] = photo_name, report.output.name
     sidecar["settings"]["pair"] = [pair_name] if pair_name else []
-    faces = [{"index": f.index, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
+    faces = [{"index": f.index, "box": f.box, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
               "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
     summary = report.summary
     weak = summary["still_matched_by"]
-    notes = ([weak_protection_hint(weak)] if weak else []) + summary["warnings"]
+    notes = ([weak_protection_hint(weak, report.settings, audience="web")] if weak else []) + summary["warnings"]
     if not notes and summary["protected"] < len(report.faces):
-        notes = ["Some faces could not be judged; check the result with `masque check` before posting."]
+        notes = ["Some faces could not be judged; check the result again before posting."]
     hint = " ".join(notes) or None
     return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
             "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
             "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
             "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
             "faces": faces, "weak": weak, "hint": hint,
+            "possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in report.possibly_missed],
+            "missed_hint": missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""), "web"),
+            "notes": format_notes or [], "engine": report.settings.get("engine"),
+            "engine_reason": report.settings.get("engine_reason"),
             "seconds": round(report.seconds, 1)}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -65,6 +65,48 @@ def resolve_model(model_id_or_dir: str | os.PathLike | None) -> str:
 
     fetched = sd_path(source)
     return str(fetched) if (fetched / "model_index.json").is_file() else source
+
+
+def _looks_local(source: str) -> bool:
+    local = Path(source).expanduser()
+    return local.is_absolute() or source.startswith((".", "~")) or local.exists()
+
+
+def local_weights_problem(model_id_or_dir: str | os.PathLike | None) -> str | None:
+    """Why Stable Diffusion weights are not usable here (None when they look present): a file check in the folder or
+    the Hugging Face cache, no loading and no network, so it is cheap enough to decide the `auto` engine."""
+    source = resolve_model(model_id_or_dir)
+    local = Path(source).expanduser()
+    if _looks_local(source):
+        if (local / "model_index.json").is_file():
+            return None
+        return f"{source!r} {'has no model_index.json' if local.exists() else 'does not exist'}"
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(source, "model_index.json")
+    except ValueError as exc:  # not a valid hub id (HFValidationError)
+        return f"{source!r} is neither a folder nor a hub id ({str(exc).splitlines()[0][:120]})"
+    return None if isinstance(found, str) else f"{source!r} is not downloaded"
+
+
+@contextmanager
+def offline_hub():
+    """The hub's offline mode while loading: no request at all (not even the client's own metadata lookups, which
+    `local_files_only` alone still makes), so a protect run never touches the network."""
+    import huggingface_hub.constants as hub
+
+    saved_env, saved_flag = os.environ.get("HF_HUB_OFFLINE"), hub.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"] = "1"  # read by libraries that check the environment at call time
+    hub.HF_HUB_OFFLINE = True  # the hub client reads its constant, fixed at import, at call time
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = saved_flag
+        if saved_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved_env
 
 
 @contextmanager
@@ -191,14 +233,16 @@ def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=No
            "`--engine parametric` works offline")
     if local.exists() and not local.is_dir():
         raise WeightsError(f"`model` {source!r} is a file, expected a Stable Diffusion folder; {how}.")
-    looks_local = local.is_absolute() or source.startswith((".", "~")) or local.exists()
+    looks_local = _looks_local(source)
     if looks_local and not (local / "model_index.json").is_file():
         reason = "does not exist" if not local.exists() else "has no model_index.json"
         raise WeightsError(f"`model` folder {source!r} {reason}; {how}.")
+    if local_files_only and not looks_local and (problem := local_weights_problem(source)):
+        raise WeightsError(f"`model` {problem}; {how}.")  # say so plainly rather than "couldn't connect"
     src = str(local) if looks_local else source
     kw = {"local_files_only": local_files_only}
     try:
-        with quiet_hub():
+        with quiet_hub(), (offline_hub() if local_files_only else nullcontext()):
             tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
             # no dtype keyword: transformers < 4.56 knows only `torch_dtype`, 5.x deprecates it for `dtype`, and an
             # unknown one lands in the config ("Object of type dtype is not JSON serializable"); cast after loading.
