@@ -50,9 +50,10 @@ def test_protect_crop_mode_writes_image_and_sidecar(tmp_path, face_crop, tiny_sd
     assert side["settings"]["engine_config"]["inversion"]["num_steps"] == 3
     face = side["faces"][0]
     # optimised against tiny-random only; the present real models (dlib at least) judge it as held out
-    assert side["settings"]["surrogates"] == ["tiny-random"] and "dlib" in side["settings"]["held_out"]
-    assert set(face["similarity_before"]) == set(face["similarity_after"]) == {"tiny-random",
-                                                                               *side["settings"]["held_out"]}
+    held_out = [n for n in side["settings"]["judges"] if n not in (*side["settings"]["surrogates"], "dlib-bin")]
+    assert side["settings"]["surrogates"] == ["tiny-random"] and "dlib" in held_out
+    roles = {r["model"]: r["role"] for r in face["verdict"]["models"]}
+    assert roles["tiny-random"] == "surrogate" and all(roles[n] == "held-out" for n in held_out)
     assert side["cost"]["components"]["unet"]["forward"] > 0
     assert side["cost"]["total_nfe"] > 0
 
