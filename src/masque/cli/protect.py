@@ -48,6 +48,9 @@ def protect(
                                                         "only (default 1.0).", min=0)] = None,
     mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
                                                          "(default both).")] = None,
+    inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
+                                                       "(the paper's, ~10x slower) | negative-prompt (cheapest, "
+                                                       "approximate).")] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
                                            "transformation) so protection survives re-encoding; slower.")] = False,
     seed: Seed = 0,
@@ -85,7 +88,7 @@ def protect(
         engine_options=engine_kwargs(engine, EngineOptions(
             steps=steps, eot=eot, model=model, device=_device(device),
             source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale, strength=strength,
-            mask_fusion=mask_fusion)),
+            mask_fusion=mask_fusion, inversion=inversion)),
     )
 
     # 3. protect each photo; in a batch, a photo that fails is reported and skipped
