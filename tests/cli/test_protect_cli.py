@@ -154,7 +154,8 @@ def test_batch_skips_faceless_photos_with_a_warning(tmp_path, faces_dir, capsys)
     err = capsys.readouterr().err
     assert code == 0, err
     assert "Skipped" in err and "wall.png" in err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["obama.protected.jpg", "obama.protected.jpg.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["masque-manifest.jsonl", "obama.protected.jpg",
+                                                          "obama.protected.jpg.json"]
     side = json.loads((out_dir / "obama.protected.jpg.json").read_text())
     assert side["faces_found"] == 1 and len(side["faces"]) == 1
     # "protected" counts only faces no judge still matches (2 steps of lipstick rarely get there)

@@ -7,20 +7,21 @@ from typing import Annotated
 
 import typer
 
-from .options import ENGINE_HELP, Device, Model, Seed, Surrogates, parse_names
+from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
 
 def protect(
-    photos: Annotated[list[Path], typer.Argument(help="Photo(s) to protect (JPEG, PNG, WebP, ...). Several photos "
-                                                     "form a batch: faceless photos are skipped with a warning.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Makeup to apply, e.g. 'red lipstick', "
                                                                "'smoky eyeshadow'; it also picks the face region.")],
+    photos: Annotated[list[Path] | None, typer.Argument(
+        help="Photo(s) to protect (JPEG, PNG, WebP, ...). Several photos form a batch: resumable (a manifest in the "
+             "output folder), faceless photos are skipped, a summary at the end.")] = None,
     pair: Annotated[list[Path] | None, typer.Option(help="Another photo of the same person (repeatable): the anchor "
                                                          "MASQUE pushes the face away from. Without it the face is "
                                                          "pushed away from itself (single mode).")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Output file (one photo) or folder (several). Default: PHOTO.protected.EXT beside the "
-                            "input.")] = None,
+        "--out", "-o", "--result-dir", "--result_dir",
+        help="Output file (one photo) or folder (several). Default: PHOTO.protected.EXT beside the input.")] = None,
     mask: Annotated[Path | None, typer.Option(help="Region mask image of the photo's size (white = makeup). "
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
@@ -59,6 +60,26 @@ def protect(
                                                      "stripped.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    ref_map: Annotated[Path | None, typer.Option(
+        "--ref-map", "--ref_map_json", help="Batch in MASQUE's official layout: a JSON file mapping each identity to "
+                                            "its source and reference image names (the references are the pairs).")
+    ] = None,
+    images_dir: Annotated[Path | None, typer.Option(
+        "--images-dir", "--images_dir", help="Folder of the --ref-map source images; alone: protect every image in "
+                                             "it.")] = None,
+    ref_base_dir: Annotated[Path | None, typer.Option(
+        "--ref-base-dir", "--ref_base_dir", help="Folder of the --ref-map reference images (default: "
+                                                 "--images-dir).")] = None,
+    img_ext: Annotated[str | None, typer.Option(
+        "--img-ext", "--img_ext", help="Image extension, e.g. .jpg: added to --ref-map names that have none; "
+                                       "filters --images-dir.")] = None,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing/--no-skip-existing", "--skip_existing/--no_skip_existing",
+        help="(batches) Skip photos the output folder's manifest records as finished with the same settings and "
+             "intact files; redo missing or corrupt ones.")] = True,
+    executor: Executor = "local",
+    address: Address = None,
+    workers: Workers = None,
 ) -> None:
     """Apply adversarial makeup to every face in PHOTO so face recognition no longer matches it to you.
 
@@ -72,19 +93,44 @@ def protect(
     # 1. check the arguments that need no model
     if engine not in list_engines():
         raise InputError(f"`--engine` must be one of {list_engines()}; got {engine!r}.")
+    from .protect_batch import batch_inputs, run_batch
+
+    given = list(photos or [])
+    photos, pairs_of = batch_inputs(given, ref_map=ref_map, images_dir=images_dir, ref_base_dir=ref_base_dir,
+                                    img_ext=img_ext)
+    if not photos:
+        raise InputError("give the `PHOTO`(s) to protect, or a batch with `--ref-map` / `--images-dir`.")
     for flag, paths in (("PHOTO", photos), ("--pair", pair or []), ("--mask", [mask] if mask else [])):
         for path in paths:
             if not path.is_file():
                 raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
+    options = dict(prompt=prompt, engine=engine, surrogates=parse_names(surrogates), region=parse_names(region),
+                   faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
+                   overwrite=overwrite)
+    if len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local":
+        # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
+        from ..batch import ProtectSpec
+
+        if mask is not None:  # one mask for every photo: read once here, checked per photo by the worker
+            from ..io import read_image
+
+            mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
+        spec = ProtectSpec(
+            {**{k: v for k, v in options.items() if k != "overwrite"}, "parser": str(parser) if parser else None,
+             "engine_options": engine_kwargs(engine, EngineOptions(
+                 steps=steps, eot=eot, model=model, device=device or "cpu", source_prompt=source_prompt,
+                 target_word=target_word, guidance_scale=guidance_scale, strength=strength, mask_fusion=mask_fusion))},
+            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
+        raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
+                                   address=address, workers=workers, skip_existing=skip_existing,
+                                   overwrite=overwrite, quiet=quiet))
     targets = _output_targets(photos, out)
 
-    # 2. load the engine and FR models once for the batch
+    # 2. load the engine and FR models once
     from .. import api
 
     protector = api.Protector(
-        prompt=prompt, engine=engine, surrogates=parse_names(surrogates), region=parse_names(region), faces=faces,
-        detector=detector, parser=parser, seed=seed, device=_device(device), keep_metadata=keep_metadata,
-        overwrite=overwrite,
+        **options, device=_device(device),
         engine_options=engine_kwargs(engine, EngineOptions(
             steps=steps, eot=eot, model=model, device=_device(device),
             source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale, strength=strength,
