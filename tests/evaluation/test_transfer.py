@@ -29,10 +29,10 @@ def test_transfer_summary_pairs_black_and_white_box():
 
 
 def test_leave_one_out_evaluation_reports_black_box_per_held_out_model(tmp_path, monkeypatch, faces_dir,
-                                                                       packaged_fr_weights, capsys):
+                                                                       package_weights, capsys):
     home = tmp_path / "home"
     (home / "fr" / "sface").mkdir(parents=True)
-    (home / "fr" / "sface" / packaged_fr_weights["sface"].name).symlink_to(packaged_fr_weights["sface"])
+    (home / "fr" / "sface" / package_weights("sface").name).symlink_to(package_weights("sface"))
     monkeypatch.setenv("MASQUE_HOME", str(home))
     data = tmp_path / "data"
     for ident, names in {"obama": ["obama", "obama2"], "biden": ["biden"]}.items():

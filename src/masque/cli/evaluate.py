@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..engines.catalog import engine_names
 from ..errors import InputError
 from . import options
 
@@ -55,8 +56,8 @@ def evaluate(
     img_ext: Annotated[str | None, typer.Option(
         "--img-ext", "--img_ext", help="Extension added to --ref-map names that have none, e.g. .jpg.")] = None,
     pairs: Annotated[Path | None, typer.Option(help="Text file: `SOURCE REFERENCE [IDENTITY]` per line.")] = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated: clean, masque, parametric, pgd, masked-pgd.")]
-    = "clean,pgd",
+    methods: Annotated[str, typer.Option(help="Comma-separated methods: clean, the engines (" + ", ".join(
+        engine_names()) + "; `masque` = diffusion), and the baselines pgd, masked-pgd.")] = "clean,pgd",
     models: Annotated[str | None, typer.Option(
         help="Comma-separated FR models (default: every registered model whose weights are present).")] = None,
     model: options.Model = None,

@@ -6,6 +6,10 @@ from typing import Annotated
 
 import typer
 
+from ..engines.catalog import KNOWN_ENGINES
+
+ENGINE_HELP = "Engines: " + "; ".join(f"{e.name} ({e.summary})" for e in KNOWN_ENGINES.values()) + "."
+
 Model = Annotated[str | None, typer.Option(
     "--model", help="(diffusion) Stable Diffusion hub id or local diffusers folder (default: $MASQUE_SD_MODEL, else "
                     "stable-diffusion-v1-5/stable-diffusion-v1-5).")]

