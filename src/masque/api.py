@@ -21,9 +21,9 @@ import numpy as np
 
 from . import __version__
 from .embedders import FaceEmbedder, create_embedder, present_embedders
-from .engines import create_engine
+from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, WeightsError
-from .io import read_image, write_image
+from .io import DEFAULT_MAX_PIXELS, check_output_path, default_output_path, read_image, write_image
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
@@ -41,10 +41,6 @@ def load_embedders(names: Sequence[str] | None, device: str = "cpu") -> list[Fac
         if not names:
             raise WeightsError("no face-recognition model is available; run `masque models list` to see what to get.")
     return [create_embedder(n, device=device) for n in names]
-
-
-def default_output_path(photo: Path) -> Path:
-    return photo.with_name(f"{photo.stem}.protected{photo.suffix}")
 
 
 @dataclass
@@ -82,6 +78,7 @@ class ProtectReport:
     trace: CostTrace
     seconds: float
     times: StageTimes = field(default_factory=StageTimes)
+    possibly_missed: list = field(default_factory=list)  # (box, score): near misses of the detector, not protected
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
@@ -99,6 +96,7 @@ class ProtectReport:
             "output": str(self.output),
             "faces_found": self.faces_found,
             "faces_protected": summary["protected"],
+            "faces_possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in self.possibly_missed],
             "summary": summary,
             "faces": [f.to_dict() for f in self.faces],
             "settings": self.settings,
@@ -135,29 +133,33 @@ class Protector:
     plus dlib-bin on the written photo unless ``dlib_bin=False``.
     """
 
-    def __init__(self, prompt: str, *, engine: str = "diffusion", surrogates: Sequence[str] | None = None,
+    def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
                  region: str | Sequence[str] | None = None, faces: str | int = "all", detector: str = "hog",
                  face_scale: float = 0.8, parser: str | Path | None = None, seed: int = 0, device: str = "cpu",
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
-                 judges: Sequence[str] | None = None, dlib_bin: bool = True):
+                 judges: Sequence[str] | None = None, dlib_bin: bool = True,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None):
         from .faces.regions import regions_for_prompt
 
         # 1. validate cheap things before loading anything heavy
         if not prompt or not prompt.strip():
             raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
-        if engine == "parametric":  # a look ("full glam") names no region word: the makeup plan gives the regions
+        self.seed, self.device = seed, device
+        self.keep_metadata, self.overwrite, self.max_pixels = keep_metadata, overwrite, max_pixels
+        # "auto": diffusion when SD weights are present locally, else parametric (a file check, no network)
+        choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
+        if choice.name == "parametric":  # a look ("full glam") names no region word: the plan gives the regions
             from .makeup.prompt import plan_and_regions
 
             plan_and_regions(prompt, region)
         else:
             regions_for_prompt(prompt, region)
-        self.engine_name, self.seed, self.device = engine, seed, device
-        self.keep_metadata, self.overwrite = keep_metadata, overwrite
         self.load_times = StageTimes()
         # 2. load models once: surrogates, engine, judges (a judge that is also a surrogate is the same instance)
         with self.load_times("load"):
             self.embedders = load_embedders(surrogates, device)
-            self.engine = create_engine(engine, embedders=self.embedders, **(engine_options or {}))
+            self.engine, self.engine_choice = build_engine(choice, self.embedders, engine_options or {})
+            self.engine_name = self.engine_choice.name
             loaded = {m.name: m for m in self.embedders}
             judge_names = present_embedders() if judges is None else list(judges)
             models = [loaded.get(n) or create_embedder(n, device=device) for n in judge_names]
@@ -183,14 +185,17 @@ class Protector:
 
     @property
     def settings(self) -> dict:
-        return {"engine": self.engine_name, "prompt": self.prompt, "regions": list(self.regions), "seed": self.seed,
+        return {"engine": self.engine_name, "engine_requested": self.engine_choice.requested,
+                "engine_reason": self.engine_choice.reason, "prompt": self.prompt, "regions": list(self.regions),
+                "seed": self.seed,
                 "surrogates": [m.name for m in self.embedders], "judges": self.pipeline.judge.names,
                 "faces": self.faces, "detector": self.detector, "face_scale": self.face_scale,
                 "parser": str(self.parser) if self.parser else None, "crop_size": self.crop_size,
                 "device": self.device, "engine_config": _config_dict(self.engine.config),
                 "model": getattr(self.engine, "model_id", None)}
 
-    def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None) -> Protector:
+    def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
+                    detector: str | None = None) -> Protector:
         """The same loaded engine, FR models, masker and judges for another makeup prompt (no reload).
 
         A server taking a new prompt per request shares one loaded Protector. Not for concurrent use: callers
@@ -198,17 +203,16 @@ class Protector:
         """
         other = object.__new__(Protector)
         other.__dict__.update(self.__dict__)
-        other.pipeline = self.pipeline.with_prompt(prompt, region)
+        other.pipeline = self.pipeline.with_prompt(prompt, region, detector)
+        other.detector = detector or self.detector
         other.load_times = StageTimes()  # loading was paid by the first
         return other
 
-    def _plan_outputs(self, photo: Path, out: Path | None) -> tuple[Path, Path]:
+    def _plan_outputs(self, photo: Path, out: Path | None, inputs: Sequence[Path] = ()) -> tuple[Path, Path]:
         out = Path(out) if out is not None else default_output_path(photo)
         side = sidecar_path(out)
-        if out.resolve() == photo.resolve():
-            raise InputError(f"`out` {str(out)!r} is the input photo; MASQUE never writes over its input.")
-        if not out.parent.is_dir():
-            raise InputError(f"`out` folder {str(out.parent)!r} does not exist; create it first.")
+        for p in (out, side):
+            check_output_path(p, inputs=[photo, *inputs], name="out")
         for p in (out, side):
             if p.exists() and not self.overwrite:
                 raise InputError(f"`out` {str(p)!r} already exists; pass `--overwrite` or choose another path.")
@@ -236,9 +240,10 @@ class Protector:
         # 1. inputs and output paths (fail before any heavy work)
         photo = Path(photo)
         with times("read"):
-            image = read_image(photo)
-            pairs = [read_image(p) for p in pair]
-        out_path, side_path = self._plan_outputs(photo, out)
+            image = read_image(photo, max_pixels=self.max_pixels)
+            pairs = [read_image(p, max_pixels=self.max_pixels) for p in pair]
+        out_path, side_path = self._plan_outputs(photo, out, [Path(p) for p in pair] +
+                                                 ([Path(mask)] if isinstance(mask, (str, Path)) else []))
         aligned = aligned or mask is not None
         mask_arr = _read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
 
@@ -258,7 +263,7 @@ class Protector:
             engine=o.result.details, verdict=o.verdict) for o in run.faces]
         report = ProtectReport(photo, out_path, side_path, run.faces_found, reports,
                                {**self.settings, "pair": [str(p.path) for p in pairs], "aligned": aligned},
-                               run.trace, time.perf_counter() - start, times)
+                               run.trace, time.perf_counter() - start, times, run.possibly_missed)
         _write_json_atomic(side_path, report.to_dict())
         return report
 

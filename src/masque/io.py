@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,23 @@ class LoadedImage:
     format: str  # PIL format name of the input ("JPEG", "PNG", ...)
     path: Path
     info: dict = field(default_factory=dict)  # "exif" (orientation reset) and "icc_profile", for keep_metadata
+    # how the input was stored: "mode" and "bits" per sample; for JPEG also "qtables" and "subsampling", which
+    # `write_image` reuses so that re-encoding changes untouched pixels as little as JPEG allows
+    encoding: dict = field(default_factory=dict)
+
+
+class OutputFormatWarning(UserWarning):
+    """The written photo cannot keep something of the input (bit depth, greyscale); the message says what."""
+
+
+class ImageTooLargeError(InputError):
+    """The photo has more pixels than allowed; ``pixels`` and ``limit`` let each front end phrase its own remedy."""
+
+    def __init__(self, path: Path, width: int, height: int, limit: int):
+        self.path, self.width, self.height, self.limit = path, width, height, limit
+        super().__init__(f"`image` {path}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the limit of "
+                         f"{limit / 1e6:.0f} MP (decompression-bomb guard); downscale the photo, or raise the limit "
+                         "(`--max-pixels N`, in Python `max_pixels=N`) if you trust the file.")
 
 
 def _bad(path: Path, why: str) -> InputError:
@@ -60,11 +78,7 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
     w, h = im.size
     if w * h > max_pixels:
         im.close()
-        raise _bad(
-            path,
-            f"{w}x{h} = {w * h / 1e6:.0f} MP exceeds the limit `max_pixels`={max_pixels} (decompression-bomb guard); "
-            "downscale the photo or raise `max_pixels` if you trust it",
-        )
+        raise ImageTooLargeError(path, w, h, max_pixels)
     if w == 0 or h == 0:
         im.close()
         raise _bad(path, f"image has zero size {w}x{h}")
@@ -109,6 +123,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
             im = _open_checked(path, max_pixels)
             with im:
                 fmt = _CANONICAL_FORMAT.get(im.format or "", im.format or "")
+                encoding = _encoding_of(im, fmt)  # before decoding: the tile's raw mode tells the stored depth
                 im.load()  # full decode: truncated/corrupt data fails here
                 upright = ImageOps.exif_transpose(im)
                 exif = upright.getexif()
@@ -133,7 +148,31 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
             f"cannot decode ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'corrupt'}); "
             "the file is truncated or corrupt, re-export it",
         ) from e
-    return LoadedImage(rgb=rgb, alpha=alpha, format=fmt, path=path, info=info)
+    return LoadedImage(rgb=rgb, alpha=alpha, format=fmt, path=path, info=info, encoding=encoding)
+
+
+def _encoding_of(im: Image.Image, fmt: str) -> dict:
+    """Mode, bits per sample and (JPEG) quantisation tables and chroma subsampling of the file as stored."""
+    raw = str(im.tile[0].args if im.tile else "")
+    enc: dict = {"mode": im.mode, "bits": 16 if (";16" in raw or im.mode.startswith("I;16")) else 8}
+    if fmt == "JPEG" and getattr(im, "quantization", None):
+        from PIL import JpegImagePlugin
+
+        enc["qtables"] = {k: list(v) for k, v in im.quantization.items()}
+        enc["subsampling"] = JpegImagePlugin.get_sampling(im)  # 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, -1 unknown
+    return enc
+
+
+def format_changes(like: LoadedImage, fmt: str) -> list[str]:
+    """What the written ``fmt`` file cannot keep of the input ``like`` (empty when nothing is lost)."""
+    notes = []
+    if like.encoding.get("bits", 8) > 8:
+        notes.append(f"{like.path.name} has 16 bits per sample; the protected photo is written with 8 (Pillow "
+                     f"cannot write 16-bit colour {fmt})")
+    if like.encoding.get("mode") in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "1"):
+        notes.append(f"{like.path.name} is greyscale; the protected photo is written in colour because the makeup "
+                     "is coloured")
+    return notes
 
 
 def _format_for(path: Path, like: LoadedImage | None, format: str | None) -> str:
@@ -150,9 +189,70 @@ def _format_for(path: Path, like: LoadedImage | None, format: str | None) -> str
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """Same file on disk: same inode when both exist (catches symlinks and hard links), else the same real path
+    (``..`` and symlinked folders resolved)."""
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
     return a.resolve() == b.resolve()
+
+
+def default_output_path(photo: Path) -> Path:
+    return photo.with_name(f"{photo.stem}.protected{photo.suffix}")
+
+
+def sidecar_path(out: Path) -> Path:
+    return out.with_name(out.name + ".json")
+
+
+def _probe_writable(folder: Path) -> str | None:
+    """Why nothing can be written in ``folder`` (None when a file can): creates and removes a temporary file exactly
+    as `write_image` does, so read-only file systems and permissions (root included) are caught alike."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".masque-probe-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def check_output_path(path: str | Path, *, inputs: Sequence[str | Path] = (), name: str = "--out") -> Path:
+    """Fail in one line, before any work, when ``path`` cannot be written: not a file path, its folder missing or not
+    writable (read-only folder or file system), or it is one of ``inputs`` (also through ``..``, a symlink or a hard
+    link). Returns ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"`{name}` {str(path)!r} is a folder; give a file path, or a folder only for several photos.")
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise InputError(f"`{name}` {str(path)!r} is the input file {str(source)!r}; MASQUE never writes over its "
+                             "input: choose another output path.")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"`{name}` {str(path)!r}: the folder {str(folder)!r} {what}; create it first or choose "
+                         "another output path.")
+    why = _probe_writable(folder)
+    if why is not None:
+        raise InputError(f"`{name}` {str(path)!r}: cannot write in the folder {str(folder)!r} ({why}); choose a "
+                         "writable output folder with `--out`.")
+    return path
+
+
+def prepare_output_folder(folder: str | Path, *, name: str = "--out") -> Path:
+    """Create the output folder of a batch if needed and check that it is writable, in one line on failure."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"`{name}` must be a folder when protecting several photos; {str(folder)!r} is a file.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"`{name}` folder {str(folder)!r} cannot be created ({exc.strerror or type(exc).__name__}); "
+                         "choose a writable output folder.") from exc
+    why = _probe_writable(folder)
+    if why is not None:
+        raise InputError(f"`{name}` folder {str(folder)!r} is not writable ({why}); choose a writable output folder.")
+    return folder
 
 
 def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
@@ -173,13 +273,15 @@ def write_image(
     like: LoadedImage | None = None,
     format: str | None = None,
     keep_metadata: bool = False,
-    quality: int = JPEG_QUALITY,
+    quality: int | None = None,
 ) -> Path:
     """Atomically write ``rgb`` (H, W, 3) uint8 to ``path`` and return it; never writes over ``like.path``.
 
-    Format: ``format`` if given, else the input's (``like.format``), else from the file extension. JPEG is written at
-    ``quality`` with 4:4:4 chroma (``subsampling=0``) so fine makeup colour survives. ``alpha`` defaults to
-    ``like.alpha`` when the shapes agree.
+    Format: ``format`` if given, else the input's (``like.format``), else from the file extension. JPEG: with
+    ``quality=None`` a JPEG input's own quantisation tables and chroma subsampling are reused (re-encoding with the
+    same tables changes untouched pixels by at most a few levels, see README), otherwise ``quality`` (default
+    `JPEG_QUALITY`) with 4:4:4 chroma so fine makeup colour survives. ``alpha`` defaults to ``like.alpha`` when the
+    shapes agree. What the output format cannot keep (16-bit depth, greyscale) is reported as `OutputFormatWarning`.
     """
     path = Path(path)
     # 1. validate inputs before touching the disk
@@ -204,7 +306,7 @@ def write_image(
         raise InputError(f"`format` {fmt!r} cannot be written by Pillow; use JPEG, PNG or WEBP.")
     if alpha is not None and fmt == "JPEG":
         raise InputError(f"`format` JPEG cannot store the alpha channel of {path}; write PNG or WebP instead.")
-    if not 1 <= quality <= 100:
+    if quality is not None and not 1 <= quality <= 100:
         raise InputError(f"`quality` must lie in [1, 100]; got {quality}.")
 
     # 2. build a fresh image: nothing from the input's info (EXIF, XMP, comments, ICC) leaks unless asked for
@@ -221,10 +323,16 @@ def write_image(
         img = _to_srgb(img, icc)  # the profile is dropped, so express the colours in sRGB (the untagged default)
     if alpha is not None:
         img.putalpha(Image.fromarray(alpha))
-    if fmt == "JPEG":
-        kwargs.update(quality=quality, subsampling=0)
+    source = like.encoding if like is not None else {}
+    if fmt == "JPEG" and quality is None and "qtables" in source and source.get("subsampling", -1) >= 0:
+        kwargs.update(qtables=source["qtables"], subsampling=source["subsampling"])
+    elif fmt == "JPEG":
+        kwargs.update(quality=quality or JPEG_QUALITY, subsampling=0)
     elif fmt == "WEBP":
-        kwargs.update(quality=quality)
+        kwargs.update(quality=quality or JPEG_QUALITY)
+    if like is not None:
+        for note in format_changes(like, fmt):
+            warnings.warn(note, OutputFormatWarning, stacklevel=2)
 
     # 3. write to a temp file beside the target, then rename atomically; remove the temp file on any failure
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -65,7 +65,9 @@ def test_port_matches_dlib_bin_on_every_shared_photo(model, faces):
             ours = raw_descriptor(model, _to_tensor(chip), aligned=True)[0].double().numpy()
         diff = float(np.abs(ours - ref).max())
         worst = max(worst, diff)
-        assert diff <= 1e-3, f"{name}: max |port - dlib| = {diff:.2e}"
+        # measured: 3.6e-7 (float32 vs dlib's float math); 1e-5 leaves room for other BLAS builds while an input
+        # scale of /255 instead of dlib's /256 (mutant 5 of issue 10, 2.2e-4) fails
+        assert diff <= 1e-5, f"{name}: max |port - dlib| = {diff:.2e}"
     print(f"max abs difference per dimension over {len(faces)} photos: {worst:.2e}")
 
 

@@ -33,6 +33,18 @@ def test_identity_rank_uses_each_identitys_best_photo():
     assert out == {"psr": 1 / 3, "probes": 3, "protected": 1}
 
 
+@pytest.mark.parametrize("k", [1, 5])
+def test_rank_k_boundary_rank_equal_to_k_is_still_identified(k):
+    """Mutant 7 of issue 10 (`r >= k`): a probe ranked exactly k is inside the top k, so it is not protected."""
+    assert metrics.identification_psr([k], k) == {"psr": 0.0, "probes": 1, "protected": 0}
+    assert metrics.identification_psr([k + 1], k) == {"psr": 1.0, "probes": 1, "protected": 1}
+    # from similarities: the true identity's best photo ties with the k-th best other identity -> rank k at best
+    others = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4][: k - 1]
+    ids = [f"other{i}" for i in range(len(others))] + ["me", "next"]
+    rank = metrics.identity_rank([*others, 0.45, 0.45], ids, "me")
+    assert rank == k and metrics.identification_psr([rank], k)["protected"] == 0
+
+
 def test_quality_metrics_on_a_real_image():
     from skimage.data import astronaut
 

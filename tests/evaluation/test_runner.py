@@ -76,7 +76,8 @@ def test_pgd_white_box_on_dlib_protects_within_budget(run):
     seeds = []
     for item in pgd["items"]:
         # the shipped photo (JPEG like its source): the noise sits in the face crop's footprint; elsewhere only JPEG
-        # re-encoding noise (<= 12 levels, as in test_api)
+        # re-encoding noise (with the input's own JPEG tables the largest single change is 8-18 levels on the test
+        # photos, README "What the output keeps")
         photo = np.asarray(Image.open(out / item["protected_photo_path"]).convert("RGB"))
         source = np.asarray(Image.open(item["source"]).convert("RGB"))
         diff = np.abs(photo.astype(int) - source.astype(int)).max(-1)
@@ -84,7 +85,7 @@ def test_pgd_white_box_on_dlib_protects_within_budget(run):
         x0, y0, x1, y1 = footprint(face.matrix, (SIZE, SIZE), source.shape[:2], margin=2)
         outside = np.ones(diff.shape, bool)
         outside[y0:y1, x0:x1] = False
-        assert diff[outside].max() <= 12 and diff[~outside].max() >= EPS // 2
+        assert diff[outside].max() <= 20 and diff[~outside].max() >= EPS // 2
         # the scores' crop is cut from that photo with the original's alignment
         scored = np.asarray(Image.open(out / item["protected_path"]).convert("RGB"))
         assert np.array_equal(scored, face.recrop(photo))

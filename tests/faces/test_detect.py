@@ -80,9 +80,10 @@ def test_landmarks5_near_eye_corners(photos, detections):
 
 
 def test_auto_scale_enlarges_small_and_shrinks_huge():
-    assert auto_scale(300, 400) == 4.0  # capped zoom
+    assert auto_scale(200, 300) == pytest.approx(4.0)  # capped zoom
     assert auto_scale(6000, 4000) < 1.0
     assert auto_scale(6000, 4000, "cnn") < auto_scale(6000, 4000, "hog")
+    assert auto_scale(6000, 4000, pixels=4_000_000) == pytest.approx(2 * auto_scale(6000, 4000, pixels=1_000_000))
 
 
 def test_select_faces(detections):
@@ -92,7 +93,7 @@ def test_select_faces(detections):
     assert select_faces([other, face], "all") == [face, other]
     assert select_faces([other, face], 1) == [other]
     assert select_faces([other, face], "1") == [other]
-    with pytest.raises(InputError, match="which"):
+    with pytest.raises(InputError, match=r"`faces` .*\[0, 0\].*1 face found"):
         select_faces([face], 3)
     with pytest.raises(NoFaceError):
         select_faces([], "all")

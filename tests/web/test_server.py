@@ -55,7 +55,7 @@ def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> t
 
 def _post(srv, fields, files):
     body, ctype = _multipart(fields, files)
-    return _request(srv, "POST", "/api/protect", body, {"Content-Type": ctype})
+    return _request(srv, "POST", "/api/protect", body, {"Content-Type": ctype, "X-Masque-Token": srv.token})
 
 
 def _png_bytes(size=(160, 120), colour=(120, 130, 140)) -> bytes:
@@ -79,7 +79,8 @@ def test_status_lists_engines_and_suggestions(server):
     status, _, body = _request(srv, "GET", "/api/status")
     st = json.loads(body)
     assert status == 200 and st["engines"]["parametric"]["available"] is True
-    assert st["default_engine"] == "parametric" and "red lipstick" in st["suggestions"]
+    assert st["default_engine"] == "auto" and "red lipstick" in st["suggestions"]
+    assert st["engines"]["auto"]["runs"] == ("diffusion" if st["engines"]["diffusion"]["available"] else "parametric")
     diffusion = st["engines"]["diffusion"]
     assert diffusion["available"] or "Stable Diffusion" in diffusion["message"]  # no weights here: a clear message
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 import typer
+import typer.main
 
 from .. import __version__
 from . import check as _check
@@ -13,6 +14,7 @@ from . import evaluate as _evaluate
 from . import models as _models
 from . import protect as _protect
 from . import serve as _serve
+from .metavars import plain_metavars
 
 app = typer.Typer(
     name="masque",
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     # or CI core crawl for no gain.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        app(args=argv, prog_name="masque")
+        plain_metavars(typer.main.get_command(app))(args=argv, prog_name="masque")
     except MasqueError as exc:
         if os.environ.get("MASQUE_DEBUG"):
             raise

@@ -6,15 +6,15 @@ from typing import Annotated
 
 import typer
 
-from .options import Device, Model, Surrogates, parse_names
+from .options import ENGINE_HELP, Device, Model, Surrogates, parse_names
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Loopback only (127.0.0.1, localhost, ::1) unless "
                                            "--allow-remote.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 = any free port).", min=0, max=65535)] = 7860,
-    engine: Annotated[str, typer.Option(help="Engine selected when the page opens: parametric (fast, offline) | "
-                                             "diffusion (needs Stable Diffusion weights).")] = "parametric",
+    engine: Annotated[str, typer.Option(help="Engine selected when the page opens: auto (diffusion when its weights "
+                                             "are present, else parametric). " + ENGINE_HELP)] = "auto",
     model: Model = None,
     surrogates: Surrogates = None,
     steps: Annotated[int | None, typer.Option(help="Engine steps for every request (default: the engine's own; "

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints import load_state_dict_strict  # noqa: F401  (re-exported: the registry's loader)
+from ..checkpoints import assign_state_strict, load_state_dict_strict  # noqa: F401  (re-exported)
 from ..faces.templates import GENERATION_512, Template, warp_between
 
 PRIMARY_THRESHOLD = "far0.01"  # the anti-FR literature's operating point (REFERENCES.md)

@@ -23,6 +23,7 @@ import torch
 
 from ..embedders.base import primary_threshold  # noqa: F401  (re-exported for the evaluator)
 from ..faces.align import crop_to_tensor
+from ..pipeline.verdict import same_person
 
 
 def threshold_keys(thresholds: Mapping[str, float]) -> list[str]:
@@ -100,8 +101,10 @@ class PairCount:
 
 
 def verification_counts(sims: Sequence[float], thresholds: Mapping[str, float]) -> dict[str, PairCount]:
-    """Count protected pairs (cos < t) for every threshold."""
-    return {k: PairCount(len(sims), sum(1 for s in sims if s < t)) for k, t in thresholds.items()}
+    """Count protected pairs for every threshold: a pair is protected when the one rule (`same_person`) no longer
+    calls it the same person (cos < t)."""
+    return {k: PairCount(len(sims), sum(1 for s in sims if not same_person("cosine", s, t)))
+            for k, t in thresholds.items()}
 
 
 def identity_rank(sims: Sequence[float], identities: Sequence[str], true_identity: str) -> int | None:
@@ -121,6 +124,8 @@ def identity_rank(sims: Sequence[float], identities: Sequence[str], true_identit
 
 
 def identification_psr(ranks: Sequence[int | None], k: int) -> dict:
+    """Rank-k protection: a probe is protected when its true identity ranks *below* the top k (rank > k); at rank k
+    it is still identified."""
     valid = [r for r in ranks if r is not None]
     protected = sum(1 for r in valid if r > k)
     return {"psr": protected / len(valid) if valid else None, "probes": len(valid), "protected": protected}

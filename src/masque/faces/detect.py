@@ -1,9 +1,18 @@
-"""Face detection (dlib HOG or CNN/MMOD) and 68-point landmarks, in photo pixel coordinates.
+"""Face detection (dlib HOG, CNN/MMOD, or both) and 68-point landmarks, in photo pixel coordinates.
+
+Default: HOG on a ~1 MP copy. Measured with `benchmarks/bench_detect.py` on the 18 shared photos (22 faces a person
+sees, checked by eye): HOG found all 22 at 1, 2 and 4 MP working size and with dlib's upsampling, in a median 0.31 s
+at 1 MP against 1.2 s at 4 MP (2 busy cores); dlib's CNN (MMOD) at 0.25 / 0.5 MP found 86 % (it misses the child in
+obama_and_biden.jpg) in 6-13 s, and needs ~2 MP (54 s) for all 22. ``hog+cnn`` adds CNN's faces to HOG's for photos
+where HOG may miss turned or tilted faces. Faces HOG scores just under its threshold (``POSSIBLE_FACE_SCORE``; a
+face turned 50 degrees scores -0.26, no false alarm on the shared photos at -0.35) are reported as possibly missed,
+at no extra cost: they come from the same detector pass.
 
 Automatic scaling (``upsample="auto"``, the default): dlib's HOG detector finds faces down to ~80 px at the scale it
 is run; its cost grows with the pixel count. So the photo is resampled once to about ``AUTO_PIXELS[detector]`` pixels
 before detection -- small photos are enlarged (up to ``MAX_AUTO_ZOOM`` x, which finds faces down to ~20 px), huge ones
-shrunk (a 24 MP photo is searched for faces of >= ~200 px in about a second) -- and the boxes are mapped back.
+shrunk (a 24 MP photo is searched for faces of >= ~400 px, a 12 MP one for >= ~280 px; ``hog+cnn`` or
+``upsample=1`` look for smaller ones) -- and the boxes are mapped back.
 An integer ``upsample`` runs dlib exactly as given (its own pyramid upsampling, no resizing). Landmarks are always
 predicted on the full-resolution photo, so their accuracy does not depend on the detection scale.
 
@@ -26,8 +35,10 @@ from PIL import Image
 from ..errors import InputError, NoFaceError
 from .dlib_files import model_path
 
-DETECTORS = ("hog", "cnn")
-AUTO_PIXELS = {"hog": 4_000_000, "cnn": 500_000}  # working-image size for "auto": ~0.4 s HOG, ~4 s CNN on one core
+DETECTORS = ("hog", "cnn", "hog+cnn")
+AUTO_PIXELS = {"hog": 1_000_000, "cnn": 500_000}  # working-image size for "auto" (measured: see the docstring)
+POSSIBLE_FACE_SCORE = -0.35  # HOG margins in [this, 0) are "possibly a face" (reported, not protected)
+SAME_FACE_OVERLAP = 0.3  # boxes overlapping by this share of the smaller one are the same face
 MAX_AUTO_ZOOM = 4.0  # never enlarge more than dlib's upsample=2 would
 LANDMARK_SAMPLES = 64  # jittered-box predictions averaged per face (1 = dlib's single prediction)
 LANDMARK_JITTER = 0.08  # jitter amplitude, as a fraction of the box width
@@ -96,9 +107,11 @@ def check_rgb(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def _raw_detect(img: np.ndarray, detector: str, upsample: int) -> list[tuple[tuple[float, ...], float]]:
+def _raw_detect(img: np.ndarray, detector: str, upsample: int,
+                threshold: float = 0.0) -> list[tuple[tuple[float, ...], float]]:
+    """Boxes with scores; HOG also returns boxes scoring at least ``threshold`` (its decision value is 0)."""
     if detector == "hog":
-        rects, scores, _ = _hog().run(img, upsample, 0.0)
+        rects, scores, _ = _hog().run(img, upsample, threshold)
         return [((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores, strict=True)]
     dets = _cnn()(img, upsample)
     return [((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), float(d.confidence)) for d in dets]
@@ -127,9 +140,17 @@ def _shape(rgb: np.ndarray, box: tuple[float, ...], model: str, samples: int = 1
     return np.asarray(out, dtype=np.float64).mean(0)
 
 
-def auto_scale(height: int, width: int, detector: str = "hog") -> float:
+def auto_scale(height: int, width: int, detector: str = "hog", pixels: int | None = None) -> float:
     """Resampling factor applied before detection in ``"auto"`` mode (see the module docstring)."""
-    return min(math.sqrt(AUTO_PIXELS[detector] / float(height * width)), MAX_AUTO_ZOOM)
+    return min(math.sqrt((pixels or AUTO_PIXELS[detector]) / float(height * width)), MAX_AUTO_ZOOM)
+
+
+def overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over the smaller box's area (1.0 when one box contains the other)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller if smaller > 0 else 0.0
 
 
 def _check_options(detector: str, upsample) -> None:
@@ -140,20 +161,38 @@ def _check_options(detector: str, upsample) -> None:
 
 
 def detect_boxes(
-    rgb: np.ndarray, *, detector: str = "hog", upsample: int | Literal["auto"] = "auto"
+    rgb: np.ndarray, *, detector: str = "hog", upsample: int | Literal["auto"] = "auto", pixels: int | None = None
 ) -> list[tuple[tuple[float, float, float, float], float]]:
-    """Face boxes ``(left, top, right, bottom)`` in photo pixels (float, not clipped) with detector scores."""
+    """Face boxes ``(left, top, right, bottom)`` in photo pixels (float, not clipped) with detector scores.
+
+    ``pixels``: the working-image size of ``"auto"`` mode (default ``AUTO_PIXELS[detector]``)."""
+    return [(box, score) for box, score in detect_candidates(rgb, detector=detector, upsample=upsample,
+                                                             pixels=pixels) if score >= 0.0]
+
+
+def detect_candidates(
+    rgb: np.ndarray, *, detector: str = "hog", upsample: int | Literal["auto"] = "auto", pixels: int | None = None,
+    threshold: float = 0.0,
+) -> list[tuple[tuple[float, float, float, float], float]]:
+    """`detect_boxes` plus HOG's near misses (scores in ``[threshold, 0)``), from the same pass; ``hog+cnn`` adds
+    CNN faces that no HOG face overlaps (their score: the MMOD confidence, >= 0)."""
     rgb = check_rgb(rgb)
     _check_options(detector, upsample)
+    if detector == "hog+cnn":
+        hog = detect_candidates(rgb, detector="hog", upsample=upsample, threshold=threshold)
+        cnn = detect_candidates(rgb, detector="cnn", upsample=upsample)
+        kept = [b for b, s in hog if s >= 0]
+        extra = [(b, s) for b, s in cnn if all(overlap(b, k) < SAME_FACE_OVERLAP for k in kept)]
+        return [(b, s) for b, s in hog if s >= 0 or all(overlap(b, e) < SAME_FACE_OVERLAP for e, _ in extra)] + extra
     if upsample != "auto":
-        return [(tuple(map(float, box)), score) for box, score in _raw_detect(rgb, detector, upsample)]
+        return [(tuple(map(float, box)), score) for box, score in _raw_detect(rgb, detector, upsample, threshold)]
     h, w = rgb.shape[:2]
-    scale = auto_scale(h, w, detector)
+    scale = auto_scale(h, w, detector, pixels)
     size = (max(round(w * scale), 1), max(round(h * scale), 1))
     resample = Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.BILINEAR  # (antialiased) bilinear: 2x faster
     work = rgb if size == (w, h) else np.asarray(Image.fromarray(rgb).resize(size, resample))
     sx, sy = size[0] / w, size[1] / h
-    raw = _raw_detect(np.ascontiguousarray(work), detector, 0)
+    raw = _raw_detect(np.ascontiguousarray(work), detector, 0, threshold)
     return [((left / sx, top / sy, right / sx, bottom / sy), score) for (left, top, right, bottom), score in raw]
 
 
@@ -166,6 +205,49 @@ def predict_landmarks(
     return _shape(check_rgb(rgb), box, LANDMARKS_68, samples)
 
 
+@dataclass(frozen=True)
+class Detection:
+    """What one detector pass saw: the faces to protect and the boxes that may be faces it was not sure of."""
+
+    faces: list[Face]
+    possibly_missed: list[tuple[tuple[int, int, int, int], float]]  # (box clipped to the photo, detector score)
+    detector: str
+
+    def to_dict(self) -> dict:
+        return {"detector": self.detector, "faces_found": len(self.faces),
+                "possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in self.possibly_missed]}
+
+
+def detect(
+    rgb: np.ndarray,
+    *,
+    detector: str = "hog",
+    upsample: int | Literal["auto"] = "auto",
+    landmark_samples: int = LANDMARK_SAMPLES,
+) -> Detection:
+    """Every face in the photo with 68-point landmarks (largest box first), plus HOG's near misses that overlap no
+    face (`POSSIBLE_FACE_SCORE`), so a caller can say that faces may have been missed."""
+    rgb = check_rgb(rgb)
+    _check_options(detector, upsample)
+    if not (isinstance(landmark_samples, int) and landmark_samples >= 1):
+        raise InputError(f"`landmark_samples` must be an integer >= 1; got {landmark_samples!r}.")
+    h, w = rgb.shape[:2]
+
+    def clip(box) -> tuple[int, int, int, int]:
+        return max(round(box[0]), 0), max(round(box[1]), 0), min(round(box[2]), w - 1), min(round(box[3]), h - 1)
+
+    found = detect_candidates(rgb, detector=detector, upsample=upsample, threshold=POSSIBLE_FACE_SCORE)
+    sure = [(b, s) for b, s in found if s >= 0.0]
+    faces = [Face(box=clip(b), landmarks68=predict_landmarks(rgb, b, samples=landmark_samples), score=s)
+             for b, s in sure]
+    unsure: list[tuple[tuple[int, int, int, int], float]] = []
+    for b, s in sorted(((b, s) for b, s in found if s < 0.0), key=lambda bs: -bs[1]):
+        if all(overlap(b, k) < SAME_FACE_OVERLAP for k, _ in sure) and \
+                all(overlap(b, u) < SAME_FACE_OVERLAP for u, _ in unsure):
+            unsure.append((clip(b), float(s)))
+    return Detection(sorted(faces, key=lambda f: f.area, reverse=True), unsure, detector)
+
+
 def detect_faces(
     rgb: np.ndarray,
     *,
@@ -174,17 +256,7 @@ def detect_faces(
     landmark_samples: int = LANDMARK_SAMPLES,
 ) -> list[Face]:
     """Every face in the photo with 68-point landmarks, largest box first (empty list when there is none)."""
-    rgb = check_rgb(rgb)
-    _check_options(detector, upsample)
-    if not (isinstance(landmark_samples, int) and landmark_samples >= 1):
-        raise InputError(f"`landmark_samples` must be an integer >= 1; got {landmark_samples!r}.")
-    h, w = rgb.shape[:2]
-    faces = []
-    for box, score in detect_boxes(rgb, detector=detector, upsample=upsample):
-        lm = predict_landmarks(rgb, box, samples=landmark_samples)
-        clipped = (max(round(box[0]), 0), max(round(box[1]), 0), min(round(box[2]), w - 1), min(round(box[3]), h - 1))
-        faces.append(Face(box=clipped, landmarks68=lm, score=score))
-    return sorted(faces, key=lambda f: f.area, reverse=True)
+    return detect(rgb, detector=detector, upsample=upsample, landmark_samples=landmark_samples).faces
 
 
 def landmarks5(rgb: np.ndarray, face: Face, samples: int = LANDMARK_SAMPLES) -> np.ndarray:
@@ -208,5 +280,6 @@ def select_faces(faces: Sequence[Face], which: str | int = "all") -> list[Face]:
     if isinstance(which, int) and not isinstance(which, bool) and 0 <= which < len(ordered):
         return [ordered[which]]
     raise InputError(
-        f"`which` must be 'all', 'largest' or a face index in [0, {len(ordered) - 1}] (largest first); got {which!r}."
+        f"`faces` must be 'all', 'largest' or a face number in [0, {len(ordered) - 1}] (0 = the largest; "
+        f"{len(ordered)} face{'s' if len(ordered) != 1 else ''} found); got {which!r}."
     )

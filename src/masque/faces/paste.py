@@ -4,16 +4,13 @@ The crop-space mask and the edit are inverse-warped (through ``aligned.matrix``)
 footprint only. Pixels where the warped mask is exactly 0 are copied from the original untouched, so everything
 outside the (feathered) region is bit-identical to the input array.
 
-Default ``mode="residual"``: what is pasted is the *change* ``protected - aligned.crop``, added to the original,
-``out = original + M * warp(protected - crop)``. The photo keeps its own full-resolution detail (a crop -> photo
-round trip would otherwise blur a face larger than the crop and add resampling error), and an unchanged crop
-reproduces the photo exactly. ``mode="replace"`` blends the warped crop itself, ``out = (1 - M) original + M warp
-(protected)``, for edits that should replace texture.
+What is pasted is the *change* ``protected - aligned.crop``, added to the original with the feathered mask's weight,
+``out = original + M * warp(protected - crop)`` (residual paste-back). The photo keeps its own full-resolution detail
+(a crop -> photo round trip would otherwise blur a face larger than the crop and add resampling error), and an
+unchanged crop reproduces the photo exactly.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -21,8 +18,6 @@ from scipy.ndimage import gaussian_filter
 from ..errors import InputError
 from .align import GAUSS_TRUNCATE, AlignedFace, antialias_sigma, footprint
 from .detect import check_rgb
-
-MODES = ("residual", "replace")
 
 
 def _to_photo(a: np.ndarray, matrix: np.ndarray, box: tuple[int, int, int, int], order: int) -> np.ndarray:
@@ -46,8 +41,6 @@ def paste_back(
     aligned: AlignedFace,
     protected_crop: np.ndarray,
     mask: np.ndarray,
-    *,
-    mode: Literal["residual", "replace"] = "residual",
 ) -> np.ndarray:
     """uint8 (H, W, 3) photo with the protected crop pasted inside the mask; bit-identical where its warp is 0."""
     # 1. check inputs
@@ -69,15 +62,11 @@ def paste_back(
     mask = np.asarray(mask, dtype=np.float64)
     if mask.shape != s or not np.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
         raise InputError(f"`mask` must be a float array of shape {s} with values in [0, 1]; got shape {mask.shape}.")
-    if mode not in MODES:
-        raise InputError(f"`mode` must be one of {MODES}; got {mode!r}.")
 
     # 2. warp mask and edit into the crop's footprint in the photo (bilinear mask: exact zeros stay zero)
     box = footprint(aligned.matrix, s, original.shape[:2], margin=2)  # the crop square's outline in the photo
     m = np.clip(_to_photo(mask, aligned.matrix, box, order=1), 0.0, 1.0)
-    edit = protected_crop.astype(np.float64)
-    if mode == "residual":
-        edit = edit - aligned.crop.astype(np.float64)
+    edit = protected_crop.astype(np.float64) - aligned.crop.astype(np.float64)
     w = _to_photo(edit, aligned.matrix, box, order=3)
 
     # 3. blend only where the mask is non-zero; every other pixel is copied unchanged
@@ -87,6 +76,6 @@ def paste_back(
     inside = m > 0
     base = region[inside].astype(np.float64)
     mi = m[inside][:, None]
-    blended = base + mi * w[inside] if mode == "residual" else (1.0 - mi) * base + mi * w[inside]
+    blended = base + mi * w[inside]  # the mask's soft edge weighs the edit
     region[inside] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     return out

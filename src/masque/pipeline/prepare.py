@@ -19,7 +19,7 @@ from ..adversarial import encode_anchors
 from ..engines.base import Engine, FaceJob
 from ..errors import InputError, NoFaceError
 from ..faces.align import AlignedFace, align_face, crop_to_tensor
-from ..faces.detect import Face, detect_faces
+from ..faces.detect import Detection, Face, detect
 from ..faces.regions import RegionMasker, regions_for_prompt
 from ..faces.templates import generation_template
 from ..paths import parser_path
@@ -101,9 +101,13 @@ class Preparer:
         self.detector, self.face_scale, self.whole_crop = detector, face_scale, whole_crop
         self.template = generation_template(int(engine.crop_size), face_scale)
 
+    def detection(self, rgb: np.ndarray) -> Detection:
+        """Every face, largest first (landmarks included), and the regions the detector was unsure of."""
+        return detect(rgb, detector=self.detector)
+
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Every face, largest first (landmarks included)."""
-        return detect_faces(rgb, detector=self.detector)
+        return self.detection(rgb).faces
 
     def largest(self, rgb: np.ndarray, name: str) -> Face:
         faces = self.detect(rgb)

@@ -17,6 +17,7 @@ from ..engines.base import Engine, FaceJob, ProgressCallback, ProtectResult
 from ..faces.align import tensor_to_crop
 from ..faces.detect import select_faces
 from ..faces.paste import paste_back
+from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
 from .judge import Judge, JudgedFace, Reference
 from .prepare import PairPhoto, Preparer, resize_rgb
@@ -39,15 +40,11 @@ class PhotoResult:
     faces: list[FaceOutcome]
     trace: CostTrace
     times: StageTimes = field(default_factory=StageTimes)
+    possibly_missed: list = field(default_factory=list)  # (box, score): what the detector was unsure of
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
         return [f.verdict for f in self.faces if f.verdict is not None]
-
-
-def sidecar_path(out: Path) -> Path:
-    """Where the JSON sidecar of a protected photo lives: ``OUT.json`` beside it."""
-    return out.with_name(out.name + ".json")
 
 
 def sidecar_surrogates(protected: Path) -> list[str]:
@@ -75,10 +72,11 @@ class FacePipeline:
     def engine(self) -> Engine:
         return self.preparer.engine
 
-    def with_prompt(self, prompt: str, region=None) -> FacePipeline:
-        """The same loaded engine, masker and judge for another prompt (regions and plan resolved again)."""
+    def with_prompt(self, prompt: str, region=None, detector: str | None = None) -> FacePipeline:
+        """The same loaded engine, masker and judge for another prompt (regions and plan resolved again) and,
+        optionally, another face detector."""
         p = self.preparer
-        other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=p.detector,
+        other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=detector or p.detector,
                          face_scale=p.face_scale, whole_crop=p.whole_crop)
         return FacePipeline(other, self.judge, self.faces)
 
@@ -95,7 +93,8 @@ class FacePipeline:
             return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace)
         # 1. faces of the photo and of the pair photos
         with times("detect"):
-            found = self.preparer.detect(rgb)
+            detection = self.preparer.detection(rgb)
+            found = detection.faces
             chosen = select_faces(found, self.faces)  # NoFaceError when there is none
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
@@ -118,7 +117,7 @@ class FacePipeline:
                 for out, orig in zip(outcomes, originals, strict=True):
                     out.verdict = self.judge.verdict(orig, result, refs if owner == out.job.index else (),
                                                      trace=trace)
-        return PhotoResult(len(found), result, outcomes, trace, times)
+        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
 
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
                 ) -> tuple[list[JudgedFace], list[Reference], int | None]:

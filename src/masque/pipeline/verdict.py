@@ -21,6 +21,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..hints import weak_protection_hint  # noqa: F401  (the one hint, re-exported beside the verdict)
+
 PROTECTED, PARTIAL, NOT_PROTECTED, UNVERIFIED = "protected", "partially protected", "not protected", "unverified"
 ROLES = ("surrogate", "held-out", "independent")  # optimised against / present but not optimised against / dlib-bin
 EXIT_RECOGNISED, EXIT_UNVERIFIED = 3, 4  # `masque check` exit codes (2 is a usage error, 0 every face protected)
@@ -151,9 +153,3 @@ def exit_code(faces: Sequence[FaceVerdict]) -> int:
         return EXIT_RECOGNISED
     return 0 if statuses == {PROTECTED} else EXIT_UNVERIFIED
 
-
-def weak_protection_hint(models: Sequence[str]) -> str:
-    """What to tell a user whose photo some model still matches (shared by the CLI summary and the web page)."""
-    return (f"Still matched by: {', '.join(models)}. Small regions (lips) protect weakly: add a larger region "
-            "(e.g. 'and pink blush', or 'tan foundation'), raise the steps, or use the diffusion engine; verify "
-            "with `masque check` before posting.")

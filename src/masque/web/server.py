@@ -11,8 +11,6 @@ table and the sidecar. User mistakes answer HTTP 400 (413 when too large) with o
 
 from __future__ import annotations
 
-import base64
-import io
 import ipaddress
 import json
 import os
@@ -29,18 +27,20 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from ..engines.catalog import engine_names
 from ..errors import InputError, MasqueError, WeightsError
+from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
+from .guard import TOKEN_PLACEHOLDER, new_token, same_origin, token_ok
+from .messages import web_message
+from .progress import JOB_ID, ProgressBoard
 
-ENGINES = tuple(engine_names())
+ENGINES = ("auto", *engine_names())  # auto: diffusion when its weights are here, else parametric
+DETECTORS = {"hog": "fast", "hog+cnn": "thorough"}  # the page's face finders (masque.faces.detect.DETECTORS)
 PROMPT_SUGGESTIONS = ("red lipstick", "plum lipstick", "smoky eyeshadow", "pink blush", "tan foundation")
 LOOPBACK_NAMES = ("localhost",)
 MAX_PROMPT_CHARS = 200
-# Browsers preview these natively; anything else (TIFF, ...) gets a PNG preview while the download keeps the format.
-BROWSER_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp"),
-                   "GIF": ("image/gif", ".gif"), "BMP": ("image/bmp", ".bmp")}
-OTHER_EXTENSIONS = {"TIFF": ".tiff"}
 DRAIN_FACTOR = 8  # a too-large upload up to this many times the limit is read and discarded so the browser sees 413
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -55,7 +55,7 @@ SECURITY_HEADERS = {
 class ServeConfig:
     """What `masque serve` fixes for every request (the page chooses photo, prompt and engine)."""
 
-    engine: str = "parametric"  # engine selected when the page opens
+    engine: str = "auto"  # engine selected when the page opens
     model: str | None = None  # diffusion weights (hub id or folder); None: $MASQUE_SD_MODEL / the default
     surrogates: tuple[str, ...] | None = None  # FR models to optimise against; None: every present one
     steps: int | None = None  # engine steps; None: the engine's default
@@ -89,8 +89,9 @@ class ProtectService:
     Runs are serialised by a lock: the engine and FR models are shared, and the CPU has no spare cores anyway.
     """
 
-    def __init__(self, config: ServeConfig):
+    def __init__(self, config: ServeConfig, progress: ProgressBoard | None = None):
         self.config = config
+        self.progress = progress or ProgressBoard()
         self._lock = threading.Lock()
         self._protectors: dict = {}
         self._unavailable: dict[str, str] = {}
@@ -102,35 +103,55 @@ class ProtectService:
             if reason is None and name == "diffusion" and name not in self._protectors:
                 reason = diffusion_weights_missing(self.config.model)
             engines[name] = {"available": reason is None, "message": reason or ""}
+        engines["auto"]["runs"] = "diffusion" if engines["diffusion"]["available"] else "parametric"
         return {"engines": engines, "default_engine": self.config.engine, "suggestions": list(PROMPT_SUGGESTIONS),
+                "detectors": DETECTORS,
                 "max_upload_bytes": self.config.max_upload_bytes}
 
-    def _protector(self, engine: str, prompt: str):
+    def _protector(self, engine: str, prompt: str, detector: str = "hog", job: str | None = None):
         from .. import api
         from ..engines import EngineOptions, engine_kwargs
+        from ..engines.auto import choose_engine
 
+        choice = choose_engine(engine, self.config.model)
+        engine = choice.name
         if engine in self._unavailable:
             raise UserError(self._unavailable[engine])
         if engine not in self._protectors:
+            self.progress.set(job, "Loading the models (first photo only, a few seconds)")
             cfg = self.config
             try:
                 self._protectors[engine] = api.Protector(
-                    prompt=prompt, engine=engine, surrogates=list(cfg.surrogates) if cfg.surrogates else None,
+                    prompt=prompt, engine=engine, engine_choice=choice,
+                    surrogates=list(cfg.surrogates) if cfg.surrogates else None,
                     device=cfg.device, overwrite=True,
                     engine_options=engine_kwargs(engine, EngineOptions(
                         steps=cfg.steps, model=cfg.model if engine == "diffusion" else None, device=cfg.device)))
             except WeightsError as exc:
-                self._unavailable[engine] = f"The {engine} engine cannot start: {exc}"
+                self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
+                                             "not load); choose the fast method.")
                 raise UserError(self._unavailable[engine]) from exc
-        return self._protectors[engine].with_prompt(prompt)
+        return self._protectors[engine].with_prompt(prompt, detector=detector)
 
     def protect(self, form: dict[str, tuple[str | None, bytes]]) -> dict:
         """Run one protection from the parsed form; everything written lives in a folder removed before returning."""
+        job = _text_field(form, "job").strip() or None
+        if job is not None and not JOB_ID.fullmatch(job):
+            raise UserError("The page sent a malformed request; reload the page and try again.")
+        try:
+            return self._protect(form, job)
+        finally:
+            self.progress.forget(job)
+
+    def _protect(self, form: dict[str, tuple[str | None, bytes]], job: str | None) -> dict:
         # 1. fields
         photo_name, photo = _file_field(form, "photo", required=True)
         pair_name, pair = _file_field(form, "pair", required=False)
         prompt = _text_field(form, "prompt").strip()
         engine = _text_field(form, "engine").strip() or self.config.engine
+        detector = _text_field(form, "detector").strip() or "hog"
+        if detector not in DETECTORS:
+            raise UserError(f"Unknown face finder {detector!r}; choose {' or '.join(DETECTORS.values())}.")
         if not prompt:
             raise UserError("Please describe the makeup, for example 'red lipstick'.")
         if len(prompt) > MAX_PROMPT_CHARS:
@@ -143,13 +164,16 @@ class ProtectService:
         with tempfile.TemporaryDirectory(prefix="masque-web-", dir=self.config.tmp_root) as tmp:
             root = Path(tmp)
             try:
-                return self._run(root, engine, prompt, (photo_name, photo), (pair_name, pair) if pair else None)
+                return self._run(root, engine, prompt, (photo_name, photo), (pair_name, pair) if pair else None,
+                                 detector, job)
             except MasqueError as exc:
-                raise UserError(_scrub(str(exc), root)) from exc
+                raise UserError(_scrub(web_message(exc), root)) from exc
 
     def _run(self, root: Path, engine: str, prompt: str, photo: tuple[str, bytes],
-             pair: tuple[str, bytes] | None) -> dict:
-        from ..io import read_image
+             pair: tuple[str, bytes] | None, detector: str = "hog", job: str | None = None) -> dict:
+        import warnings
+
+        from ..io import OutputFormatWarning, read_image
 
         photo_path = _save(root / "photo", *photo)
         pair_path = _save(root / "pair", *pair) if pair else None
@@ -160,76 +184,28 @@ class ProtectService:
         out_dir = root / "out"
         out_dir.mkdir()
         out_path = out_dir / f"{photo_path.stem}.protected{ext or '.png'}"
-        with self._lock:
-            protector = self._protector(engine, prompt)
-            report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else ())
+        self.progress.set(job, "Waiting for the photo before this one to finish")
+        with self._lock, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OutputFormatWarning)
+            protector = self._protector(engine, prompt, detector, job)
+            self.progress.set(job, "Finding faces")
+            report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else (),
+                                             progress=self.progress.engine_callback(job))
         data = out_path.read_bytes()
-        return _response(report, data, image.format, photo_path.name, pair_path.name if pair_path else None)
+        notes = [str(w.message) for w in caught if issubclass(w.category, OutputFormatWarning)]
+        return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes)
 
 
 def diffusion_weights_missing(model: str | None) -> str | None:
-    """Why the diffusion engine cannot load here (None when its weights look present) — a file check, no loading."""
-    from ..engines.diffusion.backbone import resolve_model
+    """Why the diffusion engine cannot load here (None when its weights look present) — a file check, no loading,
+    phrased for the page's user (the person who started the server is the one who can add weights)."""
+    from ..engines.diffusion.backbone import local_weights_problem
 
-    source = resolve_model(model)
-    local = Path(source).expanduser()
-    if local.exists():
-        return None if (local / "model_index.json").is_file() else \
-            f"The diffusion engine needs Stable Diffusion weights: {source!r} has no model_index.json."
-    from huggingface_hub import try_to_load_from_cache
-
-    if isinstance(try_to_load_from_cache(source, "model_index.json"), str):
+    problem = local_weights_problem(model)
+    if problem is None:
         return None
-    return (f"The diffusion engine needs Stable Diffusion weights ({source!r} is not downloaded; run `masque models "
-            "fetch sd` or start with `--model DIR`). The parametric engine works offline.")
-
-
-def _response(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None) -> dict:
-    from ..pipeline.verdict import weak_protection_hint
-
-    mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
-    preview, preview_mime = data, mime
-    if fmt not in BROWSER_FORMATS:
-        from PIL import Image
-
-        buf = io.BytesIO()
-        with Image.open(io.BytesIO(data)) as im:
-            im.save(buf, format="PNG")
-        preview, preview_mime = buf.getvalue(), "image/png"
-    sidecar = report.to_dict()
-    sidecar["input"], sidecar["output"] = photo_name, report.output.name
-    sidecar["settings"]["pair"] = [pair_name] if pair_name else []
-    faces = [{"index": f.index, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
-              "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
-    summary = report.summary
-    weak = summary["still_matched_by"]
-    notes = ([weak_protection_hint(weak)] if weak else []) + summary["warnings"]
-    if not notes and summary["protected"] < len(report.faces):
-        notes = ["Some faces could not be judged; check the result with `masque check` before posting."]
-    plan = next((f.engine.get("plan") for f in report.faces if f.engine.get("plan")), None)
-    if plan and notes:  # the parametric engine: what its products and strength are measured to give
-        from ..makeup.expected import expected_protection
-
-        notes.append(expected_protection(list(plan["products"]), plan["strength"]))
-    hint = " ".join(notes) or None
-    return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
-            "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
-            "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
-            "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
-            "faces": faces, "weak": weak, "hint": hint,
-            "seconds": round(report.seconds, 1)}
-
-
-def _page_rows(verdict) -> list[dict]:
-    """The page's table: one row per judge and comparison (before = the reference vs the original, unprotected)."""
-    rows = []
-    for m in verdict.models:
-        pairs = [("original", None, m.vs_original)] + [
-            (name, m.references_before[name], after) for name, after in m.vs_references.items()]
-        for against, before, after in pairs:
-            rows.append({"model": m.model, "against": against, "role": m.role, "metric": m.metric, "before": before,
-                         "after": after, "threshold": m.threshold, "protected": not m.matches(after)})
-    return rows
+    return (f"The diffusion method needs Stable Diffusion weights on this computer ({problem}); the fast method "
+            "works without them.")
 
 
 # --- form handling -------------------------------------------------------------------------------------------------
@@ -292,8 +268,10 @@ def _scrub(message: str, root: Path) -> str:
 
 # --- HTTP ----------------------------------------------------------------------------------------------------------
 
-def page_html() -> bytes:
-    return resources.files(__package__).joinpath("page.html").read_bytes()
+def page_html(token: str = "") -> bytes:
+    """The page, with this server's token written in (see `masque.web.guard`)."""
+    page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+    return page.replace(TOKEN_PLACEHOLDER, token).encode("utf-8")
 
 
 class MasqueServer(ThreadingHTTPServer):
@@ -302,7 +280,9 @@ class MasqueServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], config: ServeConfig, allow_remote: bool = False):
         self.config = config
         self.allow_remote = allow_remote
-        self.service = ProtectService(config)
+        self.token = new_token()  # written into the page; every POST must send it back
+        self.progress = ProgressBoard()
+        self.service = ProtectService(config, self.progress)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -356,13 +336,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error_line(HTTPStatus.FORBIDDEN, "Open this page as http://127.0.0.1 (local only).")
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
-            return self._send(HTTPStatus.OK, page_html(), "text/html; charset=utf-8")
+            return self._send(HTTPStatus.OK, page_html(self.server.token), "text/html; charset=utf-8")
         if path == "/favicon.ico":  # browsers ask for it; answering keeps the log quiet
             self.send_response(HTTPStatus.NO_CONTENT)
             self.end_headers()
             return None
         if path == "/api/status":
             return self._send_json(self.server.service.status())
+        if path == "/api/progress":
+            job = parse_qs(urlsplit(self.path).query).get("job", [""])[0]
+            state = self.server.progress.get(job) if JOB_ID.fullmatch(job) else None
+            return self._send_json(state or {"message": "", "done": 0, "total": 0})
         return self._send_error_line(HTTPStatus.NOT_FOUND, f"Nothing at {path}; open the main page /.")
 
     do_HEAD = do_GET
@@ -372,6 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error_line(HTTPStatus.FORBIDDEN, "Open this page as http://127.0.0.1 (local only).")
         if self.path.split("?", 1)[0] != "/api/protect":
             return self._send_error_line(HTTPStatus.NOT_FOUND, f"Nothing to post at {self.path}.")
+        if not (same_origin(self.headers, self.headers.get("Host", "")) and token_ok(self.headers, self.server.token)):
+            return self._send_error_line(HTTPStatus.FORBIDDEN, "This request did not come from the MASQUE page; open "
+                                         "the page and use its Protect button.", close=True)
         try:
             body = self._read_body()
             result = self.server.service.protect(parse_multipart(self.headers.get("Content-Type", ""), body))

@@ -12,7 +12,8 @@ from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
 
 
 class DiffusionEngine:
-    """MASQUE: null-text inversion, prompt-to-prompt with mask fusion, pairwise adversarial guidance."""
+    """MASQUE: inversion (direct, null-text or negative-prompt), prompt-to-prompt with mask fusion, pairwise
+    adversarial guidance."""
 
     name = "diffusion"
 
@@ -44,7 +45,7 @@ class DiffusionEngine:
         """`Engine.protect`; the union ``job.mask`` bounds the edit (per-region masks are not needed)."""
         res = self.pipeline.protect(job.crop, job.mask, job.prompt, list(job.anchors), self.embedders,
                                     source_prompt=self.source_prompt, target_word=self.target_word, seed=job.seed,
-                                    progress=progress)
+                                    progress=progress, anchor_embeddings=job.anchor_embeddings)
         details = dict(res.details)
         before, after = details.pop("similarity_before", {}), details.pop("similarity_after", {})
         return replace(res, details=details, similarity_before=before, similarity_after=after)
@@ -61,6 +62,8 @@ def diffusion_options(options: EngineOptions) -> dict:
         inv = replace(inv, num_steps=options.steps)
     if options.guidance_scale is not None:
         inv = replace(inv, guidance_scale=options.guidance_scale)
+    if options.inversion is not None:
+        inv = replace(inv, method=options.inversion)
     guid = cfg.guidance if options.strength is None else replace(cfg.guidance, strength=options.strength)
     if options.eot:
         guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))

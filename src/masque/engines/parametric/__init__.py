@@ -20,7 +20,8 @@ from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 def parametric_options(options: EngineOptions) -> dict:
     """Map the user's knobs onto `ParametricConfig` (unset ones keep its defaults); diffusion-only knobs are refused.
     ``strength`` is a level here (subtle | natural | bold | max)."""
-    options.refuse("parametric", "model", "guidance_scale", "mask_fusion", "target_word", "source_prompt")
+    options.refuse("parametric", "model", "guidance_scale", "mask_fusion", "target_word", "source_prompt",
+                   "inversion")
     config = ParametricConfig() if options.steps is None else ParametricConfig(steps=options.steps)
     if options.strength is not None:
         if options.strength not in STRENGTHS:

@@ -34,7 +34,7 @@ from .quality import quality_report
 
 @dataclass(frozen=True)
 class ParametricConfig:
-    """Settings of the fast engine (serialised into the sidecar via `ProtectResult.info`)."""
+    """Settings of the fast engine (serialised into the sidecar via `ProtectResult.details`)."""
 
     steps: int = 30  # maximum Adam iterations (one FR forward+backward per surrogate each)
     lr: float = 0.15  # on the unconstrained parameters (logits of the bounded values)

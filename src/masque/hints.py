@@ -1,0 +1,54 @@
+"""Advice for a user whose protected photo some model still matches (one text for the CLI summary and the web page).
+
+The advice is built from what the run already used, so it never suggests what is already there: a larger region only
+when the prompt's regions leave one to add, the diffusion engine only when another engine ran, command-line flags only
+on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+LARGER_REGIONS = (("cheeks", "'and pink blush'"), ("skin", "'tan foundation'"))  # most protective last
+
+
+def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
+                         audience: Literal["cli", "web"] = "cli") -> str:
+    """One line: who still matches, then only the remedies this run has not used yet.
+
+    ``settings`` is the report's settings (``regions``, ``engine``); without it every remedy is listed.
+    """
+    settings = settings or {}
+    regions = set(settings.get("regions") or ())
+    cli = audience == "cli"
+    remedies = []
+    missing = [example for region, example in LARGER_REGIONS if region not in regions]
+    if missing and "skin" not in regions:
+        lead = "Small regions (lips) protect weakly: " if regions <= {"lips", "eyes", "brows"} else ""
+        remedies.append(f"{lead}add a larger region to the makeup (e.g. {' or '.join(missing)})")
+    if cli:  # the page has no steps setting
+        remedies.append("raise `--steps`")
+    if settings.get("engine") != "diffusion":
+        remedies.append("use the diffusion engine (needs Stable Diffusion weights)" if cli else
+                        "choose the diffusion engine if it is available")
+    check = ("verify with `masque check` before posting" if cli else
+             "check again before posting the photo")
+    return f"Still matched by: {', '.join(models)}. To protect more strongly: {'; '.join(remedies)}; {check}."
+
+
+def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Literal["cli", "web"] = "cli") -> str | None:
+    """One line when the detector saw face-like regions it did not protect (None when there were none)."""
+    if not possibly_missed:
+        return None
+    n = len(possibly_missed)
+    where = "; ".join(f"box {list(b)}" for b, _ in possibly_missed[:3]) + ("; ..." if n > 3 else "")
+    if audience == "web":
+        where = "marked '?' on the preview"
+    better = ""
+    if detector != "hog+cnn":
+        better = " or try again with `--detector hog+cnn`" if audience == "cli" else \
+            " or try again with the thorough face finder"
+    plural = n > 1
+    return (f"{n} more region{'s' if plural else ''} may be {'faces' if plural else 'a face'} that "
+            f"{'were' if plural else 'was'} not protected ({where}): check the photo{better}.")

@@ -1,0 +1,67 @@
+"""The answer to one protection request: what the page displays, built from a `ProtectReport` and the judges'
+verdicts (the same ones `masque protect` writes into its sidecar and `masque check` computes)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+# Browsers preview these natively; anything else (TIFF, ...) gets a PNG preview while the download keeps the format.
+BROWSER_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp"),
+                   "GIF": ("image/gif", ".gif"), "BMP": ("image/bmp", ".bmp")}
+OTHER_EXTENSIONS = {"TIFF": ".tiff"}
+
+
+def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None,
+           format_notes: list[str] | None = None) -> dict:
+    """The JSON the page shows: the image (and a browser preview), the sidecar, per-face verdicts (with boxes, which
+    the page numbers on the preview), possibly missed faces, the hint and what the output format could not keep."""
+    from ..hints import missed_faces_hint, weak_protection_hint
+
+    mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
+    preview, preview_mime = data, mime
+    if fmt not in BROWSER_FORMATS:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        with Image.open(io.BytesIO(data)) as im:
+            im.save(buf, format="PNG")
+        preview, preview_mime = buf.getvalue(), "image/png"
+    sidecar = report.to_dict()
+    sidecar["input"], sidecar["output"] = photo_name, report.output.name
+    sidecar["settings"]["pair"] = [pair_name] if pair_name else []
+    faces = [{"index": f.index, "box": f.box, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
+              "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
+    summary = report.summary
+    weak = summary["still_matched_by"]
+    notes = ([weak_protection_hint(weak, report.settings, audience="web")] if weak else []) + summary["warnings"]
+    if not notes and summary["protected"] < len(report.faces):
+        notes = ["Some faces could not be judged; check the result again before posting."]
+    plan = next((f.engine.get("plan") for f in report.faces if f.engine.get("plan")), None)
+    if plan and notes:  # the parametric engine: what its products and strength are measured to give
+        from ..makeup.expected import expected_protection
+
+        notes.append(expected_protection(list(plan["products"]), plan["strength"]))
+    hint = " ".join(notes) or None
+    return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
+            "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
+            "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
+            "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
+            "faces": faces, "weak": weak, "hint": hint,
+            "possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in report.possibly_missed],
+            "missed_hint": missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""), "web"),
+            "notes": format_notes or [], "engine": report.settings.get("engine"),
+            "engine_reason": report.settings.get("engine_reason"),
+            "seconds": round(report.seconds, 1)}
+
+
+def _page_rows(verdict) -> list[dict]:
+    """The page's table: one row per judge and comparison (before = the reference vs the original, unprotected)."""
+    rows = []
+    for m in verdict.models:
+        pairs = [("original", None, m.vs_original)] + [
+            (name, m.references_before[name], after) for name, after in m.vs_references.items()]
+        for against, before, after in pairs:
+            rows.append({"model": m.model, "against": against, "role": m.role, "metric": m.metric, "before": before,
+                         "after": after, "threshold": m.threshold, "protected": not m.matches(after)})
+    return rows
