@@ -154,7 +154,8 @@ def test_batch_skips_faceless_photos_with_a_warning(tmp_path, faces_dir, capsys)
     err = capsys.readouterr().err
     assert code == 0, err
     assert "Skipped" in err and "wall.png" in err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["obama.protected.jpg", "obama.protected.jpg.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["masque-manifest.jsonl", "obama.protected.jpg",
+                                                          "obama.protected.jpg.json"]
     side = json.loads((out_dir / "obama.protected.jpg.json").read_text())
     assert side["faces_found"] == 1 and len(side["faces"]) == 1
     # "protected" counts only faces no judge still matches (2 steps of lipstick rarely get there)
@@ -170,3 +171,20 @@ def test_eot_flag_reaches_the_engine_config(engine, tmp_path, face_crop, tiny_sd
     cfg = json.loads((tmp_path / "o.png.json").read_text())["settings"]["engine_config"]
     pairwise = cfg["pairwise"] if engine == "parametric" else cfg["guidance"]["pairwise"]
     assert pairwise["eot"]["samples"] >= 1
+
+
+@pytest.mark.parametrize("method", ["null-text", "negative-prompt"])
+def test_inversion_flag_reaches_the_engine(tmp_path, face_crop, tiny_sd_dir, capsys, method):
+    out = tmp_path / "out.png"
+    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--aligned", "--model", str(tiny_sd_dir),
+                "--out", str(out), "--inversion", method, *FAST_DIFFUSION])
+    assert code == 0, capsys.readouterr().err
+    side = json.loads((tmp_path / "out.png.json").read_text())
+    assert side["settings"]["engine_config"]["inversion"]["method"] == method
+
+
+def test_unknown_inversion_is_one_line(tmp_path, face_crop, tiny_sd_dir, capsys):
+    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--aligned", "--model", str(tiny_sd_dir),
+                "--out", str(tmp_path / "o.png"), "--inversion", "ddim", *FAST_DIFFUSION])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "inversion.method" in err and "\n" not in err

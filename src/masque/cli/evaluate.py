@@ -42,13 +42,19 @@ def _default_device() -> str:
 
 def evaluate(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (results.json, report.md, grid.png).")],
+    out: Annotated[Path, typer.Option("--out", "-o", "--result-dir", "--result_dir",
+                                      help="Output folder (results.json, report.md, grid.png).")],
     dataset: Annotated[Path | None, typer.Option(help="Folder with one sub-folder of photos per identity.")] = None,
     ref_map: Annotated[Path | None, typer.Option(
-        help="MASQUE identity JSON: identity -> {source, reference} image names.")] = None,
-    images_dir: Annotated[Path | None, typer.Option(help="Folder of the --ref-map source images.")] = None,
+        "--ref-map", "--ref_map_json", help="MASQUE identity JSON: identity -> {source, reference} image names.")
+    ] = None,
+    images_dir: Annotated[Path | None, typer.Option(
+        "--images-dir", "--images_dir", help="Folder of the --ref-map source images.")] = None,
     ref_base_dir: Annotated[Path | None, typer.Option(
-        help="Folder of the --ref-map reference images (default: --images-dir).")] = None,
+        "--ref-base-dir", "--ref_base_dir", help="Folder of the --ref-map reference images (default: "
+                                                 "--images-dir).")] = None,
+    img_ext: Annotated[str | None, typer.Option(
+        "--img-ext", "--img_ext", help="Extension added to --ref-map names that have none, e.g. .jpg.")] = None,
     pairs: Annotated[Path | None, typer.Option(help="Text file: `SOURCE REFERENCE [IDENTITY]` per line.")] = None,
     methods: Annotated[str, typer.Option(help="Comma-separated methods: clean, the engines (" + ", ".join(
         engine_names()) + "; `masque` = diffusion), and the baselines pgd, masked-pgd.")] = "clean,pgd",
@@ -66,12 +72,17 @@ def evaluate(
     pgd_step_size: Annotated[str, typer.Option(help="PGD step size.")] = "1/255",
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N items.")] = None,
     skip_existing: Annotated[bool, typer.Option(
-        "--skip-existing", help="Reuse protected crops already in --out (resume an interrupted run).")] = False,
+        "--skip-existing", "--skip_existing",
+        help="Reuse the protected crops the manifest in --out records with the same settings and intact files "
+             "(resume an interrupted run); other settings are refused.")] = False,
     eot: Annotated[bool, typer.Option("--eot", help="Optimise `parametric` under random alignment jitter, resize, "
                                                     "blur, colour and JPEG (transfer to unseen recognisers).")] = False,
     seed: Annotated[int, typer.Option(help="Base seed; item i uses seed + i.")] = 0,
     size: Annotated[int, typer.Option(help="Side of the aligned generation crop (pixels).")] = 512,
     device: options.Device = None,
+    executor: options.Executor = "local",
+    address: options.Address = None,
+    workers: options.Workers = None,
 ) -> None:
     """Protect every dataset item with each method (leave-one-out over the FR models, or white-box when only one is
     available) and write results.json, report.md and grid.png."""
@@ -84,7 +95,8 @@ def evaluate(
 
     pgd = PGDConfig(epsilon=parse_fraction(epsilon, "--epsilon"), steps=pgd_steps,
                     step_size=parse_fraction(pgd_step_size, "--pgd-step-size"))
-    data = load_dataset(dataset, ref_map=ref_map, images_dir=images_dir, ref_base_dir=ref_base_dir, pairs=pairs)
+    data = load_dataset(dataset, ref_map=ref_map, images_dir=images_dir, ref_base_dir=ref_base_dir, pairs=pairs,
+                        img_ext=img_ext)
     names = parse_models(models)
     cfg = EvalConfig(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
@@ -94,7 +106,14 @@ def evaluate(
         sd_model=str(model) if model else None, diffusion_steps=steps, parametric_steps=parametric_steps,
         eot=eot, device=device or _default_device(),
     )
-    results = run_evaluation(data, cfg, out, command=_command_line(ctx), log=lambda m: typer.echo(m, err=True))
+    from ..executors import create_executor
+
+    runner = create_executor(executor, address=address, workers=workers)
+    try:
+        results = run_evaluation(data, cfg, out, command=_command_line(ctx), log=lambda m: typer.echo(m, err=True),
+                                 executor=runner)
+    finally:
+        runner.close()
     for run in results["runs"]:
         key = run["primary_threshold"]
         v, r1 = run["verification"][key]["psr"], run["identification"]["rank1"]["psr"]

@@ -7,23 +7,24 @@ from typing import Annotated
 
 import typer
 
-from .options import ENGINE_HELP, Device, Model, Seed, Surrogates, parse_names
+from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
 AUTO_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else parametric; "
              "one line says which ran and why). ")
 
 
 def protect(
-    photos: Annotated[list[Path], typer.Argument(help="Photo(s) to protect (JPEG, PNG, WebP, ...). Several photos "
-                                                     "form a batch: faceless photos are skipped with a warning.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Makeup to apply, e.g. 'red lipstick', "
                                                                "'smoky eyeshadow'; it also picks the face region.")],
+    photos: Annotated[list[Path] | None, typer.Argument(
+        help="Photo(s) to protect (JPEG, PNG, WebP, ...). Several photos form a batch: resumable (a manifest in the "
+             "output folder), faceless photos are skipped, a summary at the end.")] = None,
     pair: Annotated[list[Path] | None, typer.Option(help="Another photo of the same person (repeatable): the anchor "
                                                          "MASQUE pushes the face away from. Without it the face is "
                                                          "pushed away from itself (single mode).")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Output file (one photo) or folder (several). Default: PHOTO.protected.EXT beside the "
-                            "input.")] = None,
+        "--out", "-o", "--result-dir", "--result_dir",
+        help="Output file (one photo) or folder (several). Default: PHOTO.protected.EXT beside the input.")] = None,
     mask: Annotated[Path | None, typer.Option(help="Region mask image of the photo's size (white = makeup). "
                                                    "Implies --aligned.")] = None,
     aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
@@ -54,6 +55,9 @@ def protect(
                                                         "only (default 1.0).", min=0)] = None,
     mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
                                                          "(default both).")] = None,
+    inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
+                                                       "(the paper's, ~10x slower) | negative-prompt (cheapest, "
+                                                       "approximate).")] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
                                            "transformation) so protection survives re-encoding; slower.")] = False,
     seed: Seed = 0,
@@ -65,6 +69,26 @@ def protect(
                                                  "are refused before decoding (decompression-bomb guard).",
                                             min=1)] = 178_956_970,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    ref_map: Annotated[Path | None, typer.Option(
+        "--ref-map", "--ref_map_json", help="Batch in MASQUE's official layout: a JSON file mapping each identity to "
+                                            "its source and reference image names (the references are the pairs).")
+    ] = None,
+    images_dir: Annotated[Path | None, typer.Option(
+        "--images-dir", "--images_dir", help="Folder of the --ref-map source images; alone: protect every image in "
+                                             "it.")] = None,
+    ref_base_dir: Annotated[Path | None, typer.Option(
+        "--ref-base-dir", "--ref_base_dir", help="Folder of the --ref-map reference images (default: "
+                                                 "--images-dir).")] = None,
+    img_ext: Annotated[str | None, typer.Option(
+        "--img-ext", "--img_ext", help="Image extension, e.g. .jpg: added to --ref-map names that have none; "
+                                       "filters --images-dir.")] = None,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing/--no-skip-existing", "--skip_existing/--no_skip_existing",
+        help="(batches) Skip photos the output folder's manifest records as finished with the same settings and "
+             "intact files; redo missing or corrupt ones.")] = True,
+    executor: Executor = "local",
+    address: Address = None,
+    workers: Workers = None,
 ) -> None:
     """Apply adversarial makeup to every face in PHOTO so face recognition no longer matches it to you.
 
@@ -75,43 +99,73 @@ def protect(
     from ..engines.auto import ENGINE_CHOICES
     from ..errors import InputError, MasqueError, NoFaceError
 
-    # 1. check the arguments that need no model, and that every output can be written
+    # 1. check the arguments that need no model
     if engine not in ENGINE_CHOICES:
         raise InputError(f"`--engine` must be one of {ENGINE_CHOICES}; got {engine!r}.")
+    from .protect_batch import batch_inputs, run_batch
+
+    given = list(photos or [])
+    photos, pairs_of = batch_inputs(given, ref_map=ref_map, images_dir=images_dir, ref_base_dir=ref_base_dir,
+                                    img_ext=img_ext)
+    if not photos:
+        raise InputError("give the `PHOTO`(s) to protect, or a batch with `--ref-map` / `--images-dir`.")
     for flag, paths in (("PHOTO", photos), ("--pair", pair or []), ("--mask", [mask] if mask else [])):
         for path in paths:
             if not path.is_file():
                 raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
-    targets = _output_targets(photos, out)
+    targets = _output_targets(photos, out)  # a batch's folder is created and checked here
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
 
-    # 2. pick the engine (auto: diffusion only when its weights are here), then load it and the FR models once
+    # 2. pick the engine (auto: diffusion only when its weights are here) and map the flags onto its config
     from rich.console import Console
 
-    from .. import api
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
 
     err = Console(stderr=True)
     choice = choose_engine(engine, model)
-    options = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
-                            target_word=target_word, guidance_scale=guidance_scale, strength=strength,
-                            mask_fusion=mask_fusion)
-    try:
-        engine_options = engine_kwargs(choice.name, options)
-    except InputError as exc:
-        if choice.requested == choice.name:
-            raise
-        raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
-    protector = api.Protector(
-        prompt=prompt, engine=choice.name, engine_choice=choice, surrogates=parse_names(surrogates),
-        region=parse_names(region), faces=faces, detector=detector, parser=parser, seed=seed, device=_device(device),
-        keep_metadata=keep_metadata, overwrite=overwrite, max_pixels=max_pixels, engine_options=engine_options,
-    )
+
+    def engine_options(device_name: str) -> dict:
+        flags = EngineOptions(steps=steps, eot=eot, model=model, device=device_name, source_prompt=source_prompt,
+                              target_word=target_word, guidance_scale=guidance_scale, strength=strength,
+                              mask_fusion=mask_fusion, inversion=inversion)
+        try:
+            return engine_kwargs(choice.name, flags)
+        except InputError as exc:
+            if choice.requested == choice.name:
+                raise
+            raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
+
+    options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
+                   faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
+                   overwrite=overwrite)
+    if len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local":
+        # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
+        from ..batch import ProtectSpec
+
+        if mask is not None:  # one mask for every photo: read once here, checked per photo by the worker
+            from ..io import read_image
+
+            mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
+        if not quiet:
+            err.print(choice.line, highlight=False, markup=False)
+        spec = ProtectSpec(
+            {**{k: v for k, v in options.items() if k != "overwrite"}, "parser": str(parser) if parser else None,
+             "engine_options": engine_options(device or "cpu")},
+            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
+        raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
+                                   address=address, workers=workers, skip_existing=skip_existing,
+                                   overwrite=overwrite, quiet=quiet))
+
+    # 3. load the engine and FR models once
+    from .. import api
+
+    protector = api.Protector(**options, engine_choice=choice, device=_device(device), max_pixels=max_pixels,
+                              engine_options=engine_options(_device(device)))
     if not quiet:
         err.print(protector.engine_choice.line, highlight=False, markup=False)
 
-    # 3. protect each photo; in a batch, a photo that fails is reported and skipped
+    # 4. protect the photo
     failures = 0
     for photo, target in zip(photos, targets, strict=True):
         try:

@@ -105,6 +105,7 @@ class EngineOptions:
     guidance_scale: float | None = None
     strength: float | None = None
     mask_fusion: str | None = None
+    inversion: str | None = None
 
     def refuse(self, engine: str, *flags: str) -> None:
         """One-line error for the first of ``flags`` (attribute names) that is set but unused by ``engine``."""

@@ -7,7 +7,7 @@ Three layouts are read, all into one `EvalDataset`:
 * **MASQUE ref map** (the official ``--ref_map_json``, REFERENCES.md) — a JSON object mapping each identity to its
   source and reference image names: ``{"id": {"source": "a.jpg" | [...], "reference": "b.jpg" | [...]}}``
   (``sources``/``references`` are accepted too). Sources live in ``images_dir``, references in ``ref_base_dir``
-  (default: ``images_dir``).
+  (default: ``images_dir``); a name without a file extension gets ``img_ext`` (the official ``--img_ext``).
 * **pairs list** — a text file, one pair per line: ``SOURCE REFERENCE [IDENTITY]`` (whitespace- or
   comma-separated, ``#`` comments). Relative paths are taken from the list's folder; the identity defaults to the
   name of the source's folder. Lines sharing a source are merged into one item with several references.
@@ -108,8 +108,14 @@ def _names(entry: dict, keys: tuple[str, ...], ident: str, path: Path) -> list[s
     return []
 
 
+def _with_ext(name: str, img_ext: str | None) -> str:
+    if img_ext and not Path(name).suffix:
+        return name + (img_ext if img_ext.startswith(".") else "." + img_ext)
+    return name
+
+
 def load_ref_map(path: str | Path, images_dir: str | Path | None = None,
-                 ref_base_dir: str | Path | None = None) -> EvalDataset:
+                 ref_base_dir: str | Path | None = None, img_ext: str | None = None) -> EvalDataset:
     """MASQUE's ``--ref_map_json`` layout: identity -> source and reference image names."""
     path = Path(path)
     if not path.is_file():
@@ -127,9 +133,9 @@ def load_ref_map(path: str | Path, images_dir: str | Path | None = None,
         if not isinstance(entry, dict):
             raise InputError(f"`--ref-map` {str(path)!r}: identity {ident!r} must map to an object with "
                              f"\"source\" and \"reference\" names, got {entry!r}.")
-        sources = [_existing(images / n, f"`--ref-map` source of {ident!r}")
+        sources = [_existing(images / _with_ext(n, img_ext), f"`--ref-map` source of {ident!r}")
                    for n in _names(entry, ("source", "sources"), ident, path)]
-        refs = [_existing(refs_root / n, f"`--ref-map` reference of {ident!r}")
+        refs = [_existing(refs_root / _with_ext(n, img_ext), f"`--ref-map` reference of {ident!r}")
                 for n in _names(entry, ("reference", "references"), ident, path)]
         if not sources:
             raise InputError(f"`--ref-map` {str(path)!r}: identity {ident!r} has no \"source\" image.")
@@ -176,7 +182,7 @@ def load_pairs(path: str | Path) -> EvalDataset:
 
 def load_dataset(dataset: str | Path | None = None, *, ref_map: str | Path | None = None,
                  images_dir: str | Path | None = None, ref_base_dir: str | Path | None = None,
-                 pairs: str | Path | None = None) -> EvalDataset:
+                 pairs: str | Path | None = None, img_ext: str | None = None) -> EvalDataset:
     """Pick the layout from which argument is given (exactly one of ``dataset``, ``ref_map``, ``pairs``)."""
     given = [n for n, v in (("--dataset", dataset), ("--ref-map", ref_map), ("--pairs", pairs)) if v is not None]
     if len(given) != 1:
@@ -184,5 +190,5 @@ def load_dataset(dataset: str | Path | None = None, *, ref_map: str | Path | Non
     if dataset is not None:
         return load_folder_dataset(dataset)
     if ref_map is not None:
-        return load_ref_map(ref_map, images_dir, ref_base_dir)
+        return load_ref_map(ref_map, images_dir, ref_base_dir, img_ext)
     return load_pairs(pairs)

@@ -18,6 +18,7 @@ against).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -43,6 +44,7 @@ from .datasets import EvalDataset, EvalItem
 from .faces import CropCache
 from .scoring import Gallery, ProtectedItem, score_run
 from .transfer import transfer_summary
+from .units import EvalResult, EvalUnit, UnitPools
 from .zoo import load_models
 
 # Methods: the registered engines (the diffusion engine also under the paper's name, "masque") and the baselines.
@@ -177,49 +179,105 @@ def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
     return _json_safe(keep)
 
 
-def _protect_items(method: str, proto: Protocol, pipe: FacePipeline, items: list[EvalItem], cache: CropCache,
-                   cfg: EvalConfig, out_dir: Path, log: Callable[[str], None]) -> list[ProtectedItem]:
-    """Protect each item's photo through ``pipe`` (pair photos = the item's references) and cut its scoring crop."""
+def _digest(method: str, proto: Protocol, cfg: EvalConfig) -> str:
+    """The manifest's settings hash of one (method, protocol) run (item seeds are cfg.seed + index)."""
+    from ..manifest import settings_hash
+
+    return settings_hash({**_settings(method, cfg, cfg.seed), "surrogates": list(proto.surrogates)})
+
+
+def _protect_items(method: str, proto: Protocol, pool, items: list[EvalItem], cache: CropCache,
+                   cfg: EvalConfig, out_dir: Path, manifest, log: Callable[[str], None]) -> list[ProtectedItem]:
+    """Protect each item's photo on the executor's ``pool`` (`evaluation.units`: the shipped pipeline, pair photos =
+    the item's references), or reuse what the manifest records with ``skip_existing``; the driver writes each
+    returned photo, its scoring crop (cut with the original's alignment) and record as they arrive."""
     from PIL import Image
 
-    folder = out_dir / "protected" / method / proto.tag
-    folder.mkdir(parents=True, exist_ok=True)
-    probes = []
+    from ..errors import MasqueError
+    from ..manifest import Record
+
+    folder = Path("protected") / method / proto.tag
+    digest = _digest(method, proto, cfg)
+    probes: dict[int, ProtectedItem] = {}
+    units = []
     for i, item in enumerate(items):
-        face = cache.get(item.source)
-        seed = cfg.seed + i
+        key = f"{method}/{proto.tag}/{item.key}"
+        png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
+        if cfg.skip_existing and manifest.finished(key, digest) is not None:
+            record = {**json.loads((out_dir / meta).read_text()), "resumed": True}
+            protected = np.asarray(Image.open(out_dir / png).convert("RGB"))
+            probes[i] = ProtectedItem(item, cache.get(item.source).crop, protected, record)
+            continue
+        units.append(EvalUnit.of(method, proto, item, i, cfg.seed + i))
+    for unit, outcome in pool.map(units):
+        if outcome.status != "done":
+            raise MasqueError(f"{method} [{proto.tag}] {unit.item_key}: {outcome.reason}")
+        item, face = items[unit.index], cache.get(items[unit.index].source)
         png, meta = folder / f"{item.key}.png", folder / f"{item.key}.json"
         photo_out = folder / f"{item.key}.photo{Path(item.source).suffix.lower()}"  # the source's format, as shipped
-        settings = _settings(method, cfg, seed)
-        done = cfg.skip_existing and png.is_file() and photo_out.is_file() and meta.is_file()
-        saved = json.loads(meta.read_text()) if done else None
-        if saved is not None and saved.get("settings") != settings:
-            log(f"{method} [{proto.tag}] {item.key}: saved with other settings, protecting again")
-            saved = None
-        if saved is not None:
-            record = {**saved, "resumed": True}
-            protected = np.asarray(Image.open(png).convert("RGB"))
-        else:
-            start = time.perf_counter()
-            run = _run_item(pipe, item, seed, photo_out)
-            seconds = time.perf_counter() - start
-            (outcome,) = run.faces
-            protected = face.recrop(run.rgb)  # the scoring crop, cut with the original's alignment
-            Image.fromarray(protected).save(png)
-            record = {"key": item.key, "seed": seed, "settings": settings, "seconds": seconds,
-                      "nfe": run.trace.nfe(), "trace": run.trace.to_dict(), "timings": run.times.to_dict(),
-                      "anchors": [str(r) for r in item.references] or ["<self>"],
-                      "protected_path": str(png.relative_to(out_dir)),
-                      "protected_photo_path": str(photo_out.relative_to(out_dir)),
-                      "verdict": outcome.verdict.to_dict(), "status": outcome.verdict.status,
-                      "similarity_before": outcome.result.similarity_before,
-                      "similarity_after": outcome.result.similarity_after,
-                      "engine_info": _json_safe(outcome.result.details)}
-            meta.write_text(json.dumps(_json_safe(record), indent=1))
-            record["resumed"] = False
-            log(f"{method} [{proto.tag}] {item.key}: {seconds:.1f}s, {outcome.verdict.status}")
-        probes.append(ProtectedItem(item, face.crop, protected, record))
-    return probes
+        sums = manifest.write_files({str(photo_out): outcome.value.photo})
+        protected = face.recrop(read_image(out_dir / photo_out).rgb)  # the scoring crop, with the original's alignment
+        record = {"key": item.key, "seed": unit.seed, "settings": _settings(method, cfg, unit.seed),
+                  **outcome.value.record, "anchors": [str(r) for r in item.references] or ["<self>"],
+                  "protected_path": str(png), "protected_photo_path": str(photo_out)}
+        sums |= manifest.write_files({str(png): _png(protected),
+                                      str(meta): json.dumps(_json_safe(record), indent=1).encode()})
+        verdicts = {"status": record["status"], "similarity_after": record["similarity_after"]}
+        manifest.append(Record(unit.key, digest, unit.seed, sums, verdicts=_json_safe(verdicts)))
+        probes[unit.index] = ProtectedItem(item, face.crop, protected, {**record, "resumed": False})
+        log(f"{method} [{proto.tag}] {item.key}: {record['seconds']:.1f}s, {record['status']}")
+    return [probes[i] for i in range(len(items))]
+
+
+def unit_resources(method: str, cfg: EvalConfig):
+    """What a worker of ``method`` asks: the diffusion engine a GPU (unless on the CPU), PGD and the fast engine a
+    CPU."""
+    from ..executors import Resources
+
+    gpu = ENGINE_METHODS.get(method) == "diffusion" and cfg.device != "cpu"
+    return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0)
+
+
+def protect_unit(worker, unit) -> EvalResult:
+    """The unit function every executor runs: one item's photo through the method's pipeline, in a scratch folder
+    (``worker``: an `EvalWorker` holding the models and the pipelines built so far)."""
+    import tempfile
+
+    # 1. the method's pipeline, optimised on the protocol's surrogates
+    ident = (unit.method, tuple(unit.protocol.surrogates))
+    if ident not in worker.pipelines:
+        worker.pipelines[ident] = method_pipeline(unit.method, unit.protocol, worker.models, worker.cfg)
+    # 2. the item's files in a scratch folder (same names: the anchors are labelled by them)
+    with tempfile.TemporaryDirectory(prefix="masque-unit-") as tmp:
+        tmp = Path(tmp)
+        source = tmp / unit.photo[0]
+        source.write_bytes(unit.photo[1])
+        refs = []
+        for i, (name, data) in enumerate(unit.references):
+            refs.append(tmp / "refs" / str(i) / name)
+            refs[-1].parent.mkdir(parents=True)
+            refs[-1].write_bytes(data)
+        out = tmp / "out" / f"protected{source.suffix.lower()}"
+        out.parent.mkdir()
+        # 3. protect, write and judge exactly as `masque protect` does
+        start = time.perf_counter()
+        run = _run_item(worker.pipelines[ident], EvalItem(unit.identity, source, tuple(refs)), unit.seed, out)
+        seconds = time.perf_counter() - start
+        (outcome,) = run.faces
+        record = {"seconds": seconds, "nfe": run.trace.nfe(), "trace": run.trace.to_dict(),
+                  "timings": run.times.to_dict(), "verdict": outcome.verdict.to_dict(),
+                  "status": outcome.verdict.status, "similarity_before": outcome.result.similarity_before,
+                  "similarity_after": outcome.result.similarity_after,
+                  "engine_info": _json_safe(outcome.result.details)}
+        return EvalResult(out.read_bytes(), _json_safe(record))
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _run_item(pipe: FacePipeline, item: EvalItem, seed: int, out: Path) -> PhotoResult:
@@ -236,8 +294,11 @@ def _run_item(pipe: FacePipeline, item: EvalItem, seed: int, out: Path) -> Photo
 
 
 def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, command: Sequence[str] | None = None,
-             log: Callable[[str], None] = lambda msg: None) -> dict:
-    """Run the evaluation and write results.json, report.md and grid.png into ``out_dir``; returns the results."""
+             log: Callable[[str], None] = lambda msg: None, executor=None) -> dict:
+    """Run the evaluation and write results.json, report.md and grid.png into ``out_dir``; returns the results.
+
+    ``executor`` (`masque.executors`, default local) runs the protection units; results are the same on each.
+    """
     from .report import write_grid, write_report
 
     cfg.check()
@@ -265,7 +326,11 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                       {n: metrics.embed_crops(m, crops) for n, m in models.items()})
     quality_status = metrics.optional_metric_status()
     by_name = {r.name: r for r in records}
-    # 4-5. protect and score
+    # 4-5. protect (units on the executor's workers, resumable through the manifest) and score
+    units = UnitPools(executor, cfg, out_dir, protect_unit, models)
+    if cfg.skip_existing:
+        units.refuse_other_settings({m: {_digest(m, p, cfg) for p in protocols_for(m, names)}
+                                     for m in cfg.methods if m != "clean"})
     runs, grids = [], {}
     for method in cfg.methods:
         for proto in protocols_for(method, names):
@@ -274,8 +339,8 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                                         {"key": it.key, "seed": None, "seconds": 0.0, "nfe": 0, "resumed": False})
                           for it in items]
             else:
-                pipe = method_pipeline(method, proto, models, cfg)
-                probes = _protect_items(method, proto, pipe, items, cache, cfg, out_dir, log)
+                probes = _protect_items(method, proto, units.pool(unit_resources(method, cfg)), items, cache,
+                                        cfg, out_dir, units.manifest, log)
             grids[f"{method}__{proto.tag}"] = [(p.original, p.protected) for p in probes]
             rec = by_name[proto.target]
             scored = score_run(models[proto.target], rec.thresholds, rec.primary, gallery, probes, quality_status)
@@ -289,6 +354,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
                     runs.append({"method": method, "target": name, "surrogates": list(proto.surrogates),
                                  "protocol": "white-box", "held_out": proto.target,
                                  **score_run(models[name], r.thresholds, r.primary, gallery, probes, quality_status)})
+    units.close()
     # 6. outputs
     results = {
         "masque_version": __version__, "python": sys.version.split()[0], "platform": platform.platform(),

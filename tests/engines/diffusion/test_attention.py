@@ -80,3 +80,55 @@ def test_no_edit_run_equals_plain_diffusers(tiny_pipe, face_crop, method):
             assert (z_tgt - z).abs().max() <= 1e-5
     if method == "direct":  # ... and so retraces the inversion
         assert (z - inv.latents[0]).abs().max() <= 1e-5
+
+
+def test_fp16_edit_source_branch_uses_the_inversion_kernel(tiny_sd_dir, face_crop):
+    """fp16: the edit's source branch equals `reconstruct` (the UNet's default SDPA processors, as in inversion); the
+    classic softmax-bmm kernel the edit used to run is 1e-2 away in fp16 on this model, so the test can tell."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    from masque.engines.diffusion import DiffusionConfig, GuidanceConfig, InversionConfig, MasquePipeline
+    from masque.engines.diffusion.inversion import reconstruct
+
+    cfg = DiffusionConfig(inversion=InversionConfig(method="direct", num_steps=STEPS),
+                          guidance=GuidanceConfig(strength=0))
+    pipe = MasquePipeline.from_pretrained(tiny_sd_dir, torch_dtype="fp16", config=cfg)
+    image = torch.nn.functional.interpolate(face_crop, size=(64, 64), mode="bilinear", antialias=True)
+    inv = pipe.invert(image, SRC)
+    cond = pipe.encode_prompt([SRC])
+    sdpa = reconstruct(pipe.backbone, inv, cond, 7.5)
+    region = region_to_latent(torch.ones(1, 1, 64, 64), pipe.latent_side)
+    res = pipe.edit(inv, SRC, f"{SRC} with red lipstick", ["red", "lipstick"], region)
+    assert (res.z_src - sdpa).abs().max() <= 1e-4
+    default = dict(pipe.backbone.unet.attn_processors)
+    pipe.backbone.unet.set_attn_processor(AttnProcessor())
+    classic = reconstruct(pipe.backbone, inv, cond, 7.5)
+    pipe.backbone.unet.set_attn_processor(default)
+    assert (classic - sdpa).abs().max() >= 5e-3
+
+
+def test_default_blend_words_skip_function_words():
+    from masque.engines.diffusion.pipeline import default_blend_words
+
+    assert default_blend_words("red lipstick and a blue eyeshadow with glitter") == (
+        "red", "lipstick", "blue", "eyeshadow", "glitter")
+    assert default_blend_words("smoky eyes", "A face of a human with smoky") == ("eyes",)
+    assert default_blend_words("with a and") == ()  # nothing left: the region mask alone drives the blend
+
+
+def test_both_fusion_warns_when_the_attention_map_misses_the_region():
+    import warnings
+
+    from masque.engines.diffusion.blend import warn_if_attention_misses
+
+    maps = torch.zeros(1, 1, 8, 8)
+    maps[..., 1, 1] = 1.0  # words attend to the top-left corner
+    region = torch.zeros(1, 1, 16, 16)
+    region[..., 10:16, 4:12] = 1.0  # lips: bottom middle
+    with pytest.warns(RuntimeWarning, match="mask_fusion='mask'"):
+        assert warn_if_attention_misses(region, maps, 16, EditConfig(), ("red",)) == 0.0
+    maps[..., 6, 4] = 1.0  # now it also covers part of the region
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_if_attention_misses(region, maps, 16, EditConfig(), ("red",)) > 0.05
+        assert warn_if_attention_misses(region, maps[..., :1, :1] * 0, 16, EditConfig(mask_fusion="mask"), ()) is None

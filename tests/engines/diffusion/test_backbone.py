@@ -143,3 +143,57 @@ def test_random_backbone_is_seeded_without_touching_the_global_rng():
     b = build_random_backbone(seed=1)
     assert all(torch.equal(x, y) for x, y in zip(a.unet.state_dict().values(), b.unet.state_dict().values(),
                                                   strict=True))
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "bf16"])
+def test_every_component_loads_in_the_requested_dtype(tiny_sd_dir, dtype):
+    """The text encoder too: transformers < 4.56 rejected `from_pretrained(..., dtype=...)` ("Object of type dtype is
+    not JSON serializable"); `.ci/lowest-deps` runs this file under the lowest allowed versions."""
+    want = {"fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    bb = load_backbone(tiny_sd_dir, device="cpu", torch_dtype=dtype)
+    for module in (bb.unet, bb.vae, bb.text_encoder):
+        assert {p.dtype for p in module.parameters()} == {want}
+    assert bb.tokenizer("A face of a human").input_ids[:3] == [bb.tokenizer.bos_token_id, 320, 69]
+
+
+def _protect(pipe, face_crop, lips_mask):
+    from masque.embedders import create_embedder
+
+    return pipe.protect(face_crop, lips_mask, "red lipstick", [], [create_embedder("tiny-random", weights=None)])
+
+
+MEMORY_TEST_CONFIG = DiffusionConfig(inversion=InversionConfig(num_steps=3), guidance=GuidanceConfig(iters=1))
+
+
+def test_placement_sets_sdpa_everywhere_and_vae_tiling_runs_through_guidance(tiny_sd_dir, face_crop, lips_mask):
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    from masque.engines.diffusion.backbone import MemoryConfig, place_backbone
+
+    bb = load_backbone(tiny_sd_dir, device="cpu")
+    bb.unet.set_attn_processor(AttnProcessor())  # a model that came with the classic kernel ...
+    bb = place_backbone(bb, "cpu", torch.float32, MemoryConfig(vae_tiling=True))
+    for module in (bb.unet, bb.vae):  # ... runs SDPA after placement
+        assert all(isinstance(p, AttnProcessor2_0) for p in module.attn_processors.values())
+    assert bb.vae.use_tiling
+    bb.vae.tile_sample_min_size, bb.vae.tile_latent_min_size = 32, 8  # force 4 overlapping tiles at 64^2
+    res = _protect(MasquePipeline(bb, MEMORY_TEST_CONFIG), face_crop, lips_mask)
+    keep = (lips_mask == 0).expand_as(face_crop)
+    assert torch.isfinite(res.image).all() and torch.equal(res.image[keep], face_crop[keep])
+    assert len(res.details["guidance_losses"]) > 0
+
+
+def test_model_offload_hooks_give_the_same_result(tiny_sd_dir, face_crop, lips_mask):
+    """diffusers' model offload (accelerate hooks), run on the CPU where the hooks move nothing: the same image (to
+    1e-5; 1.6e-6 measured), inputs routed to the execution device; asking for offload without CUDA is one line."""
+    from masque.engines.diffusion.backbone import MemoryConfig, install_offload_hooks
+
+    plain = _protect(MasquePipeline(load_backbone(tiny_sd_dir, device="cpu"), MEMORY_TEST_CONFIG), face_crop,
+                     lips_mask)
+    hooked = install_offload_hooks(load_backbone(tiny_sd_dir, device="cpu"), torch.device("cpu"))
+    assert hooked.execution_device is not None and hasattr(hooked.unet, "_hf_hook")
+    res = _protect(MasquePipeline(hooked, MEMORY_TEST_CONFIG), face_crop, lips_mask)
+    assert (res.image - plain.image).abs().max() <= 1e-5
+    with pytest.raises(InputError, match="CUDA") as err:
+        load_backbone(tiny_sd_dir, device="cpu", memory=MemoryConfig(offload=True))
+    assert "\n" not in str(err.value)

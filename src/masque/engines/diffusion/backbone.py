@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -34,10 +34,12 @@ class Backbone:
     tokenizer: object
     scheduler: object
     source: str = "<memory>"
+    execution_device: torch.device | None = None  # set under model offload, where the weights wait on the CPU
 
     @property
     def device(self) -> torch.device:
-        return next(self.unet.parameters()).device
+        """Where inputs go and the networks run (the offload device, else the UNet's)."""
+        return self.execution_device or next(self.unet.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -140,6 +142,69 @@ def resolve_device_dtype(device: str | torch.device | None, torch_dtype: torch.d
     return dev, dtype
 
 
+@dataclass(frozen=True)
+class MemoryConfig:
+    """CUDA memory modes (all compose with fp16, whose gradients are loss-scaled, and with SDPA attention, which
+    every processor uses). ``vae_tiling``: decode/encode large images in overlapping tiles (diffusers'
+    `enable_tiling`; at SD's native 512² nothing is tiled). ``offload``: keep each network on the CPU until it runs
+    (diffusers' `enable_model_cpu_offload`, needs `accelerate` and CUDA)."""
+
+    vae_tiling: bool = False
+    offload: bool = False
+
+
+def place_backbone(bb: Backbone, device, dtype: torch.dtype, memory: MemoryConfig = MemoryConfig()) -> Backbone:
+    """Move/cast the components and apply the memory modes; the one placement path of loaded and random backbones.
+
+    1. SDPA processors on the UNet and the VAE (diffusers' default; set explicitly so a loaded model that came with
+       other processors runs the same kernel as inversion and the prompt-to-prompt processors);
+    2. dtype, then device (or model offload to ``device``);
+    3. VAE tiling.
+    """
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    dev = torch.device(device)
+    for module in (bb.unet, bb.vae):
+        module.set_attn_processor(AttnProcessor2_0())
+    for module in (bb.text_encoder, bb.vae, bb.unet):
+        if next(module.parameters()).dtype != dtype:
+            module.to(dtype=dtype)
+        module.eval().requires_grad_(False)
+    if memory.offload:
+        bb = _offload(bb, dev)
+    else:
+        for module in (bb.text_encoder, bb.vae, bb.unet):
+            module.to(dev)
+    if memory.vae_tiling:
+        bb.vae.enable_tiling()
+    return bb
+
+
+def _offload(bb: Backbone, dev: torch.device) -> Backbone:
+    """diffusers' model CPU offload (accelerate hooks: text encoder -> UNet -> VAE), on a throwaway pipeline object
+    that only installs the hooks; inputs then go to ``execution_device``."""
+    if dev.type != "cuda":
+        raise InputError(f"`memory.offload` keeps the networks on the CPU and runs each on a CUDA device; got device "
+                         f"{str(dev)!r}: drop offload or use --device cuda.")
+    try:
+        import accelerate  # noqa: F401 - diffusers' offload is built on its hooks
+    except ImportError as exc:
+        raise InputError("`memory.offload` needs the `accelerate` package: pip install accelerate "
+                         "(or pip install 'masque-privacy[cuda]'), or drop offload.") from exc
+    return install_offload_hooks(bb, dev)
+
+
+def install_offload_hooks(bb: Backbone, dev: torch.device) -> Backbone:
+    """The hooks themselves (any device: tests run them on the CPU, where they move nothing)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(vae=bb.vae, text_encoder=bb.text_encoder, tokenizer=bb.tokenizer, unet=bb.unet,
+                                   scheduler=bb.scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.enable_model_cpu_offload(device=dev)
+    return replace(bb, execution_device=pipe._offload_device)
+
+
 def make_scheduler(base_config: dict | None = None, settings: SchedulerConfig = SchedulerConfig()):
     """DDIM with the reference settings layered over a loaded scheduler config (keeps num_train_timesteps etc.)."""
     from diffusers import DDIMScheduler
@@ -150,7 +215,8 @@ def make_scheduler(base_config: dict | None = None, settings: SchedulerConfig = 
 
 
 def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=None, torch_dtype=None,
-                  scheduler: SchedulerConfig = SchedulerConfig(), local_files_only: bool = True) -> Backbone:
+                  scheduler: SchedulerConfig = SchedulerConfig(), local_files_only: bool = True,
+                  memory: MemoryConfig = MemoryConfig()) -> Backbone:
     """Load SD components from a local diffusers folder or a hub id; any failure becomes one-line `WeightsError`.
 
     A hub id is read from the Hugging Face cache only (``local_files_only=True``): nothing downloads inside a protect
@@ -178,16 +244,17 @@ def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=No
     try:
         with quiet_hub(), (offline_hub() if local_files_only else nullcontext()):
             tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **kw)
-            text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", dtype=dtype, **kw)
+            # no dtype keyword: transformers < 4.56 knows only `torch_dtype`, 5.x deprecates it for `dtype`, and an
+            # unknown one lands in the config ("Object of type dtype is not JSON serializable"); cast after loading.
+            text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", **kw).to(dtype)
             vae = AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=dtype, **kw)
             unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=dtype, **kw)
             sched_cfg = DDIMScheduler.load_config(src, subfolder="scheduler", **kw)
     except Exception as exc:  # noqa: BLE001 - every loading failure is the same user problem: no usable weights
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"`model` {source!r}: cannot load Stable Diffusion weights ({first[:200]}); {how}.") from exc
-    for module in (text_encoder, vae, unet):
-        module.to(dev).eval().requires_grad_(False)
-    return Backbone(unet, vae, text_encoder, tokenizer, make_scheduler(sched_cfg, scheduler), source=source)
+    bb = Backbone(unet, vae, text_encoder, tokenizer, make_scheduler(sched_cfg, scheduler), source=source)
+    return place_backbone(bb, dev, dtype, memory)
 
 
 # --- random builds -------------------------------------------------------------------------------------------------
@@ -195,15 +262,22 @@ def load_backbone(model_id_or_dir: str | os.PathLike | None = None, *, device=No
 def build_tokenizer():
     """A real byte-level BPE `CLIPTokenizer` built offline: the 256 byte symbols (plus end-of-word forms), no merges.
 
-    Words tokenise into characters, which still exercises multi-token word alignment in prompt-to-prompt.
+    Words tokenise into characters, which still exercises multi-token word alignment in prompt-to-prompt. Built from
+    ``vocab.json`` + ``merges.txt`` through `from_pretrained`, the one constructor every allowed transformers
+    version shares (4.x's takes file paths, 5.x's takes the vocabulary itself).
     """
+    import tempfile
+
     from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     tokens = alphabet + [c + "</w>" for c in alphabet] + ["<|startoftext|>", "<|endoftext|>"]
-    vocab = {t: i for i, t in enumerate(tokens)}
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    with tempfile.TemporaryDirectory(prefix="masque-tokenizer-") as folder:
+        (Path(folder) / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+        (Path(folder) / "merges.txt").write_text("#version: 0.2\n")
+        with quiet_hub():
+            return CLIPTokenizer.from_pretrained(folder, model_max_length=77)
 
 
 def _tiny_configs(resolution: int) -> dict:

@@ -12,7 +12,8 @@ from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
 
 
 class DiffusionEngine:
-    """MASQUE: null-text inversion, prompt-to-prompt with mask fusion, pairwise adversarial guidance."""
+    """MASQUE: inversion (direct, null-text or negative-prompt), prompt-to-prompt with mask fusion, pairwise
+    adversarial guidance."""
 
     name = "diffusion"
 
@@ -61,6 +62,8 @@ def diffusion_options(options: EngineOptions) -> dict:
         inv = replace(inv, num_steps=options.steps)
     if options.guidance_scale is not None:
         inv = replace(inv, guidance_scale=options.guidance_scale)
+    if options.inversion is not None:
+        inv = replace(inv, method=options.inversion)
     guid = cfg.guidance if options.strength is None else replace(cfg.guidance, strength=options.strength)
     if options.eot:
         guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))

@@ -19,7 +19,7 @@ from ...errors import InputError
 from ...trace import CostTrace
 from ..base import ProgressCallback, ProtectResult
 from . import attention, blend
-from .backbone import Backbone, load_backbone, make_scheduler
+from .backbone import Backbone, MemoryConfig, load_backbone, make_scheduler
 from .config import DiffusionConfig, step_count
 from .guidance import GuidanceContext, decode, guidance_steps, guide
 from .inversion import InversionResult, cfg_eps, invert, unet_eps
@@ -58,11 +58,13 @@ class MasquePipeline:
 
     @classmethod
     def from_pretrained(cls, model_id_or_dir: str | None = None, *, device=None, torch_dtype=None,
-                        config: DiffusionConfig | None = None, local_files_only: bool = True) -> MasquePipeline:
-        """Load from a diffusers folder or hub id (default ``$MASQUE_SD_MODEL`` or SD 1.5); `WeightsError` if not."""
+                        config: DiffusionConfig | None = None, local_files_only: bool = True,
+                        memory: MemoryConfig = MemoryConfig()) -> MasquePipeline:
+        """Load from a diffusers folder or hub id (default ``$MASQUE_SD_MODEL`` or SD 1.5); `WeightsError` if not.
+        ``memory``: VAE tiling / model offload (`MemoryConfig`)."""
         cfg = config or DiffusionConfig()
         bb = load_backbone(model_id_or_dir, device=device, torch_dtype=torch_dtype, scheduler=cfg.scheduler,
-                           local_files_only=local_files_only)
+                           local_files_only=local_files_only, memory=memory)
         return cls(bb, cfg)
 
     @property

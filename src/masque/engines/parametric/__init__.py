@@ -18,7 +18,8 @@ from .makeup import MakeupBounds, MakeupLayer
 
 def parametric_options(options: EngineOptions) -> dict:
     """Map the user's knobs onto `ParametricConfig` (unset ones keep its defaults); diffusion-only knobs are refused."""
-    options.refuse("parametric", "model", "guidance_scale", "strength", "mask_fusion", "target_word", "source_prompt")
+    options.refuse("parametric", "model", "guidance_scale", "strength", "mask_fusion", "target_word", "source_prompt",
+                   "inversion")
     config = ParametricConfig() if options.steps is None else ParametricConfig(steps=options.steps)
     if options.eot:
         config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
