@@ -120,3 +120,16 @@ def test_dlib_bin_judges_photos_with_its_own_pipeline(protected, capsys, faces_d
     code, out, _ = _check(capsys, original, str(protected["protected_photo"]), "-r", ref, "--models", "dlib", "--json")
     row = _rows(json.loads(out))["dlib-bin"]
     assert row["vs_references"]["obama2.jpg"] > row["references_before"]["obama2.jpg"] + 0.05  # pushed away
+
+
+def test_a_resized_copy_is_found_again_and_judged(protected, capsys, faces_dir, tmp_path):
+    """A protected photo re-saved at half size (a messenger's thumbnail) cannot reuse the original's alignment: its face
+    is detected again and judged by the same rule."""
+    small = tmp_path / "small.png"
+    with Image.open(protected["protected_photo"]) as im:
+        im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS).save(small)
+    code, out, err = _check(capsys, str(faces_dir / "obama.jpg"), str(small), "-r", str(faces_dir / "obama2.jpg"),
+                            "--models", "dlib", "--json")
+    report = json.loads(out)
+    assert len(report["faces"]) == 1 and set(_rows(report)) == {"dlib", "dlib-bin"}, err
+    assert code == {"protected": 0, "unverified": 4}.get(report["overall"], 3)

@@ -99,7 +99,7 @@ def protect(
     from ..engines.auto import ENGINE_CHOICES
     from ..errors import InputError, MasqueError, NoFaceError
 
-    # 1. check the arguments that need no model
+    # 1. check the arguments that need no model, and that every output can be written
     if engine not in ENGINE_CHOICES:
         raise InputError(f"`--engine` must be one of {ENGINE_CHOICES}; got {engine!r}.")
     from .protect_batch import batch_inputs, run_batch
@@ -113,33 +113,32 @@ def protect(
         for path in paths:
             if not path.is_file():
                 raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
-    targets = _output_targets(photos, out)  # a batch's folder is created and checked here
+    batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
+    targets = _output_targets(photos, out)
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
 
-    # 2. pick the engine (auto: diffusion only when its weights are here) and map the flags onto its config
+    # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
     from rich.console import Console
 
+    from .. import api
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
 
     err = Console(stderr=True)
     choice = choose_engine(engine, model)
-
-    def engine_options(device_name: str) -> dict:
-        flags = EngineOptions(steps=steps, eot=eot, model=model, device=device_name, source_prompt=source_prompt,
-                              target_word=target_word, guidance_scale=guidance_scale, strength=strength,
-                              mask_fusion=mask_fusion, inversion=inversion)
-        try:
-            return engine_kwargs(choice.name, flags)
-        except InputError as exc:
-            if choice.requested == choice.name:
-                raise
-            raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
-
+    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
+                          target_word=target_word, guidance_scale=guidance_scale, strength=strength,
+                          mask_fusion=mask_fusion, inversion=inversion)
+    try:
+        engine_options = engine_kwargs(choice.name, knobs)
+    except InputError as exc:
+        if choice.requested == choice.name:
+            raise
+        raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
     options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
                    faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
-                   overwrite=overwrite)
-    if len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local":
+                   max_pixels=max_pixels)
+    if batch:
         # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
         from ..batch import ProtectSpec
 
@@ -147,23 +146,19 @@ def protect(
             from ..io import read_image
 
             mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
+        spec = ProtectSpec({**options, "parser": str(parser) if parser else None, "engine_options": engine_options},
+                           device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
-        spec = ProtectSpec(
-            {**{k: v for k, v in options.items() if k != "overwrite"}, "parser": str(parser) if parser else None,
-             "engine_options": engine_options(device or "cpu")},
-            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
         raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
                                    address=address, workers=workers, skip_existing=skip_existing,
                                    overwrite=overwrite, quiet=quiet))
 
     # 3. load the engine and FR models once
-    from .. import api
-
-    protector = api.Protector(**options, engine_choice=choice, device=_device(device), max_pixels=max_pixels,
-                              engine_options=engine_options(_device(device)))
-    if not quiet:
-        err.print(protector.engine_choice.line, highlight=False, markup=False)
+    protector = api.Protector(**options, engine_choice=choice, device=_device(device), overwrite=overwrite,
+                              engine_options=engine_options)
+    if not quiet:  # after loading: a model that fails to load is the one line the user sees
+        err.print(choice.line, highlight=False, markup=False)
 
     # 4. protect the photo
     failures = 0

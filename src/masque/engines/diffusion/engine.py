@@ -45,7 +45,7 @@ class DiffusionEngine:
         """`Engine.protect`; the union ``job.mask`` bounds the edit (per-region masks are not needed)."""
         res = self.pipeline.protect(job.crop, job.mask, job.prompt, list(job.anchors), self.embedders,
                                     source_prompt=self.source_prompt, target_word=self.target_word, seed=job.seed,
-                                    progress=progress)
+                                    progress=progress, anchor_embeddings=job.anchor_embeddings)
         details = dict(res.details)
         before, after = details.pop("similarity_before", {}), details.pop("similarity_after", {})
         return replace(res, details=details, similarity_before=before, similarity_after=after)

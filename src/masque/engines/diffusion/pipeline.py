@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -187,8 +187,12 @@ class MasquePipeline:
                 embedders: Sequence[FaceEmbedder] = (), *, source_prompt: str = DEFAULT_SOURCE_PROMPT,
                 target_word: str | Sequence[str] | None = None, seed: int = 0,
                 progress: ProgressCallback | None = None,
-                on_step: Callable[[StepState], None] | None = None) -> ProtectResult:
+                on_step: Callable[[StepState], None] | None = None,
+                anchor_embeddings: Mapping[str, torch.Tensor] | None = None) -> ProtectResult:
         """Protect an aligned face crop inside ``mask``; pixels where the mask is 0 are returned unchanged.
+
+        ``anchor_embeddings``: the anchors' embeddings per model when already computed (a `FaceJob` carries them), so
+        each anchor is embedded once per model.
 
         ``anchors``: other photos of the same person (empty: the crop itself); ``target_word``: the words whose
         cross-attention drives the local blend (default: the content words of ``prompt`` not in the source prompt,
@@ -214,7 +218,9 @@ class MasquePipeline:
         crop_n = _resize(crop.float().to(dev), r)
         mask_n = _resize(mask.float().to(dev), r)
         # 3. anchors and "before" similarity
-        anchor_emb = encode_anchors(embedders, [a.float().to(dev) for a in anchors], trace) if embedders else {}
+        anchor_emb = anchor_embeddings
+        if anchor_emb is None:
+            anchor_emb = encode_anchors(embedders, [a.float().to(dev) for a in anchors], trace) if embedders else {}
         before = _similarity(embedders, crop.float().to(dev), anchor_emb, trace)
         # 4. inversion of the source crop (null-text, direct or negative-prompt)
         t0 = time.perf_counter()
