@@ -1,7 +1,8 @@
 """Seconds per face and peak memory of the parametric engine on CPU, on the shared test photos.
 
     python benchmarks/bench_parametric.py                     # dlib surrogate, 256² crops, 2 threads
-    python benchmarks/bench_parametric.py --embedder tiny-random --size 128
+    python benchmarks/bench_parametric.py --embedders dlib --prompt "red lipstick"
+    python benchmarks/bench_parametric.py --embedders tiny-random --size 128
 
 Each photo is protected against another photo of the same person (obama -> obama2, obama2 -> obama, obama3 ->
 obama; biden, the only photo of its person, in single mode) through the shipped `FacePipeline` (prepare, engine,
@@ -49,31 +50,41 @@ def main(argv: list[str] | None = None) -> None:
     from masque.pipeline import FacePipeline, Judge, Preparer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--embedder", default="dlib")
+    ap.add_argument("--embedders", default="all", help="comma-separated FR models, or 'all' installed ones")
     ap.add_argument("--size", type=int, default=256, help="generation crop side")
     ap.add_argument("--steps", type=int, default=ParametricConfig.steps)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--prompt", default="red lipstick")
+    ap.add_argument("--prompt", default="full glam")
+    ap.add_argument("--strength", default="natural")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    try:
-        embedders = [create_embedder(args.embedder)]
-    except MasqueError as exc:
-        print(f"note: {args.embedder!r} unavailable ({exc}); falling back to tiny-random (timings only, no FR meaning)")
-        args.embedder = "tiny-random"
+    from masque.embedders import list_embedders
+    from masque.embedders.registry import TEST_ONLY
+
+    names = ([n for n in list_embedders() if n not in TEST_ONLY] if args.embedders == "all"
+             else args.embedders.split(","))
+    embedders = []
+    for name in names:
+        try:
+            embedders.append(create_embedder(name))
+        except MasqueError as exc:
+            print(f"note: {name!r} unavailable ({str(exc)[:70]}...)")
+    if not embedders:
+        print("note: no FR model available; falling back to tiny-random (timings only, no FR meaning)")
         embedders = [create_embedder("tiny-random")]
-    judge = Judge(embedders, surrogates={args.embedder}, dlib_bin=args.embedder == "dlib")
+    args.embedder = ",".join(m.name for m in embedders)
+    judge = Judge(embedders, surrogates={m.name for m in embedders}, dlib_bin=True)
 
     def pipeline(steps: int) -> FacePipeline:
         engine = create_engine("parametric", embedders=embedders,
-                               config=ParametricConfig(steps=steps, crop_size=args.size))
+                               config=ParametricConfig(steps=steps, crop_size=args.size, strength=args.strength))
         return FacePipeline(Preparer(engine, args.prompt), judge, faces="largest")
 
     pipe = pipeline(args.steps)
     print(f"embedder={args.embedder} size={args.size} steps<={args.steps} threads={args.threads} "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} "
-          f"prompt={args.prompt!r}")
+          f"prompt={args.prompt!r} strength={args.strength}")
     photos = {name: read_image(FACES / name).rgb for name in {n for pair in PAIRS for n in pair if n}}
     # one-time costs of the first call in a process (kernel selection, allocator warm-up), reported separately
     t_warm = time.perf_counter()

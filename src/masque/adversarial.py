@@ -6,7 +6,8 @@ optional source crop s and optional transforms T ~ EOT:
 
     L(x) = 1/M sum_m [ 1/K sum_k h_m(cos(f_m(T x), f_m(a_k)))  +  w_src * cos(f_m(T x), f_m(s)) ]     (minimised)
 
-with h_m(c) = c, or the hinge h_m(c) = max(0, c - (t_m - margin)) when a margin is set (t_m: the model's FAR 0.01
+with h_m(c) = c (or, calibrated, max((c - t_m) / (1 - t_m), floor) so every model's range counts alike), or the
+hinge h_m(c) = max(0, c - (t_m - margin)) when a margin is set (t_m: the model's FAR 0.01
 threshold, else its own same-person threshold), so models already pushed past their threshold stop dominating the
 gradient. The expectation over T (Athalye et al. 2018, "expectation over transformation") averages ``samples``
 seeded draws of a small random jitter of the alignment (shift, scale, rotation), resize, blur, colour and
@@ -67,6 +68,11 @@ class PairwiseConfig:
     source_weight: float = 0.0  # w_src: repulsion from the source crop's own embedding
     margin: float | None = None  # hinge at (threshold - margin) per model
     eot: EOTConfig | None = None
+    # per-model calibration: each cosine c becomes max((c - t_m) / (1 - t_m), floor), t_m the model's verdict
+    # threshold, so a model with a narrow cosine range (dlib: same person above 0.91) weighs as much as one with a
+    # wide range, and a model already far past its threshold (below `floor`) stops pulling the gradient
+    calibrated: bool = False
+    floor: float = -1.0
 
 
 # ---- surrogate selection ---------------------------------------------------------------------------------------------
@@ -203,6 +209,11 @@ def margin_threshold(model: FaceEmbedder) -> float:
     return model.verdict_threshold
 
 
+def _calibrate(cos: torch.Tensor, model: FaceEmbedder, floor: float) -> torch.Tensor:
+    t = margin_threshold(model)
+    return ((cos - t) / max(1.0 - t, 1e-3)).clamp_min(floor)
+
+
 def pairwise_loss(
     embedders: Sequence[FaceEmbedder],
     protected: torch.Tensor,
@@ -240,10 +251,14 @@ def pairwise_loss(
             trace.add(f"fr:{model.name}", backward=backward)
         cos = emb @ anchor_emb[model.name].to(emb).T  # (samples * B, K)
         per_model[model.name] = float(cos.detach().mean())
-        if config.margin is not None:
+        if config.calibrated:
+            cos = _calibrate(cos, model, config.floor)  # the floor plays the margin's part
+        elif config.margin is not None:
             cos = torch.relu(cos - (margin_threshold(model) - config.margin))
         term = cos.mean()
         if source_emb is not None:
-            term = term + config.source_weight * (emb @ source_emb[model.name].to(emb).T).mean()
+            src = emb @ source_emb[model.name].to(emb).T
+            term = term + config.source_weight * (_calibrate(src, model, config.floor) if config.calibrated
+                                                  else src).mean()
         terms.append(term.to(protected.device))
     return PairwiseLoss(loss=torch.stack(terms).mean(), per_model=per_model)

@@ -124,10 +124,20 @@ def test_existing_output_is_not_replaced_without_overwrite(tmp_path, face_crop, 
 
 
 def test_engine_specific_flag_is_rejected_for_parametric(tmp_path, face_crop, capsys):
-    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", "parametric", "--strength", "2",
-                "--out", str(tmp_path / "o.png")])
+    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", "parametric", "--guidance-scale",
+                "2", "--out", str(tmp_path / "o.png")])
     err = capsys.readouterr().err
-    assert code == 2 and "`--strength` does not apply to the parametric engine" in err and err.count("\n") == 1
+    assert code == 2 and "`--guidance-scale` does not apply to the parametric engine" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("engine, value, message", [("parametric", "2", "one of subtle, natural, bold, max"),
+                                                     ("diffusion", "bold", "a number >= 0")])
+def test_strength_is_a_level_for_parametric_and_a_number_for_diffusion(tmp_path, face_crop, capsys, engine, value,
+                                                                       message):
+    code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", engine, "--strength", value,
+                "--out", str(tmp_path / "o.png")])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_help_describes_every_option():
@@ -163,11 +173,13 @@ def test_batch_skips_faceless_photos_with_a_warning(tmp_path, faces_dir, capsys)
 
 
 @pytest.mark.parametrize("engine", ["parametric", "diffusion"])
-def test_eot_flag_reaches_the_engine_config(engine, tmp_path, face_crop, tiny_sd_dir):
+def test_eot_flag_reaches_the_engine_config(engine, tmp_path, face_crop, tiny_sd_dir, faces_dir):
     out = tmp_path / "o.png"
-    model = ["--model", str(tiny_sd_dir)] if engine == "diffusion" else []
-    assert run(["protect", str(face_crop), "-p", "red lipstick", "--aligned", "--engine", engine, "--steps", "2",
-                "--surrogates", "tiny-random", "--eot", "--quiet", "--out", str(out), *model]) == 0
+    # the parametric engine places makeup by landmarks, so it gets a photo; the diffusion one an aligned crop
+    inputs = ([str(face_crop), "--aligned", "--model", str(tiny_sd_dir)] if engine == "diffusion"
+              else [str(faces_dir / "obama.jpg")])
+    assert run(["protect", *inputs, "-p", "red lipstick", "--engine", engine, "--steps", "2",
+                "--surrogates", "tiny-random", "--eot", "--quiet", "--out", str(out)]) == 0
     cfg = json.loads((tmp_path / "o.png.json").read_text())["settings"]["engine_config"]
     pairwise = cfg["pairwise"] if engine == "parametric" else cfg["guidance"]["pairwise"]
     assert pairwise["eot"]["samples"] >= 1

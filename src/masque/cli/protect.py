@@ -51,8 +51,10 @@ def protect(
                                                    "(parametric, default 30).", min=1)] = None,
     guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
                                                              "(default 7.5).", min=0)] = None,
-    strength: Annotated[float | None, typer.Option(help="(diffusion) Adversarial guidance strength; 0 = makeup "
-                                                        "only (default 1.0).", min=0)] = None,
+    strength: Annotated[str | None, typer.Option(help="(parametric) How much makeup: subtle | natural | bold | max "
+                                                      "(default natural; stronger protects more, see README). "
+                                                      "(diffusion) Adversarial guidance strength, a number >= 0 "
+                                                      "(default 1.0; 0 = makeup only).")] = None,
     mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
                                                          "(default both).")] = None,
     inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
@@ -126,8 +128,17 @@ def protect(
 
     err = Console(stderr=True)
     choice = choose_engine(engine, model)
+    level: float | str | None = strength
+    if strength is not None and choice.name != "parametric":  # the diffusion engine's strength is a number
+        try:
+            level = float(strength)
+        except ValueError:
+            raise InputError(f"`--strength` must be a number >= 0 for the {choice.name} engine (subtle/natural/bold/"
+                             f"max are parametric levels), got {strength!r}.") from None
+        if level < 0:
+            raise InputError(f"`--strength` must be >= 0, got {level}.")
     knobs = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
-                          target_word=target_word, guidance_scale=guidance_scale, strength=strength,
+                          target_word=target_word, guidance_scale=guidance_scale, strength=level,
                           mask_fusion=mask_fusion, inversion=inversion)
     try:
         engine_options = engine_kwargs(choice.name, knobs)
@@ -288,3 +299,16 @@ def _summary(console, report) -> None:
         # threshold; skin-wide makeup does (see README, "How strong is it?").
         console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
                       highlight=False)
+    for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
+        plan, q = f.engine.get("plan"), f.engine.get("quality")
+        if plan:
+            from ..makeup.expected import expected_protection
+
+            shades = ", ".join(f"{p} {v['shade']}" for p, v in plan["products"].items())
+            console.print(f"face {f.index} makeup: {shades} [strength {plan['strength']}]", markup=False)
+            for note in plan.get("notes", []):
+                console.print(note, style="yellow", markup=False, highlight=False)
+            console.print(expected_protection(list(plan["products"]), plan["strength"]), markup=False)
+        if q:
+            console.print(f"face {f.index} look: face SSIM {q['face_ssim']:.3f}, PSNR {q['face_psnr']:.1f} dB, "
+                          f"high-frequency energy {q['hf_energy']:.2f}")

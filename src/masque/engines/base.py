@@ -103,7 +103,7 @@ class EngineOptions:
     source_prompt: str | None = None
     target_word: str | None = None
     guidance_scale: float | None = None
-    strength: float | None = None
+    strength: float | str | None = None  # diffusion: guidance strength; parametric: subtle|natural|bold|max
     mask_fusion: str | None = None
     inversion: str | None = None
 

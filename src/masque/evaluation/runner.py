@@ -140,9 +140,9 @@ def method_pipeline(method: str, proto: Protocol, models: dict, cfg: EvalConfig)
 
 def region_mask(face, cfg: EvalConfig) -> torch.Tensor:
     """The prompt's region mask on an evaluation crop (the masker `masque protect` uses)."""
-    from ..faces.regions import regions_for_prompt
+    from ..makeup.prompt import plan_and_regions
 
-    regions = regions_for_prompt(cfg.prompt, cfg.regions)
+    _, regions = plan_and_regions(cfg.prompt, cfg.regions)  # a look ("full glam") paints the plan's regions
     return mask_tensor(default_masker(device=cfg.device)(face.aligned(), regions))
 
 

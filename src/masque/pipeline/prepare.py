@@ -57,7 +57,9 @@ def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str
     ``anchor_embeddings`` may be passed when the same anchors serve several jobs, so each is embedded once.
     """
     if region_masks is None:
-        names = tuple(regions) if regions else regions_for_prompt(prompt)
+        regions_for = getattr(engine, "regions_for", None)
+        names = tuple(regions) if regions else (regions_for(prompt, None) if regions_for
+                                                else regions_for_prompt(prompt))
         region_masks = {names[0]: mask}
     if not region_masks:
         raise InputError("`region_masks` must name at least one region.")
@@ -91,7 +93,9 @@ class Preparer:
         if not prompt or not prompt.strip():
             raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
         self.engine, self.prompt, self.region = engine, prompt, region
-        self.regions = regions_for_prompt(prompt, region)
+        # an engine may paint more than the prompt's region words name (the parametric engine's "full glam")
+        regions_for = getattr(engine, "regions_for", None)
+        self.regions = regions_for(prompt, region) if regions_for else regions_for_prompt(prompt, region)
         self.plan = engine.plan(prompt, self.regions)  # resolved once per prompt
         self.masker = masker or RegionMasker()
         self.detector, self.face_scale, self.whole_crop = detector, face_scale, whole_crop

@@ -37,6 +37,11 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     notes = ([weak_protection_hint(weak, report.settings, audience="web")] if weak else []) + summary["warnings"]
     if not notes and summary["protected"] < len(report.faces):
         notes = ["Some faces could not be judged; check the result again before posting."]
+    plan = next((f.engine.get("plan") for f in report.faces if f.engine.get("plan")), None)
+    if plan and notes:  # the parametric engine: what its products and strength are measured to give
+        from ..makeup.expected import expected_protection
+
+        notes.append(expected_protection(list(plan["products"]), plan["strength"]))
     hint = " ".join(notes) or None
     return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
             "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,

@@ -1,131 +1,147 @@
-"""The makeup layer: exact outside the mask, bounded, deterministic, differentiable."""
+"""The cosmetics model on a real face: invariants that hold for any parameter values."""
 
 from __future__ import annotations
 
-import dataclasses
-
+import kornia
+import numpy as np
 import pytest
 import torch
+from skimage.draw import polygon
 
-from masque.engines.parametric.makeup import (
-    MakeupBounds,
-    MakeupLayer,
-    delta_e,
-    linear_to_srgb,
-    rgb_to_lab,
-    srgb_to_linear,
-)
-
-RED = torch.tensor([0.7, 0.07, 0.18])
+from masque.engines.parametric import PARAMS, CosmeticLayer, bounds_for
+from masque.engines.parametric.geometry import MIRROR, FaceGeometry
+from masque.engines.parametric.makeup import MAX_TEXTURE, SHADE_RADIUS
+from masque.errors import InputError
+from masque.makeup import resolve_plan
 
 
-def _scene(size=48, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    crop = torch.rand(1, 3, size, size, generator=g)
-    mask = torch.zeros(1, 1, size, size)
-    mask[..., 10:30, 12:40] = 1.0
-    mask[..., 8:10, 12:40] = 0.5  # feathered edge
-    return crop, mask
-
-
-def _randomise(layer, seed=1, scale=3.0):
-    g = torch.Generator().manual_seed(seed)
+def _randomise(layer: CosmeticLayer, scale: float, seed: int = 0) -> None:
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in layer.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
+            p.copy_(torch.randn(p.shape, generator=gen) * scale)
 
 
-def test_pixels_outside_mask_are_bitwise_unchanged():
-    crop, mask = _scene()
-    layer = MakeupLayer((48, 48))
-    _randomise(layer)
-    out = layer(crop, mask, RED)
-    outside = (mask == 0).expand_as(crop)
-    assert torch.equal(out[outside], crop[outside])
-    assert (out[(mask == 1).expand_as(crop)] != crop[(mask == 1).expand_as(crop)]).float().mean() > 0.9
-    assert out.min() >= 0 and out.max() <= 1
+def test_every_parameter_stays_in_bounds_for_any_raw_value(face):
+    aligned, crop = face
+    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam", "max"))
+    for scale in (0.0, 3.0, 100.0):
+        _randomise(layer, scale)
+        for product, values in layer.values().items():
+            for name, value in values.items():
+                b = bounds_for(product, "max")[name]
+                assert b.lo - 1e-6 <= value <= b.hi + 1e-6, (product, name, value, b)
 
 
-def test_texture_respects_its_linf_budget():
-    crop, mask = _scene()
-    eps = 4 / 255
-    layer = MakeupLayer((48, 48), MakeupBounds(texture_eps=eps))
-    _randomise(layer, scale=50.0)  # saturate tanh
-    no_tex = MakeupLayer((48, 48), MakeupBounds(texture_eps=0.0))
-    no_tex.load_state_dict({k: v for k, v in layer.state_dict().items() if k != "texture"})
-    diff = (layer(crop, mask, RED) - no_tex(crop, mask, RED)).abs()
-    assert diff.max() <= eps + 1e-6
-    assert diff.max() > 0.5 * eps  # the texture does act
+def test_strength_scales_opacity_bounds_and_caps_them():
+    for product, params in PARAMS.items():
+        for name, b in params.items():
+            lo_hi = [bounds_for(product, s)[name] for s in ("subtle", "natural", "bold", "max")]
+            assert all(a.hi <= c.hi + 1e-9 for a, c in zip(lo_hi, lo_hi[1:], strict=False)), (product, name)
+            assert all(x.hi <= max(0.95, b.hi) + 1e-9 for x in lo_hi)
+    with pytest.raises(InputError, match="`strength`"):
+        bounds_for("blush", "huge")
 
 
-def test_opacity_and_fields_stay_in_bounds():
-    b = MakeupBounds(opacity=0.6, opacity_range=0.1)
-    layer = MakeupLayer((16, 16), b)
-    assert float(layer.opacity().detach()) == pytest.approx(0.6)
-    for v in (-100.0, 100.0):
+def test_shades_stay_in_their_colour_family(face):
+    aligned, crop = face
+    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam with berry lips", "max"))
+    _randomise(layer, 50.0)
+    with torch.no_grad():
+        for product, radius in SHADE_RADIUS.items():
+            if product not in layer.plan.products:
+                continue
+            moved = layer.shade_lab(product) - layer.shade_lab(product, reference=True)
+            assert float(moved.norm()) <= radius * 3**0.5 + 1e-4, product
+
+
+def test_more_strength_means_more_makeup(face):
+    aligned, crop = face
+    change = []
+    for strength in ("subtle", "natural", "bold", "max"):
         with torch.no_grad():
-            layer.opacity_logit.fill_(v)
-        assert 0.5 - 1e-6 <= float(layer.opacity().detach()) <= 0.7 + 1e-6
+            out = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam", strength))(reference=True)
+        change.append(float((out - crop).abs().mean()))
+    assert change == sorted(change) and change[0] > 0, change
 
 
-def test_reference_ignores_parameters_and_tints_toward_pigment():
-    crop, mask = _scene()
-    layer = MakeupLayer((48, 48))
-    ref0 = layer(crop, mask, RED, reference=True)
-    _randomise(layer)
-    assert torch.equal(layer(crop, mask, RED, reference=True), ref0)
-    inside = (mask == 1).expand_as(crop)
-    lab_in, lab_ref = rgb_to_lab(crop)[inside].view(3, -1), rgb_to_lab(ref0)[inside].view(3, -1)
-    assert lab_ref[1].mean() > lab_in[1].mean() + 10  # a* (redness) rises under red lipstick
+def test_skin_is_never_turned_grey_or_green(face):
+    """Skin products are skin-hued: on the cheeks and forehead the result keeps a warm hue (a*, b* > 0) even with
+    every parameter at an extreme."""
+    aligned, crop = face
+    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam", "max"))
+    geo = FaceGeometry(aligned.landmarks68, crop.shape[-1])
+    skin = torch.from_numpy(geo.regions.skin())
+    for scale in (0.0, 100.0):
+        _randomise(layer, scale, seed=1)
+        with torch.no_grad():
+            lab = kornia.color.rgb_to_lab(layer())[0]
+        a, b = lab[1][skin], lab[2][skin]
+        assert float((a < 0).float().mean()) < 0.01 and float((b < 0).float().mean()) < 0.01
+        chroma_before = kornia.color.rgb_to_lab(crop)[0][1:, skin].norm(dim=0).mean()
+        assert float(torch.stack([a, b]).norm(dim=0).mean()) > 0.6 * float(chroma_before)  # not greyed out
 
 
-def test_shading_survives_the_makeup():
-    """Real makeup keeps the skin's light and shade: the made-up luminance stays correlated with the original."""
-    crop, mask = _scene()
-    out = MakeupLayer((48, 48))(crop, mask, RED, reference=True)
-    inside = (mask == 1)[0, 0]
-    l_in, l_out = rgb_to_lab(crop)[0, 0][inside], rgb_to_lab(out)[0, 0][inside]
-    corr = torch.corrcoef(torch.stack([l_in, l_out]))[0, 1]
-    assert corr > 0.8
+def _mirror_landmarks(lm: np.ndarray, size: int) -> np.ndarray:
+    flipped = lm.copy()
+    flipped[:, 0] = size - 1 - flipped[:, 0]
+    idx = [MIRROR.get(i, i) for i in range(68)]
+    return flipped[idx]
 
 
-def test_deterministic_given_generator_seed():
-    crop, mask = _scene()
-    a = MakeupLayer((48, 48), generator=torch.Generator().manual_seed(3))(crop, mask, RED)
-    b = MakeupLayer((48, 48), generator=torch.Generator().manual_seed(3))(crop, mask, RED)
-    c = MakeupLayer((48, 48), generator=torch.Generator().manual_seed(4))(crop, mask, RED)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+@pytest.mark.parametrize("product", ["contour", "highlight", "bronzer"])
+def test_contour_highlight_bronzer_are_left_right_symmetric(face, product):
+    """On a symmetric face (landmarks averaged with their mirror image) the shading shapes are mirror images for any
+    parameter values: placements are mirrored, never drawn per side."""
+    aligned, crop = face
+    size = crop.shape[-1]
+    lm = aligned.landmarks68
+    sym = 0.5 * (lm + _mirror_landmarks(lm, size))
+    layer = CosmeticLayer(crop, sym, resolve_plan("contoured", "max"))
+    _randomise(layer, 2.0, seed=3)
+    v = lambda p, n: layer.value(p, n)  # noqa: E731
+    with torch.no_grad():
+        shape = layer._shading_shape(product, v)
+    assert float(shape.max()) > 0.05
+    assert torch.allclose(shape, torch.flip(shape, dims=[-1]), atol=0.02 * float(shape.max()))
 
 
-def test_gradients_reach_every_parameter_and_not_outside_mask():
-    crop, mask = _scene()
-    crop.requires_grad_(True)
-    layer = MakeupLayer((48, 48))
-    out = layer(crop, mask, RED)
-    out.sum().backward()
-    for name, p in layer.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
-    assert torch.isfinite(crop.grad).all()
+def test_gradients_reach_every_parameter(face):
+    aligned, crop = face
+    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam", "bold"))
+    layer().sum().backward()
+    dead = [n for n, p in layer.named_parameters() if p.grad is None or float(p.grad.abs().sum()) == 0.0]
+    assert not dead
 
 
-def test_colour_maths_round_trip_and_reference_values():
-    x = torch.rand(1, 3, 8, 8)
-    assert torch.allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-5)
-    white = rgb_to_lab(torch.ones(1, 3, 1, 1)).flatten()
-    assert white.tolist() == pytest.approx([100.0, 0.0, 0.0], abs=0.05)
-    red = rgb_to_lab(torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)).flatten()
-    assert red.tolist() == pytest.approx([53.24, 80.09, 67.20], abs=0.1)  # standard sRGB red in CIELAB (D65)
-    assert float(delta_e(x, x).max()) < 1e-4
+def test_smooth_by_default_texture_is_opt_in_and_bounded(face):
+    aligned, crop = face
+    plan = resolve_plan("pink blush", "natural")
+    smooth = CosmeticLayer(crop, aligned.landmarks68, plan)
+    assert smooth.texture is None
+    textured = CosmeticLayer(crop, aligned.landmarks68, plan, texture=MAX_TEXTURE,
+                             generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        textured.texture.mul_(1e4)
+        diff = (textured() - smooth()).abs().max()
+    assert 0 < float(diff) <= MAX_TEXTURE + 1e-6
+    with pytest.raises(InputError, match="`texture`"):
+        CosmeticLayer(crop, aligned.landmarks68, plan, texture=0.05)
 
 
-def test_bounds_are_a_frozen_dataclass():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        MakeupBounds().grid = 3  # type: ignore[misc]
-
-
-def test_coverage_makes_sheer_makeup_closer_to_bare_skin():
-    crop, mask = _scene()
-    layer = MakeupLayer((48, 48))
-    full = (layer(crop, mask, RED, reference=True) - crop).abs().sum()
-    sheer = (layer(crop, mask, RED, reference=True, coverage=0.5) - crop).abs().sum()
-    assert 0 < sheer < 0.75 * full
+def test_lipstick_reads_as_its_shade(face):
+    """The reference red lipstick makes the lips redder (a* up) and leaves the face outside the lips unchanged."""
+    aligned, crop = face
+    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("red lipstick", "natural"))
+    with torch.no_grad():
+        out = layer(reference=True)
+    lm = aligned.landmarks68
+    rr, cc = polygon(lm[48:60, 1], lm[48:60, 0], crop.shape[-2:])
+    lips = torch.zeros(crop.shape[-2:], dtype=torch.bool)
+    lips[rr, cc] = True
+    a_before = kornia.color.rgb_to_lab(crop)[0, 1][lips].mean()
+    a_after = kornia.color.rgb_to_lab(out)[0, 1][lips].mean()
+    assert float(a_after) > float(a_before) + 5
+    far = torch.ones_like(lips)
+    far[: int(lm[:, 1].max()) + 10] = False  # well below the chin
+    assert torch.equal(out[..., far], crop[..., far])

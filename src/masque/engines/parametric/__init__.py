@@ -1,4 +1,4 @@
-"""Fast CPU mode: adversarial makeup from a few differentiable makeup parameters (no diffusion weights needed).
+"""Fast CPU mode: adversarial makeup from the bounded parameters of real cosmetics (no diffusion weights needed).
 
 `create_engine("parametric", embedders=[...], config=ParametricConfig(...))` builds a `ParametricEngine`.
 """
@@ -10,17 +10,24 @@ from dataclasses import replace
 
 from ...adversarial import EOTConfig
 from ...embedders import FaceEmbedder
+from ...errors import InputError
+from ...makeup.prompt import STRENGTHS
 from ..base import EngineOptions, register_engine
-from .colors import NAMED_COLORS, MakeupColor, color_for_prompt, parse_color
 from .engine import ParametricConfig, ParametricEngine
-from .makeup import MakeupBounds, MakeupLayer
+from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 
 
 def parametric_options(options: EngineOptions) -> dict:
-    """Map the user's knobs onto `ParametricConfig` (unset ones keep its defaults); diffusion-only knobs are refused."""
-    options.refuse("parametric", "model", "guidance_scale", "strength", "mask_fusion", "target_word", "source_prompt",
+    """Map the user's knobs onto `ParametricConfig` (unset ones keep its defaults); diffusion-only knobs are refused.
+    ``strength`` is a level here (subtle | natural | bold | max)."""
+    options.refuse("parametric", "model", "guidance_scale", "mask_fusion", "target_word", "source_prompt",
                    "inversion")
     config = ParametricConfig() if options.steps is None else ParametricConfig(steps=options.steps)
+    if options.strength is not None:
+        if options.strength not in STRENGTHS:
+            raise InputError(f"`--strength` must be one of {', '.join(STRENGTHS)} for the parametric engine, got "
+                             f"{options.strength!r}.")
+        config = replace(config, strength=options.strength)
     if options.eot:
         config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
     return {"config": config}
@@ -31,7 +38,5 @@ def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig
     return ParametricEngine(embedders, config)
 
 
-__all__ = [
-    "NAMED_COLORS", "MakeupBounds", "MakeupColor", "MakeupLayer", "ParametricConfig", "ParametricEngine",
-    "build_parametric", "color_for_prompt", "parametric_options", "parse_color",
-]
+__all__ = ["PARAMS", "STRENGTH_SCALE", "CosmeticLayer", "ParametricConfig", "ParametricEngine", "bounds_for",
+           "build_parametric", "parametric_options"]

@@ -1,14 +1,15 @@
-"""The parametric engine: adversarial makeup found by Adam on a handful of makeup parameters (fast CPU mode).
+"""The parametric engine: adversarial makeup found by Adam on the bounded parameters of real cosmetics (CPU mode).
 
-Objective per step (minimised), with X = makeup(θ) and R = the reference makeup (θ = 0):
+The plan (`masque.makeup.resolve_plan`: products + shades + strength) fixes *what* is applied; the optimiser only
+moves what a make-up artist could: shades within their colour family, opacities, placements, sizes and contour
+intensities (`makeup.CosmeticLayer`, every value inside its bounds by construction). Objective (minimised):
 
-    L(θ) = L_pair(X)                                           pairwise dodging loss (masque.adversarial)
-         + λ_b · max(0, ΔE_M(X, R) / τ − 1)²                    perceptual budget: mean CIE76 ΔE inside the mask
-         + λ_c · max(0, ΔE(mean_M X, mean_M R) − τ_c) / τ_c       colour fidelity: the shade still reads as asked
+    L(θ) = L_pair(compose(makeup(θ)))     the shared pairwise dodging loss, per-model calibrated by default
 
-Only iterates whose ΔE_M ≤ τ are eligible as the answer (θ = 0 always is), so the budget holds exactly for the
-returned image; the penalty just keeps the search near the feasible set. The run stops early once every surrogate's
-cosine to the anchors is below its target (threshold minus margin).
+with compose(y) = crop + A ⊙ (y − crop), A = the region mask with eye openings, inner mouth and nostrils zeroed, so
+pixels outside the mask are bit-identical and eyeballs/teeth are never painted. The reference makeup (θ at the
+tutorial values) is step 0; the best iterate (worst surrogate's cosine relative to its target) is returned, and the
+run stops once every surrogate is past its target.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
 import torch
 
 from ...adversarial import EOT, PairwiseConfig, margin_threshold, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
+from ...makeup.prompt import STRENGTHS, MakeupPlan, plan_and_regions, resolve_plan
 from ...trace import CostTrace
 from ..base import FaceJob, ProgressCallback, ProtectResult
-from .colors import REGION_COVERAGE, MakeupColor, color_for_prompt
-from .makeup import MakeupBounds, MakeupLayer, mask_box, masked_mean, rgb_to_lab
+from .geometry import forbidden_mask
+from .makeup import MAX_TEXTURE, CosmeticLayer
+from .quality import quality_report
 
 
 @dataclass(frozen=True)
@@ -33,36 +37,33 @@ class ParametricConfig:
     """Settings of the fast engine (serialised into the sidecar via `ProtectResult.details`)."""
 
     steps: int = 30  # maximum Adam iterations (one FR forward+backward per surrogate each)
-    lr: float = 0.1
-    makeup: MakeupBounds = field(default_factory=MakeupBounds)
-    budget_delta_e: float = 15.0  # τ: mean ΔE (CIE76) inside the mask between the result and the reference makeup
-    budget_weight: float = 4.0  # λ_b
-    color_tolerance: float = 6.0  # τ_c: ΔE allowed between the mean colours of the result and the reference
-    color_weight: float = 0.5  # λ_c
-    # key of `spec.thresholds` giving each surrogate's stop target; "auto": far0.01 where the model has it, else its
-    # lowest (hardest to dodge) threshold; None: never stop early
+    lr: float = 0.15  # on the unconstrained parameters (logits of the bounded values)
+    strength: str = "natural"  # subtle | natural | bold | max: scales opacities and intensities (`STRENGTH_SCALE`)
+    texture: float = 0.0  # opt-in fine texture, L∞ in sRGB, at most MAX_TEXTURE (invisible at 100 %); 0 = smooth
+    # key of `spec.thresholds` giving each surrogate's stop target; "auto": the model's verdict threshold; None: never
+    # stop early
     stop_threshold: str | None = "auto"
-    stop_margin: float = 0.1  # stop once cos < threshold − margin for every surrogate (transfer headroom)
-    min_steps: int = 1  # iterations before early stopping may trigger
-    # the shared objective's options: source repulsion (on by default: free, one extra FR forward; on obama it added
-    # ~0.02 dlib distance to the pair photo), hinge margin, EOT (multiplies the FR cost by its samples)
-    pairwise: PairwiseConfig = field(default_factory=lambda: PairwiseConfig(source_weight=1.0))
-    crop_size: int = 256  # generation crop side: the layer is smooth, so 256² keeps FR gradients cheap; paste-back
-    #                       restores full resolution
-    color: str | None = None  # explicit pigment (name or #rrggbb) overriding the prompt
+    stop_margin: float = 0.05  # stop once cos < threshold − margin for every surrogate (transfer headroom)
+    min_steps: int = 1
+    pairwise: PairwiseConfig = field(default_factory=lambda: PairwiseConfig(source_weight=1.0, calibrated=True))
+    crop_size: int = 256  # the layer is smooth, so 256² keeps FR gradients cheap; paste-back restores resolution
 
     def __post_init__(self):
         if self.steps < 0 or self.min_steps < 0:
             raise InputError(f"`steps`/`min_steps` must be >= 0, got {self.steps}/{self.min_steps}.")
-        if self.lr <= 0 or self.budget_delta_e <= 0 or self.color_tolerance <= 0:
-            raise InputError(f"`lr`, `budget_delta_e` and `color_tolerance` must be > 0, got {self.lr}, "
-                             f"{self.budget_delta_e}, {self.color_tolerance}.")
+        if self.lr <= 0:
+            raise InputError(f"`lr` must be > 0, got {self.lr}.")
+        if self.strength not in STRENGTHS:
+            raise InputError(f"`strength` must be one of {', '.join(STRENGTHS)}, got {self.strength!r}.")
+        if not 0.0 <= self.texture <= MAX_TEXTURE:
+            raise InputError(f"`texture` must lie in [0, {MAX_TEXTURE:.4f}], got {self.texture}; 0 keeps it smooth.")
 
 
 class ParametricEngine:
     """`Engine` protocol implementation; ``embedders`` are the white-box surrogates (a frozen ensemble)."""
 
     name = "parametric"
+    uses_landmarks = True  # the orchestrator passes the crop's 68 landmarks and the resolved plan
 
     def __init__(self, embedders: Sequence[FaceEmbedder], config: ParametricConfig | None = None):
         if not embedders:
@@ -78,8 +79,10 @@ class ParametricEngine:
     # -- 1. inputs -------------------------------------------------------------------------------------------
     @staticmethod
     def check_inputs(crop: torch.Tensor, mask: torch.Tensor, anchors: Sequence[torch.Tensor]) -> None:
-        if crop.ndim != 4 or crop.shape[:2] != (1, 3):
-            raise InputError(f"`crop` must have shape (1, 3, H, W), got {tuple(crop.shape)}.")
+        if crop.ndim != 4 or crop.shape[:2] != (1, 3) or crop.shape[-1] != crop.shape[-2]:
+            raise InputError(f"`crop` must have shape (1, 3, S, S) (a square generation crop: the parametric engine "
+                             f"places makeup by the face's landmarks), got {tuple(crop.shape)}; pass the photo itself "
+                             "rather than an --aligned crop.")
         if mask.shape != (1, 1, *crop.shape[-2:]):
             raise InputError(f"`mask` must have shape (1, 1, {crop.shape[-2]}, {crop.shape[-1]}) like the crop, "
                              f"got {tuple(mask.shape)}.")
@@ -91,30 +94,17 @@ class ParametricEngine:
         if not anchors:
             raise InputError("`anchors` must hold at least one crop (the source crop itself in single mode).")
 
-    # -- 2. colour ---------------------------------------------------------------------------------------------
-    def plan(self, prompt: str, regions: tuple[str, ...]) -> dict[str, MakeupColor]:
-        """`Engine.plan`: each region's shade, read from its own clause of the prompt (``config.color`` overrides)."""
-        return {r: color_for_prompt(prompt, r, self.config.color) for r in regions}
-
     @staticmethod
-    def pigment_map(colors: Mapping[str, MakeupColor], region_masks: Mapping[str, torch.Tensor], like: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-pixel pigment (1, 3, H, W) and coverage (1, 1, H, W): each region's shade blended by the masks where
-        they overlap ("red lipstick and plum eyeshadow"); outside every mask, the first region's."""
-        num, cov = torch.zeros_like(like), torch.zeros_like(like[:, :1])
-        den = torch.zeros_like(like[:, :1])
-        for r, m in region_masks.items():
-            if m.shape != den.shape:
-                raise InputError(f"`region_masks[{r!r}]` must have shape {tuple(den.shape)}, got {tuple(m.shape)}.")
-            rgb = torch.tensor(colors[r].rgb, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
-            m = m.to(like)
-            num, cov, den = num + m * rgb, cov + m * REGION_COVERAGE.get(r, 1.0), den + m
-        first = next(iter(region_masks))
-        fallback = torch.tensor(colors[first].rgb, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
-        inside = den > 0
-        pigment = torch.where(inside, num / den.clamp_min(1e-8), fallback)
-        coverage = torch.where(inside, cov / den.clamp_min(1e-8), torch.full_like(den, REGION_COVERAGE.get(first, 1.0)))
-        return pigment, coverage
+    def crop_landmarks(crop: torch.Tensor) -> np.ndarray:
+        """68 landmarks found on the crop itself (callers without an `AlignedFace`, e.g. the evaluator)."""
+        from ...faces.align import tensor_to_crop
+        from ...faces.detect import detect_faces
+
+        faces = detect_faces(tensor_to_crop(crop))
+        if not faces:
+            raise InputError("`crop` has no detectable face for the makeup landmarks: pass the photo itself rather "
+                             "than an --aligned crop (or `landmarks`, (68, 2) in crop pixels, from the API).")
+        return faces[0].landmarks68
 
     def stop_targets(self) -> dict[str, float] | None:
         """Per-surrogate cosine below which the run may stop (threshold − margin); None when early stop is off."""
@@ -128,116 +118,107 @@ class ParametricEngine:
                       ) -> dict[str, float]:
         return pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=False).per_model
 
-    # -- 3. optimise ------------------------------------------------------------------------------------------
+    # -- 2. plan (once per prompt) and optimise -----------------------------------------------------------------
+    def plan(self, prompt: str, regions: tuple[str, ...] = ()) -> MakeupPlan:
+        """`Engine.plan`: products and shades at the configured strength (`masque.makeup.resolve_plan`)."""
+        return resolve_plan(prompt, self.config.strength)
+
+    def regions_for(self, prompt: str, region=None) -> tuple[str, ...]:
+        """The face regions the plan paints (a look names no region word), or the explicit ``region``."""
+        return plan_and_regions(prompt, region, self.config.strength)[1]
+
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
-        """`Engine.protect`: each region of ``job.region_masks`` gets its shade from ``job.plan``; the anchors' and
-        the source's embeddings come prepared with the job."""
+        """`Engine.protect`: the plan's products on ``job.crop``, placed by ``job.aligned``'s 68 landmarks (found on
+        the crop when the job has no alignment), optimised against the job's prepared anchor embeddings."""
         cfg = self.config
         t0 = time.perf_counter()
         self.check_inputs(job.crop, job.mask, job.anchors)
-        crop, mask = job.crop.detach(), job.mask.detach().to(job.crop)
-        colors = {r: job.plan[r] for r in job.region_masks}
+        plan = job.plan if isinstance(job.plan, MakeupPlan) else self.plan(job.prompt)
+        crop, mask = job.crop.detach().float(), job.mask.detach().float()
+        landmarks = (self.crop_landmarks(crop) if job.aligned is None
+                     else np.asarray(job.aligned.landmarks68, np.float64))
+        if landmarks.shape != (68, 2):
+            raise InputError(f"`landmarks` must have shape (68, 2), got {landmarks.shape}.")
         targets = self.stop_targets()
         trace = CostTrace()
-        base, coverage = self.pigment_map(colors, job.region_masks, crop)
-        anchor_emb = job.anchor_embeddings
-        before = job.similarity_before()
-        source_emb = job.source_embeddings if cfg.pairwise.source_weight else None
-        eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed)) if cfg.pairwise.eot else None
 
         gen = torch.Generator().manual_seed(job.seed)
-        layer = MakeupLayer(tuple(crop.shape[-2:]), cfg.makeup, generator=gen).to(crop.device)
-        with torch.no_grad():
-            reference = layer(crop, mask, base, reference=True, coverage=coverage)
-        box = mask_box(mask)
-        perceptual = _PerceptualTerms(reference, mask, box)
+        layer = CosmeticLayer(crop, landmarks, plan, texture=cfg.texture, generator=gen)
+        forbidden = torch.from_numpy(forbidden_mask(landmarks, tuple(crop.shape[-2:])))
+        area = mask * (~forbidden).float()[None, None]
+
+        def compose(made: torch.Tensor) -> torch.Tensor:
+            return crop + area * (made - crop)  # exactly `crop` where area == 0
+
+        anchor_emb, source_emb = job.anchor_embeddings, job.source_embeddings
+        before = job.similarity_before()
+        eot = None
+        if cfg.pairwise.eot is not None:
+            eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed))
         opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
 
-        best = {"score": float("inf"), "state": None, "step": 0, "sims": before}
+        best = {"score": float("inf"), "state": None, "step": 0}
         steps_run, stopped_early = 0, False
         for step in range(cfg.steps):
-            image = layer(crop, mask, base, coverage=coverage)
-            adv = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=True, source=source_emb,
-                                config=cfg.pairwise, eot=eot)
-            budget, fidelity = perceptual(image)
-            loss = (adv.loss
-                    + cfg.budget_weight * torch.relu(budget / cfg.budget_delta_e - 1).square()
-                    + cfg.color_weight * torch.relu(fidelity - cfg.color_tolerance) / cfg.color_tolerance)
-            steps_run, budget_now = step + 1, float(budget.detach())
-            # θ_step was just evaluated: keep it if it is within budget and the best so far (worst surrogate first).
+            image = compose(layer())
+            adv = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=True,
+                                source=source_emb if cfg.pairwise.source_weight else None, config=cfg.pairwise,
+                                eot=eot)
+            steps_run = step + 1
             score = max(adv.per_model[n] - (targets or {}).get(n, 0.0) for n in adv.per_model)
-            if budget_now <= cfg.budget_delta_e and score < best["score"]:
-                best = {"score": score, "state": _snapshot(layer), "step": step, "sims": adv.per_model}
+            if score < best["score"]:
+                best = {"score": score, "state": _snapshot(layer), "step": step}
             if progress is not None:
                 progress("parametric", steps_run, cfg.steps)
             if targets is not None and steps_run >= cfg.min_steps and all(
-                adv.per_model[n] < targets[n] for n in targets
-            ) and budget_now <= cfg.budget_delta_e:
+                    adv.per_model[n] < targets[n] for n in targets):
                 stopped_early = True
                 break
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            adv.loss.backward()
             opt.step()
 
-        # -- 4. answer: the best feasible iterate (θ = 0, the reference makeup, if none beat it) ---------------
+        # -- 3. answer: the best iterate (the reference makeup when no step ran) and its measured look ------------
         with torch.no_grad():
             if best["state"] is not None:
                 layer.load_state_dict(best["state"])
-                out = layer(crop, mask, base, coverage=coverage)
-            else:
-                out = reference
-            out_budget = float(perceptual(out)[0])
+            out = compose(layer(reference=best["state"] is None))
         after = self._similarities(out, anchor_emb, trace)
+        shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
         details = {
             "engine": self.name,
             "settings": asdict(cfg),
-            "colors": {r: _color_info(c) for r, c in colors.items()},
+            "plan": plan.to_dict(),
+            "parameters": layer.values(),
+            "quality": quality_report(crop, out, landmarks, area, shades),
             "stop_targets": targets,
             "iterations": steps_run,
             "best_iteration": best["step"] + 1 if best["state"] is not None else 0,
             "stopped_early": stopped_early,
-            "delta_e_mean": out_budget,
-            "opacity": float(layer.opacity().detach()) if best["state"] is not None else cfg.makeup.opacity,
             "seconds": time.perf_counter() - t0,
         }
         return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
                              similarity_after=after)
 
 
+def lab_of_shade(layer: CosmeticLayer, product: str, requested: bool) -> np.ndarray:
+    """The product's Lab shade as requested by the plan (reference) or as the optimiser left it."""
+    with torch.no_grad():
+        return layer.shade_lab(product, reference=requested).double().numpy()
+
+
 def _threshold(model: FaceEmbedder, key: str) -> float:
-    """``model.thresholds[key]``; "auto" = the objective's own choice (`margin_threshold`: far0.01, the literature's
-    operating point, or the model's same-person rule when it has no FAR calibration, as dlib)."""
-    thr = model.thresholds
+    """``model.thresholds[key]``; "auto" = the objective's own choice (`margin_threshold`)."""
     if key == "auto":
         return margin_threshold(model)
-    if key not in thr:
-        raise InputError(f"`stop_threshold` must be 'auto', None or one of {sorted(thr)} for {model.name!r}, "
-                         f"got {key!r}.")
-    return thr[key]
-
-
-class _PerceptualTerms:
-    """ΔE_M(X, R) (budget) and ΔE(mean_M X, mean_M R) (colour fidelity), evaluated on the mask's bounding box only
-    (the mask is zero elsewhere) with R's Lab image computed once."""
-
-    def __init__(self, reference: torch.Tensor, mask: torch.Tensor, box: tuple[int, int, int, int]):
-        y0, y1, x0, x1 = box
-        self.window = (..., slice(y0, y1), slice(x0, x1))
-        self.mask = mask[self.window]
-        self.ref_lab = rgb_to_lab(reference[self.window])
-        self.ref_mean = masked_mean(self.ref_lab, self.mask)
-
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lab = rgb_to_lab(image[self.window])
-        per_pixel = (lab - self.ref_lab).pow(2).sum(1, keepdim=True).add(1e-12).sqrt()  # CIE76
-        budget = masked_mean(per_pixel, self.mask).mean()
-        fidelity = (masked_mean(lab, self.mask) - self.ref_mean).norm(dim=1).mean()
-        return budget, fidelity
-
-
-def _color_info(color: MakeupColor) -> dict[str, str]:
-    return {"name": color.name, "hex": color.hex, "source": color.source}
+    if key not in model.thresholds:
+        raise InputError(f"`stop_threshold` must be 'auto', None or one of {sorted(model.thresholds)} for "
+                         f"{model.name!r}, got {key!r}.")
+    return model.thresholds[key]
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+

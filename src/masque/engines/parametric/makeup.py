@@ -1,142 +1,316 @@
-"""A differentiable makeup layer confined to a region mask.
+"""A differentiable model of real cosmetics: every parameter is something a make-up artist could set.
 
-Real makeup is a translucent pigment laid on skin: it changes colour but the skin's shading and texture (lip lines,
-highlights) still show through. The layer models that in linear RGB:
+Products are pigments laid over skin in linear RGB, each with an opacity and a soft, landmark-anchored shape
+(`geometry.FaceGeometry`):
 
-    S(x)      = lum(crop(x)) / mean_M lum(crop)                      relative shading of the bare skin
-    P(x)      = c ⊙ exp(r_c · tanh(U(G_c))(x)) · S(x)                 pigment: base colour c, smooth colour field
-    made_lin  = lerp(crop_lin, P(x) · exp(r_s · tanh(U(G_s))(x)), α · k(x))   opacity α, region coverage k, shading
-    made      = clip(sRGB(made_lin) + ε · tanh(T), 0, 1)                 fine texture under an L∞ budget ε
-    out       = crop + M ⊙ (made − crop)                                 untouched wherever M = 0
+    covering products (foundation, blush, eyeshadow, brows, eyeliner, lipstick):
+        x ← lerp(x, c_lin · S(x), α · shape(x))          S = lum(x) / mean skin lum: shading and texture show through
+    shading products (contour, highlight, bronzer):    a multiply blend with a skin-derived tone t = lin(c) / lin(skin)
+        x ← x · (1 + Σ_k α_k · shape_k(x) · (t − 1))
+    gloss:                                             x ← x + g · shape(x) · (1 − x)   (screen)
 
-G_c (3×g×g) and G_s (1×g×g) are coarse grids over the mask's bounding box, upsampled bicubically (U): low-frequency,
-makeup-like variation. The *reference* makeup (what a non-adversarial tutorial would give) is the same layer with
-G = 0, T = 0 and the configured opacity; the engine's perceptual budget is measured against it.
+Shades live in CIE Lab within a small ball around the plan's shade (the colour family); skin-relative shades
+(contour, highlight, skin-matched foundation) are the wearer's median skin Lab moved in lightness and warmth, so skin
+never turns grey or green. Every parameter is ``lo + (hi - lo) · sigmoid(raw)``: bounds hold by construction, the
+strength dial scales the opacity/intensity bounds, and the reference makeup (what a tutorial would give) is ``raw = 0``
+at the ``init`` values. The layer is smooth; fine texture exists only as an explicit opt-in (`texture`), bounded to
+`MAX_TEXTURE` in sRGB.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import kornia
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-# sRGB (D65) -> CIE XYZ, and the D65 white point: the standard IEC 61966-2-1 / CIE constants.
-_RGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750), (0.0193339, 0.1191920, 0.9503041))
-_WHITE_D65 = (0.95047, 1.0, 1.08883)
-_LAB_DELTA = 6.0 / 29.0
+from ...errors import InputError
+from ...makeup.prompt import STRENGTHS, MakeupPlan
+from .geometry import SIDES, FaceGeometry, side_index
+
+STRENGTH_SCALE: Mapping[str, float] = {"subtle": 0.5, "natural": 0.75, "bold": 1.0, "max": 1.3}
+MAX_TEXTURE = 2.0 / 255.0  # opt-in fine texture: below what shows at 100 % on skin
 
 
 @dataclass(frozen=True)
-class MakeupBounds:
-    """How far the optimiser may move the makeup away from the reference shade (all bounds hold by construction)."""
+class Bound:
+    """One parameter: range [lo, hi] and the tutorial value ``init``; ``scaled``: the strength dial scales it."""
 
-    opacity: float = 0.7  # α of the reference makeup (pigment coverage)
-    opacity_range: float = 0.2  # learned α stays within opacity ± opacity_range (clipped to [0, 1])
-    grid: int = 8  # side of the coarse colour/shading grids, laid over the mask's bounding box
-    color_range: float = 1.0  # |log| bound of the per-channel colour field (linear RGB factor in [e^-r, e^r])
-    shade_range: float = 0.6  # |log| bound of the shading field
-    texture_eps: float = 12.0 / 255.0  # L∞ bound of the fine texture in sRGB (shimmer); 0 disables it
+    lo: float
+    hi: float
+    init: float
+    scaled: bool = False
 
 
-def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
+# Opacities/intensities are fractions; lengths are eye distances (u); angles radians; overdraw crop px at 256².
+PARAMS: Mapping[str, Mapping[str, Bound]] = {
+    "foundation": {"opacity": Bound(0.1, 0.5, 0.3, True)},
+    "contour": {"cheek": Bound(0.0, 0.5, 0.25, True), "jaw": Bound(0.0, 0.45, 0.2, True),
+                "temple": Bound(0.0, 0.5, 0.2, True), "nose": Bound(0.0, 0.5, 0.2, True),
+                "forehead": Bound(0.0, 0.4, 0.15, True), "cheek_dy": Bound(-0.1, 0.1, 0.0),
+                "cheek_len": Bound(0.4, 0.7, 0.55), "cheek_w": Bound(0.05, 0.12, 0.08),
+                "nose_dx": Bound(-0.04, 0.04, 0.0)},
+    "highlight": {"cheekbone": Bound(0.0, 0.6, 0.3, True), "nose": Bound(0.0, 0.5, 0.25, True),
+                  "forehead": Bound(0.0, 0.5, 0.2, True), "chin": Bound(0.0, 0.5, 0.2, True),
+                  "browbone": Bound(0.0, 0.5, 0.15, True), "cupid": Bound(0.0, 0.5, 0.2, True),
+                  "cheek_dy": Bound(-0.08, 0.08, 0.0)},
+    "bronzer": {"opacity": Bound(0.0, 0.5, 0.25, True), "dy": Bound(-0.08, 0.08, 0.0),
+                "width": Bound(0.08, 0.16, 0.11)},
+    "blush": {"opacity": Bound(0.1, 0.55, 0.35, True), "dx": Bound(-0.12, 0.12, 0.0), "dy": Bound(-0.1, 0.1, 0.0),
+              "size": Bound(0.14, 0.28, 0.2), "aspect": Bound(1.0, 1.7, 1.3), "angle": Bound(-0.45, 0.45, 0.2)},
+    "eyeshadow": {"opacity": Bound(0.3, 0.85, 0.6, True), "height": Bound(0.3, 0.75, 0.5),
+                  "outer": Bound(0.0, 0.7, 0.35), "lower": Bound(0.0, 0.6, 0.2, True)},
+    "eyeliner": {"opacity": Bound(0.5, 0.95, 0.85), "thickness": Bound(0.015, 0.04, 0.025, True),
+                 "wing": Bound(0.04, 0.3, 0.15, True), "angle": Bound(0.15, 0.6, 0.35)},
+    "brows": {"opacity": Bound(0.15, 0.6, 0.35, True), "thickness": Bound(0.85, 1.25, 1.0),
+              "arch": Bound(-0.03, 0.04, 0.0)},
+    "lipstick": {"opacity": Bound(0.45, 0.95, 0.75, True), "overdraw": Bound(-1.5, 2.0, 0.0),
+                 "gloss": Bound(0.0, 0.35, 0.15, True)},
+}
+# Lab radius (per channel) the shade may move within its family; ΔE76 <= radius · √3.
+SHADE_RADIUS: Mapping[str, float] = {"foundation": 3.0, "blush": 4.0, "eyeshadow": 4.0, "eyeliner": 3.0,
+                                     "brows": 3.0, "lipstick": 4.0, "bronzer": 4.0}
+# Skin-relative tones (ΔL, Δa, Δb from the median skin Lab) when the plan's shade is skin-matched.
+RELATIVE_TONES: Mapping[str, tuple[float, float, float]] = {
+    "foundation": (0.0, 0.0, 0.0), "contour": (-24.0, 1.0, 3.0), "highlight": (20.0, -2.0, -2.0),
+    "bronzer": (-14.0, 4.0, 12.0)}
 
 
-def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    # clamp inside the power branch so its gradient stays finite where the linear branch is used
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+def bounds_for(product: str, strength: str) -> dict[str, Bound]:
+    """`PARAMS[product]` with the strength dial applied (scaled bounds capped at 0.95 for opacities)."""
+    if strength not in STRENGTHS:
+        raise InputError(f"`strength` must be one of {', '.join(STRENGTHS)}, got {strength!r}.")
+    k = STRENGTH_SCALE[strength]
+    out = {}
+    for name, b in PARAMS[product].items():
+        if b.scaled:
+            cap = 0.95 if name in ("opacity", "gloss") or product in ("contour", "highlight") else b.hi * k
+            b = Bound(min(b.lo * k, cap), min(b.hi * k, cap), min(b.init * k, cap), True)
+        out[name] = b
+    return out
+
+
+def lab_of(rgb) -> torch.Tensor:
+    """sRGB triple in [0, 1] -> Lab (3,)."""
+    return kornia.color.rgb_to_lab(torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1)).view(3)
+
+
+def lin_of_lab(lab: torch.Tensor) -> torch.Tensor:
+    """Lab (3,) -> linear RGB (1, 3, 1, 1), clipped to the gamut."""
+    rgb = kornia.color.lab_to_rgb(lab.view(1, 3, 1, 1), clip=True)
+    return kornia.color.rgb_to_linear_rgb(rgb)
 
 
 def luminance(lin: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor(_RGB_TO_XYZ[1], dtype=lin.dtype, device=lin.device).view(1, 3, 1, 1)
+    w = torch.tensor((0.2126729, 0.7151522, 0.0721750), dtype=lin.dtype).view(1, 3, 1, 1)
     return (lin * w).sum(1, keepdim=True)
 
 
-def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
-    """sRGB (B, 3, H, W) in [0, 1] -> CIE L*a*b* (D65), differentiable."""
-    m = torch.tensor(_RGB_TO_XYZ, dtype=x.dtype, device=x.device)
-    white = torch.tensor(_WHITE_D65, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    xyz = torch.einsum("ij,bjhw->bihw", m, srgb_to_linear(x)) / white
-    d3 = _LAB_DELTA**3
-    f = torch.where(xyz > d3, xyz.clamp_min(d3) ** (1 / 3), xyz / (3 * _LAB_DELTA**2) + 4 / 29)
-    fx, fy, fz = f[:, 0:1], f[:, 1:2], f[:, 2:3]
-    return torch.cat([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
+class CosmeticLayer(nn.Module):
+    """The plan's products on one face crop (1, 3, S, S); ``forward()`` renders it, ``reference=True`` the tutorial
+    makeup (every parameter at its ``init``)."""
 
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mask-weighted mean over pixels: (B, C, H, W), (B, 1, H, W) -> (B, C)."""
-    return (x * mask).sum((2, 3)) / mask.sum((2, 3)).clamp_min(1e-8)
-
-
-def delta_e(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """CIE76 colour difference per pixel between two sRGB images: (B, 1, H, W)."""
-    return (rgb_to_lab(a) - rgb_to_lab(b)).pow(2).sum(1, keepdim=True).add(1e-12).sqrt()
-
-
-class MakeupLayer(nn.Module):
-    """Learnable makeup parameters θ = (α logit, G_c, G_s, T) for one crop size; `forward` renders the makeup."""
-
-    def __init__(self, size: tuple[int, int], bounds: MakeupBounds = MakeupBounds(),
+    def __init__(self, crop: torch.Tensor, landmarks: np.ndarray, plan: MakeupPlan, *, texture: float = 0.0,
                  generator: torch.Generator | None = None):
         super().__init__()
-        self.bounds = bounds
-        g = bounds.grid
-        self.opacity_logit = nn.Parameter(torch.zeros(()))
-        self.color_grid = nn.Parameter(torch.zeros(1, 3, g, g))
-        self.shade_grid = nn.Parameter(torch.zeros(1, 1, g, g))
-        # The texture starts as small seeded noise so `seed` selects among equally good solutions.
-        noise = torch.randn(1, 3, *size, generator=generator) * 1e-2
-        self.texture = nn.Parameter(noise) if bounds.texture_eps > 0 else None
+        if not 0.0 <= texture <= MAX_TEXTURE:
+            raise InputError(f"`texture` must lie in [0, {MAX_TEXTURE:.4f}] (invisible at 100 %), got {texture}.")
+        self.plan, self.crop = plan, crop.detach()
+        size = crop.shape[-1]
+        self.geo = geo = FaceGeometry(landmarks, size)
+        self.low = geo.coarse(size // 2)  # mid-scale shapes are drawn at half resolution and upsampled
+        self.px = size / 256.0  # overdraw and edge softness are in pixels of a 256² crop
+        self.bounds = {p: bounds_for(p, plan.strength) for p in plan.products}
+        self.raw = nn.ParameterDict({f"{p}__{n}": nn.Parameter(torch.zeros(())) for p, bs in self.bounds.items()
+                                     for n in bs})
+        self.shade_raw = nn.ParameterDict({p: nn.Parameter(torch.zeros(3)) for p in plan.products
+                                           if p in SHADE_RADIUS})
+        # 1. constants: linear crop, skin likelihood and median skin tone, product areas, eye and lip fields
+        self.crop_lin = kornia.color.rgb_to_linear_rgb(self.crop)
+        lab = kornia.color.rgb_to_lab(self.crop)
+        self.skin_like, self.skin_lab = geo.skin_likelihood(lab)
+        self.skin_lum = float(luminance(lin_of_lab(self.skin_lab)))
+        self.skin_area = geo.blended_in(geo.skin_area()) * self.skin_like
+        # S(x) per product: the crop's luminance over its mean where the product sits, so the pigment's mean is
+        # the shade asked for while the skin's (or lips') shading and texture show through
+        lum = luminance(self.crop_lin)
+        lids = geo.lid(SIDES[0])[0] | geo.lid(SIDES[1])[0]  # the lids themselves, not the dark lash line
+        areas = {"lipstick": geo.regions.lips(), "brows": geo.regions.brows(), "eyeshadow": lids, "eyeliner": lids}
+        self.rel_shading = {p: lum / max(float(lum[0, 0][torch.from_numpy(areas[p])].mean()), 1e-4)
+                            if p in areas and areas[p].any() else lum / max(self.skin_lum, 1e-4)
+                            for p in plan.products}
+        if "eyeshadow" in plan.products or "eyeliner" in plan.products:
+            self.lids = [(geo.soft(a, 0.6), t, s) for a, t, s in (geo.lid(side) for side in SIDES)]
+            self.under = [(geo.soft(a, 0.6), d) for a, d in (geo.under_eye(side) for side in SIDES)]
+        if "lipstick" in plan.products:
+            self.lip_sd = geo.lips_signed_distance()  # teeth and inner mouth are cut by the engine afterwards
+        self.texture = None
+        if texture > 0:
+            noise = torch.randn(1, 3, size, size, generator=generator) * 1e-2
+            self.texture = nn.Parameter(noise)
+        self.texture_eps = texture
 
-    def opacity(self) -> torch.Tensor:
-        b = self.bounds
-        lo, hi = max(0.0, b.opacity - b.opacity_range), min(1.0, b.opacity + b.opacity_range)
-        return lo + (hi - lo) * torch.sigmoid(self.opacity_logit + _logit((b.opacity - lo) / max(hi - lo, 1e-8)))
-
-    def _field(self, grid: torch.Tensor, bound: float, mask: torch.Tensor) -> torch.Tensor:
-        """exp(r · tanh(U(G))): the grid spans the mask's bounding box, so its resolution follows the region (a
-        lips grid is as fine relative to the lips as a skin grid is to the face); 1 (no change) outside the box."""
-        y0, y1, x0, x1 = mask_box(mask)
-        up = F.interpolate(grid, size=(y1 - y0, x1 - x0), mode="bicubic", align_corners=False)
-        up = F.pad(up, (x0, mask.shape[-1] - x1, y0, mask.shape[-2] - y1))
-        return torch.exp(bound * torch.tanh(up))
-
-    def forward(self, crop: torch.Tensor, mask: torch.Tensor, base: torch.Tensor, *, reference: bool = False,
-                coverage: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """Made-up crop. ``base``: pigment colour in sRGB, (3,) or a per-pixel map (1, 3, H, W) (per-region shades);
-        ``coverage`` scales α per pixel (blush is sheerer than lipstick). ``reference=True`` renders the
-        non-adversarial makeup (G = 0, T = 0, configured opacity)."""
-        crop_lin = srgb_to_linear(crop)
-        lum = luminance(crop_lin)
-        shading = lum / masked_mean(lum, mask).clamp_min(1e-4).view(-1, 1, 1, 1)  # S(x); constant of θ
-        base_lin = srgb_to_linear(base.to(crop).reshape(1, 3, *([1, 1] if base.ndim == 1 else base.shape[-2:])))
-        pigment = base_lin * shading
+    # -- parameter values --------------------------------------------------------------------------------------
+    def value(self, product: str, name: str, reference: bool = False) -> torch.Tensor:
+        b = self.bounds[product][name]
         if reference:
-            alpha = torch.as_tensor(self.bounds.opacity, dtype=crop.dtype, device=crop.device)
-            made_lin = torch.lerp(crop_lin, pigment, alpha * coverage)
+            return torch.tensor(b.init)
+        init = min(max((b.init - b.lo) / max(b.hi - b.lo, 1e-8), 1e-4), 1 - 1e-4)
+        return b.lo + (b.hi - b.lo) * torch.sigmoid(self.raw[f"{product}__{name}"] + float(np.log(init / (1 - init))))
+
+    def values(self) -> dict[str, dict[str, float]]:
+        """Every parameter's current value (for the sidecar and bound tests)."""
+        with torch.no_grad():
+            return {p: {n: float(self.value(p, n)) for n in bs} for p, bs in self.bounds.items()}
+
+    def shade_lab(self, product: str, reference: bool = False) -> torch.Tensor:
+        """The product's Lab shade: the plan's (or the skin-relative) shade plus its bounded in-family offset."""
+        shade = self.plan.products[product]
+        if shade.rgb is None:
+            base = self.skin_lab + torch.tensor(RELATIVE_TONES.get(product, (0.0, 0.0, 0.0)))
+        elif product in RELATIVE_TONES and product != "foundation":  # a named contour/bronzer: half-way to skin
+            base = 0.5 * (self.skin_lab + lab_of(shade.rgb))
         else:
-            color = self._field(self.color_grid, self.bounds.color_range, mask)
-            shade = self._field(self.shade_grid, self.bounds.shade_range, mask)
-            made_lin = torch.lerp(crop_lin, pigment * color * shade, self.opacity() * coverage)
-        made = linear_to_srgb(made_lin.clamp(0.0, 1.0))
+            base = lab_of(shade.rgb)
+        if product in self.shade_raw and not reference:
+            base = base + SHADE_RADIUS[product] * torch.tanh(self.shade_raw[product])
+        return base
+
+    # -- rendering ---------------------------------------------------------------------------------------------
+    def forward(self, reference: bool = False) -> torch.Tensor:
+        """The made-up crop in sRGB (1, 3, S, S); identical to the crop wherever no product reaches."""
+        x = self.crop_lin
+        products = self.plan.products
+        v = lambda p, n: self.value(p, n, reference)  # noqa: E731
+        g, u = self.geo, self.geo.u
+        if "foundation" in products:
+            x = self._cover(x, "foundation", v("foundation", "opacity") * self.skin_area, reference)
+        shading = [(p, g.upsample(self._shading_shape(p, v))) for p in ("contour", "bronzer", "highlight")
+                   if p in products]
+        if shading:
+            factor = 1.0
+            for p, shape in shading:
+                tone = lin_of_lab(self.shade_lab(p, reference)) / lin_of_lab(self.skin_lab).clamp_min(1e-4)
+                factor = factor + (shape * self.skin_area)[None, None] * (tone - 1)
+            x = x * factor
+        if "blush" in products:
+            low = self.low
+            shape = g.upsample(sum(low.ellipse(g.point(31, s) * 0.35 + g.point(2, s) * 0.3 + g.point(41, s) * 0.35
+                                               + g.offset(v("blush", "dx"), v("blush", "dy"), s),
+                                               v("blush", "size") * v("blush", "aspect"), v("blush", "size"),
+                                               -s * v("blush", "angle")) for s in SIDES))
+            x = self._cover(x, "blush", v("blush", "opacity") * shape * self.skin_area, reference)
+        if "eyeshadow" in products:
+            x = self._eyeshadow(x, v, reference)
+        if "brows" in products:
+            x = self._brows(x, v, reference)
+        if "eyeliner" in products:
+            x = self._eyeliner(x, v, reference)
+        if "lipstick" in products:
+            cov = torch.sigmoid((self.lip_sd + v("lipstick", "overdraw") * self.px) / (0.8 * self.px))
+            x = self._cover(x, "lipstick", v("lipstick", "opacity") * cov, reference)
+            lower = 0.5 * (g.lm[57] + g.lm[66])
+            shine = g.ellipse(lower - 0.02 * u * g.ey, 0.11, 0.03, 0.0) * cov
+            x = x + v("lipstick", "gloss") * shine[None, None] * (1 - x)
+        out = kornia.color.linear_rgb_to_rgb(x.clamp(0, 1))
         if self.texture is not None and not reference:
-            made = made + self.bounds.texture_eps * torch.tanh(self.texture)
-        made = made.clamp(0.0, 1.0)
-        return crop + mask * (made - crop)  # exactly `crop` where mask == 0
+            out = out + self.texture_eps * torch.tanh(self.texture) * (out != self.crop).any(1, keepdim=True)
+        return out.clamp(0, 1)
 
+    def _cover(self, x: torch.Tensor, product: str, alpha: torch.Tensor, reference: bool,
+               lab: torch.Tensor | None = None) -> torch.Tensor:
+        """lerp(x, pigment · S, α): a translucent pigment whose shading and texture follow the skin under it."""
+        lab = self.shade_lab(product, reference) if lab is None else lab
+        shading = self.rel_shading[product]
+        pigment = lin_of_lab(lab) * shading if lab.ndim == 1 else lab * shading
+        alpha = alpha if alpha.ndim == 4 else alpha[None, None]
+        return x + alpha * (pigment - x)
 
-def mask_box(mask: torch.Tensor) -> tuple[int, int, int, int]:
-    """Bounding box (y0, y1, x0, x1), end-exclusive, of the non-zero pixels of a (1, 1, H, W) mask (whole image if
-    the mask is empty)."""
-    ys = torch.nonzero(mask.detach().amax(dim=(0, 1, 3)) > 0).flatten()
-    xs = torch.nonzero(mask.detach().amax(dim=(0, 1, 2)) > 0).flatten()
-    if ys.numel() == 0:
-        return 0, mask.shape[-2], 0, mask.shape[-1]
-    return int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+    def _shading_shape(self, product: str, v) -> torch.Tensor:
+        """Sum of the product's strokes and ellipses (weighted by their intensities), both sides."""
+        g = self.low
+        out = torch.zeros(g.shape)
+        for s in SIDES:
+            if product == "contour":
+                a = g.point(1, s) + g.offset(0.0, v(product, "cheek_dy"), s)
+                b = a + v(product, "cheek_len") * (g.point(48, s) - g.point(1, s))
+                out = out + v(product, "cheek") * g.stroke(a, b, v(product, "cheek_w"), taper=0.5)
+                inward = g.offset(-0.08, -0.02, s)
+                out = out + v(product, "jaw") * (g.stroke(g.point(3, s) + inward, g.point(5, s) + inward, 0.06)
+                                                 + g.stroke(g.point(5, s) + inward, g.point(7, s) + inward, 0.05,
+                                                            taper=0.5))
+                temple = g.point(17, s) + 0.3 * (g.point(0, s) - g.point(17, s)) + g.offset(0.02, -0.3, s)
+                out = out + v(product, "temple") * g.ellipse(temple, 0.12, 0.2, 0.0)
+                nose_a = g.point(27, s) * 0.5 + g.point(21, s) * 0.5 + g.offset(v(product, "nose_dx"), 0.05, s)
+                nose_b = g.lm[30] + g.offset(0.13 + v(product, "nose_dx"), -0.12, s)
+                out = out + v(product, "nose") * g.stroke(nose_a, nose_b, 0.035)
+                out = out + v(product, "forehead") * g.ellipse(g.point(18, s) + g.offset(0.05, -0.5, s), 0.16, 0.12,
+                                                               0.0)
+            elif product == "highlight":
+                a = g.point(36, s) + g.offset(0.05, 0.28 + v(product, "cheek_dy"), s)
+                b = g.point(0, s) + g.offset(-0.1, 0.05 + v(product, "cheek_dy"), s)
+                out = out + v(product, "cheekbone") * g.stroke(a, b, 0.05)
+                out = out + v(product, "browbone") * g.stroke(g.point(19, s) + g.offset(0, 0.12, s),
+                                                              g.point(17, s) + g.offset(0, 0.1, s), 0.03)
+            else:  # bronzer: where the sun hits, upper cheekbones, temples, forehead edges
+                a = g.point(0, s) + g.offset(-0.05, v(product, "dy"), s)
+                b = a + 0.45 * (g.lm[30] - a)
+                out = out + v(product, "opacity") * (g.stroke(a, b, v(product, "width"), taper=0.4)
+                                                     + 0.7 * g.ellipse(g.point(18, s) + g.offset(0.1, -0.45, s),
+                                                                       0.2, 0.15, 0.0))
+        if product == "highlight":  # centre-line shapes, drawn once
+            out = out + v(product, "nose") * g.stroke(g.lm[27] + g.offset(0, 0.12, 1), g.lm[30] + g.offset(0, -0.1, 1),
+                                                      0.03)
+            mid = 0.5 * (g.lm[21] + g.lm[22])
+            out = out + v(product, "forehead") * g.ellipse(mid + g.offset(0, -0.42, 1), 0.14, 0.18, 0.0)
+            out = out + v(product, "chin") * g.ellipse(g.lm[8] + g.offset(0, -0.16, 1), 0.1, 0.07, 0.0)
+            out = out + v(product, "cupid") * g.ellipse(g.lm[51] + g.offset(0, -0.05, 1), 0.06, 0.025, 0.0)
+        return out
 
+    def _eyeshadow(self, x: torch.Tensor, v, reference: bool) -> torch.Tensor:
+        """Lash line -> crease gradient, deeper towards the outer corner, a smudge under the lower lashes."""
+        g = self.geo
+        lid_lab = self.shade_lab("eyeshadow", reference)
+        deep_lab = lid_lab * torch.tensor([1.0, 1.15, 1.15]) - torch.tensor([16.0, 0.0, 0.0])
+        cov, depth = torch.zeros(g.shape), torch.zeros(g.shape)
+        for (area, t, s_pos), (under, d_low) in zip(self.lids, self.under, strict=True):
+            fade = torch.sigmoid((v("eyeshadow", "height") - t) / 0.08)
+            cov = cov + area * fade
+            depth = torch.maximum(depth, torch.sigmoid((s_pos - 0.5) / 0.12))
+            cov = cov + v("eyeshadow", "lower") * under * torch.exp(-0.5 * (d_low / (0.06 * g.u)) ** 2)
+        w = (v("eyeshadow", "outer") * depth)[None, None]
+        pigment = lin_of_lab(lid_lab) * (1 - w) + lin_of_lab(deep_lab) * w
+        return self._cover(x, "eyeshadow", v("eyeshadow", "opacity") * cov.clamp(0, 1), reference, lab=pigment)
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return float(torch.logit(torch.tensor(p)))
+    def _eyeliner(self, x: torch.Tensor, v, reference: bool) -> torch.Tensor:
+        """A line along the upper lashes, thin inside, thicker outside, ending in a wing out and up."""
+        g = self.geo
+        cov = torch.zeros(g.shape)
+        thick = v("eyeliner", "thickness") * g.u
+        for s in SIDES:
+            pts = torch.stack([g.point(i, s) for i in (39, 38, 37, 36)])
+            pts = pts - 0.6 * thick * g.ey  # sit on the lashes, above the opening
+            ang = v("eyeliner", "angle")
+            tip = pts[-1] + g.offset(v("eyeliner", "wing") * torch.cos(ang), -v("eyeliner", "wing") * torch.sin(ang), s)
+            pts = torch.cat([pts, tip[None]])
+            widths = torch.stack([0.35 * thick, 0.6 * thick, 0.85 * thick, thick, 0.15 * thick + 0.3])
+            win, box = g.window(g.np_lm[[side_index(i, s) for i in (36, 39)]], 0.45)
+            cov = torch.maximum(cov, g.paste(win.band(pts, widths, soft=0.6 * self.px), box))
+        return self._cover(x, "eyeliner", v("eyeliner", "opacity") * cov, reference)
+
+    def _brows(self, x: torch.Tensor, v, reference: bool) -> torch.Tensor:
+        """Brow fill along the brow landmarks (their upper edge), thickness and arch within a small range."""
+        g = self.geo
+        cov = torch.zeros(g.shape)
+        half = 0.055 * g.u * v("brows", "thickness")
+        for s in SIDES:
+            pts = torch.stack([g.point(i, s) for i in (21, 20, 19, 18, 17)])
+            lift = torch.tensor([0.0, 0.5, 1.0, 0.5, 0.0])[:, None] * g.offset(0.0, -v("brows", "arch"), s)
+            pts = pts + lift + half * g.ey
+            widths = half * torch.tensor([1.0, 1.0, 0.95, 0.8, 0.5])
+            win, box = g.window(g.np_lm[[side_index(i, s) for i in (17, 18, 19, 20, 21)]], 0.2)
+            cov = torch.maximum(cov, g.paste(win.band(pts, widths, soft=1.2 * self.px), box))
+        return self._cover(x, "brows", v("brows", "opacity") * cov, reference)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from masque.engines.parametric.colors import NAMED_COLORS, color_for_prompt, default_color, find_color, parse_color
 from masque.errors import InputError
+from masque.makeup.colors import NAMED_COLORS, find_color, parse_color
 
 
 @pytest.mark.parametrize("word", ["red", "plum", "nude", "coral", "pink", "brown", "black", "gold", "berry"])
@@ -42,8 +42,6 @@ def test_malformed_hex_is_an_error(bad):
 def test_no_colour_word_is_not_an_error():
     assert find_color("lipstick") is None
     assert find_color("a face of a human with makeup") is None
-    c = color_for_prompt("lipstick", None)
-    assert c.source == "default"
 
 
 def test_modifiers_change_lightness():
@@ -52,22 +50,7 @@ def test_modifiers_change_lightness():
     assert find_color("dark red").name == "dark red"
 
 
-def test_override_beats_prompt_and_unknown_override_is_an_error():
-    assert color_for_prompt("red lipstick", "lips", override="plum").name == "plum"
+def test_explicit_colour_and_unknown_name():
     assert parse_color("#00ff00").source == "override"
     with pytest.raises(InputError, match="`color`"):
         parse_color("blurple")
-
-
-@pytest.mark.parametrize("region", ["lips", "eyes", "brows", "cheeks", "skin"])
-def test_region_defaults_exist(region):
-    c = default_color(region)
-    assert c.source == "default" and c.name in NAMED_COLORS
-
-
-def test_colour_per_region_clause():
-    prompt = "red lipstick and gold eyeshadow"
-    assert color_for_prompt(prompt, "lips").name == "red"
-    assert color_for_prompt(prompt, "eyes").name == "gold"
-    # the lips clause has no colour and the only colour belongs to the eyes: lips get their default shade
-    assert color_for_prompt("lipstick and gold eyeshadow", "lips").source == "default"

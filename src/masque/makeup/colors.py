@@ -1,9 +1,7 @@
-"""Prompt -> makeup colour.
+"""Colour words and hex codes -> sRGB shades (the vocabulary `masque.makeup.prompt` reads shades with).
 
-The parametric engine needs one base pigment per region. It reads it from the prompt the user already wrote
-("red lipstick", "plum eyeshadow", "#8e2f4a lips"). A prompt with no colour word is normal ("lipstick"), so it
-falls back to a typical shade for the region; only an *explicit* colour that cannot be read (a malformed hex code,
-an unknown ``--color`` name) is an error.
+A prompt with no colour word is normal ("lipstick": the product's default shade); only an *explicit* colour that
+cannot be read (a malformed hex code, an unknown ``--color`` name) is an error.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ...errors import InputError
+from ..errors import InputError
 
 # Makeup shades (sRGB hex), chosen as typical cosmetic tones rather than pure web colours: "red" lipstick is a
 # blue-leaning red, "nude" a muted beige-pink, "gold" a metallic eyeshadow tone.
@@ -27,16 +25,11 @@ NAMED_COLORS: Mapping[str, str] = {
     "black": "#1b1416", "gray": "#6b6b6b", "grey": "#6b6b6b", "charcoal": "#3a3838", "silver": "#a8a9ad",
     "white": "#efe9e4", "gold": "#c69a3c", "yellow": "#d8b83a", "green": "#2f7a4a", "emerald": "#1f7a55",
     "olive": "#6b6b2f", "teal": "#1f6f70", "turquoise": "#2fa0a0", "blue": "#2a4f9a", "navy": "#1f2c5a",
+    # eyeshadow and skin-tone words
+    "smoky": "#3b3536", "smokey": "#3b3536", "champagne": "#d8bd98", "mocha": "#6f4e3d", "espresso": "#3d2a22",
+    "ivory": "#ecd9c4", "porcelain": "#f0ddd0", "sand": "#d4b08c", "honey": "#c68e5a", "golden": "#c69a3c",
+    "olive-tan": "#a57d58", "ebony": "#5a3a2a",
 }
-
-# Typical shade when the prompt names a region but no colour ("lipstick", "eyeshadow", "blush", "foundation").
-REGION_DEFAULTS: Mapping[str, str] = {
-    "lips": "rose", "eyes": "taupe", "brows": "brown", "cheeks": "blush", "skin": "nude",
-}
-FALLBACK_COLOR = "rose"
-# How opaque each kind of makeup is relative to `MakeupBounds.opacity` (lipstick covers, blush and foundation are
-# sheer washes): multiplies the pigment's α per region.
-REGION_COVERAGE: Mapping[str, float] = {"lips": 1.0, "eyes": 0.8, "brows": 0.8, "cheeks": 0.5, "skin": 0.4}
 
 # Lightness modifiers: how far (in sRGB, toward black or white) "dark red" / "light pink" move the shade.
 _SHADE_MODIFIERS: Mapping[str, float] = {
@@ -61,7 +54,7 @@ class MakeupColor:
         return "#" + "".join(f"{round(c * 255):02x}" for c in self.rgb)
 
 
-def _hex_to_rgb(code: str) -> tuple[float, float, float]:
+def hex_to_rgb(code: str) -> tuple[float, float, float]:
     h = code.lstrip("#")
     if len(h) == 3:
         h = "".join(c * 2 for c in h)
@@ -88,11 +81,11 @@ def find_color(text: str) -> MakeupColor | None:
     words = [(m.start(), m.group()) for m in _WORD.finditer(text.lower())]
     named = next(((i, pos, w) for i, (pos, w) in enumerate(words) if w in NAMED_COLORS), None)
     if hex_match is not None and (named is None or hex_match.start() < named[1]):
-        return MakeupColor(hex_match.group(0).lower(), _hex_to_rgb(hex_match.group(0)), "prompt")
+        return MakeupColor(hex_match.group(0).lower(), hex_to_rgb(hex_match.group(0)), "prompt")
     if named is None:
         return None
     i, _, word = named
-    rgb = _hex_to_rgb(NAMED_COLORS[word])
+    rgb = hex_to_rgb(NAMED_COLORS[word])
     name = word
     if i > 0 and words[i - 1][1] in _SHADE_MODIFIERS:
         rgb = _apply_modifier(rgb, _SHADE_MODIFIERS[words[i - 1][1]])
@@ -107,37 +100,3 @@ def parse_color(value: str) -> MakeupColor:
         raise InputError(f"`color` must be a colour name ({', '.join(sorted(NAMED_COLORS))}) or a hex code "
                          f"#rrggbb, got {value!r}.")
     return MakeupColor(color.name, color.rgb, "override")
-
-
-def default_color(region: str | None) -> MakeupColor:
-    name = REGION_DEFAULTS.get(region or "", FALLBACK_COLOR)
-    return MakeupColor(name, _hex_to_rgb(NAMED_COLORS[name]), "default")
-
-
-def color_for_prompt(prompt: str, region: str | None = None, override: str | None = None) -> MakeupColor:
-    """Resolve the pigment for ``region``: explicit ``override`` > the colour in the prompt > the region's default.
-
-    With several clauses ("red lipstick and gold eyeshadow") the colour is read from the clause that names
-    ``region`` (clauses split on commas, semicolons, "and", "with", "plus"), so each region gets its own shade.
-    """
-    if override:
-        return parse_color(override)
-    if region is not None:
-        from ...faces.regions import regions_for_prompt  # the faces stack owns the region vocabulary
-
-        own, unassigned, region_named = None, None, False
-        for clause in re.split(r",|;|\band\b|\bwith\b|\bplus\b|\+", prompt, flags=re.IGNORECASE):
-            try:
-                named = regions_for_prompt(clause)
-            except InputError:  # this clause names no region: its colour (if any) belongs to no other region
-                named = ()
-            found = find_color(clause)
-            if region in named:
-                region_named = True
-                own = own or found
-            elif not named:
-                unassigned = unassigned or found
-        if region_named:
-            return own or unassigned or default_color(region)
-    found = find_color(prompt)
-    return found if found is not None else default_color(region)

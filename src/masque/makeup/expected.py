@@ -1,0 +1,33 @@
+"""What protection to expect from a plan, as measured (never promised): shown by the CLI summary and the web page.
+
+The numbers are `benchmarks/protection_table.py` on the shared identities (5 people, one protected photo each,
+judged against every other photo of the same person): leave-one-out PSR (optimised on all FR models but one, judged
+by the held-out one, mean over held-out models) and dlib-bin PSR on the written photo, for "full glam". Looks that
+paint only lips, eyes or cheeks moved no independent model in the feasibility study of issue 12 (0 %), so no
+protection is promised for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+# strength -> (leave-one-out PSR, dlib-bin PSR) for "full glam", 30 steps, five FR models (see README table)
+MEASURED_FULL_GLAM: Mapping[str, tuple[float, float]] = {}
+SKIN_PRODUCTS = frozenset({"foundation", "contour", "highlight", "bronzer"})
+SOURCE = "benchmarks/protection_table.py, shared identities"
+
+
+def expected_protection(products: Sequence[str], strength: str) -> str:
+    """One sentence for the user about the protection their choice is measured to give."""
+    if not SKIN_PRODUCTS & set(products):
+        return ("Expected protection: little. Lipstick, eyeshadow, liner, brows or blush alone moved no independent "
+                "face-recognition model in our tests; add a full look (e.g. 'full glam', 'contoured') and a stronger "
+                "--strength, and verify with `masque check`.")
+    measured = MEASURED_FULL_GLAM.get(strength)
+    if measured is None:
+        return (f"Expected protection at strength {strength}: not measured; verify with `masque check` before "
+                "posting.")
+    loo, dlib_bin = measured
+    return (f"Expected protection of a full look at strength {strength} (measured on our test faces for 'full glam', "
+            f"{SOURCE}): {100 * loo:.0f} % against a model it was not optimised on, {100 * dlib_bin:.0f} % against "
+            f"dlib-bin. Not a guarantee: verify with `masque check`.")

@@ -1,0 +1,85 @@
+"""Prompt -> makeup plan, checked against a hand-written table (products and shade names)."""
+
+from __future__ import annotations
+
+import pytest
+
+from masque.errors import InputError
+from masque.makeup import PRODUCTS, resolve_plan
+from masque.makeup.prompt import plan_and_regions
+
+SKIN = "skin-matched"
+# prompt -> {product: shade name}; written by hand from what a make-up artist would read in the prompt
+EXPECTED = {
+    "red lipstick": {"lipstick": "red"},
+    "A face of a human with red lipstick": {"lipstick": "red"},
+    "smoky eyeshadow": {"eyeshadow": "smoky"},
+    "smoky eye": {"eyeshadow": "smoky", "eyeliner": "black"},
+    "pink blush": {"blush": "pink"},
+    "tan foundation": {"foundation": "tan"},
+    "foundation": {"foundation": SKIN},
+    "nude lips": {"lipstick": "nude"},
+    "berry lipstick": {"lipstick": "berry"},
+    "gold eyeshadow": {"eyeshadow": "gold"},
+    "bronze eyeshadow and winged liner": {"eyeshadow": "bronze", "eyeliner": "black"},
+    "#8e2f4a lips": {"lipstick": "#8e2f4a"},
+    "dark red lipstick": {"lipstick": "dark red"},
+    "red": {"lipstick": "red"},
+    "bronzer": {"bronzer": "bronze"},
+    "natural everyday look": {"foundation": SKIN, "blush": "peach", "eyeshadow": "taupe", "brows": "brown",
+                              "lipstick": "nude"},
+    "evening look": {"foundation": SKIN, "contour": SKIN, "highlight": SKIN, "blush": "rose", "eyeshadow": "smoky",
+                     "eyeliner": "black", "brows": "brown", "lipstick": "berry"},
+    "full glam": {"foundation": SKIN, "contour": SKIN, "highlight": SKIN, "bronzer": "bronze", "blush": "rose",
+                  "eyeshadow": "bronze", "eyeliner": "black", "brows": "brown", "lipstick": "rose"},
+    "full glam with berry lips": {"foundation": SKIN, "contour": SKIN, "highlight": SKIN, "bronzer": "bronze",
+                                  "blush": "rose", "eyeshadow": "bronze", "eyeliner": "black", "brows": "brown",
+                                  "lipstick": "berry"},
+    "contoured": {"foundation": SKIN, "contour": SKIN, "highlight": SKIN, "bronzer": "bronze"},
+    "contour and highlighter": {"contour": SKIN, "highlight": SKIN},
+}
+
+
+@pytest.mark.parametrize("prompt", list(EXPECTED))
+def test_prompt_resolution_table(prompt):
+    plan = resolve_plan(prompt)
+    assert {p: s.name for p, s in plan.products.items()} == EXPECTED[prompt]
+    assert list(plan.products) == [p for p in PRODUCTS if p in plan.products]  # canonical order
+    assert plan.ignored == ()
+
+
+def test_shades_carry_colours_and_sources():
+    plan = resolve_plan("full glam with #123456 lips")
+    assert plan.products["lipstick"].hex == "#123456" and plan.products["lipstick"].source == "prompt"
+    assert plan.products["blush"].source == "look" and plan.products["contour"].rgb is None
+    assert "full glam" in plan.looks
+    d = plan.to_dict()
+    assert d["products"]["lipstick"]["hex"] == "#123456" and d["strength"] == "natural"
+    assert "lipstick #123456" in plan.describe()
+
+
+def test_unknown_words_are_reported_with_the_vocabulary():
+    plan = resolve_plan("sparkly unicorn lipstick")
+    assert plan.ignored == ("sparkly", "unicorn")
+    assert plan.notes and "smoky" in plan.notes[0] and "full glam" in plan.notes[0]
+    with pytest.raises(InputError, match="names no makeup we understand.*full glam"):
+        resolve_plan("sparkly unicorn")
+
+
+@pytest.mark.parametrize("bad, match", [("", "empty"), ("#12345g lips", "hex colour")])
+def test_bad_prompts_are_one_line_errors(bad, match):
+    with pytest.raises(InputError, match=match):
+        resolve_plan(bad)
+
+
+def test_strength_is_checked():
+    assert resolve_plan("full glam", "max").strength == "max"
+    with pytest.raises(InputError, match="`strength` must be one of subtle, natural, bold, max"):
+        resolve_plan("full glam", "extreme")
+
+
+def test_regions_follow_products():
+    assert plan_and_regions("red lipstick")[1] == ("lips",)
+    assert plan_and_regions("full glam")[1] == ("lips", "eyes", "brows", "cheeks", "skin")
+    assert plan_and_regions("smoky eyeshadow")[1] == ("eyes",)
+    assert plan_and_regions("full glam", region="lips")[1] == ("lips",)
