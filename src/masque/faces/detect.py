@@ -2,11 +2,12 @@
 
 Default: HOG on a ~1 MP copy. Measured with `benchmarks/bench_detect.py` on the 18 shared photos (22 faces a person
 sees, checked by eye): HOG found all 22 at 1, 2 and 4 MP working size and with dlib's upsampling, in a median 0.31 s
-at 1 MP against 1.2 s at 4 MP (2 busy cores); dlib's CNN (MMOD) at 0.25 / 0.5 MP found 86 % (it misses the child in
-obama_and_biden.jpg) in 6-13 s, and needs ~2 MP (54 s) for all 22. ``hog+cnn`` adds CNN's faces to HOG's for photos
-where HOG may miss turned or tilted faces. Faces HOG scores just under its threshold (``POSSIBLE_FACE_SCORE``; a
-face turned 50 degrees scores -0.26, no false alarm on the shared photos at -0.35) are reported as possibly missed,
-at no extra cost: they come from the same detector pass.
+at 1 MP against 1.2 s at 4 MP (2 busy cores); dlib's CNN (MMOD) found 19/22 at 0.25 MP and 6/7 group faces at 0.5 MP
+(it misses the child in obama_and_biden.jpg) in 6-13 s, and needs ~2 MP (54 s) for all group faces. ``hog+cnn``
+adds CNN's faces to HOG's for photos where HOG may miss turned or tilted faces. Faces HOG scores just under its
+threshold (``POSSIBLE_FACE_SCORE``; a face turned 50 degrees in the image plane scores about -0.1, and nothing on the
+shared photos scores above -0.35 outside a face) are reported as possibly missed, at no extra cost: they come from the
+same detector pass.
 
 Automatic scaling (``upsample="auto"``, the default): dlib's HOG detector finds faces down to ~80 px at the scale it
 is run; its cost grows with the pixel count. So the photo is resampled once to about ``AUTO_PIXELS[detector]`` pixels
