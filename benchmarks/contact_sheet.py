@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IDENTITIES = ROOT.parent.parent / "shared" / "data" / "identities"
+IDENTITIES = ROOT.parent / "shared" / "data" / "identities"  # ../shared beside the clone (DESIGN.md)
 PROMPTS = ("red lipstick", "smoky eyeshadow", "pink blush", "natural everyday look", "full glam", "contoured",
            "tan foundation")
 STRENGTHS = ("subtle", "natural", "bold", "max")

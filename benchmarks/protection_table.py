@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IDENTITIES = ROOT.parent.parent / "shared" / "data" / "identities"
+IDENTITIES = ROOT.parent / "shared" / "data" / "identities"  # ../shared beside the clone (DESIGN.md)
 
 
 def available_models() -> list:
