@@ -62,7 +62,7 @@ def test_two_region_prompt_colours_each_region_and_records_both(tmp_path, faces_
     out = tmp_path / "o.png"
     report = masque.protect(faces_dir / "obama.jpg", "red lipstick and blue eyeshadow", out=out, **FAST)
     side = json.loads(report.sidecar.read_text())
-    assert side["settings"]["regions"] == ["lips", "eyes"]
+    assert side["settings"]["regions"] == ["lips", "eyes", "skin"]  # the lids up to the crease lie in "skin"
     products = side["faces"][0]["engine"]["plan"]["products"]
     assert set(products) == {"lipstick", "eyeshadow"}
     assert products["lipstick"]["shade"] == "red" and products["eyeshadow"]["shade"] == "blue"

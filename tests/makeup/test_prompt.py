@@ -81,5 +81,5 @@ def test_strength_is_checked():
 def test_regions_follow_products():
     assert plan_and_regions("red lipstick")[1] == ("lips",)
     assert plan_and_regions("full glam")[1] == ("lips", "eyes", "brows", "cheeks", "skin")
-    assert plan_and_regions("smoky eyeshadow")[1] == ("eyes",)
+    assert plan_and_regions("smoky eyeshadow")[1] == ("eyes", "skin")
     assert plan_and_regions("full glam", region="lips")[1] == ("lips",)

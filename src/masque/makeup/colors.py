@@ -26,7 +26,7 @@ NAMED_COLORS: Mapping[str, str] = {
     "white": "#efe9e4", "gold": "#c69a3c", "yellow": "#d8b83a", "green": "#2f7a4a", "emerald": "#1f7a55",
     "olive": "#6b6b2f", "teal": "#1f6f70", "turquoise": "#2fa0a0", "blue": "#2a4f9a", "navy": "#1f2c5a",
     # eyeshadow and skin-tone words
-    "smoky": "#3b3536", "smokey": "#3b3536", "champagne": "#d8bd98", "mocha": "#6f4e3d", "espresso": "#3d2a22",
+    "smoky": "#3f3430", "smokey": "#3f3430", "champagne": "#d8bd98", "mocha": "#6f4e3d", "espresso": "#3d2a22",
     "ivory": "#ecd9c4", "porcelain": "#f0ddd0", "sand": "#d4b08c", "honey": "#c68e5a", "golden": "#c69a3c",
     "olive-tan": "#a57d58", "ebony": "#5a3a2a",
 }

@@ -32,7 +32,9 @@ STRENGTHS = ("subtle", "natural", "bold", "max")
 PRODUCT_REGIONS: Mapping[str, tuple[str, ...]] = {
     "foundation": ("skin",), "contour": ("skin",), "highlight": ("skin",), "bronzer": ("skin",),
     "blush": ("cheeks", "skin"),  # the skin region already holds the cheeks; blush fades out over it
-    "eyeshadow": ("eyes",), "eyeliner": ("eyes",), "brows": ("brows",), "lipstick": ("lips",),
+    # the "eyes" region is a ring around the opening; the lid up to the crease and the liner's wing lie in "skin"
+    # (the layer itself keeps eyeshadow and liner on the lids)
+    "eyeshadow": ("eyes", "skin"), "eyeliner": ("eyes", "skin"), "brows": ("brows",), "lipstick": ("lips",),
 }
 
 # Product words (whole words / phrases, longest first when matching).

@@ -9,8 +9,8 @@ import torch
 from skimage.draw import polygon
 
 from masque.engines.parametric import PARAMS, CosmeticLayer, bounds_for
-from masque.engines.parametric.geometry import MIRROR, FaceGeometry
-from masque.engines.parametric.makeup import MAX_TEXTURE, SHADE_RADIUS
+from masque.engines.parametric.geometry import MIRROR, FaceGeometry, forbidden_mask
+from masque.engines.parametric.makeup import CHROMA_RANGE, HUE_TOLERANCE, MAX_TEXTURE, SHADE_LIGHTNESS
 from masque.errors import InputError
 from masque.makeup import resolve_plan
 
@@ -43,16 +43,77 @@ def test_strength_scales_opacity_bounds_and_caps_them():
         bounds_for("blush", "huge")
 
 
-def test_shades_stay_in_their_colour_family(face):
+def _lch(lab: torch.Tensor) -> tuple[float, float, float]:
+    return float(lab[0]), float(torch.hypot(lab[1], lab[2])), float(torch.rad2deg(torch.atan2(lab[2], lab[1])))
+
+
+@pytest.mark.parametrize("prompt", ["full glam with berry lips", "pink blush, red lipstick, smoky eyeshadow",
+                                    "natural everyday look", "tan foundation"])
+def test_shades_stay_in_their_colour_family_for_any_raw_value(face, prompt):
+    """Lightness, chroma and hue are bounded separately: the hue never turns more than HUE_TOLERANCE / 2 degrees
+    cooler (towards mauve/blue) nor HUE_TOLERANCE warmer, the chroma never more than CHROMA_RANGE / 2 duller."""
     aligned, crop = face
-    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam with berry lips", "max"))
-    _randomise(layer, 50.0)
+    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan(prompt, "max"))
+    assert layer.shade_raw
+    for scale, seed in ((0.0, 0), (3.0, 1), (50.0, 2), (50.0, 3), (1e4, 4)):
+        _randomise(layer, scale, seed)
+        with torch.no_grad():
+            for product in layer.shade_raw:
+                (l0, c0, h0), (l1, c1, h1) = _lch(layer.shade_lab(product, True)), _lch(layer.shade_lab(product))
+                assert abs(l1 - l0) <= SHADE_LIGHTNESS[product] + 1e-3, (product, l0, l1)
+                assert c0 * (1 - CHROMA_RANGE / 2) - 1e-3 <= c1 <= c0 * (1 + CHROMA_RANGE) + 1e-3, (product, c0, c1)
+                if c0 > 5.0:  # a hue angle means something
+                    warm = 1.0 if np.sin(np.radians(60.0 - h0)) >= 0 else -1.0
+                    turn = warm * ((h1 - h0 + 180.0) % 360.0 - 180.0)
+                    assert -HUE_TOLERANCE / 2 - 1e-2 <= turn <= HUE_TOLERANCE + 1e-2, (product, h0, h1)
+
+
+def _hue(lab: torch.Tensor, area: torch.Tensor) -> float:
+    mean = lab[:, area].mean(1)
+    return float(torch.rad2deg(torch.atan2(mean[2], mean[1])))
+
+
+def test_rendered_lips_and_blush_keep_the_prompt_hue_for_any_raw_value(face):
+    """What the optimiser can reach: the lips' and the blushed cheeks' mean hue stays between the wearer's own and
+    the requested shade's (within a few degrees), never cooler than both (the mauve drift)."""
+    aligned, crop = face
+    layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam", "max"))
+    lab_in = kornia.color.rgb_to_lab(crop)[0]
     with torch.no_grad():
-        for product, radius in SHADE_RADIUS.items():
-            if product not in layer.plan.products:
-                continue
-            moved = layer.shade_lab(product) - layer.shade_lab(product, reference=True)
-            assert float(moved.norm()) <= radius * 3**0.5 + 1e-4, product
+        lips = (layer.lip_sd > 2) & ~torch.from_numpy(forbidden_mask(aligned.landmarks68, tuple(crop.shape[-2:])))
+        cheeks = (layer.blush_shape(lambda p, n: layer.value(p, n, True)) > 0.6) & (layer.skin_area > 0.5)
+    tol = 5.0
+    for scale, seed in ((0.0, 0), (3.0, 1), (100.0, 2), (100.0, 3)):
+        _randomise(layer, scale, seed)
+        with torch.no_grad():
+            lab_out = kornia.color.rgb_to_lab(layer())[0]
+            for product, area in (("lipstick", lips), ("blush", cheeks)):
+                shade = _lch(layer.shade_lab(product, True))[2]
+                own = _hue(lab_in, area)
+                got = _hue(lab_out, area)
+                assert min(own, shade) - tol <= got <= max(own, shade) + HUE_TOLERANCE + tol, (product, own, shade,
+                                                                                                got)
+
+
+def test_smoky_eyeshadow_is_deepest_at_the_lash_line_and_never_on_the_eyes(face):
+    """A smoky eye darkens the lid clearly already at the natural strength, most near the lashes, less towards the
+    crease, and leaves the eye openings to the engine's crisp cut (the plan's mask reaches the lids)."""
+    from masque.faces.regions import RegionMasker
+
+    aligned, crop = face
+    plan = resolve_plan("smoky eyeshadow", "natural")
+    layer = CosmeticLayer(crop, aligned.landmarks68, plan)
+    with torch.no_grad():
+        out = layer(reference=True)
+    drop = (kornia.color.rgb_to_lab(crop)[0, 0] - kornia.color.rgb_to_lab(out)[0, 0])
+    (area, t, _), _ = layer.lids[0], layer.lids[1]
+    lid = (area > 0.5) & ~torch.from_numpy(forbidden_mask(aligned.landmarks68, tuple(crop.shape[-2:])))
+    near, crease = lid & (t < 0.2), lid & (t > 0.55) & (t < 0.8)
+    assert float(drop[near].mean()) > 5.0, float(drop[near].mean())  # ΔL* 5: plainly visible
+    assert float(drop[near].mean()) > 1.5 * float(drop[crease].mean())
+    mask = torch.from_numpy(RegionMasker()(aligned, plan.regions))
+    assert float(mask[near].mean()) > 0.9  # the lids are paint-able, not only the ring around the eye
+    assert plan.products["eyeshadow"].rgb is not None
 
 
 def test_more_strength_means_more_makeup(face):

@@ -163,8 +163,11 @@ class FaceGeometry:
         idx = [side_index(i, side) for i in (39, 38, 37, 36)]  # inner -> outer upper lash line
         lash = self.np_lm[idx]
         brow = self.np_lm[[side_index(i, side) for i in (21, 20, 19, 18, 17)]]
-        outer = lash[-1] + self.regions.u * 0.18 * (side * self.ex.numpy()) - 0.05 * self.regions.u * self.regions.down
-        area = _hull(self.shape, np.vstack([lash, outer, brow - 0.02 * self.regions.u * self.regions.down]))
+        u, down = self.regions.u, self.regions.down
+        outer = lash[-1] + u * 0.22 * (side * self.ex.numpy()) - 0.1 * u * down
+        # the hull starts a little inside the opening so the feathered edge is dense on the lash line (the opening
+        # itself is cut crisply afterwards, `forbidden_mask`)
+        area = _hull(self.shape, np.vstack([lash + 0.05 * u * down, outer, brow - 0.02 * u * down]))
         lash_t, brow_t = torch.tensor(np.vstack([lash, outer]), dtype=torch.float32), torch.tensor(brow,
                                                                                                  dtype=torch.float32)
         d1 = torch.stack([self.segment_distance(lash_t[i], lash_t[i + 1])[0] for i in range(len(lash_t) - 1)]).amin(0)

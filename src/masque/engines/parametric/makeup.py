@@ -63,16 +63,29 @@ PARAMS: Mapping[str, Mapping[str, Bound]] = {
               "size": Bound(0.14, 0.28, 0.2), "aspect": Bound(1.0, 1.7, 1.3), "angle": Bound(-0.45, 0.45, 0.2)},
     "eyeshadow": {"opacity": Bound(0.3, 0.85, 0.6, True), "height": Bound(0.3, 0.75, 0.5),
                   "outer": Bound(0.0, 0.7, 0.35), "lower": Bound(0.0, 0.6, 0.2, True)},
+    # a smoky eye (a dark shade: smoky, charcoal, black ...) is worn deepest at the lash line and outer corner,
+    # smudged under the lower lashes and blended higher towards the crease
+    "eyeshadow:smoky": {"opacity": Bound(0.4, 0.9, 0.7, True), "height": Bound(0.45, 0.8, 0.6),
+                        "outer": Bound(0.3, 0.9, 0.65), "lower": Bound(0.2, 0.7, 0.45, True)},
     "eyeliner": {"opacity": Bound(0.5, 0.95, 0.85), "thickness": Bound(0.015, 0.04, 0.025, True),
                  "wing": Bound(0.04, 0.3, 0.15, True), "angle": Bound(0.15, 0.6, 0.35)},
     "brows": {"opacity": Bound(0.15, 0.6, 0.35, True), "thickness": Bound(0.85, 1.25, 1.0),
               "arch": Bound(-0.03, 0.04, 0.0)},
     "lipstick": {"opacity": Bound(0.45, 0.95, 0.75, True), "overdraw": Bound(-1.5, 2.0, 0.0),
-                 "gloss": Bound(0.0, 0.35, 0.15, True)},
+                 "gloss": Bound(0.0, 0.25, 0.12)},  # a stronger white screen reads as a grey film on dark lips
 }
-# Lab radius (per channel) the shade may move within its family; ΔE76 <= radius · √3.
-SHADE_RADIUS: Mapping[str, float] = {"foundation": 3.0, "blush": 4.0, "eyeshadow": 4.0, "eyeliner": 3.0,
-                                     "brows": 3.0, "lipstick": 4.0, "bronzer": 4.0}
+# How far the optimiser may move a shade within its family, in LCh (not a Lab ball, which let it lower b* and turn
+# rose blush and lipstick mauve): lightness ± SHADE_LIGHTNESS[product]; chroma up to CHROMA_RANGE richer and half
+# that duller; hue angle up to HUE_TOLERANCE degrees warmer (towards the skin's hues, ~60°) and half that cooler
+# (towards blue/mauve). So the hue stays the prompt's for any parameter values.
+SHADE_LIGHTNESS: Mapping[str, float] = {"foundation": 3.0, "blush": 4.0, "eyeshadow": 4.0, "eyeliner": 3.0,
+                                        "brows": 3.0, "lipstick": 4.0, "bronzer": 4.0}
+CHROMA_RANGE = 0.12
+HUE_TOLERANCE = 6.0  # degrees
+# Blush is worn lighter than its swatch on fair skin (a sheer wash, not paint): its pigment is never darker than the
+# skin's lightness minus BLUSH_DEPTH, so a rose blush reads pink over pale skin rather than a dark, mauve bruise.
+BLUSH_DEPTH = 12.0
+SMOKY_LIGHTNESS = 32.0  # eyeshadow shades darker than this (L*) are applied as a smoky eye
 # Skin-relative tones (ΔL, Δa, Δb from the median skin Lab) when the plan's shade is skin-matched.
 RELATIVE_TONES: Mapping[str, tuple[float, float, float]] = {
     "foundation": (0.0, 0.0, 0.0), "contour": (-24.0, 1.0, 3.0), "highlight": (20.0, -2.0, -2.0),
@@ -93,6 +106,13 @@ def bounds_for(product: str, strength: str) -> dict[str, Bound]:
     return out
 
 
+def param_key(product: str, shade) -> str:
+    """The `PARAMS` entry for ``product`` in ``shade``: a dark eyeshadow is worn as a smoky eye."""
+    if product == "eyeshadow" and shade.rgb is not None and float(lab_of(shade.rgb)[0]) < SMOKY_LIGHTNESS:
+        return "eyeshadow:smoky"
+    return product
+
+
 def lab_of(rgb) -> torch.Tensor:
     """sRGB triple in [0, 1] -> Lab (3,)."""
     return kornia.color.rgb_to_lab(torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1)).view(3)
@@ -102,6 +122,30 @@ def lin_of_lab(lab: torch.Tensor) -> torch.Tensor:
     """Lab (3,) -> linear RGB (1, 3, 1, 1), clipped to the gamut."""
     rgb = kornia.color.lab_to_rgb(lab.view(1, 3, 1, 1), clip=True)
     return kornia.color.rgb_to_linear_rgb(rgb)
+
+
+def shade_in_family(base: torch.Tensor, raw: torch.Tensor, lightness: float) -> torch.Tensor:
+    """Lab ``base`` moved by the unconstrained ``raw`` (3,) within its colour family: bounded separately in
+    lightness (± ``lightness``), chroma (up to CHROMA_RANGE richer, half that duller) and hue angle (HUE_TOLERANCE
+    degrees warmer, half that cooler): duller and cooler is the way to mauve and grey."""
+    r = torch.tanh(raw)
+    chroma = torch.hypot(base[1], base[2]) * (1 + CHROMA_RANGE * torch.where(r[1] > 0, r[1], 0.5 * r[1]))
+    h0 = torch.atan2(base[2], base[1])
+    warm = 1.0 if float(torch.sin(float(np.radians(60.0)) - h0)) >= 0 else -1.0  # which way is towards ~60°
+    turn = warm * r[2]
+    hue = h0 + float(np.radians(HUE_TOLERANCE)) * torch.where(turn > 0, turn, 0.5 * turn) * warm
+    return torch.stack([base[0] + lightness * r[0], chroma * torch.cos(hue), chroma * torch.sin(hue)])
+
+
+def deep_shade(lab: torch.Tensor) -> torch.Tensor:
+    """The darker shade of the same family an artist presses into the outer corner and lash line: lighter shades
+    lose more lightness; yellowish browns turn a little redder (a dark yellow reads olive, a dark brown does not)."""
+    hue = torch.atan2(lab[2], lab[1])
+    lo, hi = float(np.radians(40.0)), float(np.radians(100.0))
+    hue = torch.where((hue > lo) & (hue < hi), torch.clamp(hue - float(np.radians(12.0)), min=lo), hue)
+    chroma = 0.9 * torch.hypot(lab[1], lab[2])
+    light = lab[0] - (8.0 + 0.25 * lab[0])
+    return torch.stack([light.clamp_min(8.0), chroma * torch.cos(hue), chroma * torch.sin(hue)])
 
 
 def luminance(lin: torch.Tensor) -> torch.Tensor:
@@ -123,11 +167,11 @@ class CosmeticLayer(nn.Module):
         self.geo = geo = FaceGeometry(landmarks, size)
         self.low = geo.coarse(size // 2)  # mid-scale shapes are drawn at half resolution and upsampled
         self.px = size / 256.0  # overdraw and edge softness are in pixels of a 256² crop
-        self.bounds = {p: bounds_for(p, plan.strength) for p in plan.products}
+        self.bounds = {p: bounds_for(param_key(p, shade), plan.strength) for p, shade in plan.products.items()}
         self.raw = nn.ParameterDict({f"{p}__{n}": nn.Parameter(torch.zeros(())) for p, bs in self.bounds.items()
                                      for n in bs})
         self.shade_raw = nn.ParameterDict({p: nn.Parameter(torch.zeros(3)) for p in plan.products
-                                           if p in SHADE_RADIUS})
+                                           if p in SHADE_LIGHTNESS})
         # 1. constants: linear crop, skin likelihood and median skin tone, product areas, eye and lip fields
         self.crop_lin = kornia.color.rgb_to_linear_rgb(self.crop)
         lab = kornia.color.rgb_to_lab(self.crop)
@@ -142,8 +186,10 @@ class CosmeticLayer(nn.Module):
         self.rel_shading = {p: lum / max(float(lum[0, 0][torch.from_numpy(areas[p])].mean()), 1e-4)
                             if p in areas and areas[p].any() else lum / max(self.skin_lum, 1e-4)
                             for p in plan.products}
+        if "lipstick" in self.rel_shading:  # a creamy pigment evens out the lips' own dark lines and shadowed upper
+            self.rel_shading["lipstick"] = self.rel_shading["lipstick"].pow(0.6)  # lip (fully, they read plum)
         if "eyeshadow" in plan.products or "eyeliner" in plan.products:
-            self.lids = [(geo.soft(a, 0.6), t, s) for a, t, s in (geo.lid(side) for side in SIDES)]
+            self.lids = [(geo.soft(a, 0.9), t, s) for a, t, s in (geo.lid(side) for side in SIDES)]
             self.under = [(geo.soft(a, 0.6), d) for a, d in (geo.under_eye(side) for side in SIDES)]
         if "lipstick" in plan.products:
             self.lip_sd = geo.lips_signed_distance()  # teeth and inner mouth are cut by the engine afterwards
@@ -175,8 +221,10 @@ class CosmeticLayer(nn.Module):
             base = 0.5 * (self.skin_lab + lab_of(shade.rgb))
         else:
             base = lab_of(shade.rgb)
+        if product == "blush":
+            base = torch.cat([base[:1].clamp_min(float(self.skin_lab[0]) - BLUSH_DEPTH), base[1:]])
         if product in self.shade_raw and not reference:
-            base = base + SHADE_RADIUS[product] * torch.tanh(self.shade_raw[product])
+            base = shade_in_family(base, self.shade_raw[product], SHADE_LIGHTNESS[product])
         return base
 
     # -- rendering ---------------------------------------------------------------------------------------------
@@ -188,21 +236,19 @@ class CosmeticLayer(nn.Module):
         g, u = self.geo, self.geo.u
         if "foundation" in products:
             x = self._cover(x, "foundation", v("foundation", "opacity") * self.skin_area, reference)
+        blush = self.blush_shape(v) if "blush" in products else None
         shading = [(p, g.upsample(self._shading_shape(p, v))) for p in ("contour", "bronzer", "highlight")
                    if p in products]
         if shading:
             factor = 1.0
             for p, shape in shading:
+                if p == "contour" and blush is not None:  # contour sits under the blush, not beneath it: dark
+                    shape = shape * (1 - 0.8 * blush.clamp(0, 1))  # pink over contour reads as a mauve bruise
                 tone = lin_of_lab(self.shade_lab(p, reference)) / lin_of_lab(self.skin_lab).clamp_min(1e-4)
                 factor = factor + (shape * self.skin_area)[None, None] * (tone - 1)
             x = x * factor
         if "blush" in products:
-            low = self.low
-            shape = g.upsample(sum(low.ellipse(g.point(31, s) * 0.35 + g.point(2, s) * 0.3 + g.point(41, s) * 0.35
-                                               + g.offset(v("blush", "dx"), v("blush", "dy"), s),
-                                               v("blush", "size") * v("blush", "aspect"), v("blush", "size"),
-                                               -s * v("blush", "angle")) for s in SIDES))
-            x = self._cover(x, "blush", v("blush", "opacity") * shape * self.skin_area, reference)
+            x = self._cover(x, "blush", v("blush", "opacity") * blush * self.skin_area, reference)
         if "eyeshadow" in products:
             x = self._eyeshadow(x, v, reference)
         if "brows" in products:
@@ -219,6 +265,14 @@ class CosmeticLayer(nn.Module):
         if self.texture is not None and not reference:
             out = out + self.texture_eps * torch.tanh(self.texture) * (out != self.crop).any(1, keepdim=True)
         return out.clamp(0, 1)
+
+    def blush_shape(self, v) -> torch.Tensor:
+        """Both cheeks' blush ellipses on the apples of the cheeks (full resolution, peak ~1)."""
+        g, low = self.geo, self.low
+        return g.upsample(sum(low.ellipse(g.point(31, s) * 0.35 + g.point(2, s) * 0.3 + g.point(41, s) * 0.35
+                                          + g.offset(v("blush", "dx"), v("blush", "dy"), s),
+                                          v("blush", "size") * v("blush", "aspect"), v("blush", "size"),
+                                          -s * v("blush", "angle")) for s in SIDES))
 
     def _cover(self, x: torch.Tensor, product: str, alpha: torch.Tensor, reference: bool,
                lab: torch.Tensor | None = None) -> torch.Tensor:
@@ -271,17 +325,23 @@ class CosmeticLayer(nn.Module):
         return out
 
     def _eyeshadow(self, x: torch.Tensor, v, reference: bool) -> torch.Tensor:
-        """Lash line -> crease gradient, deeper towards the outer corner, a smudge under the lower lashes."""
+        """Lash line -> crease gradient (densest at the lashes, blended out softly before the crease), deeper
+        towards the outer corner, a smudge under the lower lashes."""
         g = self.geo
         lid_lab = self.shade_lab("eyeshadow", reference)
-        deep_lab = lid_lab * torch.tensor([1.0, 1.15, 1.15]) - torch.tensor([16.0, 0.0, 0.0])
+        deep_lab = deep_shade(lid_lab)
         cov, depth = torch.zeros(g.shape), torch.zeros(g.shape)
+        height = v("eyeshadow", "height")
         for (area, t, s_pos), (under, d_low) in zip(self.lids, self.under, strict=True):
-            fade = torch.sigmoid((v("eyeshadow", "height") - t) / 0.08)
+            outer = torch.sigmoid((s_pos - 0.55) / 0.15)
+            reach = height * (1 + 0.3 * outer)  # the outer V rises a little higher than the inner lid
+            fade = torch.sigmoid((reach - t) / 0.15) * (1 - 0.45 * (t / reach).clamp(0, 1))
             cov = cov + area * fade
-            depth = torch.maximum(depth, torch.sigmoid((s_pos - 0.5) / 0.12))
-            cov = cov + v("eyeshadow", "lower") * under * torch.exp(-0.5 * (d_low / (0.06 * g.u)) ** 2)
-        w = (v("eyeshadow", "outer") * depth)[None, None]
+            depth = torch.maximum(depth, area * outer * torch.exp(-t / 0.6))
+            smudge = under * torch.exp(-0.5 * (d_low / (0.07 * g.u)) ** 2) * (0.4 + 0.6 * outer)
+            cov = cov + v("eyeshadow", "lower") * smudge
+            depth = torch.maximum(depth, v("eyeshadow", "lower") * smudge)
+        w = (v("eyeshadow", "outer") * depth.clamp(0, 1))[None, None]
         pigment = lin_of_lab(lid_lab) * (1 - w) + lin_of_lab(deep_lab) * w
         return self._cover(x, "eyeshadow", v("eyeshadow", "opacity") * cov.clamp(0, 1), reference, lab=pigment)
 
