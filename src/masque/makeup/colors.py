@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from ..errors import InputError
 
 # Makeup shades (sRGB hex), chosen as typical cosmetic tones rather than pure web colours: "red" lipstick is a
-# blue-leaning red, "nude" a muted beige-pink, "gold" a metallic eyeshadow tone.
+# blue-leaning red, "nude" a muted rosy beige (a beige without pink reads as concealer on the lips), "gold" a metallic
+# eyeshadow tone, "smoky" a warm charcoal (a neutral grey reads teal beside skin).
 NAMED_COLORS: Mapping[str, str] = {
     "red": "#b3122e", "scarlet": "#c21a1a", "crimson": "#a3122f", "cherry": "#9b1028", "ruby": "#9b111e",
     "wine": "#6e1423", "burgundy": "#6d1a2a", "maroon": "#6b1c23", "oxblood": "#4a1016",
     "plum": "#7a2e4f", "berry": "#8a1f4b", "purple": "#6a2c70", "violet": "#7b3f9e", "lilac": "#b58db6",
     "lavender": "#a88fc7", "mauve": "#a0667c", "magenta": "#b0226e", "fuchsia": "#c01f7a",
     "pink": "#d4667f", "rose": "#b8556a", "blush": "#d98c8c", "coral": "#e0654f", "peach": "#e89a7a",
-    "orange": "#d9541e", "nude": "#c08a78", "beige": "#c9a58a", "tan": "#b98463", "caramel": "#a8683c",
+    "orange": "#d9541e", "nude": "#c27d74", "beige": "#c9a58a", "tan": "#b98463", "caramel": "#a8683c",
     "brown": "#6b4030", "chocolate": "#4e2a1e", "bronze": "#8c5a2b", "copper": "#a0522d", "taupe": "#7d6559",
     "black": "#1b1416", "gray": "#6b6b6b", "grey": "#6b6b6b", "charcoal": "#3a3838", "silver": "#a8a9ad",
     "white": "#efe9e4", "gold": "#c69a3c", "yellow": "#d8b83a", "green": "#2f7a4a", "emerald": "#1f7a55",

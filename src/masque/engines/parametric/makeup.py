@@ -59,13 +59,13 @@ PARAMS: Mapping[str, Mapping[str, Bound]] = {
                   "cheek_dy": Bound(-0.08, 0.08, 0.0)},
     "bronzer": {"opacity": Bound(0.0, 0.5, 0.25, True), "dy": Bound(-0.08, 0.08, 0.0),
                 "width": Bound(0.08, 0.16, 0.11)},
-    "blush": {"opacity": Bound(0.1, 0.55, 0.35, True), "dx": Bound(-0.12, 0.12, 0.0), "dy": Bound(-0.1, 0.1, 0.0),
+    "blush": {"opacity": Bound(0.1, 0.55, 0.35, True), "dx": Bound(-0.06, 0.12, 0.0), "dy": Bound(-0.1, 0.1, 0.0),
               "size": Bound(0.14, 0.28, 0.2), "aspect": Bound(1.0, 1.7, 1.3), "angle": Bound(-0.45, 0.45, 0.2)},
     "eyeshadow": {"opacity": Bound(0.3, 0.85, 0.6, True), "height": Bound(0.3, 0.75, 0.5),
                   "outer": Bound(0.0, 0.7, 0.35), "lower": Bound(0.0, 0.6, 0.2, True)},
     # a smoky eye (a dark shade: smoky, charcoal, black ...) is worn deepest at the lash line and outer corner,
     # smudged under the lower lashes and blended higher towards the crease
-    "eyeshadow:smoky": {"opacity": Bound(0.4, 0.9, 0.7, True), "height": Bound(0.45, 0.8, 0.6),
+    "eyeshadow:smoky": {"opacity": Bound(0.45, 0.9, 0.78, True), "height": Bound(0.45, 0.8, 0.6),
                         "outer": Bound(0.3, 0.9, 0.65), "lower": Bound(0.2, 0.7, 0.45, True)},
     "eyeliner": {"opacity": Bound(0.5, 0.95, 0.85), "thickness": Bound(0.015, 0.04, 0.025, True),
                  "wing": Bound(0.04, 0.3, 0.15, True), "angle": Bound(0.15, 0.6, 0.35)},
@@ -88,7 +88,7 @@ BLUSH_DEPTH = 12.0
 SMOKY_LIGHTNESS = 32.0  # eyeshadow shades darker than this (L*) are applied as a smoky eye
 # Skin-relative tones (ΔL, Δa, Δb from the median skin Lab) when the plan's shade is skin-matched.
 RELATIVE_TONES: Mapping[str, tuple[float, float, float]] = {
-    "foundation": (0.0, 0.0, 0.0), "contour": (-24.0, 1.0, 3.0), "highlight": (20.0, -2.0, -2.0),
+    "foundation": (0.0, 0.0, 0.0), "contour": (-24.0, 1.0, 3.0), "highlight": (18.0, -1.0, 2.0),
     "bronzer": (-14.0, 4.0, 12.0)}
 
 
@@ -267,12 +267,19 @@ class CosmeticLayer(nn.Module):
         return out.clamp(0, 1)
 
     def blush_shape(self, v) -> torch.Tensor:
-        """Both cheeks' blush ellipses on the apples of the cheeks (full resolution, peak ~1)."""
+        """Both cheeks' blush ellipses on the apples of the cheeks (full resolution, peak ~1), faded out before
+        the nose wings: blush across the nose reads as sunburn."""
         g, low = self.geo, self.low
-        return g.upsample(sum(low.ellipse(g.point(31, s) * 0.35 + g.point(2, s) * 0.3 + g.point(41, s) * 0.35
-                                          + g.offset(v("blush", "dx"), v("blush", "dy"), s),
-                                          v("blush", "size") * v("blush", "aspect"), v("blush", "size"),
-                                          -s * v("blush", "angle")) for s in SIDES))
+        across = ((low.grid - g.origin) * g.ex).sum(-1) / g.u  # face-frame x, eye distances
+        out = 0.0
+        for s in SIDES:
+            wing = float(((g.point(31, s) - g.origin) * g.ex).sum() / g.u)
+            beyond = torch.sigmoid((s * (across - wing) - 0.06) / 0.04)
+            out = out + beyond * low.ellipse(g.point(31, s) * 0.35 + g.point(2, s) * 0.3 + g.point(41, s) * 0.35
+                                             + g.offset(v("blush", "dx"), v("blush", "dy"), s),
+                                             v("blush", "size") * v("blush", "aspect"), v("blush", "size"),
+                                             -s * v("blush", "angle"))
+        return g.upsample(out)
 
     def _cover(self, x: torch.Tensor, product: str, alpha: torch.Tensor, reference: bool,
                lab: torch.Tensor | None = None) -> torch.Tensor:
@@ -335,10 +342,10 @@ class CosmeticLayer(nn.Module):
         for (area, t, s_pos), (under, d_low) in zip(self.lids, self.under, strict=True):
             outer = torch.sigmoid((s_pos - 0.55) / 0.15)
             reach = height * (1 + 0.3 * outer)  # the outer V rises a little higher than the inner lid
-            fade = torch.sigmoid((reach - t) / 0.15) * (1 - 0.45 * (t / reach).clamp(0, 1))
+            fade = torch.sigmoid((reach - t) / 0.15) * (1 - 0.35 * (t / reach).clamp(0, 1))
             cov = cov + area * fade
             depth = torch.maximum(depth, area * outer * torch.exp(-t / 0.6))
-            smudge = under * torch.exp(-0.5 * (d_low / (0.07 * g.u)) ** 2) * (0.4 + 0.6 * outer)
+            smudge = under * torch.exp(-0.5 * (d_low / (0.08 * g.u)) ** 2) * (0.55 + 0.45 * outer)
             cov = cov + v("eyeshadow", "lower") * smudge
             depth = torch.maximum(depth, v("eyeshadow", "lower") * smudge)
         w = (v("eyeshadow", "outer") * depth.clamp(0, 1))[None, None]
