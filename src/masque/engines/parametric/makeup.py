@@ -7,7 +7,7 @@ Products are pigments laid over skin in linear RGB, each with an opacity and a s
         x ← lerp(x, c_lin · S(x), α · shape(x))          S = lum(x) / mean skin lum: shading and texture show through
     shading products (contour, highlight, bronzer):    a multiply blend with a skin-derived tone t = lin(c) / lin(skin)
         x ← x · (1 + Σ_k α_k · shape_k(x) · (t − 1))
-    gloss:                                             x ← x + g · shape(x) · (1 − x)   (screen)
+    gloss:                                             x ← x + g · shape(x) · (tint − x)   (screen, pale shade tint)
 
 Shades live in CIE Lab within a small ball around the plan's shade (the colour family); skin-relative shades
 (contour, highlight, skin-matched foundation) are the wearer's median skin Lab moved in lightness and warmth, so skin
@@ -82,8 +82,9 @@ SHADE_LIGHTNESS: Mapping[str, float] = {"foundation": 3.0, "blush": 4.0, "eyesha
                                         "brows": 3.0, "lipstick": 4.0, "bronzer": 4.0}
 CHROMA_RANGE = 0.12
 HUE_TOLERANCE = 6.0  # degrees
-# Blush is worn lighter than its swatch on fair skin (a sheer wash, not paint): its pigment is never darker than the
-# skin's lightness minus BLUSH_DEPTH, so a rose blush reads pink over pale skin rather than a dark, mauve bruise.
+# Blush is a sheer wash whose lightness follows the wearer: its pigment's L* lies between the skin's minus BLUSH_DEPTH
+# and the skin's own, so a rose blush reads pink over pale skin (not a dark, mauve bruise) and deepens over dark skin
+# (not a chalky pastel).
 BLUSH_DEPTH = 12.0
 SMOKY_LIGHTNESS = 32.0  # eyeshadow shades darker than this (L*) are applied as a smoky eye
 # Skin-relative tones (ΔL, Δa, Δb from the median skin Lab) when the plan's shade is skin-matched.
@@ -222,7 +223,8 @@ class CosmeticLayer(nn.Module):
         else:
             base = lab_of(shade.rgb)
         if product == "blush":
-            base = torch.cat([base[:1].clamp_min(float(self.skin_lab[0]) - BLUSH_DEPTH), base[1:]])
+            skin = float(self.skin_lab[0])
+            base = torch.cat([base[:1].clamp(skin - BLUSH_DEPTH, skin), base[1:]])
         if product in self.shade_raw and not reference:
             base = shade_in_family(base, self.shade_raw[product], SHADE_LIGHTNESS[product])
         return base
@@ -260,7 +262,10 @@ class CosmeticLayer(nn.Module):
             x = self._cover(x, "lipstick", v("lipstick", "opacity") * cov, reference)
             lower = 0.5 * (g.lm[57] + g.lm[66])
             shine = g.ellipse(lower - 0.02 * u * g.ey, 0.11, 0.03, 0.0) * cov
-            x = x + v("lipstick", "gloss") * shine[None, None] * (1 - x)
+            # screen with a pale tint of the shade, not white: a white film over a rose lip reads grey-mauve
+            tint = 0.5 + 0.5 * lin_of_lab(self.shade_lab("lipstick", reference)) / lin_of_lab(
+                self.shade_lab("lipstick", reference)).amax().clamp_min(1e-4)
+            x = x + v("lipstick", "gloss") * shine[None, None] * (tint - x).clamp_min(0)
         out = kornia.color.linear_rgb_to_rgb(x.clamp(0, 1))
         if self.texture is not None and not reference:
             out = out + self.texture_eps * torch.tanh(self.texture) * (out != self.crop).any(1, keepdim=True)
