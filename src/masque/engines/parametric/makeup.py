@@ -86,6 +86,7 @@ HUE_TOLERANCE = 6.0  # degrees
 # and the skin's own, so a rose blush reads pink over pale skin (not a dark, mauve bruise) and deepens over dark skin
 # (not a chalky pastel).
 BLUSH_DEPTH = 12.0
+EYESHADOW_LIFT = 4.0  # eyeshadow pigment L* is at most the lid's mean L* + this (grey/ashy lids otherwise)
 SMOKY_LIGHTNESS = 32.0  # eyeshadow shades darker than this (L*) are applied as a smoky eye
 # Skin-relative tones (ΔL, Δa, Δb from the median skin Lab) when the plan's shade is skin-matched.
 RELATIVE_TONES: Mapping[str, tuple[float, float, float]] = {
@@ -184,6 +185,7 @@ class CosmeticLayer(nn.Module):
         lum = luminance(self.crop_lin)
         lids = geo.lid(SIDES[0])[0] | geo.lid(SIDES[1])[0]  # the lids themselves, not the dark lash line
         areas = {"lipstick": geo.regions.lips(), "brows": geo.regions.brows(), "eyeshadow": lids, "eyeliner": lids}
+        self.lid_lightness = float(lab[0, 0][torch.from_numpy(lids)].mean()) if lids.any() else 100.0
         self.rel_shading = {p: lum / max(float(lum[0, 0][torch.from_numpy(areas[p])].mean()), 1e-4)
                             if p in areas and areas[p].any() else lum / max(self.skin_lum, 1e-4)
                             for p in plan.products}
@@ -222,6 +224,8 @@ class CosmeticLayer(nn.Module):
             base = 0.5 * (self.skin_lab + lab_of(shade.rgb))
         else:
             base = lab_of(shade.rgb)
+        if product == "eyeshadow":  # never lighter than the lid it sits on: a light shade on a shadowed lid is ash
+            base = torch.cat([base[:1].clamp_max(self.lid_lightness + EYESHADOW_LIFT), base[1:]])
         if product == "blush":
             skin = float(self.skin_lab[0])
             base = torch.cat([base[:1].clamp(skin - BLUSH_DEPTH, skin), base[1:]])
