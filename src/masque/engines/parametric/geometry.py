@@ -151,6 +151,12 @@ class FaceGeometry:
         blur = gaussian_filter(hard.astype(np.float64), reach * self.u, mode="constant")
         return torch.from_numpy(np.clip((blur - 0.5) * 2.0, 0.0, 1.0).astype(np.float32))
 
+    def clear_of(self, hard: np.ndarray, reach: float) -> torch.Tensor:
+        """0 on ``hard`` rising smoothly (smoothstep) to 1 at ``reach`` eye distances away from it: a product that
+        must fade out before another area (eyeshadow before the brows) instead of meeting its mask edge."""
+        x = np.clip(distance_transform_edt(~hard) / max(reach * self.u, 1e-6), 0.0, 1.0)
+        return torch.from_numpy((x * x * (3 - 2 * x)).astype(np.float32))
+
     def lips_signed_distance(self) -> torch.Tensor:
         """Pixels to the outer lip contour, positive inside: lipstick edge = sigmoid((sd + overdraw) / soft)."""
         inside = _poly(self.shape, self.np_lm[48:60])

@@ -194,6 +194,7 @@ class CosmeticLayer(nn.Module):
         if "eyeshadow" in plan.products or "eyeliner" in plan.products:
             self.lids = [(geo.soft(a, 0.9), t, s) for a, t, s in (geo.lid(side) for side in SIDES)]
             self.under = [(geo.soft(a, 0.6), d) for a, d in (geo.under_eye(side) for side in SIDES)]
+            self.below_brows = geo.clear_of(geo.regions.brows(), 0.05)  # shadow fades out before the brows
         if "lipstick" in plan.products:
             self.lip_sd = geo.lips_signed_distance()  # teeth and inner mouth are cut by the engine afterwards
         self.texture = None
@@ -357,6 +358,7 @@ class CosmeticLayer(nn.Module):
             smudge = under * torch.exp(-0.5 * (d_low / (0.08 * g.u)) ** 2) * (0.55 + 0.45 * outer)
             cov = cov + v("eyeshadow", "lower") * smudge
             depth = torch.maximum(depth, v("eyeshadow", "lower") * smudge)
+        cov = cov.clamp(0, 1) * self.below_brows
         w = (v("eyeshadow", "outer") * depth.clamp(0, 1))[None, None]
         pigment = lin_of_lab(lid_lab) * (1 - w) + lin_of_lab(deep_lab) * w
         return self._cover(x, "eyeshadow", v("eyeshadow", "opacity") * cov.clamp(0, 1), reference, lab=pigment)
