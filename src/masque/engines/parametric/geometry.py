@@ -38,8 +38,9 @@ def forbidden_mask(lm: np.ndarray, shape: tuple[int, int], config: MaskConfig = 
     geo = LandmarkRegions(lm, shape, config)
     out = geo.openings()
     down = geo.down * geo.u
-    # the nostrils open just above the nose base line 31-35 (between the wings and the tip)
-    nostrils = np.vstack([lm[31:36] - 0.12 * down, (lm[31:36] + 0.05 * down)[::-1]])
+    # the nostrils open just above the nose base line 31-35: a thin band along it (a taller one left the whole nose
+    # tip bare, a crisp-edged patch under foundation)
+    nostrils = np.vstack([lm[31:36] - 0.06 * down, (lm[31:36] + 0.03 * down)[::-1]])
     return out | binary_dilation(_hull(shape, nostrils))  # one pixel more: rasterised edges stay unpainted
 
 
