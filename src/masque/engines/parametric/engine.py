@@ -25,6 +25,7 @@ from ...adversarial import EOT, PairwiseConfig, margin_threshold, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import STRENGTHS, MakeupPlan, plan_and_regions, resolve_plan
+from ...optim import Adam
 from ...trace import CostTrace
 from ..base import FaceJob, ProgressCallback, ProtectResult
 from .geometry import forbidden_mask
@@ -155,7 +156,7 @@ class ParametricEngine:
         eot = None
         if cfg.pairwise.eot is not None:
             eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed))
-        opt = torch.optim.Adam(layer.parameters(), lr=cfg.lr)
+        opt = Adam(layer.parameters(), lr=cfg.lr)
 
         best = {"score": float("inf"), "state": None, "step": 0}
         steps_run, stopped_early = 0, False
@@ -174,7 +175,7 @@ class ParametricEngine:
                     adv.per_model[n] < targets[n] for n in targets):
                 stopped_early = True
                 break
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             adv.loss.backward()
             opt.step()
 
