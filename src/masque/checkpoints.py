@@ -14,14 +14,15 @@ from torch import nn
 from .errors import WeightsError
 
 
-def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str) -> None:
-    """Load a checkpoint file into ``module`` with strict keys; mismatches become one clear error."""
+def load_state_dict_strict(module: nn.Module, path: str | Path, *, name: str, mmap: bool = False) -> None:
+    """Load a checkpoint file into ``module`` with strict keys; mismatches become one clear error. ``mmap``: map the
+    file instead of reading it (zip checkpoints only: MASQUE's own converted copies)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"`weights` for {name!r}: file {str(path)!r} does not exist; pass the checkpoint path or "
                            f"run `masque models import {name} FILE`.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
         raise WeightsError(
             f"`weights` for {name!r}: {str(path)!r} is not a readable PyTorch checkpoint ({exc})."
