@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engines.base import Engine, FaceJob, ProgressCallback, ProtectResult
 from ..faces.align import tensor_to_crop
-from ..faces.detect import select_faces
+from ..faces.detect import Detection, select_faces
 from ..faces.paste import paste_back
 from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
@@ -82,18 +82,20 @@ class FacePipeline:
 
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
             aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
-            progress: ProgressCallback | None = None, times: StageTimes | None = None) -> PhotoResult:
+            progress: ProgressCallback | None = None, times: StageTimes | None = None,
+            detection: Detection | None = None) -> PhotoResult:
         """Protect every selected face of ``rgb`` (or, ``aligned``, the whole image as one face crop).
 
         ``pairs``: (name, pixels) of other photos of the same person, the anchors of the face they show best;
-        ``write`` stores the result and returns what a reader gets back, which is what the judge reads.
+        ``write`` stores the result and returns what a reader gets back, which is what the judge reads;
+        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`).
         """
         times, trace = times or StageTimes(), CostTrace()
         if aligned:
             return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace)
         # 1. faces of the photo and of the pair photos
         with times("detect"):
-            detection = self.preparer.detection(rgb)
+            detection = self.preparer.detection(rgb) if detection is None else detection
             found = detection.faces
             chosen = select_faces(found, self.faces)  # NoFaceError when there is none
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
