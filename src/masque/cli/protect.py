@@ -48,7 +48,7 @@ def protect(
                                                          "the edit (default: every makeup word).")] = None,
     # the defaults are written out (importing the configs would load torch for `--help`); a test keeps them in step
     steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion, default 50) or optimisation steps "
-                                                   "(parametric, default 30).", min=1)] = None,
+                                                   "(parametric, default 20).", min=1)] = None,
     guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
                                                              "(default 7.5).", min=0)] = None,
     strength: Annotated[str | None, typer.Option(help="(parametric) How much makeup: subtle | natural | bold | max "
