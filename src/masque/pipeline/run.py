@@ -102,7 +102,9 @@ class FacePipeline:
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
         originals, refs, owner = self._before(rgb, chosen, pair_photos, times, trace)
         # 3. jobs
-        jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace)
+        same_crop = self.judge is not None and self.judge.template.cuts_like(self.preparer.template)
+        jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
+                                        known=[o.embeddings for o in originals] if same_crop else None)
         # 4. protect each face and paste it into the running result
         result, outcomes = rgb.copy(), []
         for job in jobs:
