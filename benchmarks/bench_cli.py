@@ -3,11 +3,16 @@
     python benchmarks/bench_cli.py                                  # obama.jpg, fast engine, dlib only, 3 runs
     python benchmarks/bench_cli.py --photos a.jpg b.jpg --runs 5 -- --surrogates dlib,irse50
     python benchmarks/bench_cli.py --batch                          # all photos in one command (loading amortised)
+    python benchmarks/bench_cli.py --home fresh                     # a fresh install: only dlib's model present
 
 For each photo (default: the shared test photos' ``obama.jpg``) the command runs ``--runs`` times; printed: median,
 min and max wall seconds, the process's peak RSS (from ``wait4``), and the per-stage seconds read from the sidecar's
 ``timings`` (load, read, detect, align_mask, anchors, engine, paste, write, judge; medians over runs) with what is left
-(imports, argument parsing, exit) as ``other``. Then ``masque --help``'s wall time (median of ``--help-runs``).
+(imports, argument parsing, exit) as ``other``. Then ``masque --help``'s wall time (median of ``--help-runs``) and
+``python -c "import torch"``'s, so the budget of issue 15 reads directly: wall - import torch - engine = what is
+neither importing torch nor optimising. ``--warmup`` untimed runs come first (they fill the converted-weights cache
+and the OS file cache). ``--home DIR`` runs with ``MASQUE_HOME=DIR``; ``fresh``: an empty one, i.e. a new install
+whose only FR model is dlib's (shipped with ``face_recognition_models``), so no held-out model judges.
 Arguments after ``--`` are passed to `masque protect` (default: ``--engine parametric --surrogates dlib``).
 """
 
@@ -29,10 +34,10 @@ DEFAULT_ARGS = ["--engine", "parametric", "--surrogates", "dlib"]
 MASQUE = [sys.executable, "-c", "from masque.cli import main; main()"]  # the console script's entry point
 
 
-def run_process(argv: list[str]) -> tuple[float, float, int]:
+def run_process(argv: list[str], env: dict | None = None) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MiB, exit code) of one child process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -56,19 +61,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--help-runs", type=int, default=5)
     parser.add_argument("--batch", action="store_true", help="one command for all photos (per-photo time printed)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    parser.add_argument("--home", default=None, help="MASQUE_HOME for the runs; 'fresh' = a new empty folder")
     args = parser.parse_args(argv)
+    home = tempfile.mkdtemp(prefix="masque-home-") if args.home == "fresh" else args.home
+    env = {**os.environ, **({"MASQUE_HOME": home} if home else {})}
+    if home:
+        print(f"MASQUE_HOME={home}")
 
     print(f"masque protect ... {' '.join(extra)}   ({args.runs} runs each; seconds: median min max)")
     groups = [args.photos] if args.batch else [[p] for p in args.photos]
     for photos in groups:
         walls, rss, stages = [], [], []
-        for _ in range(args.runs):
+        for run in range(args.warmup + args.runs):
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / ("out" if len(photos) > 1 else f"out{photos[0].suffix}")
                 wall, peak, code = run_process([*MASQUE, "protect", *map(str, photos), "-p", args.prompt, "-q",
-                                                "--out", str(out), *extra])
+                                                "--out", str(out), *extra], env)
                 if code != 0:
                     raise SystemExit(f"masque protect exited {code}")
+                if run < args.warmup:
+                    continue
                 walls.append(wall)
                 rss.append(peak)
                 sides = sorted(Path(tmp).rglob("*.json"))
@@ -85,10 +98,15 @@ def main() -> None:
             med = dict(sorted(med.items(), key=lambda kv: -kv[1]))
             other = statistics.median(walls) - sum(med.values())
             print("   stages: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) + f", other {other:.2f}")
+            per_photo_engine = med.get("engine", 0.0) / len(photos)
+            print(f"   per photo: engine {per_photo_engine:.2f}, everything else "
+                  f"{statistics.median(walls) / len(photos) - per_photo_engine:.2f}")
         else:
             print("   (the sidecar has no per-stage `timings`)")
-    helps = [run_process([*MASQUE, "--help"])[0] for _ in range(args.help_runs)]
+    helps = [run_process([*MASQUE, "--help"], env)[0] for _ in range(args.help_runs)]
     print(f"{'masque --help':<24} wall {summary(helps)}")
+    torches = [run_process([sys.executable, "-c", "import torch"])[0] for _ in range(args.help_runs)]
+    print(f"{'import torch':<24} wall {summary(torches)}")
 
 
 if __name__ == "__main__":

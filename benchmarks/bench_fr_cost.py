@@ -3,6 +3,7 @@ gradient of a cosine with respect to that crop out (warp into the model's templa
 
     python benchmarks/bench_fr_cost.py                                   # every present model, batch 1, 2 threads
     python benchmarks/bench_fr_cost.py --models mobileface-v3,faceres --batch 4 --crop 256
+    python benchmarks/bench_fr_cost.py --layout contiguous               # the weights' layout before issue 15
 
 Median of ``--repeat`` timed runs after ``--warmup`` untimed ones.
 """
@@ -28,11 +29,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--layout", choices=("channels-last", "contiguous"), default="channels-last",
+                        help="convolution weights' memory layout (create_embedder's is channels-last)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     names = args.models.split(",") if args.models else [n for n in list_embedders() if n not in TEST_ONLY]
-    print(f"batch {args.batch}, {args.crop}px generation crop, {torch.get_num_threads()} threads")
+    print(f"batch {args.batch}, {args.crop}px generation crop, {torch.get_num_threads()} threads, {args.layout}")
     print(f"{'model':16s} {'input':>7s} {'params':>8s} {'fwd ms':>8s} {'fwd+bwd ms':>11s}")
     g = torch.Generator().manual_seed(0)
     crop = torch.rand(args.batch, 3, args.crop, args.crop, generator=g)
@@ -42,6 +45,8 @@ def main() -> None:
         except WeightsError:
             print(f"{name:16s} missing")
             continue
+        if args.layout == "contiguous":
+            model = model.to(memory_format=torch.contiguous_format)
         anchor = torch.nn.functional.normalize(torch.randn(args.batch, model.spec.embedding_dim, generator=g), dim=1)
 
         def forward(x: torch.Tensor, model=model, anchor=anchor) -> torch.Tensor:

@@ -28,6 +28,7 @@ from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, s
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
 from .pipeline.verdict import weak_protection_hint  # noqa: F401  (re-exported: the CLI and the web page use it)
+from .prefetch import DetectionPrefetch
 from .trace import CostTrace, StageTimes
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -228,12 +229,14 @@ class Protector:
         mask: str | Path | np.ndarray | None = None,
         aligned: bool = False,
         progress: ProgressCallback | None = None,
+        prefetch: DetectionPrefetch | None = None,
     ) -> ProtectReport:
         """Protect every selected face of ``photo`` (or the whole image when ``aligned``), write it and judge it.
 
         ``aligned=True`` (implied by ``mask``) treats the photo as an already aligned face crop: no detection,
         the mask (same size as the photo) defaults to the whole crop. ``pair``: other photos of the same person,
         the anchors of the pairwise objective; without them the face is pushed away from itself (single mode).
+        ``prefetch``: this photo's detection started before the models loaded (used only if it saw the same pixels).
         """
         start = time.perf_counter()
         times, self.load_times = self.load_times, StageTimes()  # the first photo carries the loading time
@@ -252,9 +255,13 @@ class Protector:
             return read_image(out_path).rgb  # the judges read what a recipient will
 
         # 2. prepare → engine → paste back → write → judge
+        detection = None
+        if prefetch is not None:
+            with times("detect"):
+                detection = None if aligned else prefetch.result(image.rgb)
         run: PhotoResult = self.pipeline.run(image.rgb, [(p.path.name, p.rgb) for p in pairs], seed=self.seed,
                                              aligned=aligned, mask=mask_arr, write=write, progress=progress,
-                                             times=times)
+                                             times=times, detection=detection)
         # 3. the sidecar (atomic)
         reports = [FaceReport(
             index=o.job.index, box=[int(v) for v in o.job.aligned.face.box] if o.job.aligned is not None else None,

@@ -3,13 +3,15 @@
 The bottom layer of the package (DESIGN.md): embedders, faces and engines ask it for paths; the catalogue, fetch and
 import code (`masque.store`) sits on top of everything and builds on it. Layout under ``$MASQUE_HOME`` (default
 ``~/.cache/masque``): ``fr/<checkpoint>`` face-recognition weights, ``parser/79999_iter.pth`` the optional face parser,
-``sd/<repo name>`` a Stable Diffusion snapshot.
+``sd/<repo name>`` a Stable Diffusion snapshot, ``converted/`` weights MASQUE converted itself (a cache, safe to
+delete).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import WeightsError
@@ -27,6 +29,30 @@ def fr_dir() -> Path:
 
 def parser_path() -> Path:
     return masque_home() / "parser" / PARSER_FILE
+
+
+def converted_path(source: Path | str, name: str, version: int = 1) -> Path:
+    """Where the converted copy of ``source`` is cached: a foreign-format checkpoint (.dat, .pb, .onnx, TFJS) parsed
+    into a state dict, or a built-in model that is slow to build. Keyed by the source's path, size and mtime, the
+    model's name and the converter's ``version`` (bump it when a converter's output changes), so a changed file or
+    converter never reads a stale copy. Parsing FaceNet's GraphDef costs 0.25 s, reading the copy ~0.02 s (issue 15).
+    """
+    source = Path(source)
+    st = source.stat()
+    key = hashlib.sha1(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{name}|{version}".encode()).hexdigest()
+    return masque_home() / "converted" / f"{name}-{key[:20]}"
+
+
+def write_cache(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` then rename onto ``path``, so a reader never sees half a file; a cache that cannot be written
+    (read-only home, full disk, a library error) is skipped, never an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        write(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError):
+        pass
 
 
 def sd_path(model_id: str) -> Path:

@@ -62,3 +62,18 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         sys.exit(130)
+    finally:
+        if argv is None:  # the console script, about to exit: see `_skip_exit_collection`
+            _skip_exit_collection()
+
+
+def _skip_exit_collection() -> None:
+    """Move every live object out of the garbage collector's reach before the interpreter exits.
+
+    The exit's last collection walks every object torch and friends created (~0.4 s on 2 cores, measured: `python -c
+    "import torch"` 1.59 s, with `gc.freeze()` 1.20 s); the process is ending, so nothing is lost (refcounted objects
+    are still freed, files are closed by then). Only for the console script: an in-process caller keeps collecting.
+    """
+    import gc
+
+    gc.freeze()

@@ -48,7 +48,7 @@ def protect(
                                                          "the edit (default: every makeup word).")] = None,
     # the defaults are written out (importing the configs would load torch for `--help`); a test keeps them in step
     steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion, default 50) or optimisation steps "
-                                                   "(parametric, default 30).", min=1)] = None,
+                                                   "(parametric, default 20).", min=1)] = None,
     guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
                                                              "(default 7.5).", min=0)] = None,
     strength: Annotated[str | None, typer.Option(help="(parametric) How much makeup: subtle | natural | bold | max "
@@ -119,6 +119,13 @@ def protect(
     targets = _output_targets(photos, out)
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
 
+    # one photo: its faces are found in a forked process while torch and the models load (`masque.prefetch`)
+    prefetch = None
+    if not batch and not aligned and mask is None:
+        from ..prefetch import DetectionPrefetch
+
+        prefetch = DetectionPrefetch.start(photos[0], detector, max_pixels)
+
     # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
     from rich.console import Console
 
@@ -177,7 +184,7 @@ def protect(
         try:
             with _progress_bar(quiet) as progress, _format_notes(err):
                 report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
-                                                 progress=progress)
+                                                 progress=progress, prefetch=prefetch)
         except NoFaceError as exc:
             if len(photos) == 1:
                 raise

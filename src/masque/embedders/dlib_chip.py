@@ -46,13 +46,19 @@ class DlibFaceTools:
     def __init__(self):
         import dlib  # lazy: only the judge, tests and calibration need dlib-bin's recogniser
 
-        from ..faces.detect import LANDMARKS_5, LANDMARKS_68, _hog, _predictor
+        from ..faces.detect import LANDMARKS_5, _hog, _predictor
 
         self.dlib = dlib
         self.detector = _hog()
         self.sp5 = _predictor(LANDMARKS_5)
-        self.sp68 = _predictor(LANDMARKS_68)
         self.recognizer = dlib.face_recognition_model_v1(str(dlib_model_path()))
+
+    @property
+    def sp68(self):
+        """dlib's 68-point model, loaded on first use (0.47 s): only `chip(..., landmarks=True)` needs it."""
+        from ..faces.detect import LANDMARKS_68, _predictor
+
+        return _predictor(LANDMARKS_68)
 
     def largest_face(self, rgb: np.ndarray, upsample: int = 1):
         faces = self.detector(rgb, upsample)
@@ -60,13 +66,16 @@ class DlibFaceTools:
             return None
         return max(faces, key=lambda r: r.area())
 
-    def chip(self, rgb: np.ndarray, rect=None, upsample: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(150x150x3 uint8 chip as dlib makes it, photo->chip 3x3 matrix, 68 landmarks in photo pixels)."""
+    def chip(self, rgb: np.ndarray, rect=None, upsample: int = 1, *, landmarks: bool = True
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(150x150x3 uint8 chip as dlib makes it, photo->chip 3x3 matrix, 68 landmarks in photo pixels, or None
+        without ``landmarks``)."""
         rect = self.largest_face(rgb, upsample) if rect is None else rect
         if rect is None:
             raise ValueError("no face found by dlib's HOG detector")
         shape5 = self.sp5(rgb, rect)
-        lm68 = np.array([[p.x, p.y] for p in self.sp68(rgb, rect).parts()], dtype=np.float64)
+        lm68 = (np.array([[p.x, p.y] for p in self.sp68(rgb, rect).parts()], dtype=np.float64) if landmarks
+                else None)
         chip = np.asarray(self.dlib.get_face_chip(rgb, shape5, CHIP_SIZE, CHIP_PADDING))
         matrix = image_to_chip_matrix(self.dlib.get_face_chip_details(shape5, CHIP_SIZE, CHIP_PADDING))
         return chip, matrix, lm68
@@ -80,7 +89,7 @@ class DlibFaceTools:
         detector finds; ``None`` when it finds none. dlib-bin end to end: the independent judge of a protection."""
         rect = None if box is None else self.dlib.rectangle(*(int(v) for v in box))
         try:
-            chip, _, _ = self.chip(np.ascontiguousarray(rgb), rect)
+            chip, _, _ = self.chip(np.ascontiguousarray(rgb), rect, landmarks=False)
         except ValueError:
             return None
         return self.descriptor(chip)

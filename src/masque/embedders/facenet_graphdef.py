@@ -37,12 +37,12 @@ class SandbergFaceNet(InceptionResnetV1):
 
     def load_weights(self, path: Path) -> None:
         path = Path(path)
-        if path.suffix.lower() != ".pb":
-            from ..checkpoints import load_state_dict_strict
+        from ..checkpoints import assign_state_strict, load_state_dict_strict
 
+        if path.suffix.lower() != ".pb":
             load_state_dict_strict(self, path, name="facenet-casia")
             return
-        self.load_state_dict(graphdef_state_dict(path, self), strict=True)
+        assign_state_strict(self, graphdef_state_dict(path, self), name="facenet-casia", source=path)
 
 
 def _module_prefix(scope: str) -> str:

@@ -77,12 +77,12 @@ class SFaceNet(nn.Module):
     def load_weights(self, path: Path) -> None:
         """Load OpenCV Zoo's ``.onnx`` (int8 block-quantised weights folded to float) or a state dict of this module."""
         path = Path(path)
-        if path.suffix.lower() != ".onnx":
-            from ..checkpoints import load_state_dict_strict
+        from ..checkpoints import assign_state_strict, load_state_dict_strict
 
+        if path.suffix.lower() != ".onnx":
             load_state_dict_strict(self, path, name="sface")
             return
-        self.load_state_dict(onnx_state_dict(path, self), strict=True)
+        assign_state_strict(self, onnx_state_dict(path, self), name="sface", source=path)
 
 
 def onnx_state_dict(path: Path, module: SFaceNet) -> dict[str, torch.Tensor]:

@@ -38,6 +38,10 @@ class Template:
     def resized(self, size: int) -> Template:
         return Template(self.name, size, self.points)
 
+    def cuts_like(self, other: Template) -> bool:
+        """Whether ``other`` cuts the very same crop from a photo (same side, same landmark positions)."""
+        return self.size == other.size and np.array_equal(self.points, other.points)
+
 
 def _unit(points_px: np.ndarray, size: int) -> np.ndarray:
     return (np.asarray(points_px, dtype=np.float64) + 0.5) / size

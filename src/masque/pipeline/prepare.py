@@ -49,12 +49,13 @@ def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str
              plan: Any = None, anchors: Sequence[torch.Tensor] = (),
              anchor_embeddings: Mapping[str, torch.Tensor] | None = None, seed: int = 0, index: int = 0,
              anchor_label: str | None = None, aligned: AlignedFace | None = None,
-             trace: CostTrace | None = None) -> FaceJob:
+             trace: CostTrace | None = None, source_embeddings: Mapping[str, torch.Tensor] | None = None) -> FaceJob:
     """A `FaceJob` for ``crop`` (1, 3, S, S) and its union ``mask`` (1, 1, S, S).
 
     ``region_masks`` default to the union mask for the first of ``regions`` (default: the prompt's regions);
     ``plan`` defaults to ``engine.plan(prompt, regions)``; no ``anchors`` means single mode (the crop itself).
-    ``anchor_embeddings`` may be passed when the same anchors serve several jobs, so each is embedded once.
+    ``anchor_embeddings`` may be passed when the same anchors serve several jobs, so each is embedded once;
+    ``source_embeddings`` (model -> (D,) or (1, D)) when the judges already embedded this very crop.
     """
     if region_masks is None:
         regions_for = getattr(engine, "regions_for", None)
@@ -67,7 +68,11 @@ def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str
         plan = engine.plan(prompt, tuple(region_masks))
     single = not anchors
     anchors = (crop,) if single else tuple(anchors)
-    source = encode_anchors(engine.embedders, [crop], trace)
+    names = [m.name for m in engine.embedders]
+    if source_embeddings is not None and all(n in source_embeddings for n in names):
+        source = {n: source_embeddings[n].reshape(1, -1) for n in names}
+    else:
+        source = encode_anchors(engine.embedders, [crop], trace)
     if anchor_embeddings is None:
         anchor_embeddings = source if single else encode_anchors(engine.embedders, anchors, trace)
     return FaceJob(crop=crop, mask=mask, region_masks=dict(region_masks), prompt=prompt, plan=plan, anchors=anchors,
@@ -126,9 +131,11 @@ class Preparer:
         return union, {r: mask_tensor(self.masker(aligned, [r])) for r in self.regions}
 
     def photo_jobs(self, rgb: np.ndarray, faces: Sequence[Face], pairs: Sequence[PairPhoto], owner: int | None, *,
-                   seed: int, times: StageTimes, trace: CostTrace) -> list[FaceJob]:
+                   seed: int, times: StageTimes, trace: CostTrace,
+                   known: Sequence[Mapping[str, torch.Tensor]] | None = None) -> list[FaceJob]:
         """One job per face (face ``i`` gets seed ``seed + i``); the pair photos anchor face ``owner`` only, the
-        others are protected in single mode."""
+        others are protected in single mode. ``known[i]``: embeddings of face ``i``'s crop in this preparer's frame,
+        already computed (by the judges), so no surrogate embeds the same crop twice."""
         with times("align_mask"):
             aligned = [align_face(rgb, f, self.template) for f in faces]
             masks = [self._masks(al) for al in aligned]
@@ -142,7 +149,8 @@ class Preparer:
                 jobs.append(make_job(
                     self.engine, crop_to_tensor(al.crop), union, self.prompt, region_masks=per_region,
                     plan=self.plan, anchors=pair_crops if mine else (), anchor_embeddings=pair_emb if mine else None,
-                    seed=seed + i, index=i, anchor_label=label if mine else "self", aligned=al, trace=trace))
+                    seed=seed + i, index=i, anchor_label=label if mine else "self", aligned=al, trace=trace,
+                    source_embeddings=known[i] if known is not None else None))
         return jobs
 
     def crop_job(self, crop: np.ndarray, mask: np.ndarray | None, pairs: Sequence[np.ndarray], *, seed: int,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engines.base import Engine, FaceJob, ProgressCallback, ProtectResult
 from ..faces.align import tensor_to_crop
-from ..faces.detect import select_faces
+from ..faces.detect import Detection, select_faces
 from ..faces.paste import paste_back
 from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
@@ -82,25 +82,29 @@ class FacePipeline:
 
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
             aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
-            progress: ProgressCallback | None = None, times: StageTimes | None = None) -> PhotoResult:
+            progress: ProgressCallback | None = None, times: StageTimes | None = None,
+            detection: Detection | None = None) -> PhotoResult:
         """Protect every selected face of ``rgb`` (or, ``aligned``, the whole image as one face crop).
 
         ``pairs``: (name, pixels) of other photos of the same person, the anchors of the face they show best;
-        ``write`` stores the result and returns what a reader gets back, which is what the judge reads.
+        ``write`` stores the result and returns what a reader gets back, which is what the judge reads;
+        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`).
         """
         times, trace = times or StageTimes(), CostTrace()
         if aligned:
             return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace)
         # 1. faces of the photo and of the pair photos
         with times("detect"):
-            detection = self.preparer.detection(rgb)
+            detection = self.preparer.detection(rgb) if detection is None else detection
             found = detection.faces
             chosen = select_faces(found, self.faces)  # NoFaceError when there is none
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
         originals, refs, owner = self._before(rgb, chosen, pair_photos, times, trace)
         # 3. jobs
-        jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace)
+        same_crop = self.judge is not None and self.judge.template.cuts_like(self.preparer.template)
+        jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
+                                        known=[o.embeddings for o in originals] if same_crop else None)
         # 4. protect each face and paste it into the running result
         result, outcomes = rgb.copy(), []
         for job in jobs:

@@ -41,16 +41,18 @@ def test_registered_factory_builds_the_engine(embedders):
     assert isinstance(_engine(embedders), ParametricEngine)
 
 
-def test_pixels_outside_the_mask_are_bit_identical(face, pair, embedders):
+@pytest.mark.parametrize("optimise_size", [None, 64])  # 64: optimised on a half-size copy, rendered at full size
+def test_pixels_outside_the_mask_are_bit_identical(face, pair, embedders, optimise_size):
     _, crop = face
-    res, mask = _run(face, pair, embedders, "full glam", strength="max", lr=2.0)
+    res, mask = _run(face, pair, embedders, "full glam", strength="max", lr=2.0, optimise_size=optimise_size)
     outside = (mask == 0).expand_as(crop)
     assert torch.equal(res.image[outside], crop[outside])
     assert float((res.image - crop).abs().max()) > 0.05  # and it did paint inside
 
 
-@pytest.mark.parametrize("prompt", ["full glam", "smoky eye", "red lipstick"])
-def test_eyeballs_teeth_and_nostrils_are_never_painted(face, pair, embedders, prompt):
+@pytest.mark.parametrize("prompt, optimise_size", [("full glam", None), ("smoky eye", None), ("red lipstick", None),
+                                                   ("full glam", 64)])
+def test_eyeballs_teeth_and_nostrils_are_never_painted(face, pair, embedders, prompt, optimise_size):
     """Polygons drawn here straight from the landmarks (not the engine's masks), with an all-ones mask so only the
     engine's own cut protects them."""
     aligned, crop = face
@@ -60,7 +62,8 @@ def test_eyeballs_teeth_and_nostrils_are_never_painted(face, pair, embedders, pr
         rr, cc = polygon(lm[idx, 1], lm[idx, 0], shape)
         keep[rr, cc] = True
     assert keep.sum() > 100
-    res, _ = _run(face, pair, embedders, prompt, mask=torch.ones(1, 1, *shape), strength="max", lr=2.0)
+    res, _ = _run(face, pair, embedders, prompt, mask=torch.ones(1, 1, *shape), strength="max", lr=2.0,
+                  optimise_size=optimise_size)
     keep_t = torch.from_numpy(keep).expand_as(crop[0])[None]
     assert torch.equal(res.image[keep_t], crop[keep_t])
 
@@ -84,6 +87,23 @@ def test_similarity_drops_and_quality_is_reported(face, pair, embedders):
     assert set(q["shade_delta_e2000"]) == set(res.details["plan"]["products"])
     assert all(0 <= d <= 12 for d in q["shade_delta_e2000"].values())  # within the colour family
     assert res.details["plan"]["products"]["eyeliner"]["shade"] == "black"
+
+
+def test_optimising_on_a_smaller_copy_renders_the_answer_at_full_size(face, pair, embedders):
+    """The settings found at 64² are rendered on the 128² crop: the tutorial look (0 steps) is the same image either
+    way, and after optimisation the answer is full-size, moved the surrogate, and its settings are in bounds."""
+    full0, _ = _run(face, pair, embedders, "full glam", steps=0, optimise_size=None)
+    small0, _ = _run(face, pair, embedders, "full glam", steps=0, optimise_size=64)
+    assert torch.equal(full0.image, small0.image)
+    res, _ = _run(face, pair, embedders, "full glam", strength="max", steps=8, optimise_size=64)
+    assert res.image.shape == face[1].shape
+    assert res.similarity_after["tiny-random"] < res.similarity_before["tiny-random"]
+    for product, values in res.details["parameters"].items():
+        for name, value in values.items():
+            b = bounds_for(product, "max")[name]
+            assert b.lo - 1e-6 <= value <= b.hi + 1e-6
+    with pytest.raises(InputError, match="optimise_size"):
+        ParametricConfig(optimise_size=8)
 
 
 def test_deterministic_for_a_seed(face, pair, embedders):

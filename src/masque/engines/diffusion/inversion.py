@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ...optim import Adam
 from ...trace import CostTrace
 from .backbone import Backbone
 from .config import InversionConfig, null_text_lr
@@ -115,7 +116,7 @@ def optimise_null(bb: Backbone, latents: list[torch.Tensor], cond: torch.Tensor,
             with torch.no_grad():
                 eps_c = unet_eps(bb, z, t, cond, trace)
             phi.requires_grad_(True)
-            opt = torch.optim.Adam([phi], lr=null_text_lr(cfg, i))
+            opt = Adam([phi], lr=null_text_lr(cfg, i))
             for _ in range(cfg.inner_iters):
                 eps_u = unet_eps(bb, z, t, phi, trace, backward=True)
                 loss = F.mse_loss(ddim_prev(sched, cfg_eps(eps_u, eps_c, cfg.guidance_scale), t, z), target)
