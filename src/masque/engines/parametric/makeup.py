@@ -75,9 +75,9 @@ PARAMS: Mapping[str, Mapping[str, Bound]] = {
                  "gloss": Bound(0.0, 0.25, 0.12)},  # a stronger white screen reads as a grey film on dark lips
 }
 # How far the optimiser may move a shade within its family, in LCh (not a Lab ball, which let it lower b* and turn
-# rose blush and lipstick mauve): lightness ± SHADE_LIGHTNESS[product]; chroma up to CHROMA_RANGE richer and half
-# that duller; hue angle up to HUE_TOLERANCE degrees warmer (towards the skin's hues, ~60°) and half that cooler
-# (towards blue/mauve). So the hue stays the prompt's for any parameter values.
+# rose blush and lipstick mauve): lightness up to SHADE_LIGHTNESS[product] lighter and half that darker; chroma up
+# to CHROMA_RANGE richer and half that duller; hue angle up to HUE_TOLERANCE degrees warmer (towards the skin's
+# hues, ~60°) and half that cooler (towards blue/mauve). So the hue stays the prompt's for any parameter values.
 SHADE_LIGHTNESS: Mapping[str, float] = {"foundation": 3.0, "blush": 4.0, "eyeshadow": 4.0, "eyeliner": 3.0,
                                         "brows": 3.0, "lipstick": 4.0, "bronzer": 4.0}
 CHROMA_RANGE = 0.12
@@ -128,15 +128,16 @@ def lin_of_lab(lab: torch.Tensor) -> torch.Tensor:
 
 def shade_in_family(base: torch.Tensor, raw: torch.Tensor, lightness: float) -> torch.Tensor:
     """Lab ``base`` moved by the unconstrained ``raw`` (3,) within its colour family: bounded separately in
-    lightness (± ``lightness``), chroma (up to CHROMA_RANGE richer, half that duller) and hue angle (HUE_TOLERANCE
-    degrees warmer, half that cooler): duller and cooler is the way to mauve and grey."""
+    lightness (up to ``lightness`` lighter, half that darker), chroma (up to CHROMA_RANGE richer, half that duller)
+    and hue angle (HUE_TOLERANCE degrees warmer, half that cooler): darker, duller and cooler is the way to mauve."""
     r = torch.tanh(raw)
     chroma = torch.hypot(base[1], base[2]) * (1 + CHROMA_RANGE * torch.where(r[1] > 0, r[1], 0.5 * r[1]))
     h0 = torch.atan2(base[2], base[1])
     warm = 1.0 if float(torch.sin(float(np.radians(60.0)) - h0)) >= 0 else -1.0  # which way is towards ~60°
     turn = warm * r[2]
     hue = h0 + float(np.radians(HUE_TOLERANCE)) * torch.where(turn > 0, turn, 0.5 * turn) * warm
-    return torch.stack([base[0] + lightness * r[0], chroma * torch.cos(hue), chroma * torch.sin(hue)])
+    light = base[0] + lightness * torch.where(r[0] > 0, r[0], 0.5 * r[0])
+    return torch.stack([light, chroma * torch.cos(hue), chroma * torch.sin(hue)])
 
 
 def deep_shade(lab: torch.Tensor) -> torch.Tensor:
