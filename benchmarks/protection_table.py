@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--strengths", nargs="*", default=list(STRENGTHS))
     ap.add_argument("--steps", type=int, default=ParametricConfig.steps)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--optimise-size", type=int, default=ParametricConfig.optimise_size,
+                    help="side the settings are optimised at (0: the crop's own size)")
     ap.add_argument("--faces", type=Path, default=IDENTITIES)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--people", type=int, default=None, help="only the first N identities (alphabetical)")
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
                     held_out = {}
                     for surrogates, held in splits:
                         engine = create_engine("parametric", embedders=surrogates,
-                                               config=ParametricConfig(steps=args.steps, strength=strength))
+                                               config=ParametricConfig(steps=args.steps, strength=strength,
+                                                                      optimise_size=args.optimise_size or None))
                         res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
                                                       regions=plan.regions, plan=plan,
                                                       anchors=[crop_to_tensor(pair[3].crop)], aligned=al))
@@ -134,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
                     res = held_out.get("dlib")
                     if res is None:
                         engine = create_engine("parametric", embedders=models,
-                                               config=ParametricConfig(steps=args.steps, strength=strength))
+                                               config=ParametricConfig(steps=args.steps, strength=strength,
+                                                                      optimise_size=args.optimise_size or None))
                         res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
                                                       regions=plan.regions, plan=plan,
                                                       anchors=[crop_to_tensor(pair[3].crop)], aligned=al))

@@ -75,9 +75,32 @@ def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str
         source = encode_anchors(engine.embedders, [crop], trace)
     if anchor_embeddings is None:
         anchor_embeddings = source if single else encode_anchors(engine.embedders, anchors, trace)
-    return FaceJob(crop=crop, mask=mask, region_masks=dict(region_masks), prompt=prompt, plan=plan, anchors=anchors,
+    region_masks = region_masks if isinstance(region_masks, RegionMasks) else dict(region_masks)
+    return FaceJob(crop=crop, mask=mask, region_masks=region_masks, prompt=prompt, plan=plan, anchors=anchors,
                    anchor_embeddings=anchor_embeddings, source_embeddings=source, seed=seed, index=index,
                    anchor_label=anchor_label or ("self" if single else "pair"), aligned=aligned)
+
+
+class RegionMasks(Mapping[str, torch.Tensor]):
+    """Each region's own mask of one aligned face, drawn on first access: an engine that paints only the union (the
+    parametric engine) never pays for them (six masks of "full glam" cost 0.08 s)."""
+
+    def __init__(self, masker: RegionMasker, aligned: AlignedFace, regions: Sequence[str]):
+        self._masker, self._aligned, self._regions = masker, aligned, tuple(regions)
+        self._drawn: dict[str, torch.Tensor] = {}
+
+    def __getitem__(self, region: str) -> torch.Tensor:
+        if region not in self._regions:
+            raise KeyError(region)
+        if region not in self._drawn:
+            self._drawn[region] = mask_tensor(self._masker(self._aligned, [region]))
+        return self._drawn[region]
+
+    def __iter__(self):
+        return iter(self._regions)
+
+    def __len__(self) -> int:
+        return len(self._regions)
 
 
 @dataclass
@@ -121,14 +144,14 @@ class Preparer:
                               "visible.")
         return faces[0]
 
-    def _masks(self, aligned: AlignedFace) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _masks(self, aligned: AlignedFace) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
         if self.whole_crop:
             ones = torch.ones(1, 1, *aligned.crop.shape[:2])
             return ones, {self.regions[0]: ones}
         union = mask_tensor(self.masker(aligned, self.regions))
         if len(self.regions) == 1:
             return union, {self.regions[0]: union}
-        return union, {r: mask_tensor(self.masker(aligned, [r])) for r in self.regions}
+        return union, RegionMasks(self.masker, aligned, self.regions)
 
     def photo_jobs(self, rgb: np.ndarray, faces: Sequence[Face], pairs: Sequence[PairPhoto], owner: int | None, *,
                    seed: int, times: StageTimes, trace: CostTrace,

@@ -173,6 +173,14 @@ class CosmeticLayer(nn.Module):
         self.bounds = {p: bounds_for(param_key(p, shade), plan.strength) for p, shade in plan.products.items()}
         self.raw = nn.ParameterDict({f"{p}__{n}": nn.Parameter(torch.zeros(())) for p, bs in self.bounds.items()
                                      for n in bs})
+        # every bounded value in one vector (one sigmoid per render instead of one per use: ~150 uses a render)
+        self._keys = [(p, n) for p, bs in self.bounds.items() for n in bs]
+        spans = [self.bounds[p][n] for p, n in self._keys]
+        self._lo = torch.tensor([b.lo for b in spans])
+        self._span = torch.tensor([b.hi - b.lo for b in spans])
+        self._init = torch.tensor([b.init for b in spans])
+        start = [min(max((b.init - b.lo) / max(b.hi - b.lo, 1e-8), 1e-4), 1 - 1e-4) for b in spans]
+        self._logit = torch.tensor([float(np.log(q / (1 - q))) for q in start])
         self.shade_raw = nn.ParameterDict({p: nn.Parameter(torch.zeros(3)) for p in plan.products
                                            if p in SHADE_LIGHTNESS})
         # 1. constants: linear crop, skin likelihood and median skin tone, product areas, eye and lip fields
@@ -196,6 +204,13 @@ class CosmeticLayer(nn.Module):
             self.lids = [(geo.soft(a, 0.9), t, s) for a, t, s in (geo.lid(side) for side in SIDES)]
             self.under = [(geo.soft(a, 0.6), d) for a, d in (geo.under_eye(side) for side in SIDES)]
             self.below_brows = geo.clear_of(geo.regions.brows(), 0.05)  # shadow fades out before the brows
+            # per eye, the maps no setting moves (once, not every render): lid area, lash-line -> brow coordinate t,
+            # outer-corner weight, the deep shade's weight on the lid, the under-lash smudge
+            self.lid_maps = []
+            for (area, t, s_pos), (under, d_low) in zip(self.lids, self.under, strict=True):
+                outer = torch.sigmoid((s_pos - 0.55) / 0.15)
+                smudge = under * torch.exp(-0.5 * (d_low / (0.08 * geo.u)) ** 2) * (0.55 + 0.45 * outer)
+                self.lid_maps.append((area, t, outer, area * outer * torch.exp(-t / 0.6), smudge))
         if "lipstick" in plan.products:
             self.lip_sd = geo.lips_signed_distance()  # teeth and inner mouth are cut by the engine afterwards
         self.texture = None
@@ -205,17 +220,24 @@ class CosmeticLayer(nn.Module):
         self.texture_eps = texture
 
     # -- parameter values --------------------------------------------------------------------------------------
+    def bounded_values(self, reference: bool = False) -> dict[tuple[str, str], torch.Tensor]:
+        """Every (product, setting) value: lo + (hi - lo) · sigmoid(raw + logit(init)), inside its bounds by
+        construction and at ``init`` when raw = 0; the tutorial values themselves when ``reference``."""
+        if reference or not self._keys:
+            vals = self._init
+        else:
+            raw = torch.stack([self.raw[f"{p}__{n}"] for p, n in self._keys])
+            vals = self._lo + self._span * torch.sigmoid(raw + self._logit)
+        return dict(zip(self._keys, vals.unbind(), strict=True))
+
     def value(self, product: str, name: str, reference: bool = False) -> torch.Tensor:
-        b = self.bounds[product][name]
-        if reference:
-            return torch.tensor(b.init)
-        init = min(max((b.init - b.lo) / max(b.hi - b.lo, 1e-8), 1e-4), 1 - 1e-4)
-        return b.lo + (b.hi - b.lo) * torch.sigmoid(self.raw[f"{product}__{name}"] + float(np.log(init / (1 - init))))
+        return self.bounded_values(reference)[(product, name)]
 
     def values(self) -> dict[str, dict[str, float]]:
         """Every parameter's current value (for the sidecar and bound tests)."""
         with torch.no_grad():
-            return {p: {n: float(self.value(p, n)) for n in bs} for p, bs in self.bounds.items()}
+            vals = self.bounded_values()
+            return {p: {n: float(vals[(p, n)]) for n in bs} for p, bs in self.bounds.items()}
 
     def shade_lab(self, product: str, reference: bool = False) -> torch.Tensor:
         """The product's Lab shade: the plan's (or the skin-relative) shade plus its bounded in-family offset."""
@@ -240,7 +262,8 @@ class CosmeticLayer(nn.Module):
         """The made-up crop in sRGB (1, 3, S, S); identical to the crop wherever no product reaches."""
         x = self.crop_lin
         products = self.plan.products
-        v = lambda p, n: self.value(p, n, reference)  # noqa: E731
+        vals = self.bounded_values(reference)
+        v = lambda p, n: vals[(p, n)]  # noqa: E731
         g, u = self.geo, self.geo.u
         if "foundation" in products:
             x = self._cover(x, "foundation", v("foundation", "opacity") * self.skin_area, reference)
@@ -350,13 +373,11 @@ class CosmeticLayer(nn.Module):
         deep_lab = deep_shade(lid_lab)
         cov, depth = torch.zeros(g.shape), torch.zeros(g.shape)
         height = v("eyeshadow", "height")
-        for (area, t, s_pos), (under, d_low) in zip(self.lids, self.under, strict=True):
-            outer = torch.sigmoid((s_pos - 0.55) / 0.15)
+        for area, t, outer, lid_depth, smudge in self.lid_maps:
             reach = height * (1 + 0.3 * outer)  # the outer V rises a little higher than the inner lid
             fade = torch.sigmoid((reach - t) / 0.15) * (1 - 0.35 * (t / reach).clamp(0, 1))
             cov = cov + area * fade
-            depth = torch.maximum(depth, area * outer * torch.exp(-t / 0.6))
-            smudge = under * torch.exp(-0.5 * (d_low / (0.08 * g.u)) ** 2) * (0.55 + 0.45 * outer)
+            depth = torch.maximum(depth, lid_depth)
             cov = cov + v("eyeshadow", "lower") * smudge
             depth = torch.maximum(depth, v("eyeshadow", "lower") * smudge)
         cov = cov.clamp(0, 1) * self.below_brows
