@@ -128,7 +128,9 @@ class FacePipeline:
         if self.judge is None:
             return [], [], 0 if pair_photos else None
         with times("judge"):
-            originals = [self.judge.original(rgb, f, i, trace) for i, f in enumerate(chosen)]
+            # without references, held-out models embed the original later, batched with the protected face
+            defer = () if pair_photos else [m.name for m in self.judge.models if m.name not in self.judge.surrogates]
+            originals = [self.judge.original(rgb, f, i, trace, defer=defer) for i, f in enumerate(chosen)]
             refs = [self.judge.reference(p.rgb, p.face, p.name, trace) for p in pair_photos]
             return originals, refs, self.judge.owner(originals, refs)
 
