@@ -13,16 +13,20 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
-PKGS=(diffusers transformers accelerate scikit-image scipy Pillow numpy safetensors huggingface_hub tokenizers)
-MODULES=(diffusers transformers accelerate skimage scipy PIL numpy safetensors huggingface_hub tokenizers)
+PKGS=(diffusers transformers accelerate scikit-image scipy Pillow numpy safetensors huggingface_hub tokenizers kornia
+      importlib_metadata)
+MODULES=(diffusers transformers accelerate skimage scipy PIL numpy safetensors huggingface_hub tokenizers kornia
+         importlib_metadata)
 
 if [ "${1:-}" = "--prepare" ]; then
     mkdir -p .gpu-wheels
     grep -qx '/.gpu-wheels/' .git/info/exclude 2>/dev/null || echo '/.gpu-wheels/' >> .git/info/exclude
-    # the GPU image runs Python 3.12 on x86-64 (KINDS.md); pure-Python wheels fit any
-    "$PY" -m pip download --quiet --dest .gpu-wheels --only-binary=:all: --python-version 3.12 \
+    # the GPU image runs Python 3.12 on x86-64 with torch, transformers, accelerate, scikit-image, scipy, Pillow,
+    # numpy, safetensors and huggingface_hub (the device tool's KINDS.md); it lacks diffusers and kornia. Only those
+    # (no dependencies: 14 MB; with them 90 MB, over the 64 MiB a call may carry)
+    "$PY" -m pip download --quiet --no-deps --dest .gpu-wheels --only-binary=:all: --python-version 3.12 \
         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --implementation cp \
-        diffusers scikit-image lazy_loader imageio tifffile networkx
+        diffusers importlib_metadata kornia kornia_rs
     du -sh .gpu-wheels && ls .gpu-wheels
     exit 0
 fi
@@ -39,7 +43,9 @@ for i in "${!MODULES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     if [ -d .gpu-wheels ]; then
-        "$PY" -m pip install --quiet --no-index --find-links .gpu-wheels "${missing[@]}" || exit 2
+        # into a folder of our own (the image's environment may be read-only); kornia needs its kornia_rs
+        "$PY" -m pip install --quiet --no-index --no-deps --target /tmp/gpu-site .gpu-wheels/*.whl || exit 2
+        export PYTHONPATH="/tmp/gpu-site:$PYTHONPATH"
     else
         echo "gpu.sh: missing ${missing[*]}; run 'benchmarks/gpu.sh --prepare' where there is network and carry .gpu-wheels" >&2
         exit 2
