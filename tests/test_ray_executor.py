@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from masque.cli import main
@@ -61,7 +62,14 @@ def test_evaluate_on_ray_gives_the_local_per_item_results(ray_local, tmp_path, f
         for n in names:
             (data / ident / f"{n}.jpg").symlink_to(faces_dir / f"{n}.jpg")
     local, remote = tmp_path / "local", tmp_path / "ray"
-    _evaluate(["--dataset", str(data), "--out", str(local), *EVAL, "--executor", "local"])
+    # Ray's 1-CPU workers run torch on one thread; the local run gets the same, since convolutions (channels-last,
+    # oneDNN) sum in an order that depends on the thread count and PGD's sign steps turn 1e-8 into a pixel
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _evaluate(["--dataset", str(data), "--out", str(local), *EVAL, "--executor", "local"])
+    finally:
+        torch.set_num_threads(threads)
     shutil.copytree(local / "crops", remote / "crops")  # the driver's detection cache: same crops, less waiting
     _evaluate(["--dataset", str(data), "--out", str(remote), *EVAL, "--executor", "ray", "--workers", "2"])
 
