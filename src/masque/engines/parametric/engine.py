@@ -55,8 +55,8 @@ class ParametricConfig:
     crop_size: int = 256  # the layer is smooth, so 256² keeps FR gradients cheap; paste-back restores resolution
     # side the optimisation renders at (None: crop_size). The settings are resolution-free (landmark frame, widths in
     # px of a 256² crop), so they are found on a 128² copy — the FR models read 112-160 px anyway — and the answer is
-    # rendered at crop_size: the render's forward+backward costs 34 instead of 56 ms a step. Not with texture (a
-    # per-pixel field).
+    # rendered at crop_size: the render's forward+backward costs ~50 instead of ~93 ms a step ("full glam", 2 cores).
+    # Not with texture (a per-pixel field).
     optimise_size: int | None = 128
 
     def __post_init__(self):
