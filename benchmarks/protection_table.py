@@ -37,6 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 IDENTITIES = ROOT.parent / "shared" / "data" / "identities"  # ../shared beside the clone (DESIGN.md)
 
 
+def protect_face(surrogates, config, crop, mask, prompt, plan, pair_crop, aligned):
+    """One source face protected by the parametric engine optimised against ``surrogates``."""
+    from masque.engines import create_engine
+    from masque.pipeline import make_job
+
+    engine = create_engine("parametric", embedders=surrogates, config=config)
+    return engine.protect(make_job(engine, crop, mask, prompt, regions=plan.regions, plan=plan, anchors=[pair_crop],
+                                   aligned=aligned))
+
+
 def available_models() -> list:
     from masque.embedders import create_embedder, list_embedders
     from masque.embedders.registry import TEST_ONLY
@@ -71,14 +81,12 @@ def load_people(root: Path, template):
 
 def main(argv: list[str] | None = None) -> None:
     from masque.embedders.dlib_chip import dlib_face_tools
-    from masque.engines import create_engine
     from masque.engines.parametric import ParametricConfig
     from masque.faces.align import crop_to_tensor, tensor_to_crop
     from masque.faces.paste import paste_back
     from masque.faces.regions import RegionMasker
     from masque.faces.templates import generation_template
     from masque.makeup import STRENGTHS, resolve_plan
-    from masque.pipeline import make_job
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", nargs="*", default=["full glam"])
@@ -116,13 +124,12 @@ def main(argv: list[str] | None = None) -> None:
                     mask = masker(al, plan.regions)
                     crop = crop_to_tensor(al.crop)
                     held_out = {}
+                    config = ParametricConfig(steps=args.steps, strength=strength,
+                                              optimise_size=args.optimise_size or None)
+                    job_args = (crop, torch.from_numpy(mask)[None, None], prompt, plan, crop_to_tensor(pair[3].crop),
+                                al)
                     for surrogates, held in splits:
-                        engine = create_engine("parametric", embedders=surrogates,
-                                               config=ParametricConfig(steps=args.steps, strength=strength,
-                                                                      optimise_size=args.optimise_size or None))
-                        res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
-                                                      regions=plan.regions, plan=plan,
-                                                      anchors=[crop_to_tensor(pair[3].crop)], aligned=al))
+                        res = protect_face(surrogates, config, *job_args)
                         held_out[held.name] = res
                         nfe.append(res.trace.nfe())
                         steps.append(res.details["iterations"])
@@ -134,14 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                                 by_model.setdefault(held.name, []).append(cos < held.verdict_threshold)
                     # dlib-bin on the written photo: the run that held dlib's port out (so dlib-bin is independent
                     # of every surrogate), else one optimised on every model
-                    res = held_out.get("dlib")
-                    if res is None:
-                        engine = create_engine("parametric", embedders=models,
-                                               config=ParametricConfig(steps=args.steps, strength=strength,
-                                                                      optimise_size=args.optimise_size or None))
-                        res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
-                                                      regions=plan.regions, plan=plan,
-                                                      anchors=[crop_to_tensor(pair[3].crop)], aligned=al))
+                    res = held_out.get("dlib") or protect_face(models, config, *job_args)
                     out = paste_back(rgb, al, tensor_to_crop(res.image), mask)
                     after = tools.face_descriptor(out, face.box)
                     for ref in refs:
