@@ -1,21 +1,26 @@
-"""Strength x protection x look table of the parametric engine on the shared identities (README / issue 12).
+"""The protection frontier of the parametric engine: strength x finish amplitude on the shared identities (issue 19).
 
-    python benchmarks/protection_table.py --prompts "full glam" --out /tmp/protection.json
-    python benchmarks/protection_table.py --prompts "full glam" "red lipstick" --strengths natural max --steps 40
+    python benchmarks/protection_table.py --strengths natural --finishes 0 4 6 8 12 --out /tmp/frontier.json
+    python benchmarks/protection_table.py --strengths subtle natural bold max          # each level's own preset
 
-Protocol. Every photo of every identity with >= 2 photos is a source; its pair photo (the anchor the engine dodges)
-is the next photo of the same person. The protected photo is judged against *every other* photo of that person:
+It runs what ships: one `masque.api.Protector` per held-out model (the engine optimised on every other present FR
+model; `FacePipeline`: prepare → engine → paste back → write → judge the written file) and reads the one verdict rule
+(`masque.pipeline.verdict`) off the sidecar's verdicts. Protocol:
 
-- leave-one-out: with M >= 2 FR models, for each held-out model h the engine optimises on the other M - 1 and h
-  judges (cosine to the reference photo's crop below h's verdict threshold = protected); the column is the mean over
-  held-out models. With a single model there is nothing to hold out and the column reads "n/a".
-- dlib-bin: dlib's own pipeline on the written (pasted-back, full-resolution) photo vs the reference photo,
-  protected when the descriptor distance exceeds 0.6; the photo is the leave-one-out run that held dlib's port out
-  (so no surrogate is dlib), or, with dlib as the only model, one optimised on it.
-- ``--sources-per-person N`` protects only the first N photos of each person (every other photo still judges).
-- look: face-box SSIM and the high-frequency energy of the makeup layer (`quality_report`), mean over sources.
+- sources: the first ``--sources-per-person`` photos of each identity with >= 2 photos; pairs (the anchors and the
+  references the judges compare with): ``--pairs next`` the next photo of the same person, ``all`` every other photo
+  (several pair photos used together);
+- leave-one-out: the held-out model h judges the written photo (`ModelVerdict` row of role "held-out": protected when
+  it matches neither the original face nor any reference). ``--rotate`` (default) holds out one model per face,
+  cycling through the present models across faces (so each face is optimised once per setting); ``--no-rotate`` holds
+  out every model for every face. PSR per held-out model and overall;
+- dlib-bin: dlib's own pipeline on the written photo, the same verdict rule (independent of every surrogate only in
+  the runs that held dlib's port out — the column counts every run);
+- white-box: per face, did the optimiser beat every one of its own surrogates (`details["white_box"]`);
+- look: face-box SSIM on the crop (`quality_report`), MS-SSIM of the written photo's face box at full resolution
+  against the original, and seconds per face (the whole `protect_photo`, judging included; the machine was shared).
 
-PSR = protected pairs / judged pairs. Prints a markdown table; ``--out`` also writes every row as JSON.
+Prints a markdown table; ``--out`` also writes every row (and every face) as JSON.
 """
 
 from __future__ import annotations
@@ -25,150 +30,148 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
 import json  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IDENTITIES = ROOT.parent / "shared" / "data" / "identities"  # ../shared beside the clone (DESIGN.md)
+IDENTITIES = next((p for p in (ROOT.parent / "shared" / "data" / "identities",  # ../shared beside the clone
+                   Path("/work/shared/data/identities")) if p.is_dir()), ROOT.parent / "shared" / "data" / "identities")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def protect_face(surrogates, config, crop, mask, prompt, plan, pair_crop, aligned):
-    """One source face protected by the parametric engine optimised against ``surrogates``."""
-    from masque.engines import create_engine
-    from masque.pipeline import make_job
-
-    engine = create_engine("parametric", embedders=surrogates, config=config)
-    return engine.protect(make_job(engine, crop, mask, prompt, regions=plan.regions, plan=plan, anchors=[pair_crop],
-                                   aligned=aligned))
-
-
-def available_models() -> list:
-    from masque.embedders import create_embedder, list_embedders
-    from masque.embedders.registry import TEST_ONLY
-    from masque.errors import MasqueError
-
-    out = []
-    for name in list_embedders():
-        if name in TEST_ONLY:
-            continue
-        with contextlib.suppress(MasqueError):  # a model whose weights are not installed is left out
-            out.append(create_embedder(name))
-    return out
-
-
-def load_people(root: Path, template):
-    from masque.faces.align import align_face
-    from masque.faces.detect import detect_faces
-    from masque.io import read_image
-
-    people = {}
+def people(root: Path, limit: int | None) -> dict[str, list[Path]]:
+    out = {}
     for person in sorted(p for p in root.iterdir() if p.is_dir()):
-        photos = []
-        for path in sorted(q for q in person.iterdir() if q.suffix.lower() in (".jpg", ".jpeg", ".png")):
-            rgb = read_image(path).rgb
-            faces = detect_faces(rgb)
-            if faces:
-                photos.append((path, rgb, faces[0], align_face(rgb, faces[0], template)))
+        photos = sorted(q for q in person.iterdir() if q.suffix.lower() in PHOTO_SUFFIXES)
         if len(photos) >= 2:
-            people[person.name] = photos
-    return people
+            out[person.name] = photos
+    return dict(list(out.items())[:limit])
+
+
+def face_box_ms_ssim(original: np.ndarray, written: np.ndarray, box) -> float:
+    from masque.engines.parametric.quality import ms_ssim
+
+    x0, y0, x1, y1 = (int(v) for v in box)
+    h, w = original.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    return ms_ssim(original[y0:y1, x0:x1], written[y0:y1, x0:x1])
+
+
+def held_out_row(verdict, role: str, name: str | None = None):
+    return next(m for m in verdict.models if m.role == role and (name is None or m.model == name))
 
 
 def main(argv: list[str] | None = None) -> None:
-    from masque.embedders.dlib_chip import dlib_face_tools
-    from masque.engines.parametric import ParametricConfig
-    from masque.faces.align import crop_to_tensor, tensor_to_crop
-    from masque.faces.paste import paste_back
-    from masque.faces.regions import RegionMasker
-    from masque.faces.templates import generation_template
-    from masque.makeup import STRENGTHS, resolve_plan
+    from masque.api import Protector
+    from masque.embedders import present_embedders
+    from masque.engines.parametric import STRENGTH_PRESETS, ParametricConfig
+    from masque.io import read_image
+    from masque.makeup import STRENGTHS
+    from masque.pipeline.verdict import PROTECTED
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", nargs="*", default=["full glam"])
     ap.add_argument("--strengths", nargs="*", default=list(STRENGTHS))
-    ap.add_argument("--steps", type=int, default=ParametricConfig.steps)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--optimise-size", type=int, default=ParametricConfig.optimise_size,
-                    help="side the settings are optimised at (0: the crop's own size)")
+    ap.add_argument("--finishes", nargs="*", default=["preset"],
+                    help="finish amplitudes in /255 to try at each strength ('preset': the strength's own)")
+    ap.add_argument("--steps", type=int, default=None, help="Adam steps (default: each strength's preset)")
+    ap.add_argument("--models", nargs="*", default=None, help="FR models to use (default: every present one)")
+    ap.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=True,
+                    help="hold out one model per face, cycling across faces (default) instead of every model")
+    ap.add_argument("--pairs", choices=("next", "all"), default="next")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--faces", type=Path, default=IDENTITIES)
-    ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--people", type=int, default=None, help="only the first N identities (alphabetical)")
-    ap.add_argument("--sources-per-person", type=int, default=None,
-                    help="protect only the first N photos of each person (all others still judge)")
+    ap.add_argument("--sources-per-person", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models = available_models()
-    names = [m.name for m in models]
-    template, masker, tools = generation_template(256), RegionMasker(), dlib_face_tools()
-    people = dict(list(load_people(args.faces, template).items())[:args.people])
-    # leave-one-out splits; one model: optimise on it, nothing held out
-    splits = [([m for m in models if m.name != h.name], h) for h in models] if len(models) > 1 else []
-    print(f"models {names}; {len(splits)} leave-one-out split(s); people {list(people)}; steps {args.steps}",
-          flush=True)
-    rows = []
+    names = args.models or present_embedders()
+    if len(names) < 2:
+        raise SystemExit(f"leave-one-out needs >= 2 FR models, present: {names}; run `masque models fetch --all-fr`")
+    crowd = people(args.faces, args.people)
+    sources = [(person, i) for person, photos in crowd.items() for i in range(min(args.sources_per_person,
+                                                                                  len(photos)))]
+    plan_of = {k: [names[j % len(names)]] if args.rotate else names for j, k in enumerate(sources)}
+    print(f"models {names}; faces {len(sources)} ({'rotating held-out' if args.rotate else 'every held-out'}); "
+          f"pairs {args.pairs}", flush=True)
+    protectors: dict[str, Protector] = {}
+    rows, tmp = [], Path(tempfile.mkdtemp(prefix="masque-frontier-"))
     for prompt in args.prompts:
         for strength in args.strengths:
-            plan = resolve_plan(prompt, strength)
-            t0 = time.perf_counter()
-            loo, dlib_bin, ssim, hf, nfe, steps = [], [], [], [], [], []
-            by_model: dict[str, list[bool]] = {}
-            for photos in people.values():
-                for i, (_path, rgb, face, al) in enumerate(photos[:args.sources_per_person]):
-                    pair = photos[(i + 1) % len(photos)]
-                    refs = [p for j, p in enumerate(photos) if j != i]
-                    mask = masker(al, plan.regions)
-                    crop = crop_to_tensor(al.crop)
-                    held_out = {}
-                    config = ParametricConfig(steps=args.steps, strength=strength,
-                                              optimise_size=args.optimise_size or None)
-                    job_args = (crop, torch.from_numpy(mask)[None, None], prompt, plan, crop_to_tensor(pair[3].crop),
-                                al)
-                    for surrogates, held in splits:
-                        res = protect_face(surrogates, config, *job_args)
-                        held_out[held.name] = res
-                        nfe.append(res.trace.nfe())
-                        steps.append(res.details["iterations"])
-                        with torch.no_grad():
-                            e = held(res.image)
-                            for ref in refs:
-                                cos = float(e @ held(crop_to_tensor(ref[3].crop)).T)
-                                loo.append(cos < held.verdict_threshold)
-                                by_model.setdefault(held.name, []).append(cos < held.verdict_threshold)
-                    # dlib-bin on the written photo: the run that held dlib's port out (so dlib-bin is independent
-                    # of every surrogate), else one optimised on every model
-                    res = held_out.get("dlib") or protect_face(models, config, *job_args)
-                    out = paste_back(rgb, al, tensor_to_crop(res.image), mask)
-                    after = tools.face_descriptor(out, face.box)
-                    for ref in refs:
-                        d_ref = tools.face_descriptor(ref[1], ref[2].box)
-                        if d_ref is None:
-                            continue
-                        dist = float("inf") if after is None else float(np.linalg.norm(after - d_ref))
-                        dlib_bin.append(dist > 0.6)
-                    ssim.append(res.details["quality"]["face_ssim"])
-                    hf.append(res.details["quality"]["hf_energy"])
-            row = {"prompt": prompt, "strength": strength, "loo_psr": float(np.mean(loo)) if loo else None,
-                   "loo_pairs": len(loo),
-                   "loo_psr_by_held_out": {k: float(np.mean(v)) for k, v in by_model.items()},
-                   "dlib_bin_psr": float(np.mean(dlib_bin)), "dlib_bin_pairs": len(dlib_bin),
-                   "face_ssim": float(np.mean(ssim)), "hf_energy": float(np.mean(hf)), "models": names,
-                   "seconds": time.perf_counter() - t0, "mean_nfe": float(np.mean(nfe)) if nfe else 0.0,
-                   "mean_steps": float(np.mean(steps)) if steps else 0.0}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    print("\n| prompt | strength | LOO PSR (held-out) | dlib-bin PSR | face SSIM | HF energy |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        loo = "n/a" if r["loo_psr"] is None else f"{100 * r['loo_psr']:.0f} % ({r['loo_pairs']})"
-        print(f"| {r['prompt']} | {r['strength']} | {loo} | {100 * r['dlib_bin_psr']:.0f} % ({r['dlib_bin_pairs']}) "
-              f"| {r['face_ssim']:.3f} | {r['hf_energy']:.2f} |")
+            for finish in args.finishes:
+                amp = STRENGTH_PRESETS[strength].finish if finish == "preset" else float(finish)
+                config = ParametricConfig(strength=strength, finish=amp, steps=args.steps)
+                faces = []
+                for (person, i), held_names in plan_of.items():
+                    photos = crowd[person]
+                    pairs = [photos[(i + 1) % len(photos)]] if args.pairs == "next" else [
+                        p for j, p in enumerate(photos) if j != i]
+                    original = read_image(photos[i]).rgb
+                    for held in held_names:
+                        if held not in protectors:
+                            protectors[held] = Protector(prompt, engine="parametric", surrogates=[
+                                n for n in names if n != held], judges=names, faces="largest", overwrite=True,
+                                engine_options={"config": config})
+                        protector = protectors[held]
+                        protector.engine.config = config  # same loaded models, this setting
+                        protector = protector.with_prompt(prompt)
+                        t0 = time.perf_counter()
+                        report = protector.protect_photo(photos[i], out=tmp / f"{person}{i}.png", pair=pairs)
+                        seconds = time.perf_counter() - t0
+                        face = report.faces[0]
+                        verdict = face.verdict
+                        written = read_image(report.output).rgb
+                        faces.append({
+                            "photo": photos[i].name, "held_out": held,
+                            "loo": held_out_row(verdict, "held-out", held).verdict == PROTECTED,
+                            "dlib_bin": (held_out_row(verdict, "independent").verdict == PROTECTED
+                                         if any(m.role == "independent" for m in verdict.models) else None),
+                            "white_box": face.engine["white_box"], "status": verdict.status,
+                            "face_ssim": face.engine["quality"]["face_ssim"],
+                            "ms_ssim": face_box_ms_ssim(original, written, verdict.box),
+                            "iterations": face.engine["iterations"], "seconds": seconds,
+                            "engine_seconds": face.engine["seconds"]})
+                        print(json.dumps({"strength": strength, "finish": amp, **faces[-1]}), flush=True)
+                rows.append(summarise(prompt, strength, amp, replace(config).resolved(), faces))
+                print(json.dumps({k: v for k, v in rows[-1].items() if k != "faces"}), flush=True)
+    print_table(rows)
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=2))
+
+
+def summarise(prompt: str, strength: str, finish: float, config, faces: list[dict]) -> dict:
+    mean = lambda key: float(np.mean([f[key] for f in faces]))  # noqa: E731
+    by_model: dict[str, list[bool]] = {}
+    for f in faces:
+        by_model.setdefault(f["held_out"], []).append(f["loo"])
+    dlib_bin = [f["dlib_bin"] for f in faces if f["dlib_bin"] is not None]
+    return {"prompt": prompt, "strength": strength, "finish": finish, "steps": config.steps,
+            "eot": config.pairwise.eot is not None, "faces_n": len(faces),
+            "loo_psr": mean("loo"), "loo_by_held_out": {k: float(np.mean(v)) for k, v in by_model.items()},
+            "dlib_bin_psr": float(np.mean(dlib_bin)) if dlib_bin else None, "dlib_bin_n": len(dlib_bin),
+            "white_box_all": float(np.mean([all(f["white_box"].values()) for f in faces])),
+            "face_ssim": mean("face_ssim"), "ms_ssim": mean("ms_ssim"), "seconds": mean("seconds"),
+            "engine_seconds": mean("engine_seconds"), "iterations": mean("iterations"), "faces": faces}
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| prompt | strength | finish ε (/255) | steps | LOO PSR | per held-out model | dlib-bin PSR | white-box "
+          "(all surrogates beaten) | face SSIM | MS-SSIM (photo) | s/face |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        n = r["faces_n"]
+        per = ", ".join(f"{k} {round(100 * v)} %" for k, v in sorted(r["loo_by_held_out"].items()))
+        dlib = "n/a" if r["dlib_bin_psr"] is None else f"{100 * r['dlib_bin_psr']:.0f} % ({r['dlib_bin_n']})"
+        print(f"| {r['prompt']} | {r['strength']} | {r['finish']:g} | {r['steps']} (mean {r['iterations']:.0f}) | "
+              f"{100 * r['loo_psr']:.0f} % ({n}) | {per} | {dlib} | {100 * r['white_box_all']:.0f} % | "
+              f"{r['face_ssim']:.3f} | {r['ms_ssim']:.4f} | {r['seconds']:.0f} |")
 
 
 if __name__ == "__main__":

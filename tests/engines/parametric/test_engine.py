@@ -131,8 +131,8 @@ def test_bad_inputs_are_one_line_errors(face, pair, embedders):
         eng.protect(make_job(eng, crop, mask * 0, "red lipstick", anchors=[pair], aligned=aligned))
     with pytest.raises(InputError, match="`strength`"):
         ParametricConfig(strength="heavy")
-    with pytest.raises(InputError, match="`texture`"):
-        ParametricConfig(texture=0.1)
+    with pytest.raises(InputError, match="`finish`"):
+        ParametricConfig(finish=40.0)
     with pytest.raises(InputError, match="names no makeup"):
         eng.plan("sparkly unicorn")
 

@@ -10,7 +10,7 @@ from skimage.draw import polygon
 
 from masque.engines.parametric import PARAMS, CosmeticLayer, bounds_for
 from masque.engines.parametric.geometry import MIRROR, FaceGeometry, forbidden_mask
-from masque.engines.parametric.makeup import CHROMA_RANGE, HUE_TOLERANCE, MAX_TEXTURE, SHADE_LIGHTNESS
+from masque.engines.parametric.makeup import CHROMA_RANGE, HUE_TOLERANCE, SHADE_LIGHTNESS
 from masque.errors import InputError
 from masque.makeup import resolve_plan
 
@@ -174,21 +174,6 @@ def test_gradients_reach_every_parameter(face):
     layer().sum().backward()
     dead = [n for n, p in layer.named_parameters() if p.grad is None or float(p.grad.abs().sum()) == 0.0]
     assert not dead
-
-
-def test_smooth_by_default_texture_is_opt_in_and_bounded(face):
-    aligned, crop = face
-    plan = resolve_plan("pink blush", "natural")
-    smooth = CosmeticLayer(crop, aligned.landmarks68, plan)
-    assert smooth.texture is None
-    textured = CosmeticLayer(crop, aligned.landmarks68, plan, texture=MAX_TEXTURE,
-                             generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        textured.texture.mul_(1e4)
-        diff = (textured() - smooth()).abs().max()
-    assert 0 < float(diff) <= MAX_TEXTURE + 1e-6
-    with pytest.raises(InputError, match="`texture`"):
-        CosmeticLayer(crop, aligned.landmarks68, plan, texture=0.05)
 
 
 def test_lipstick_reads_as_its_shade(face):

@@ -13,7 +13,8 @@ from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import STRENGTHS
 from ..base import EngineOptions, register_engine
-from .engine import ParametricConfig, ParametricEngine
+from .engine import STRENGTH_PRESETS, ParametricConfig, ParametricEngine, StrengthPreset
+from .finish import Finish, FinishConfig
 from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 
 
@@ -38,5 +39,6 @@ def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig
     return ParametricEngine(embedders, config)
 
 
-__all__ = ["PARAMS", "STRENGTH_SCALE", "CosmeticLayer", "ParametricConfig", "ParametricEngine", "bounds_for",
-           "build_parametric", "parametric_options"]
+__all__ = ["PARAMS", "STRENGTH_PRESETS", "STRENGTH_SCALE", "CosmeticLayer", "Finish", "FinishConfig",
+           "ParametricConfig", "ParametricEngine", "StrengthPreset", "bounds_for", "build_parametric",
+           "parametric_options"]

@@ -4,12 +4,14 @@ The plan (`masque.makeup.resolve_plan`: products + shades + strength) fixes *wha
 moves what a make-up artist could: shades within their colour family, opacities, placements, sizes and contour
 intensities (`makeup.CosmeticLayer`, every value inside its bounds by construction). Objective (minimised):
 
-    L(θ) = L_pair(compose(makeup(θ)))     the shared pairwise dodging loss, per-model calibrated by default
+    L(θ, φ) = L_pair(compose(makeup(θ) + finish(φ)))     the shared pairwise dodging loss, per-model calibrated
 
 with compose(y) = crop + A ⊙ (y − crop), A = the region mask with eye openings, inner mouth and nostrils zeroed, so
-pixels outside the mask are bit-identical and eyeballs/teeth are never painted. The reference makeup (θ at the
-tutorial values) is step 0; the best iterate (worst surrogate's cosine relative to its target) is returned, and the
-run stops once every surrogate is past its target.
+pixels outside the mask are bit-identical and eyeballs/teeth are never painted. ``finish`` is the protective finish
+(`finish.Finish`, |Δ| ≤ ε by construction, 0 at ε = 0) on the made-up skin, lids and lips. The strength dial sets the
+cosmetics' intensity, ε, the steps and EOT together (`STRENGTH_PRESETS`). The reference makeup (θ at the tutorial
+values, φ = 0) is step 0; the best iterate (worst surrogate's cosine relative to its target) is returned, and the run
+stops once every surrogate is past its target.
 """
 
 from __future__ import annotations
@@ -22,16 +24,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...adversarial import EOT, PairwiseConfig, margin_threshold, pairwise_loss
+from ...adversarial import EOT, EOTConfig, PairwiseConfig, margin_threshold, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import STRENGTHS, MakeupPlan, plan_and_regions, resolve_plan
 from ...optim import Adam
 from ...trace import CostTrace
 from ..base import FaceJob, ProgressCallback, ProtectResult
+from .finish import Finish, FinishConfig
 from .geometry import forbidden_mask
-from .makeup import MAX_TEXTURE, CosmeticLayer
+from .makeup import CosmeticLayer
 from .quality import quality_report
+
+
+@dataclass(frozen=True)
+class StrengthPreset:
+    """What one strength level sets besides the cosmetics' intensity (`makeup.STRENGTH_SCALE`)."""
+
+    finish: float  # protective finish amplitude ε, in 8-bit units (/255)
+    steps: int  # maximum Adam iterations
+    eot: bool  # optimise under the cheap expectation over transformation (`FINISH_EOT`)
+
+
+STRENGTH_PRESETS: Mapping[str, StrengthPreset] = {
+    "subtle": StrengthPreset(4.0, 20, True), "natural": StrengthPreset(6.0, 30, True),
+    "bold": StrengthPreset(8.0, 40, True), "max": StrengthPreset(12.0, 60, True)}
+MAX_FINISH = 16.0  # /255: beyond this the finish reads as noise at any viewing size
+# one transformed copy per surrogate (each model its own draw: input diversity), so EOT costs no extra FR passes
+FINISH_EOT = EOTConfig(samples=1)
 
 
 @dataclass(frozen=True)
@@ -42,10 +62,14 @@ class ParametricConfig:
     # (`benchmarks/protection_table.py --prompts "full glam" --strengths natural max --people 3
     # --sources-per-person 1`) 30 steps protected exactly the same pairs as 20 (LOO 8 % / 16 %, dlib-bin 0 % / 20 %)
     # at 1.5x the time and a lower face SSIM (0.956 / 0.907 vs 0.960 / 0.913)
-    steps: int = 20
+    # None: the strength's preset (`STRENGTH_PRESETS`); `resolved()` fills it in
+    steps: int | None = None
     lr: float = 0.15  # on the unconstrained parameters (logits of the bounded values)
-    strength: str = "natural"  # subtle | natural | bold | max: scales opacities and intensities (`STRENGTH_SCALE`)
-    texture: float = 0.0  # opt-in fine texture, L∞ in sRGB, at most MAX_TEXTURE (invisible at 100 %); 0 = smooth
+    strength: str = "natural"  # subtle | natural | bold | max: cosmetics' intensity, finish, steps, EOT
+    # protective finish amplitude ε in 8-bit units (|Δ| ≤ ε/255 per channel); None: the strength's preset; 0: none
+    finish: float | None = None
+    finish_lr: float = 0.3  # Adam step on the finish's unconstrained field
+    finish_shape: FinishConfig = field(default_factory=FinishConfig)
     # key of `spec.thresholds` giving each surrogate's stop target; "auto": the model's verdict threshold; None: never
     # stop early
     stop_threshold: str | None = "auto"
@@ -56,11 +80,11 @@ class ParametricConfig:
     # side the optimisation renders at (None: crop_size). The settings are resolution-free (landmark frame, widths in
     # px of a 256² crop), so they are found on a 128² copy — the FR models read 112-160 px anyway — and the answer is
     # rendered at crop_size: the render's forward+backward costs ~50 instead of ~93 ms a step ("full glam", 2 cores).
-    # Not with texture (a per-pixel field).
+    # Not with the finish (a per-pixel field lives at the crop's own resolution).
     optimise_size: int | None = 128
 
     def __post_init__(self):
-        if self.steps < 0 or self.min_steps < 0:
+        if (self.steps is not None and self.steps < 0) or self.min_steps < 0:
             raise InputError(f"`steps`/`min_steps` must be >= 0, got {self.steps}/{self.min_steps}.")
         if self.lr <= 0:
             raise InputError(f"`lr` must be > 0, got {self.lr}.")
@@ -68,8 +92,19 @@ class ParametricConfig:
             raise InputError(f"`strength` must be one of {', '.join(STRENGTHS)}, got {self.strength!r}.")
         if self.optimise_size is not None and self.optimise_size < 32:
             raise InputError(f"`optimise_size` must be None or >= 32 px, got {self.optimise_size}.")
-        if not 0.0 <= self.texture <= MAX_TEXTURE:
-            raise InputError(f"`texture` must lie in [0, {MAX_TEXTURE:.4f}], got {self.texture}; 0 keeps it smooth.")
+        if self.finish is not None and not 0.0 <= self.finish <= MAX_FINISH:
+            raise InputError(f"`finish` must lie in [0, {MAX_FINISH:g}] (/255), got {self.finish}; 0 turns it off.")
+        if self.finish_lr <= 0:
+            raise InputError(f"`finish_lr` must be > 0, got {self.finish_lr}.")
+
+    def resolved(self) -> ParametricConfig:
+        """Every setting the strength leaves open filled from its preset: what actually runs (and the sidecar)."""
+        preset = STRENGTH_PRESETS[self.strength]
+        pairwise = self.pairwise
+        if pairwise.eot is None and preset.eot:
+            pairwise = replace(pairwise, eot=FINISH_EOT)
+        return replace(self, steps=preset.steps if self.steps is None else self.steps,
+                       finish=preset.finish if self.finish is None else self.finish, pairwise=pairwise)
 
 
 class ParametricEngine:
@@ -84,6 +119,11 @@ class ParametricEngine:
                              "[create_embedder('dlib')].")
         self.embedders = list(embedders)
         self.config = config or ParametricConfig()
+
+    def with_strength(self, level: str) -> ParametricEngine:
+        """The same loaded surrogates at another strength level (escalation climbs `STRENGTHS` with this); settings
+        the user fixed (steps, finish) stay fixed, the rest follow the level's preset."""
+        return ParametricEngine(self.embedders, replace(self.config, strength=level))
 
     @property
     def crop_size(self) -> int:
@@ -122,7 +162,7 @@ class ParametricEngine:
     def optimise_side(self, side: int) -> int:
         """The side the optimisation renders at for a ``side``² crop (`ParametricConfig.optimise_size`)."""
         small = self.config.optimise_size
-        return side if small is None or small >= side or self.config.texture > 0 else small
+        return side if small is None or small >= side or self.config.resolved().finish > 0 else small
 
     def stop_targets(self) -> dict[str, float] | None:
         """Per-surrogate cosine below which the run may stop (threshold − margin); None when early stop is off."""
@@ -146,9 +186,10 @@ class ParametricEngine:
         return plan_and_regions(prompt, region, self.config.strength)[1]
 
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
-        """`Engine.protect`: the plan's products on ``job.crop``, placed by ``job.aligned``'s 68 landmarks (found on
-        the crop when the job has no alignment), optimised against the job's prepared anchor embeddings."""
-        cfg = self.config
+        """`Engine.protect`: the plan's products (and the protective finish) on ``job.crop``, placed by
+        ``job.aligned``'s 68 landmarks (found on the crop when the job has no alignment), optimised against the
+        job's prepared anchor embeddings."""
+        cfg = self.config.resolved()
         t0 = time.perf_counter()
         self.check_inputs(job.crop, job.mask, job.anchors)
         plan = job.plan if isinstance(job.plan, MakeupPlan) else self.plan(job.prompt)
@@ -160,48 +201,63 @@ class ParametricEngine:
         targets = self.stop_targets()
         trace = CostTrace()
 
-        gen = torch.Generator().manual_seed(job.seed)
         small = self.optimise_side(crop.shape[-1])
         work = _Canvas.of(crop, mask, landmarks, small)  # what the optimisation renders and the surrogates read
-        layer = CosmeticLayer(work.crop, work.landmarks, plan, texture=cfg.texture, generator=gen)
+        layer = CosmeticLayer(work.crop, work.landmarks, plan)
+        finish = None if cfg.finish <= 0 else Finish(finish_support(work, layer), cfg.finish / 255.0,
+                                                      cfg.finish_shape)
 
         anchor_emb, source_emb = job.anchor_embeddings, job.source_embeddings
         before = job.similarity_before()
         eot = None
         if cfg.pairwise.eot is not None:
             eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed))
-        opt = Adam(layer.parameters(), lr=cfg.lr)
+        opts = [Adam(layer.parameters(), lr=cfg.lr)]
+        if finish is not None:
+            opts.append(Adam(finish.parameters(), lr=cfg.finish_lr))
+
+        def render(reference: bool = False) -> torch.Tensor:
+            made = layer(reference=reference)
+            if finish is not None and not reference:
+                made = (made + finish()).clamp(0, 1)
+            return work.compose(made)
 
         best = {"score": float("inf"), "state": None, "step": 0}
         steps_run, stopped_early = 0, False
         for step in range(cfg.steps):
-            image = work.compose(layer())
+            image = render()
             adv = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=True,
                                 source=source_emb if cfg.pairwise.source_weight else None, config=cfg.pairwise,
                                 eot=eot)
             steps_run = step + 1
             score = max(adv.per_model[n] - (targets or {}).get(n, 0.0) for n in adv.per_model)
             if score < best["score"]:
-                best = {"score": score, "state": _snapshot(layer), "step": step}
+                state = (_snapshot(layer), _snapshot(finish) if finish is not None else None)
+                best = {"score": score, "state": state, "step": step}
             if progress is not None:
                 progress("parametric", steps_run, cfg.steps)
             if targets is not None and steps_run >= cfg.min_steps and all(
                     adv.per_model[n] < targets[n] for n in targets):
                 stopped_early = True
                 break
-            opt.zero_grad()
+            for opt in opts:
+                opt.zero_grad()
             adv.loss.backward()
-            opt.step()
+            for opt in opts:
+                opt.step()
 
         # -- 3. answer: the best iterate (the reference makeup when no step ran) rendered at the crop's size --------
-        full = work if small == crop.shape[-1] else _Canvas.of(crop, mask, landmarks, crop.shape[-1])
-        if full is not work:
-            layer = CosmeticLayer(crop, landmarks, plan, texture=cfg.texture, generator=gen)
         with torch.no_grad():
             if best["state"] is not None:
-                layer.load_state_dict(best["state"])
-            out = full.compose(layer(reference=best["state"] is None))
-        area = full.area
+                layer_state, finish_state = best["state"]
+                if finish is not None:
+                    finish.load_state_dict(finish_state)
+            if small != crop.shape[-1]:  # settings found on the small copy, rendered at the crop's size
+                work = _Canvas.of(crop, mask, landmarks, crop.shape[-1])
+                layer = CosmeticLayer(crop, landmarks, plan)
+            if best["state"] is not None:
+                layer.load_state_dict(layer_state)
+            out = render(reference=best["state"] is None)
         after = self._similarities(out, anchor_emb, trace)
         shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
         details = {
@@ -209,8 +265,9 @@ class ParametricEngine:
             "settings": asdict(cfg),
             "plan": plan.to_dict(),
             "parameters": layer.values(),
-            "quality": quality_report(crop, out, landmarks, area, shades),
+            "quality": quality_report(crop, out, landmarks, work.area, shades),
             "stop_targets": targets,
+            "white_box": self.white_box(after),
             "iterations": steps_run,
             "best_iteration": best["step"] + 1 if best["state"] is not None else 0,
             "stopped_early": stopped_early,
@@ -218,6 +275,18 @@ class ParametricEngine:
         }
         return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
                              similarity_after=after)
+
+    def white_box(self, similarity: Mapping[str, float]) -> dict[str, bool]:
+        """Per surrogate: did the optimiser beat its own model (mean cosine to the anchors below the model's verdict
+        threshold)? If not, the optimisation, not transfer, is what failed."""
+        return {m.name: bool(similarity[m.name] < margin_threshold(m)) for m in self.embedders}
+
+
+def finish_support(canvas: _Canvas, layer: CosmeticLayer) -> torch.Tensor:
+    """Where the finish may go: the paintable area (made-up skin, lids, lips; never eye openings, teeth, nostrils)
+    minus the brows, which are hair."""
+    brows = torch.from_numpy(layer.geo.regions.brows()).float()[None, None]
+    return canvas.area * (1 - brows)
 
 
 @dataclass(frozen=True)

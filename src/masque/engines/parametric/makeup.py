@@ -13,8 +13,7 @@ Shades live in CIE Lab within a small ball around the plan's shade (the colour f
 (contour, highlight, skin-matched foundation) are the wearer's median skin Lab moved in lightness and warmth, so skin
 never turns grey or green. Every parameter is ``lo + (hi - lo) · sigmoid(raw)``: bounds hold by construction, the
 strength dial scales the opacity/intensity bounds, and the reference makeup (what a tutorial would give) is ``raw = 0``
-at the ``init`` values. The layer is smooth; fine texture exists only as an explicit opt-in (`texture`), bounded to
-`MAX_TEXTURE` in sRGB.
+at the ``init`` values. The layer is smooth; fine structure is the protective finish's job (`finish.Finish`).
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from ...makeup.prompt import STRENGTHS, MakeupPlan
 from .geometry import SIDES, FaceGeometry, side_index
 
 STRENGTH_SCALE: Mapping[str, float] = {"subtle": 0.5, "natural": 0.75, "bold": 1.0, "max": 1.3}
-MAX_TEXTURE = 2.0 / 255.0  # opt-in fine texture: below what shows at 100 % on skin
 
 
 @dataclass(frozen=True)
@@ -160,11 +158,8 @@ class CosmeticLayer(nn.Module):
     """The plan's products on one face crop (1, 3, S, S); ``forward()`` renders it, ``reference=True`` the tutorial
     makeup (every parameter at its ``init``)."""
 
-    def __init__(self, crop: torch.Tensor, landmarks: np.ndarray, plan: MakeupPlan, *, texture: float = 0.0,
-                 generator: torch.Generator | None = None):
+    def __init__(self, crop: torch.Tensor, landmarks: np.ndarray, plan: MakeupPlan):
         super().__init__()
-        if not 0.0 <= texture <= MAX_TEXTURE:
-            raise InputError(f"`texture` must lie in [0, {MAX_TEXTURE:.4f}] (invisible at 100 %), got {texture}.")
         self.plan, self.crop = plan, crop.detach()
         size = crop.shape[-1]
         self.geo = geo = FaceGeometry(landmarks, size)
@@ -213,11 +208,6 @@ class CosmeticLayer(nn.Module):
                 self.lid_maps.append((area, t, outer, area * outer * torch.exp(-t / 0.6), smudge))
         if "lipstick" in plan.products:
             self.lip_sd = geo.lips_signed_distance()  # teeth and inner mouth are cut by the engine afterwards
-        self.texture = None
-        if texture > 0:
-            noise = torch.randn(1, 3, size, size, generator=generator) * 1e-2
-            self.texture = nn.Parameter(noise)
-        self.texture_eps = texture
 
     # -- parameter values --------------------------------------------------------------------------------------
     def bounded_values(self, reference: bool = False) -> dict[tuple[str, str], torch.Tensor]:
@@ -295,10 +285,7 @@ class CosmeticLayer(nn.Module):
             tint = 0.5 + 0.5 * lin_of_lab(self.shade_lab("lipstick", reference)) / lin_of_lab(
                 self.shade_lab("lipstick", reference)).amax().clamp_min(1e-4)
             x = x + v("lipstick", "gloss") * shine[None, None] * (tint - x).clamp_min(0)
-        out = kornia.color.linear_rgb_to_rgb(x.clamp(0, 1))
-        if self.texture is not None and not reference:
-            out = out + self.texture_eps * torch.tanh(self.texture) * (out != self.crop).any(1, keepdim=True)
-        return out.clamp(0, 1)
+        return kornia.color.linear_rgb_to_rgb(x.clamp(0, 1)).clamp(0, 1)
 
     def blush_shape(self, v) -> torch.Tensor:
         """Both cheeks' blush ellipses on the apples of the cheeks (full resolution, peak ~1), faded out before
