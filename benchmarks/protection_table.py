@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--people", type=int, default=None, help="only the first N identities (alphabetical)")
     ap.add_argument("--sources-per-person", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep every written photo as KEEP/<strength>_<finish>/<photo>.png (for contact_sheet.py)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.models or present_embedders()
@@ -123,7 +125,9 @@ def main(argv: list[str] | None = None) -> None:
                         protector.engine.config = config  # same loaded models, this setting
                         protector = protector.with_prompt(prompt)
                         t0 = time.perf_counter()
-                        report = protector.protect_photo(photos[i], out=tmp / f"{person}{i}.png", pair=pairs)
+                        folder = tmp if args.keep is None else args.keep / f"{strength}_{amp:g}"
+                        folder.mkdir(parents=True, exist_ok=True)
+                        report = protector.protect_photo(photos[i], out=folder / f"{photos[i].stem}.png", pair=pairs)
                         seconds = time.perf_counter() - t0
                         face = report.faces[0]
                         verdict = face.verdict

@@ -4,7 +4,7 @@ Cosmetics that stay true to themselves carry too little fine structure to move a
 optimised against (REFERENCES.md, "What measured protection looks like"); a per-pixel layer does, and the makeup is
 what lets it read as a foundation's finish. So the finish is shaped to look like skin, not noise:
 
-    Δ(x) = ε · fade(x) · [ (1 − k) · tanh(B θ_L)(x) · (1, 1, 1)  +  k · M · tanh(B θ_C)(x) ]
+    Δ(x) = ε · fade(x) · G ∗ [ (1 − k) · tanh(B θ_L) · (1, 1, 1)  +  k · M · tanh(B θ_C) ] (x)
 
 - θ (1, 3, S, S), optimised jointly with the cosmetic settings: one luma plane θ_L and two opponent-chroma planes θ_C
   (k = `FinishConfig.chroma`, small: luminance-led, no colour speckle; M maps red-green and yellow-blue to RGB with
@@ -14,8 +14,10 @@ what lets it read as a foundation's finish. So the finish is shaped to look like
   a pixel) barely see anyway and which paste-back upscaling (2-4x into a full-resolution photo) turned into
   wrinkle-like ridges in the earlier study; the high edge removes slow tone shifts (blotches), which are the
   cosmetics' job;
+- G: the same σ `fine` Gaussian again *after* the bound: tanh saturates into a ±1 pattern with hard edges, which an
+  upscale would turn into ridges; a positive kernel summing to 1 smooths them and keeps the bound;
 - fade: 0 outside the support (made-up skin, lids, lips: the engine's paintable area minus the brows' hair) and
-  rising smoothly to 1 about `edge` crop px inside it, so no mask outline shows;
+  rising smoothly to 1 about 2 `edge` crop px inside it, so no mask outline shows;
 - bounded by construction: |Δ| ≤ ε in every channel and pixel (tanh, |row sums| ≤ 1, fade ≤ 1); exactly 0 at ε = 0.
 """
 
@@ -63,8 +65,9 @@ def band_pass(x: torch.Tensor, fine: float, coarse: float) -> torch.Tensor:
 
 
 def edge_fade(support: torch.Tensor, width: float) -> torch.Tensor:
-    """0 on and outside the edge of ``support`` (1, 1, S, S), rising smoothly to 1 about ``width`` px inside."""
-    blurred = _blur((support > 0).float(), width / 2)
+    """0 outside ``support`` (1, 1, S, S), about 0.1 on its edge, rising smoothly to 1 about 2 ``width`` px inside
+    (2Φ(d / width) − 1 at distance d from a straight edge)."""
+    blurred = _blur((support > 0).float(), width)
     return ((blurred - 0.5) * 2.0).clamp(0.0, 1.0) * (support > 0).float()
 
 
@@ -94,4 +97,4 @@ class Finish(nn.Module):
         luma, chroma = self.field()
         k = self.config.chroma
         colour = torch.einsum("cj,bjhw->bchw", _OPPONENT, chroma)
-        return self.amplitude * self.fade * ((1 - k) * luma + k * colour)
+        return self.amplitude * self.fade * _blur((1 - k) * luma + k * colour, self.fine)
