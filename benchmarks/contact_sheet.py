@@ -2,6 +2,12 @@
 
     python benchmarks/contact_sheet.py --out /tmp/sheets                       # every prompt x strength, 0 steps
     python benchmarks/contact_sheet.py --prompts "full glam" --strengths bold --steps 20 --out /tmp/sheets
+    python benchmarks/contact_sheet.py --kept /tmp/frontier --out /tmp/sheets      # 100 % crops of written photos
+
+``--kept DIR`` (the written photos `protection_table.py --keep DIR` left, one folder per strength_finish setting):
+one PNG per photo, the original and every setting side by side as **100 % crops of the full-resolution photo**
+(no resampling: what a viewer sees at 100 %) around the face centre, plus ``--diff K``: the change ×K on grey, to
+see where the finish lies and what its texture is.
 
 One PNG per prompt: rows = faces (first photo of each shared identity), columns = before, then each strength. Each
 tile is the face region cut from the full-resolution photo after paste-back, with the face-box SSIM and the
@@ -23,7 +29,8 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IDENTITIES = ROOT.parent / "shared" / "data" / "identities"  # ../shared beside the clone (DESIGN.md)
+IDENTITIES = next((p for p in (ROOT.parent / "shared" / "data" / "identities",  # ../shared beside the clone
+                   Path("/work/shared/data/identities")) if p.is_dir()), ROOT.parent / "shared" / "data" / "identities")
 PROMPTS = ("red lipstick", "smoky eyeshadow", "pink blush", "natural everyday look", "full glam", "contoured",
            "tan foundation")
 STRENGTHS = ("subtle", "natural", "bold", "max")
@@ -47,6 +54,48 @@ def face_tile(rgb: np.ndarray, box, tile: int) -> Image.Image:
     return Image.fromarray(rgb[y0:y1, x0:x1]).resize((tile, tile), Image.LANCZOS)
 
 
+def full_resolution_sheets(kept: Path, faces: Path, out: Path, side: int, diff: float) -> None:
+    """One sheet per photo: 100 % crops (``side`` px) of the original and of each kept setting's written photo."""
+    from masque.faces.detect import detect_faces
+    from masque.io import read_image
+
+    settings = sorted((d for d in kept.iterdir() if d.is_dir()), key=lambda d: _setting_key(d.name))
+    originals = {p.stem: p for person in faces.iterdir() if person.is_dir() for p in person.iterdir()}
+    for stem in sorted({p.stem for d in settings for p in d.glob("*.png")}):
+        rgb = read_image(originals[stem]).rgb
+        left, top, right, bottom = detect_faces(rgb)[0].box
+        cx, cy = (left + right) // 2, (top + bottom) // 2
+        x0, y0 = max(0, min(cx - side // 2, rgb.shape[1] - side)), max(0, min(cy - side // 2, rgb.shape[0] - side))
+        window = (slice(y0, y0 + side), slice(x0, x0 + side))
+        tiles = [(rgb[window], f"{stem}: original (100 %)")]
+        diffs = []
+        for d in settings:
+            path = d / f"{stem}.png"
+            if path.exists():
+                written = read_image(path).rgb
+                tiles.append((written[window], d.name))
+                change = written[window].astype(np.float64) - rgb[window].astype(np.float64)
+                diffs.append((np.clip(128 + diff * change, 0, 255).astype(np.uint8), f"{d.name}: change x{diff:g}"))
+        rows = [tiles] + ([diffs] if diff > 0 else [])
+        pad, w = 22, max(t[0].shape[1] for t in tiles)
+        h = max(t[0].shape[0] for t in tiles)
+        sheet = Image.new("RGB", (w * len(tiles), (h + pad) * len(rows)), "white")
+        draw = ImageDraw.Draw(sheet)
+        for r, row in enumerate(rows):
+            for c, (img, label) in enumerate(row, start=0 if r == 0 else 1):
+                sheet.paste(Image.fromarray(img), (c * w, r * (h + pad)))
+                draw.text((c * w + 4, r * (h + pad) + h + 4), label, fill="black")
+        name = out / f"{stem}_100pct.png"
+        sheet.save(name)
+        print(name, flush=True)
+
+
+def _setting_key(name: str) -> tuple:
+    strength, _, finish = name.rpartition("_")
+    order = {s: i for i, s in enumerate(STRENGTHS)}
+    return (float(finish) if finish.replace(".", "").isdigit() else 0.0, order.get(strength, 9))
+
+
 def main(argv: list[str] | None = None) -> None:
     from masque.embedders import create_embedder
     from masque.engines import create_engine
@@ -67,9 +116,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--tile", type=int, default=384)
     ap.add_argument("--faces", type=Path, default=IDENTITIES)
+    ap.add_argument("--kept", type=Path, default=None, help="protection_table.py --keep folder: 100 % crops")
+    ap.add_argument("--side", type=int, default=360, help="side of the 100 % crops, photo pixels")
+    ap.add_argument("--diff", type=float, default=8.0, help="amplification of the change row (0: none)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.kept is not None:
+        full_resolution_sheets(args.kept, args.faces, args.out, args.side, args.diff)
+        return
     embedders = [create_embedder("dlib")]
     template, masker = generation_template(256), RegionMasker()
     faces = []
