@@ -91,7 +91,7 @@ def full_resolution_sheets(kept: Path, faces: Path, out: Path, side: int, diff: 
 
 
 def _setting_key(name: str) -> tuple:
-    strength, _, finish = name.rpartition("_")
+    strength, _, finish = name.split("-")[0].rpartition("_")
     order = {s: i for i, s in enumerate(STRENGTHS)}
     return (float(finish) if finish.replace(".", "").isdigit() else 0.0, order.get(strength, 9))
 

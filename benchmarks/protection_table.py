@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--finishes", nargs="*", default=["preset"],
                     help="finish amplitudes in /255 to try at each strength ('preset': the strength's own)")
     ap.add_argument("--steps", type=int, default=None, help="Adam steps (default: each strength's preset)")
+    ap.add_argument("--eot", choices=("preset", "on", "off"), default="preset",
+                    help="optimise under the cheap EOT (default: each strength's preset)")
+    ap.add_argument("--stop-margin", type=float, default=None,
+                    help="early-stop margin (`ParametricConfig.stop_margin`); negative: never stop early")
+    ap.add_argument("--finish-coarse", type=float, default=None, help="band-pass high edge σ (`FinishConfig.coarse`)")
+    ap.add_argument("--pairs-all", dest="pairs", action="store_const", const="all", help="same as --pairs all")
     ap.add_argument("--models", nargs="*", default=None, help="FR models to use (default: every present one)")
     ap.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=True,
                     help="hold out one model per face, cycling across faces (default) instead of every model")
@@ -109,7 +115,18 @@ def main(argv: list[str] | None = None) -> None:
         for strength in args.strengths:
             for finish in args.finishes:
                 amp = STRENGTH_PRESETS[strength].finish if finish == "preset" else float(finish)
-                config = ParametricConfig(strength=strength, finish=amp, steps=args.steps)
+                eot = None if args.eot == "preset" else args.eot == "on"
+                config = ParametricConfig(strength=strength, finish=amp, steps=args.steps, eot=eot)
+                tag = f"{strength}_{amp:g}" + ("" if eot is None else f"-eot{args.eot}")
+                if args.stop_margin is not None:
+                    config = (replace(config, stop_threshold=None) if args.stop_margin < 0
+                              else replace(config, stop_margin=args.stop_margin))
+                    tag += f"-stop{args.stop_margin:g}"
+                if args.finish_coarse is not None:
+                    config = replace(config, finish_shape=replace(config.finish_shape, coarse=args.finish_coarse))
+                    tag += f"-coarse{args.finish_coarse:g}"
+                if args.pairs == "all":
+                    tag += "-pairsall"
                 faces = []
                 for (person, i), held_names in plan_of.items():
                     photos = crowd[person]
@@ -125,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                         protector.engine.config = config  # same loaded models, this setting
                         protector = protector.with_prompt(prompt)
                         t0 = time.perf_counter()
-                        folder = tmp if args.keep is None else args.keep / f"{strength}_{amp:g}"
+                        folder = tmp if args.keep is None else args.keep / tag
                         folder.mkdir(parents=True, exist_ok=True)
                         report = protector.protect_photo(photos[i], out=folder / f"{photos[i].stem}.png", pair=pairs)
                         seconds = time.perf_counter() - t0
@@ -143,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                             "iterations": face.engine["iterations"], "seconds": seconds,
                             "engine_seconds": face.engine["seconds"]})
                         print(json.dumps({"strength": strength, "finish": amp, **faces[-1]}), flush=True)
-                rows.append(summarise(prompt, strength, amp, replace(config).resolved(), faces))
+                rows.append({**summarise(prompt, strength, amp, config.resolved(), faces), "tag": tag})
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "faces"}), flush=True)
     print_table(rows)
     if args.out is not None:

@@ -46,8 +46,11 @@ class StrengthPreset:
     eot: bool  # optimise under the cheap expectation over transformation (`FINISH_EOT`)
 
 
+# Measured (`benchmarks/protection_table.py`, README "How strong is it?"): a finish of 6/255 already shows at 100 % on
+# full-resolution sheets as a faint marbling on the forehead and cheeks and moved no held-out model (0 %), so the
+# default (natural) keeps the invisible 4/255; only `max` (12/255, visible) moves held-out models.
 STRENGTH_PRESETS: Mapping[str, StrengthPreset] = {
-    "subtle": StrengthPreset(4.0, 20, True), "natural": StrengthPreset(6.0, 30, True),
+    "subtle": StrengthPreset(4.0, 20, True), "natural": StrengthPreset(4.0, 30, True),
     "bold": StrengthPreset(8.0, 40, True), "max": StrengthPreset(12.0, 60, True)}
 MAX_FINISH = 16.0  # /255: beyond this the finish reads as noise at any viewing size
 # one transformed copy per surrogate (each model its own draw: input diversity), so EOT costs no extra FR passes
@@ -69,7 +72,10 @@ class ParametricConfig:
     # protective finish amplitude ε in 8-bit units (|Δ| ≤ ε/255 per channel); None: the strength's preset; 0: none
     finish: float | None = None
     finish_lr: float = 0.3  # Adam step on the finish's unconstrained field
+    lr_floor: float = 1.0  # both step sizes follow a cosine from 1x down to this fraction (1: constant)
     finish_shape: FinishConfig = field(default_factory=FinishConfig)
+    # optimise under `FINISH_EOT` (unless `pairwise.eot` is set); None: the strength's preset
+    eot: bool | None = None
     # key of `spec.thresholds` giving each surrogate's stop target; "auto": the model's verdict threshold; None: never
     # stop early
     stop_threshold: str | None = "auto"
@@ -103,11 +109,11 @@ class ParametricConfig:
     def resolved(self) -> ParametricConfig:
         """Every setting the strength leaves open filled from its preset: what actually runs (and the sidecar)."""
         preset = STRENGTH_PRESETS[self.strength]
-        pairwise = self.pairwise
-        if pairwise.eot is None and preset.eot:
+        pairwise, eot = self.pairwise, preset.eot if self.eot is None else self.eot
+        if pairwise.eot is None and eot:
             pairwise = replace(pairwise, eot=FINISH_EOT)
         return replace(self, steps=preset.steps if self.steps is None else self.steps,
-                       finish=preset.finish if self.finish is None else self.finish, pairwise=pairwise)
+                       finish=preset.finish if self.finish is None else self.finish, eot=eot, pairwise=pairwise)
 
 
 class ParametricEngine:
@@ -219,6 +225,7 @@ class ParametricEngine:
         opts = [Adam(layer.parameters(), lr=cfg.lr)]
         if finish is not None:
             opts.append(Adam(finish.parameters(), lr=cfg.finish_lr))
+        bases = [opt.lr for opt in opts]
 
         def render(reference: bool = False) -> torch.Tensor:
             made = layer(reference=reference)
@@ -248,7 +255,8 @@ class ParametricEngine:
             for opt in opts:
                 opt.zero_grad()
             adv.loss.backward()
-            for opt in opts:
+            for opt, base in zip(opts, bases, strict=True):
+                opt.lr = base * _cosine(step, cfg.steps, cfg.lr_floor)
                 opt.step()
 
         # -- 3. answer: the best iterate (the reference makeup when no step ran) rendered at the crop's size --------
@@ -331,6 +339,11 @@ def _threshold(model: FaceEmbedder, key: str) -> float:
         raise InputError(f"`stop_threshold` must be 'auto', None or one of {sorted(model.thresholds)} for "
                          f"{model.name!r}, got {key!r}.")
     return model.thresholds[key]
+
+
+def _cosine(step: int, steps: int, floor: float) -> float:
+    """Cosine step-size schedule from 1 down to ``floor`` over ``steps``."""
+    return floor + (1 - floor) * 0.5 * (1 + float(np.cos(np.pi * step / max(steps - 1, 1))))
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
