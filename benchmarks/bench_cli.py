@@ -32,15 +32,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = [ROOT / "tests" / "data" / "faces" / "obama.jpg"]
 DEFAULT_ARGS = ["--engine", "parametric", "--surrogates", "dlib"]
 MASQUE = [sys.executable, "-c", "from masque.cli import main; main()"]  # the console script's entry point
+CPU_SECONDS: list[float] = []  # every child's user + system CPU seconds, in run order
 
 
 def run_process(argv: list[str], env: dict | None = None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one child process."""
+    """(wall seconds, peak RSS in MiB, exit code) of one child process; its CPU seconds (user + system) go to
+    `CPU_SECONDS` (on a shared machine CPU / cores is a floor of the wall time on idle cores)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
+    CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr.read().decode(errors="replace")[-2000:])
     proc.stderr.close()
@@ -72,7 +75,7 @@ def main() -> None:
     print(f"masque protect ... {' '.join(extra)}   ({args.runs} runs each; seconds: median min max)")
     groups = [args.photos] if args.batch else [[p] for p in args.photos]
     for photos in groups:
-        walls, rss, stages = [], [], []
+        walls, rss, stages, cpus = [], [], [], []
         for run in range(args.warmup + args.runs):
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / ("out" if len(photos) > 1 else f"out{photos[0].suffix}")
@@ -84,6 +87,7 @@ def main() -> None:
                     continue
                 walls.append(wall)
                 rss.append(peak)
+                cpus.append(CPU_SECONDS[-1])
                 sides = sorted(Path(tmp).rglob("*.json"))
                 timings: dict[str, float] = {}
                 for side in sides:
@@ -92,7 +96,8 @@ def main() -> None:
                 stages.append(timings)
         label = photos[0].name if len(photos) == 1 else f"batch of {len(photos)}"
         print(f"{label:<24} wall {summary(walls)}   per photo {statistics.median(walls) / len(photos):6.2f}"
-              f"   peak RSS {max(rss):6.0f} MiB")
+              f"   peak RSS {max(rss):6.0f} MiB   CPU {statistics.median(cpus):6.2f} s "
+              f"(load average {os.getloadavg()[0]:.1f})")
         if any(stages):
             med = {k: statistics.median(t.get(k, 0.0) for t in stages) for k in {k for t in stages for k in t}}
             med = dict(sorted(med.items(), key=lambda kv: -kv[1]))

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embedders", default="all", help="comma-separated FR models, or 'all' installed ones")
     ap.add_argument("--size", type=int, default=256, help="generation crop side")
-    ap.add_argument("--steps", type=int, default=ParametricConfig.steps)
+    ap.add_argument("--steps", type=int, default=None, help="Adam steps (default: the strength's preset)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prompt", default="full glam")
     ap.add_argument("--strength", default="natural")

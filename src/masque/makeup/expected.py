@@ -1,20 +1,23 @@
 """What protection to expect from a plan, as measured (never promised): shown by the CLI summary and the web page.
 
-The numbers are `benchmarks/protection_table.py` on the shared identities (5 people, one protected photo each,
-judged against every other photo of the same person): leave-one-out PSR (optimised on all FR models but one, judged
-by the held-out one, mean over held-out models) and dlib-bin PSR on the written photo, for "full glam". Looks that
-paint only lips, eyes or cheeks moved no independent model in the feasibility study of issue 12 (0 %), so no
-protection is promised for them.
+The numbers are `benchmarks/protection_table.py` on the shared identities (issue 19's frontier; README "How strong is
+it?"): "full glam" with the protective finish of each strength's preset, the first photo of each of 5 people, the
+next photo as the pair, the engine optimised on four of the five FR models and judged on the written photo by the
+fifth (held out, rotating across faces) and by dlib-bin, with the one verdict rule. Looks that paint only lips, eyes
+or cheeks moved no independent model in the feasibility study of issue 12 (0 %), so no protection is promised for
+them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-# strength -> (leave-one-out PSR, dlib-bin PSR) for "full glam" (README table: 3 people, 5 pairs, 20 steps, five FR
-# models: dlib, facenet-casia, faceres, mobileface-v3, sface; `--people 3 --sources-per-person 1 --steps 20`)
-MEASURED_FULL_GLAM: Mapping[str, tuple[float, float]] = {
-    "subtle": (0.0, 0.0), "natural": (0.04, 0.0), "bold": (0.08, 0.0), "max": (0.16, 0.0)}
+# strength -> (leave-one-out PSR, dlib-bin PSR, finish amplitude /255) for "full glam", 5 faces each (`python
+# benchmarks/protection_table.py --strengths subtle natural bold max`, five FR models: dlib, facenet-casia, faceres,
+# mobileface-v3, sface)
+MEASURED_FULL_GLAM: Mapping[str, tuple[float, float, float]] = {
+    "subtle": (0.0, 0.0, 4.0), "natural": (0.0, 0.2, 4.0), "bold": (0.2, 0.8, 8.0), "max": (0.6, 1.0, 12.0)}
+FACES_MEASURED = 5
 SKIN_PRODUCTS = frozenset({"foundation", "contour", "highlight", "bronzer"})
 SOURCE = "benchmarks/protection_table.py, shared identities"
 
@@ -29,7 +32,8 @@ def expected_protection(products: Sequence[str], strength: str) -> str:
     if measured is None:
         return (f"Expected protection at strength {strength}: not measured; verify with `masque check` before "
                 "posting.")
-    loo, dlib_bin = measured
-    return (f"Expected protection of a full look at strength {strength} (measured on our test faces for 'full glam', "
-            f"{SOURCE}): {100 * loo:.0f} % against a model it was not optimised on, {100 * dlib_bin:.0f} % against "
-            f"dlib-bin. Not a guarantee: verify with `masque check`.")
+    loo, dlib_bin, finish = measured
+    return (f"Expected protection of a full look at strength {strength} (protective finish up to {finish:g}/255; "
+            f"measured on {FACES_MEASURED} test faces for 'full glam', {SOURCE}): {100 * loo:.0f} % against a model "
+            f"it was not optimised on, {100 * dlib_bin:.0f} % against dlib-bin. Not a guarantee: verify with "
+            "`masque check`.")

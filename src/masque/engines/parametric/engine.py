@@ -50,7 +50,7 @@ class StrengthPreset:
 # full-resolution sheets as a faint marbling on the forehead and cheeks and moved no held-out model (0 %), so the
 # default (natural) keeps the invisible 4/255; only `max` (12/255, visible) moves held-out models.
 STRENGTH_PRESETS: Mapping[str, StrengthPreset] = {
-    "subtle": StrengthPreset(4.0, 20, True), "natural": StrengthPreset(4.0, 30, True),
+    "subtle": StrengthPreset(4.0, 20, True), "natural": StrengthPreset(4.0, 20, True),
     "bold": StrengthPreset(8.0, 40, True), "max": StrengthPreset(12.0, 60, True)}
 MAX_FINISH = 16.0  # /255: beyond this the finish reads as noise at any viewing size
 # one transformed copy per surrogate (each model its own draw: input diversity), so EOT costs no extra FR passes
@@ -72,7 +72,6 @@ class ParametricConfig:
     # protective finish amplitude ε in 8-bit units (|Δ| ≤ ε/255 per channel); None: the strength's preset; 0: none
     finish: float | None = None
     finish_lr: float = 0.3  # Adam step on the finish's unconstrained field
-    lr_floor: float = 1.0  # both step sizes follow a cosine from 1x down to this fraction (1: constant)
     finish_shape: FinishConfig = field(default_factory=FinishConfig)
     # optimise under `FINISH_EOT` (unless `pairwise.eot` is set); None: the strength's preset
     eot: bool | None = None
@@ -225,7 +224,6 @@ class ParametricEngine:
         opts = [Adam(layer.parameters(), lr=cfg.lr)]
         if finish is not None:
             opts.append(Adam(finish.parameters(), lr=cfg.finish_lr))
-        bases = [opt.lr for opt in opts]
 
         def render(reference: bool = False) -> torch.Tensor:
             made = layer(reference=reference)
@@ -255,23 +253,34 @@ class ParametricEngine:
             for opt in opts:
                 opt.zero_grad()
             adv.loss.backward()
-            for opt, base in zip(opts, bases, strict=True):
-                opt.lr = base * _cosine(step, cfg.steps, cfg.lr_floor)
+            for opt in opts:
                 opt.step()
 
-        # -- 3. answer: the best iterate (the reference makeup when no step ran) rendered at the crop's size --------
+        # -- 3. answer: the best iterate (the reference makeup when no step ran) rendered at the crop's size. Under EOT
+        # "best" was judged on one random draw, so the last iterate is a second candidate; both are judged without EOT
+        # (one forward each) and the one further past the targets wins.
+        candidates = [(best["state"], best["step"] + 1 if best["state"] is not None else 0)]
+        if eot is not None and steps_run and not stopped_early:
+            candidates.append(((_snapshot(layer), _snapshot(finish) if finish is not None else None), steps_run))
+        goal = targets or {m.name: margin_threshold(m) for m in self.embedders}
         with torch.no_grad():
-            if best["state"] is not None:
-                layer_state, finish_state = best["state"]
-                if finish is not None:
-                    finish.load_state_dict(finish_state)
             if small != crop.shape[-1]:  # settings found on the small copy, rendered at the crop's size
                 work = _Canvas.of(crop, mask, landmarks, crop.shape[-1])
                 layer = CosmeticLayer(crop, landmarks, plan)
-            if best["state"] is not None:
-                layer.load_state_dict(layer_state)
-            out = render(reference=best["state"] is None)
-        after = self._similarities(out, anchor_emb, trace)
+            chosen = None
+            for state, iteration in candidates:
+                if state is not None:
+                    layer.load_state_dict(state[0])
+                    if finish is not None:
+                        finish.load_state_dict(state[1])
+                image = render(reference=state is None)
+                sims = self._similarities(image, anchor_emb, trace)
+                score = max(sims[n] - goal[n] for n in sims)
+                if chosen is None or score < chosen[0]:
+                    chosen = (score, image, sims, state, iteration)
+            _, out, after, state, best_iteration = chosen
+            if state is not None:  # the layer's values and shades as chosen (for the sidecar)
+                layer.load_state_dict(state[0])
         shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
         details = {
             "engine": self.name,
@@ -282,7 +291,7 @@ class ParametricEngine:
             "stop_targets": targets,
             "white_box": self.white_box(after),
             "iterations": steps_run,
-            "best_iteration": best["step"] + 1 if best["state"] is not None else 0,
+            "best_iteration": best_iteration,
             "stopped_early": stopped_early,
             "seconds": time.perf_counter() - t0,
         }
@@ -339,11 +348,6 @@ def _threshold(model: FaceEmbedder, key: str) -> float:
         raise InputError(f"`stop_threshold` must be 'auto', None or one of {sorted(model.thresholds)} for "
                          f"{model.name!r}, got {key!r}.")
     return model.thresholds[key]
-
-
-def _cosine(step: int, steps: int, floor: float) -> float:
-    """Cosine step-size schedule from 1 down to ``floor`` over ``steps``."""
-    return floor + (1 - floor) * 0.5 * (1 + float(np.cos(np.pi * step / max(steps - 1, 1))))
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
