@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 # benchmarks/protection_table.py --strengths subtle natural bold max`, five FR models: dlib, facenet-casia, faceres,
 # mobileface-v3, sface)
 MEASURED_FULL_GLAM: Mapping[str, tuple[float, float, float]] = {
-    "subtle": (0.0, 0.0, 4.0), "natural": (0.0, 0.2, 4.0), "bold": (0.2, 0.8, 8.0), "max": (0.6, 1.0, 12.0)}
+    "subtle": (0.0, 0.0, 4.0), "natural": (0.0, 0.0, 4.0), "bold": (0.2, 1.0, 8.0), "max": (0.6, 1.0, 12.0)}
 FACES_MEASURED = 5
 SKIN_PRODUCTS = frozenset({"foundation", "contour", "highlight", "bronzer"})
 SOURCE = "benchmarks/protection_table.py, shared identities"
