@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ..engines.base import Engine, FaceJob, ProgressCallback, ProtectResult
+from ..errors import InputError
 from ..faces.align import tensor_to_crop
 from ..faces.detect import Detection, select_faces
 from ..faces.paste import paste_back
 from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
+from .escalate import Escalation, escalate
 from .judge import Judge, JudgedFace, Reference
 from .prepare import PairPhoto, Preparer, resize_rgb
 from .verdict import FaceVerdict
@@ -29,6 +31,7 @@ class FaceOutcome:
     job: FaceJob
     result: ProtectResult
     verdict: FaceVerdict | None = None
+    escalation: Escalation | None = None  # the levels tried, when the run escalated (`masque.pipeline.escalate`)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class FacePipeline:
 
     def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all"):
         self.preparer, self.judge, self.faces = preparer, judge, faces
+        self._levels: dict[str, Preparer] = {}  # escalation: this preparer at other strengths, built on first use
 
     @property
     def engine(self) -> Engine:
@@ -83,16 +87,22 @@ class FacePipeline:
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
             aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
             progress: ProgressCallback | None = None, times: StageTimes | None = None,
-            detection: Detection | None = None) -> PhotoResult:
+            detection: Detection | None = None, until: Sequence[str] | None = None,
+            look: Writer | None = None) -> PhotoResult:
         """Protect every selected face of ``rgb`` (or, ``aligned``, the whole image as one face crop).
 
         ``pairs``: (name, pixels) of other photos of the same person, the anchors of the face they show best;
         ``write`` stores the result and returns what a reader gets back, which is what the judge reads;
-        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`).
+        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`);
+        ``until``: escalate each face that is not protected up these strength levels (the engine's own level first,
+        `escalate.ladder`), judging each step on ``look(photo)`` — what a reader of the written file would get,
+        without writing it (default ``write`` itself).
         """
         times, trace = times or StageTimes(), CostTrace()
+        if until is not None and self.judge is None:
+            raise InputError("`until` (escalation) needs a judge: the verdict decides when a face is protected.")
         if aligned:
-            return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace)
+            return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace, until, look)
         # 1. faces of the photo and of the pair photos
         with times("detect"):
             detection = self.preparer.detection(rgb) if detection is None else detection
@@ -105,23 +115,74 @@ class FacePipeline:
         same_crop = self.judge is not None and self.judge.template.cuts_like(self.preparer.template)
         jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
                                         known=[o.embeddings for o in originals] if same_crop else None)
-        # 4. protect each face and paste it into the running result
-        result, outcomes = rgb.copy(), []
+        # 4. protect each face; its crop is pasted into the original photo beside the others' (`compose`)
+        outcomes = []
         for job in jobs:
             with times("engine"):
                 res = self.engine.protect(job, _face_progress(progress, job.index, len(jobs)))
             trace.merge(res.trace)
-            with times("paste"):
-                result = paste_back(result, job.aligned, tensor_to_crop(res.image), job.mask[0, 0].cpu().numpy())
             outcomes.append(FaceOutcome(job, res))
-        # 5. write, 6. judge what was written
-        result = self._write(result, write, times)
-        if self.judge is not None:
+        crops = [tensor_to_crop(o.result.image) for o in outcomes]
+
+        def compose(current: Sequence[np.ndarray]) -> np.ndarray:
+            with times("paste"):
+                result = rgb.copy()
+                for out, crop in zip(outcomes, current, strict=True):
+                    result = paste_back(result, out.job.aligned, crop, out.job.mask[0, 0].cpu().numpy())
+                return result
+
+        def judge(i: int, photo: np.ndarray) -> FaceVerdict:
             with times("judge"):
-                for out, orig in zip(outcomes, originals, strict=True):
-                    out.verdict = self.judge.verdict(orig, result, refs if owner == out.job.index else (),
-                                                     trace=trace)
+                ref = refs if owner == outcomes[i].job.index else ()
+                return self.judge.verdict(originals[i], photo, ref, trace=trace)
+
+        # 5. write, 6. judge what was written, 7. escalate the faces that are not protected, then write again
+        result = self._write(compose(crops), write, times)
+        if self.judge is not None:
+            for i, out in enumerate(outcomes):
+                out.verdict = judge(i, result)
+            if until is not None and self._escalate(outcomes, crops, until, compose, judge, look or write, times,
+                                                    trace, progress):
+                result = self._write(compose(crops), write, times)
+                for i, out in enumerate(outcomes):
+                    out.verdict = judge(i, result)
         return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
+
+    def at_strength(self, level: str) -> Preparer:
+        """This pipeline's preparer with the engine at another strength level (same loaded models), kept."""
+        if level not in self._levels:
+            with_strength = getattr(self.engine, "with_strength", None)
+            if with_strength is None:
+                raise InputError(f"`--until-protected` needs an engine with strength levels; the {self.engine.name} "
+                                 "engine has none.")
+            self._levels[level] = self.preparer.with_engine(with_strength(level))
+        return self._levels[level]
+
+    def _escalate(self, outcomes: list[FaceOutcome], crops: list[np.ndarray], until: Sequence[str], compose,
+                  judge, look: Writer | None, times: StageTimes, trace: CostTrace,
+                  progress: ProgressCallback | None) -> bool:
+        """`escalate.escalate` over the outcomes; True when some face was protected again (the photo changed)."""
+        level = getattr(self.engine, "strength_level", None)
+        if not until or level != until[0]:
+            raise InputError(f"`until` must start at the engine's strength {level!r}, got {list(until)}.")
+        reran = []
+
+        def protect(i: int, level: str) -> np.ndarray:
+            out, pre = outcomes[i], self.at_strength(level)
+            job = pre.rejob(out.job)
+            steps = _face_progress(progress, out.job.index, len(outcomes))
+            with times("engine"):
+                res = pre.engine.protect(job, _level_progress(steps, level))
+            trace.merge(res.trace)
+            out.job, out.result = job, res
+            reran.append(i)
+            return tensor_to_crop(res.image)
+
+        found = escalate(until, [o.verdict for o in outcomes], crops, protect=protect, compose=compose,
+                         look=lambda photo: self._write(photo, look, times), judge=judge)
+        for out, esc in zip(outcomes, found, strict=True):
+            out.escalation = esc
+        return bool(reran)
 
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
                 ) -> tuple[list[JudgedFace], list[Reference], int | None]:
@@ -141,7 +202,7 @@ class FacePipeline:
         with times("write"):
             return write(result)
 
-    def _run_crop(self, rgb, pairs, seed, mask, write, progress, times, trace) -> PhotoResult:
+    def _run_crop(self, rgb, pairs, seed, mask, write, progress, times, trace, until, look) -> PhotoResult:
         """An input that already is an aligned face crop: one job, no detection, no paste-back, no dlib-bin."""
         with times("align_mask"):
             job = self.preparer.crop_job(rgb, mask, [p for _, p in pairs], seed=seed, names=[n for n, _ in pairs],
@@ -149,14 +210,30 @@ class FacePipeline:
         with times("engine"):
             res = self.engine.protect(job, progress)
         trace.merge(res.trace)
-        result = self._write(tensor_to_crop(res.image), write, times)
+        crops = [tensor_to_crop(res.image)]
+        result = self._write(crops[0], write, times)
         outcome = FaceOutcome(job, res)
         if self.judge is not None:
             with times("judge"):
                 orig = self.judge.original_crop(rgb, trace)
                 refs = [self.judge.reference_crop(resize_rgb(p, rgb.shape[:2]), n, trace) for n, p in pairs]
-                outcome.verdict = self.judge.verdict(orig, result, refs, trace=trace)
+
+            def judge(i: int, photo: np.ndarray) -> FaceVerdict:
+                with times("judge"):
+                    return self.judge.verdict(orig, photo, refs, trace=trace)
+
+            outcome.verdict = judge(0, result)
+            if until is not None and self._escalate([outcome], crops, until, lambda c: c[0], judge, look or write,
+                                                    times, trace, progress):
+                result = self._write(crops[0], write, times)
+                outcome.verdict = judge(0, result)
         return PhotoResult(1, result, [outcome], trace, times)
+
+
+def _level_progress(progress: ProgressCallback | None, level: str) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"{stage} at {level}", done, total)
 
 
 def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> ProgressCallback | None:

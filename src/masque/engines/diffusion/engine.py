@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ...embedders import FaceEmbedder, create_embedder
+from ...errors import InputError
 from ..base import EngineOptions, FaceJob, ProgressCallback, ProtectResult, register_engine
-from .config import DiffusionConfig
+from .config import GUIDANCE_LEVELS, DiffusionConfig
 from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
 
 
@@ -27,6 +28,20 @@ class DiffusionEngine:
     @property
     def config(self) -> DiffusionConfig:
         return self.pipeline.config
+
+    @property
+    def strength_level(self) -> str | None:
+        """The `GUIDANCE_LEVELS` name of the configured guidance strength; None for another number."""
+        value = self.config.guidance.strength
+        return next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - value) < 1e-9), None)
+
+    def with_strength(self, level: str) -> DiffusionEngine:
+        """The same loaded pipeline and surrogates with the guidance strength of ``level`` (`GUIDANCE_LEVELS`)."""
+        if level not in GUIDANCE_LEVELS:
+            raise InputError(f"`strength` must be one of {', '.join(GUIDANCE_LEVELS)}, got {level!r}.")
+        guidance = replace(self.config.guidance, strength=GUIDANCE_LEVELS[level])
+        return DiffusionEngine(self.pipeline.with_config(guidance=guidance), self.embedders, self.source_prompt,
+                               self.target_word)
 
     @property
     def model_id(self) -> str:
