@@ -68,7 +68,7 @@ def test_single_photo_until_protected_reports_the_level_and_require_protected(tm
     assert levels == ["subtle", "natural"][:len(levels)] and face["strength_reached"] == levels[-1]
     assert face["engine"]["plan"]["strength"] == face["strength_reached"]  # the shipped face is the last level's
     assert face["cap_reached"] == (face["status"] not in (PROTECTED, UNVERIFIED))
-    line = (f"face 0: not protected at the cap natural" if face["cap_reached"]
+    line = ("face 0: not protected at the cap natural" if face["cap_reached"]
             else f"face 0: {face['status']} at strength {face['strength_reached']}")
     assert line in " ".join(err.split())  # rich may wrap the line
     assert code == status_exit_code([face["status"]])

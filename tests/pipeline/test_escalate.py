@@ -148,3 +148,16 @@ def test_ladder_and_held_out_rule():
     assert esc.to_dict() == {"escalation": [{"strength": "natural", "status": NOT_PROTECTED},
                                             {"strength": "bold", "status": "unverified"}],
                              "strength_reached": "bold", "cap_reached": False}
+
+
+def test_the_diffusion_engine_climbs_the_same_level_names(tiny_sd_dir, dlib):
+    from masque.engines import create_engine
+    from masque.engines.diffusion.config import GUIDANCE_LEVELS
+
+    engine = create_engine("diffusion", model=str(tiny_sd_dir), embedders=[dlib])
+    assert engine.strength_level == "natural"  # the paper's guidance strength 1.0
+    bold = engine.with_strength("bold")
+    assert abs(bold.config.guidance.strength - GUIDANCE_LEVELS["bold"]) < 1e-12 and bold.strength_level == "bold"
+    assert bold.pipeline.backbone.unet is engine.pipeline.backbone.unet and bold.embedders == engine.embedders
+    with pytest.raises(InputError, match="`strength` must be one of"):
+        engine.with_strength("1.5")

@@ -69,7 +69,8 @@ def protect(
                                   "in `masque models list` order), so a model the makeup never saw must stop "
                                   "matching too. The summary and sidecar say which level each face needed.")] = False,
     max_strength: Annotated[str | None, typer.Option(
-        help="With --until-protected: the strongest level to try: subtle | natural | bold | max (default max).")
+        metavar="LEVEL", help="With --until-protected: the strongest level to try: subtle | natural | bold | max "
+                              "(default max).")
     ] = None,
     require_protected: Annotated[bool, typer.Option(
         "--require-protected", help="Exit 3 when some face is still recognised (4: none recognised, but some face "
