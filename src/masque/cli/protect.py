@@ -337,6 +337,11 @@ def _summary(console, report) -> None:
         # threshold; skin-wide makeup does (see README, "How strong is it?").
         console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
                       highlight=False)
+    until = report.settings.get("until_protected")
+    if until is not None and not until["held_out"]:
+        console.print("Note: every face-recognition model present was optimised against, so no held-out model "
+                      "checked the escalation (only dlib-bin did); run `masque models fetch --all-fr` or name fewer "
+                      "`--surrogates`.", style="yellow", markup=False, highlight=False)
     for f in report.faces:  # --until-protected: the level each face needed, or the cap and what to do next
         if f.escalation is not None:
             from ..hints import escalation_line
