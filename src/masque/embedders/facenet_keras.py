@@ -1,5 +1,5 @@
-"""FaceNet in Keras HDF5 (nyoki-mtl/keras-facenet, Sandberg's 20170512-110547 MS-Celeb-1M model, 128-D) loaded into
-`InceptionResnetV1`.
+"""FaceNet in Keras HDF5 (nyoki-mtl/keras-facenet: David Sandberg's MS-Celeb-1M model converted to Keras; by its
+128-D embedding, his 20170512-110547 release) loaded into `InceptionResnetV1`.
 
 The Keras graph is the same Inception-ResNet-v1 as facenet-pytorch's (checked layer by layer: kernel sizes, strides,
 ``valid``/``same`` padding equal to our symmetric padding, branch wiring), with TF-slim scope names flattened by

