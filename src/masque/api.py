@@ -140,21 +140,14 @@ class Protector:
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None):
-        from .faces.regions import regions_for_prompt
+        from .engines.base import check_prompt
 
         # 1. validate cheap things before loading anything heavy
-        if not prompt or not prompt.strip():
-            raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
         self.seed, self.device = seed, device
         self.keep_metadata, self.overwrite, self.max_pixels = keep_metadata, overwrite, max_pixels
         # "auto": diffusion when SD weights are present locally, else parametric (a file check, no network)
         choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
-        if choice.name == "parametric":  # a look ("full glam") names no region word: the plan gives the regions
-            from .makeup.prompt import plan_and_regions
-
-            plan_and_regions(prompt, region)
-        else:
-            regions_for_prompt(prompt, region)
+        check_prompt(choice.name, prompt, region, engine_options)  # the engine's own plan, before its weights load
         self.load_times = StageTimes()
         # 2. load models once: surrogates, engine, judges (a judge that is also a surrogate is the same instance)
         with self.load_times("load"):
