@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .devices import default_device
 from .errors import InputError, MasqueError
 from .executors import Executor, LocalExecutor, Outcome, Resources
 from .manifest import Manifest, Record, refuse_mixed_settings, settings_hash, sha256_bytes
@@ -86,7 +87,7 @@ class ProtectWorker:
     def __init__(self, spec: ProtectSpec):
         from .api import Protector
 
-        device = spec.device or _default_device()
+        device = default_device(spec.device)
         options = dict(spec.protector.get("engine_options") or {})
         if "device" in options:
             options["device"] = device
@@ -121,12 +122,6 @@ def _verdict(face) -> dict:
     """The face's status under the judges' rule and who still matches it (the manifest's verdict)."""
     verdict = face.verdict
     return {"status": face.status, "still_matched_by": list(verdict.still_matched_by) if verdict else []}
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
