@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .atomic import write_atomic
 from .embedders import FaceEmbedder, create_embedder, present_embedders
 from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, WeightsError
@@ -70,6 +69,9 @@ class FaceReport:
 
 @dataclass
 class ProtectReport:
+    """What one protected photo's sidecar says: `to_json` is the one place its layout is written (a batch sets its
+    typed fields, e.g. ``batch`` and the user's paths, never edits the JSON)."""
+
     input: Path
     output: Path
     sidecar: Path
@@ -80,6 +82,8 @@ class ProtectReport:
     seconds: float
     times: StageTimes = field(default_factory=StageTimes)
     possibly_missed: list = field(default_factory=list)  # (box, score): near misses of the detector, not protected
+    pairs: list[Path] = field(default_factory=list)  # the pair photos (anchors), as the user named them
+    batch: dict | None = None  # a batch's record of the unit: settings hash, input checksums, seed, verdicts
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
@@ -88,6 +92,9 @@ class ProtectReport:
     @property
     def summary(self) -> dict:
         return summarise(self.faces_found, self.verdicts)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
 
     def to_dict(self) -> dict:
         summary = self.summary
@@ -100,22 +107,11 @@ class ProtectReport:
             "faces_possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in self.possibly_missed],
             "summary": summary,
             "faces": [f.to_dict() for f in self.faces],
-            "settings": self.settings,
+            "settings": {**self.settings, "pair": [str(p) for p in self.pairs]},
             "cost": self.trace.to_dict(),
             "timings": self.times.to_dict(),
             "seconds": round(self.seconds, 3),
-        }
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        } | ({"batch": self.batch} if self.batch is not None else {})
 
 
 def _config_dict(config) -> dict | None:
@@ -181,6 +177,7 @@ class Protector:
     def settings(self) -> dict:
         return {"engine": self.engine_name, "engine_requested": self.engine_choice.requested,
                 "engine_reason": self.engine_choice.reason, "prompt": self.prompt, "regions": list(self.regions),
+                "plan": self.pipeline.preparer.plan.to_dict(),
                 "seed": self.seed,
                 "surrogates": [m.name for m in self.embedders], "judges": self.pipeline.judge.names,
                 "faces": self.faces, "detector": self.detector, "face_scale": self.face_scale,
@@ -262,9 +259,9 @@ class Protector:
             similarity_before=o.result.similarity_before, similarity_after=o.result.similarity_after,
             engine=o.result.details, verdict=o.verdict) for o in run.faces]
         report = ProtectReport(photo, out_path, side_path, run.faces_found, reports,
-                               {**self.settings, "pair": [str(p.path) for p in pairs], "aligned": aligned},
-                               run.trace, time.perf_counter() - start, times, run.possibly_missed)
-        _write_json_atomic(side_path, report.to_dict())
+                               {**self.settings, "aligned": aligned}, run.trace, time.perf_counter() - start, times,
+                               run.possibly_missed, [p.path for p in pairs])
+        write_atomic(side_path, report.to_json())
         return report
 
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import WeightsError
 
 PARSER_FILE = "79999_iter.pth"  # BiSeNet face parser (CelebAMask-HQ, 19 labels), zllrunning/face-parsing.PyTorch
@@ -44,13 +45,11 @@ def converted_path(source: Path | str, name: str, version: int = 1) -> Path:
 
 
 def write_cache(path: Path, write: Callable[[Path], object]) -> None:
-    """``write(tmp)`` then rename onto ``path``, so a reader never sees half a file; a cache that cannot be written
+    """``write(tmp)`` through `atomic.write_atomic`, so a reader never sees half a file; a cache that cannot be written
     (read-only home, full disk, a library error) is skipped, never an error."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        write(tmp)
-        os.replace(tmp, path)
+        write_atomic(path, write)
     except (OSError, RuntimeError):
         pass
 
