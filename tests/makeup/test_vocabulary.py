@@ -11,7 +11,7 @@ from masque.engines.diffusion.engine import DiffusionEngine
 from masque.engines.parametric import ParametricConfig, ParametricEngine
 from masque.errors import InputError
 from masque.makeup.prompt import resolve_plan
-from masque.makeup.vocabulary import all_words
+from masque.makeup.vocabulary import COLOR_IMPLIES, EFFECT_REGIONS, EFFECT_WORDS, PRODUCT_REGIONS, product_of_word
 
 EYE_AREA, BLUSH_AREA, SKIN = ("eyes", "skin"), ("cheeks", "skin"), ("skin",)
 # Every word with the regions it names, written out by hand (an independent reference for `vocabulary`): a word
@@ -39,7 +39,10 @@ def engines():
 
 
 def test_the_vocabulary_is_the_hand_table():
-    assert sorted(all_words().items()) == HAND_TABLE
+    words = {w: PRODUCT_REGIONS[p] for w, p in product_of_word().items()}
+    words |= {w: EFFECT_REGIONS[e] for w, e in EFFECT_WORDS.items()}
+    words |= {w: PRODUCT_REGIONS[p] for w, p in COLOR_IMPLIES.items() if w == "tan"}  # "a tan": bronzer
+    assert sorted(words.items()) == HAND_TABLE
 
 
 @pytest.mark.parametrize(("word", "regions"), HAND_TABLE)

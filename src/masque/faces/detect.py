@@ -272,13 +272,6 @@ def detect_faces(
     return detect(rgb, detector=detector, upsample=upsample, landmark_samples=landmark_samples).faces
 
 
-def landmarks5(rgb: np.ndarray, face: Face, samples: int = LANDMARK_SAMPLES) -> np.ndarray:
-    """dlib's 5-point model on ``face.box``: (5, 2) in dlib's order -- the two corners of the image-right eye, the
-    two of the image-left eye, then the base of the nose. Faster and more robust to pose than the 68-point model, but
-    it has no mouth corners, so the 5 alignment points come from `Face.points5` (68-point) instead."""
-    return _shape(check_rgb(rgb), face.box, LANDMARKS_5, samples)
-
-
 def select_faces(faces: Sequence[Face], which: str | int = "all") -> list[Face]:
     """Pick faces for protection: ``"all"``, ``"largest"`` or a 0-based index into the largest-first list."""
     if not faces:

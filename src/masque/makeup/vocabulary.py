@@ -95,10 +95,3 @@ def product_of_word() -> dict[str, str]:
     """{word: product} over `PRODUCT_WORDS` (each word names one product)."""
     return {w: p for p, words in PRODUCT_WORDS.items() for w in words}
 
-
-def all_words() -> dict[str, tuple[str, ...]]:
-    """Every product and effect word with the regions it names (for tests and the `vocabulary` listing)."""
-    words = {w: PRODUCT_REGIONS[p] for w, p in product_of_word().items()}
-    words |= {w: EFFECT_REGIONS[e] for w, e in EFFECT_WORDS.items()}
-    words["tan"] = PRODUCT_REGIONS[COLOR_IMPLIES["tan"]]
-    return words
