@@ -4,10 +4,14 @@ new module cannot sit outside the layers unnoticed."""
 from __future__ import annotations
 
 import pkgutil
-import tomllib
 from pathlib import Path
 
 import masque
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: import-linter reads pyproject.toml with tomli
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

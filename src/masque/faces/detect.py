@@ -87,7 +87,7 @@ def _hog():
     import dlib
 
     try:
-        cache = converted_path(dlib.__file__, f"hog-frontal-{dlib.__version__}").with_suffix(".svm")
+        cache = converted_path(dlib.__file__, f"hog-frontal-{dlib.__version__}", suffix=".svm")
         if cache.is_file():
             return dlib.fhog_object_detector(str(cache))
     except (OSError, RuntimeError):  # unreadable copy: build it again
