@@ -140,6 +140,7 @@ class Protector:
 
         # 1. validate cheap things before loading anything heavy
         self.seed, self.device = seed, device
+        self.model = (engine_options or {}).get("model")  # SD weights asked for (the resolved id: the face's details)
         self.keep_metadata, self.overwrite, self.max_pixels = keep_metadata, overwrite, max_pixels
         # "auto": diffusion when SD weights are present locally, else parametric (a file check, no network)
         choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
@@ -183,7 +184,7 @@ class Protector:
                 "faces": self.faces, "detector": self.detector, "face_scale": self.face_scale,
                 "parser": str(self.parser) if self.parser else None, "crop_size": self.crop_size,
                 "device": self.device, "engine_config": _config_dict(self.engine.config),
-                "model": getattr(self.engine, "model_id", None)}
+                "model": self.model}
 
     def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
                     detector: str | None = None) -> Protector:

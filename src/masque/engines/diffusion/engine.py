@@ -31,10 +31,6 @@ class DiffusionEngine:
         return self.pipeline.config
 
     @property
-    def model_id(self) -> str:
-        return self.pipeline.backbone.source
-
-    @property
     def crop_size(self) -> int:
         """The model's native resolution: the crop size at which no resizing happens."""
         return self.pipeline.resolution
