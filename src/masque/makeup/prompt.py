@@ -131,6 +131,14 @@ def _color_shade(color: MakeupColor) -> Shade:
     return Shade(color.name, color.rgb, "prompt")
 
 
+def require_prompt(prompt) -> str:
+    """The one empty-prompt check (the plan and the diffusion pipeline's own inputs): one line, or ``prompt``."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        got = "an empty prompt" if isinstance(prompt, str) or prompt is None else repr(prompt)
+        raise InputError(f"`prompt` must name the makeup, e.g. 'red lipstick' or 'full glam'; got {got}.")
+    return prompt
+
+
 def resolve_plan(prompt: str, strength: str | None = "natural",
                  region: str | Sequence[str] | None = None) -> MakeupPlan:
     """The plan for ``prompt`` (see the module docstring) at ``strength`` (a `STRENGTHS` level, or None for an engine
@@ -138,9 +146,7 @@ def resolve_plan(prompt: str, strength: str | None = "natural",
     InputError when the prompt is empty or names nothing we understand (and no region is given)."""
     if strength is not None and strength not in STRENGTHS:
         raise InputError(f"`strength` must be one of {', '.join(STRENGTHS)}, got {strength!r}.")
-    if not isinstance(prompt, str) or not prompt.strip():
-        got = "an empty prompt" if isinstance(prompt, str) or prompt is None else repr(prompt)
-        raise InputError(f"`prompt` must name the makeup, e.g. 'red lipstick' or 'full glam'; got {got}.")
+    require_prompt(prompt)
     override = parse_regions(region) if region is not None else None
     product_of = product_of_word()
     products: dict[str, Shade] = {}
