@@ -15,16 +15,21 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .devices import default_device
 from .errors import InputError, MasqueError
 from .executors import Executor, LocalExecutor, Outcome, Resources
 from .manifest import Manifest, Record, refuse_mixed_settings, settings_hash, sha256_bytes
 from .pipeline.verdict import PROTECTED, status_counts, status_exit_code
+
+if TYPE_CHECKING:
+    from .api import ProtectReport
 
 FINISHED = "finished earlier"
 
@@ -75,9 +80,12 @@ class PhotoJob:
 
 
 @dataclass
-class PhotoResult:
+class WrittenUnit:
+    """A worker's answer for one unit: the protected photo's bytes as written and its report (the driver stores
+    both under the user's names)."""
+
     image: bytes  # the protected photo as written by `api.Protector.protect_photo`
-    sidecar: dict
+    report: ProtectReport
     verdicts: list[dict]  # per face: status and the judges that still match it
 
 
@@ -87,14 +95,14 @@ class ProtectWorker:
     def __init__(self, spec: ProtectSpec):
         from .api import Protector
 
-        device = spec.device or _default_device()
+        device = default_device(spec.device)
         options = dict(spec.protector.get("engine_options") or {})
         if "device" in options:
             options["device"] = device
         self.spec = spec
         self.protector = Protector(**{**spec.protector, "engine_options": options}, device=device)
 
-    def __call__(self, job: PhotoJob) -> PhotoResult:
+    def __call__(self, job: PhotoJob) -> WrittenUnit:
         # the worker's own scratch folder: the same file names as the driver's, so the sidecar reads the same
         with tempfile.TemporaryDirectory(prefix="masque-unit-") as tmp:
             tmp = Path(tmp)
@@ -115,7 +123,7 @@ class ProtectWorker:
                 for scratch, real in ((photo, job.unit.photo), *zip(pairs, job.unit.pairs, strict=True)):
                     text = text.replace(str(scratch), str(real))
                 raise type(exc)(text) from exc
-            return PhotoResult(out.read_bytes(), report.to_dict(), [_verdict(f) for f in report.faces])
+            return WrittenUnit(out.read_bytes(), report, [_verdict(f) for f in report.faces])
 
 
 def _verdict(face) -> dict:
@@ -140,12 +148,6 @@ def counts_text(counts: dict[str, int]) -> str:
         return "no face"
     parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("protected", "not_protected", "unverified") if counts[k]]
     return f"{n} face{'s' if n > 1 else ''}: {', '.join(parts)}"
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
@@ -334,14 +336,13 @@ def _store(man: Manifest, unit: PhotoUnit, outcome: Outcome, digest: str, seed: 
                         counts=face_counts([]))
         man.append(record)
         return record
-    res: PhotoResult = outcome.value
+    res: WrittenUnit = outcome.value
     verdicts = {str(i): v for i, v in enumerate(res.verdicts)}
-    side = dict(res.sidecar)
-    side["input"] = str(unit.photo)
-    side["output"] = str(man.folder / unit.out_name)
-    side["settings"] = {**side.get("settings", {}), "pair": [str(p) for p in unit.pairs]}
-    side["batch"] = {"settings_hash": digest, "inputs": inputs, "seed": seed, "verdicts": verdicts}
-    sidecar = json.dumps(side, indent=2, default=str).encode()
+    out = man.folder / unit.out_name
+    report = replace(res.report, input=unit.photo, output=out, sidecar=man.folder / _sidecar_name(unit.out_name),
+                     pairs=list(unit.pairs),
+                     batch={"settings_hash": digest, "inputs": inputs, "seed": seed, "verdicts": verdicts})
+    sidecar = report.to_json().encode()
     # sidecar first: a photo under its name is then always complete *and* described
     files = man.write_files({_sidecar_name(unit.out_name): sidecar, unit.out_name: res.image})
     record = Record(unit.key, digest, seed, files, inputs=inputs, verdicts=verdicts, counts=face_counts(res.verdicts))

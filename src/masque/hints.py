@@ -54,11 +54,12 @@ def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Litera
             f"{'were' if plural else 'was'} not protected ({where}): check the photo{better}.")
 
 
-def escalation_line(index: int, escalation: Mapping, settings: Mapping | None = None,
+def escalation_line(index: int, escalation: Mapping, has_pair: bool = False,
                     audience: Literal["cli", "web"] = "cli") -> str:
     """One line per face after `--until-protected`: the level it needed, or that the cap was reached and what next.
 
-    ``escalation`` is the face's sidecar entry (``escalation``, ``strength_reached``, ``cap_reached``)."""
+    ``escalation`` is the face's sidecar entry (``escalation``, ``strength_reached``, ``cap_reached``); ``has_pair``:
+    the run had another photo of the person (so that is not the advice)."""
     steps = escalation["escalation"]
     tried = ", ".join(f"{s['strength']}: {s['status']}" for s in steps)
     level = escalation["strength_reached"]
@@ -72,5 +73,5 @@ def escalation_line(index: int, escalation: Mapping, settings: Mapping | None = 
                else "allow a stronger maximum strength")
     else:
         nxt = ("add another photo of you with `--pair`" if audience == "cli" else "add another photo of you") \
-            if not (settings or {}).get("pair") else "see the advice above"
+            if not has_pair else "see the advice above"
     return f"face {index}: not protected at the cap {level} ({tried}); next: {nxt}."

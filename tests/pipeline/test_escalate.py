@@ -15,7 +15,7 @@ from masque.embedders import create_embedder
 from masque.engines.base import ProtectResult
 from masque.errors import InputError
 from masque.io import read_image, write_image
-from masque.makeup.prompt import STRENGTHS
+from masque.makeup.prompt import STRENGTHS, resolve_plan
 from masque.pipeline import NOT_PROTECTED, PROTECTED, FacePipeline, Judge, Preparer
 from masque.pipeline.escalate import Escalation, held_out_model, ladder
 
@@ -42,12 +42,12 @@ class StrengthEngine:
     def with_strength(self, level: str) -> StrengthEngine:
         return StrengthEngine(self.embedders, level, self.holds_from, self.calls)
 
-    def plan(self, prompt, regions):
-        return f"plan at {self.config.strength}"
+    def plan(self, prompt, region=None):
+        return resolve_plan(prompt, self.config.strength, region)
 
     def protect(self, job, progress=None) -> ProtectResult:
         level = self.config.strength
-        self.calls.append((job.index, level, job.plan))
+        self.calls.append((job.index, level, job.plan.strength))
         if STRENGTHS.index(level) < STRENGTHS.index(self.holds_from[job.index]):
             return ProtectResult(image=job.crop.clone())
         noise = torch.rand(job.crop.shape, generator=torch.Generator().manual_seed(job.seed))
@@ -101,9 +101,8 @@ def test_stops_at_the_first_level_that_holds_and_leaves_the_other_face_alone(dli
     assert first.escalation.strength_reached == "bold" and not first.escalation.cap_reached
     assert second.escalation.steps == [("subtle", PROTECTED)]
     # face 1 ran once; face 0 once per level up to bold and never at max; each rerun used its level's plan
-    assert calls == [(0, "subtle", "plan at subtle"), (1, "subtle", "plan at subtle"),
-                     (0, "natural", "plan at natural"), (0, "bold", "plan at bold")]
-    assert first.result.details == {"level": "bold"} and first.job.plan == "plan at bold"
+    assert calls == [(0, "subtle", "subtle"), (1, "subtle", "subtle"), (0, "natural", "natural"), (0, "bold", "bold")]
+    assert first.result.details == {"level": "bold"} and first.job.plan.strength == "bold"
     # the final verdict is the written file's: written twice (start, after escalating), each step judged on a look
     assert (files.writes, files.looks) == (2, 2)
     assert [o.verdict.status for o in run.faces] == [PROTECTED, PROTECTED]

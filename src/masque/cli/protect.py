@@ -147,6 +147,7 @@ def protect(
     from rich.console import Console
 
     from .. import api
+    from ..devices import default_device
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
 
@@ -158,20 +159,9 @@ def protect(
         ladder(strength or "natural", max_strength)
     elif max_strength is not None:
         raise InputError("`--max-strength` caps `--until-protected`; add `--until-protected` or drop it.")
-    level: float | str | None = strength
-    if strength is not None and choice.name != "parametric":  # the diffusion engine's strength is a number
-        from ..engines.diffusion.config import GUIDANCE_LEVELS
-
-        try:
-            level = GUIDANCE_LEVELS[strength] if strength in GUIDANCE_LEVELS else float(strength)
-        except ValueError:
-            raise InputError(f"`--strength` must be a number >= 0 or one of {', '.join(GUIDANCE_LEVELS)} for the "
-                             f"{choice.name} engine, got {strength!r}.") from None
-        if level < 0:
-            raise InputError(f"`--strength` must be >= 0, got {level}.")
-    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
-                          target_word=target_word, guidance_scale=guidance_scale, strength=level,
-                          mask_fusion=mask_fusion, inversion=inversion)
+    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
+                          source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
+                          strength=strength, mask_fusion=mask_fusion, inversion=inversion)
     try:
         engine_options = engine_kwargs(choice.name, knobs)
     except InputError as exc:
@@ -199,7 +189,7 @@ def protect(
                                    overwrite=overwrite, quiet=quiet, require_protected=require_protected))
 
     # 3. load the engine and FR models once
-    protector = api.Protector(**options, engine_choice=choice, device=_device(device), overwrite=overwrite,
+    protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
                               engine_options=engine_options)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
@@ -254,14 +244,6 @@ def _check_outputs(photos: list[Path], targets: list[Path | None], others: list[
         final = target if target is not None else default_output_path(photo)
         for path in (final, sidecar_path(final)):
             check_output_path(path, inputs=[*photos, *others])
-
-
-def _device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class _format_notes:
@@ -346,7 +328,7 @@ def _summary(console, report) -> None:
         if f.escalation is not None:
             from ..hints import escalation_line
 
-            console.print(escalation_line(f.index, f.escalation.to_dict(), report.settings), markup=False,
+            console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs)), markup=False,
                           highlight=False, style="green" if f.status == "protected" else "yellow")
     for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
         plan, q = f.engine.get("plan"), f.engine.get("quality")

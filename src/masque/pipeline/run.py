@@ -21,8 +21,8 @@ from ..faces.paste import paste_back
 from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
 from .escalate import Escalation, escalate
-from .judge import Judge, JudgedFace, Reference
-from .prepare import PairPhoto, Preparer, resize_rgb
+from .judge import Before, Judge
+from .prepare import PairPhoto, Preparer
 from .verdict import FaceVerdict
 
 
@@ -110,11 +110,12 @@ class FacePipeline:
             chosen = select_faces(found, self.faces)  # NoFaceError when there is none
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
-        originals, refs, owner = self._before(rgb, chosen, pair_photos, times, trace)
+        before = self._before(rgb, chosen, pair_photos, times, trace)
+        owner = before.owner if before is not None else (0 if pair_photos else None)
         # 3. jobs
-        same_crop = self.judge is not None and self.judge.template.cuts_like(self.preparer.template)
+        same_crop = before is not None and self.judge.template.cuts_like(self.preparer.template)
         jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
-                                        known=[o.embeddings for o in originals] if same_crop else None)
+                                        known=[o.embeddings for o in before.faces] if same_crop else None)
         # 4. protect each face; its crop is pasted into the original photo beside the others' (`compose`)
         outcomes = []
         for job in jobs:
@@ -131,22 +132,31 @@ class FacePipeline:
                     result = paste_back(result, out.job.aligned, crop, out.job.mask[0, 0].cpu().numpy())
                 return result
 
-        def judge(i: int, photo: np.ndarray) -> FaceVerdict:
-            with times("judge"):
-                ref = refs if owner == outcomes[i].job.index else ()
-                return self.judge.verdict(originals[i], photo, ref, trace=trace)
-
         # 5. write, 6. judge what was written, 7. escalate the faces that are not protected, then write again
         result = self._write(compose(crops), write, times)
-        if self.judge is not None:
-            for i, out in enumerate(outcomes):
-                out.verdict = judge(i, result)
+        if before is not None:
+            self._judge_all(before, outcomes, result, times, trace)
+            judge = self._judge_one(before, times, trace)
             if until is not None and self._escalate(outcomes, crops, until, compose, judge, look or write, times,
                                                     trace, progress):
                 result = self._write(compose(crops), write, times)
-                for i, out in enumerate(outcomes):
-                    out.verdict = judge(i, result)
+                self._judge_all(before, outcomes, result, times, trace)
         return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
+
+    def _judge_all(self, before: Before, outcomes: list[FaceOutcome], photo: np.ndarray, times: StageTimes,
+                   trace: CostTrace) -> None:
+        with times("judge"):
+            for out, verdict in zip(outcomes, self.judge.verdicts(before, photo, trace), strict=True):
+                out.verdict = verdict
+
+    def _judge_one(self, before: Before, times: StageTimes, trace: CostTrace):
+        """``judge(i, photo)``: face ``i``'s verdict alone (the references go to their owner, as in `verdicts`)."""
+        def judge(i: int, photo: np.ndarray) -> FaceVerdict:
+            face = before.faces[i]
+            with times("judge"):
+                return self.judge.verdict(face, photo, before.references if before.owner == face.index else (),
+                                          trace=trace)
+        return judge
 
     def at_strength(self, level: str) -> Preparer:
         """This pipeline's preparer with the engine at another strength level (same loaded models), kept."""
@@ -185,15 +195,13 @@ class FacePipeline:
         return bool(reran)
 
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
-                ) -> tuple[list[JudgedFace], list[Reference], int | None]:
+                ) -> Before | None:
         if self.judge is None:
-            return [], [], 0 if pair_photos else None
+            return None
         with times("judge"):
             # without references, held-out models embed the original later, batched with the protected face
             defer = () if pair_photos else [m.name for m in self.judge.models if m.name not in self.judge.surrogates]
-            originals = [self.judge.original(rgb, f, i, trace, defer=defer) for i, f in enumerate(chosen)]
-            refs = [self.judge.reference(p.rgb, p.face, p.name, trace) for p in pair_photos]
-            return originals, refs, self.judge.owner(originals, refs)
+            return self.judge.before(rgb, chosen, [(p.name, p.rgb, p.face) for p in pair_photos], trace, defer=defer)
 
     @staticmethod
     def _write(result: np.ndarray, write: Writer | None, times: StageTimes) -> np.ndarray:
@@ -215,18 +223,13 @@ class FacePipeline:
         outcome = FaceOutcome(job, res)
         if self.judge is not None:
             with times("judge"):
-                orig = self.judge.original_crop(rgb, trace)
-                refs = [self.judge.reference_crop(resize_rgb(p, rgb.shape[:2]), n, trace) for n, p in pairs]
-
-            def judge(i: int, photo: np.ndarray) -> FaceVerdict:
-                with times("judge"):
-                    return self.judge.verdict(orig, photo, refs, trace=trace)
-
-            outcome.verdict = judge(0, result)
-            if until is not None and self._escalate([outcome], crops, until, lambda c: c[0], judge, look or write,
-                                                    times, trace, progress):
+                before = self.judge.before_crop(rgb, pairs, trace)
+            self._judge_all(before, [outcome], result, times, trace)
+            if until is not None and self._escalate([outcome], crops, until, lambda c: c[0],
+                                                    self._judge_one(before, times, trace), look or write, times,
+                                                    trace, progress):
                 result = self._write(crops[0], write, times)
-                outcome.verdict = judge(0, result)
+                self._judge_all(before, [outcome], result, times, trace)
         return PhotoResult(1, result, [outcome], trace, times)
 
 
