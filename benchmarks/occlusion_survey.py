@@ -6,7 +6,7 @@ For every face (default photos: ../shared/data/groups, ../shared/data/identities
 region, the share of occluder-like pixels (``covered``, of which ``dark``), the landmark spread in eye distances and
 whether the region is judged occluded; then, per region, the largest share on faces with no occluded region next to
 the smallest on the occluded ones. ``--dark`` / ``--occluded`` try other thresholds. ``--draw`` writes each crop
-with the dark (red) and off-colour (blue) pixels and the cut occluder (yellow), to check by eye.
+with the cut occluder tinted yellow, to check by eye.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main() -> None:
 
     from masque.faces.align import align_face
     from masque.faces.detect import detect
-    from masque.faces.occlusion import OcclusionConfig, find_occlusion, occluder_pixels
+    from masque.faces.occlusion import OcclusionConfig, find_occlusion
     from masque.faces.regions import REGIONS
     from masque.faces.templates import generation_template
     from masque.io import read_image
@@ -73,8 +73,6 @@ def main() -> None:
             if args.draw is not None:
                 from PIL import Image
 
-                geo_ref = np.zeros(al.crop.shape[:2], bool)
-                dark, off, _ = occluder_pixels(al.crop, occ.cut | ~geo_ref, config)  # colours only, for the picture
                 img = al.crop.copy()
                 img[occ.cut] = (img[occ.cut] // 2 + [127, 127, 0]).astype(np.uint8)
                 args.draw.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ landmarks are sure; clear glasses are not occluders (the lids are seen through t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
