@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="crop side (the parametric engine's 256)")
     parser.add_argument("--dark", type=float, default=None)
     parser.add_argument("--occluded", type=float, default=None)
+    parser.add_argument("--work-side", type=int, default=None)
     parser.add_argument("--draw", type=Path, default=None)
     args = parser.parse_args()
 
@@ -46,7 +47,8 @@ def main() -> None:
     from masque.io import read_image
 
     config = OcclusionConfig()
-    config = replace(config, **{k: v for k, v in (("dark", args.dark), ("occluded", args.occluded)) if v is not None})
+    config = replace(config, **{k: v for k, v in (("dark", args.dark), ("occluded", args.occluded),
+                                                             ("work_side", args.work_side)) if v is not None})
     template = generation_template(args.size)
     clear: dict[str, float] = dict.fromkeys(REGIONS, 0.0)
     seen: set[bytes] = set()

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import binary_dilation, binary_erosion, label
+from scipy.ndimage import distance_transform_edt, label
 from skimage.color import rgb2lab
 from skimage.draw import polygon as draw_polygon
 
@@ -54,21 +54,26 @@ class OcclusionConfig:
 
     Distances are in eye distances ``u`` (between the eye centres, ~64 px on a 256 crop)."""
 
-    # A pixel is dark below this share of the skin's L*. The child's eyes and brows under her fringe: 93 % and 86 %
-    # of their pixels are below it; on the 22 unoccluded faces at most 41 % of an eye ring (kit2: deep-set eyes in
-    # hard side light; lashes count) and 20 % of a brow band. (At 0.35, 56 % of kit2's eye ring is dark.)
+    # A pixel is dark below this share of the skin's L*. The child's eyes and brows under her fringe: 94 % and 87 %
+    # of their pixels are below it; on the 22 unoccluded faces at most 43 % of an eye ring (kit2: deep-set eyes in
+    # hard side light; lashes count) and 16 % of a brow band. (At 0.35: 56 % of kit2's eye ring, too close.)
     dark: float = 0.25
+    # An occluder found at `dark` extends over the connected pixels darker than this share of the skin's L*: the
+    # child's fringe is L* 8-15 against skin 42, its lit lower edge 11-15 (above `dark`), her shadowed skin 17-30.
+    reach: float = 0.38
     # Colour evidence only where the skin has colour: median skin chroma >= this (the three near-grey photos,
     # kit1-3, have 4.7-10.3; colour photos 18-38).
     colour_chroma: float = 12.0
     # Off-colour: chroma below this share of what skin of that lightness has (a white mask), or a hue more than
     # `hue` degrees from the skin's with at least `hue_chroma` x the skin's chroma (a blue mask). At most 12 % of any
-    # region of an unoccluded face is off-colour (obama: grey brow hairs; alex2: teeth at the lip edge).
+    # region of an unoccluded face is off-colour (obama in the group photo: grey brow hairs; alex2: teeth at the lip
+    # edge).
     pale: float = 0.3
     hue: float = 60.0
     hue_chroma: float = 0.3
-    # A region is occluded when this share of it is occluder-like (dark or off-colour): 0.19 above the worst
-    # unoccluded region (kit2's eye ring, 41 %; brows at most 23 %, lips 12 %), 0.27 under the child's brows (87 %).
+    # A region is occluded when this share of it is occluder-like (dark or off-colour): 0.17 above the worst
+    # unoccluded region (kit2's eye ring, 43 %; brows at most 21 %, lips 11 %, cheeks 2 %, skin 10 %), 0.28 under the
+    # child's brows (88 %; her eyes 94 %; her partly covered skin 33 %, cheeks 10 %: kept, minus the hair).
     occluded: float = 0.6
     # ... or this share, for eyes, brows and lips whose landmarks are guesses (spread >= guess_spread): those
     # regions may not even be where the polygons put them.
@@ -80,11 +85,19 @@ class OcclusionConfig:
     # fringe has 3-6 px slits on a 256 crop, u = 64 px)
     close: float = 0.1
     margin: float = 0.05  # the occluder is widened by this (u): the blurred hair edge, the paste-back's bilinear step
+    # The evidence is read on a copy of this side (the FR models read 112-160 px; the parametric engine optimises at
+    # 128): the region polygons' convex hulls cost ~4x more at 256 px. The shares it gives differ from a 256 px
+    # reading by at most 0.03 on the shared faces (`benchmarks/occlusion_survey.py --work-side 256`).
+    work_side: int = 128
 
     def __post_init__(self):
-        for name in ("dark", "pale", "hue_chroma", "occluded", "guessed"):
+        for name in ("dark", "reach", "pale", "hue_chroma", "occluded", "guessed"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise InputError(f"`{name}` must lie in (0, 1]; got {getattr(self, name)}.")
+        if self.reach < self.dark:
+            raise InputError(f"`reach` ({self.reach}) must be at least `dark` ({self.dark}).")
+        if self.work_side < 64:
+            raise InputError(f"`work_side` must be >= 64 px (thin regions vanish below); got {self.work_side}.")
         if self.guessed > self.occluded:
             raise InputError(f"`guessed` ({self.guessed}) must not exceed `occluded` ({self.occluded}).")
 
@@ -145,10 +158,15 @@ def _poly(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _disk(radius: float) -> np.ndarray:
-    r = max(int(np.ceil(radius)), 1)
-    y, x = np.mgrid[-r:r + 1, -r:r + 1]
-    return x * x + y * y <= radius * radius
+def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
+    """``mask`` dilated by a disk of ``radius`` px (Euclidean distance transform: cost independent of the radius)."""
+    return distance_transform_edt(~mask) <= radius
+
+
+def _shrink(mask: np.ndarray, radius: float) -> np.ndarray:
+    """``mask`` eroded by a disk of ``radius`` px; the crop's border counts as inside (hair runs off the crop)."""
+    padded = np.pad(mask, 1, constant_values=True)
+    return (distance_transform_edt(padded) > radius)[1:-1, 1:-1]
 
 
 def occluder_pixels(crop: np.ndarray, reference: np.ndarray, config: OcclusionConfig
@@ -170,41 +188,69 @@ def occluder_pixels(crop: np.ndarray, reference: np.ndarray, config: OcclusionCo
     return dark, off, (skin_l, skin_c, skin_h)
 
 
+def _resized(crop: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(crop).resize((side, side), Image.Resampling.BOX))
+
+
+def _nearest(mask: np.ndarray, size: int) -> np.ndarray:
+    """Boolean ``mask`` (s, s) -> (size, size), nearest pixel centre."""
+    idx = np.minimum(((np.arange(size) + 0.5) * mask.shape[0] / size).astype(int), mask.shape[0] - 1)
+    return mask[np.ix_(idx, idx)]
+
+
+def dark_reach(crop: np.ndarray, skin: tuple[float, float, float], config: OcclusionConfig) -> np.ndarray:
+    """Pixels dark enough to belong to an occluder already found (L* < `OcclusionConfig.reach` x the skin's)."""
+    return rgb2lab(crop)[..., 0] < config.reach * skin[0]
+
+
 def find_occlusion(crop: np.ndarray, landmarks: np.ndarray, spread: np.ndarray | None = None,
                    config: OcclusionConfig = OcclusionConfig(), masks: MaskConfig = MaskConfig()) -> Occlusion:
     """Judge every region of `regions.REGIONS` on ``crop`` (S, S, 3) uint8 with its 68 ``landmarks`` (crop px);
     ``spread``: (68,) landmark spread in crop pixels (`Face.landmark_spread` times the alignment scale)."""
+    # 1. inputs, and the working copy the evidence is read on
     crop, landmarks = np.asarray(crop), np.asarray(landmarks, np.float64)
-    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
-        raise InputError(f"`crop` must be uint8 (S, S, 3); got {crop.dtype} {crop.shape}.")
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
+        raise InputError(f"`crop` must be a square uint8 (S, S, 3) crop; got {crop.dtype} {crop.shape}.")
     if landmarks.shape != (68, 2):
         raise InputError(f"`landmarks` must have shape (68, 2); got {landmarks.shape}.")
-    shape = crop.shape[:2]
-    geo = LandmarkRegions(landmarks, shape, masks)
+    size = crop.shape[0]
+    side = min(size, config.work_side)
+    small = crop if side == size else _resized(crop, side)
+    lm = landmarks if side == size else (landmarks + 0.5) * (side / size) - 0.5  # pixel centres
+    geo = LandmarkRegions(lm, (side, side), masks)
     hard = {r: geo.hard(r) for r in REGIONS}
-    reference = hard["cheeks"] | _poly(shape, landmarks[list(REFERENCE_NOSE)])
+    reference = hard["cheeks"] | _poly((side, side), lm[list(REFERENCE_NOSE)])
     if not reference.any():
         raise InputError("`landmarks` put the cheeks and nose outside the crop; cannot model the face's skin.")
-    dark, off, skin = occluder_pixels(crop, reference, config)
+    # 2. occluder-like pixels against the face's own skin
+    dark, off, skin = occluder_pixels(small, reference, config)
     like = dark | off
+    # 3. per region: the covered share; the landmarks' spread lowers the bar for features placed by guesses
     found: dict[str, RegionOcclusion] = {}
+    u_crop = geo.u * size / side  # eye distance in crop pixels
     for region, m in hard.items():
         n = max(int(m.sum()), 1)
         covered, dark_share = float(like[m].sum()) / n, float(dark[m].sum()) / n
-        s = None if spread is None else float(np.mean(np.asarray(spread)[list(REGION_LANDMARKS[region])])) / geo.u
+        s = None if spread is None else float(np.mean(np.asarray(spread)[list(REGION_LANDMARKS[region])])) / u_crop
         guess = region in FEATURES and s is not None and s >= config.guess_spread
         occluded = bool(m.any()) and covered >= (config.guessed if guess else config.occluded)
         found[region] = RegionOcclusion(region, covered, dark_share, s, occluded,
                                         guessed=occluded and guess and covered < config.occluded)
-    # 4. the occluder: connected occluder-like pixels that overlap an occluded region, widened by the margin
-    components, _ = label(like)
+    # 4. the occluder: connected occluder-like pixels that overlap an occluded region, gaps between strands closed,
+    # brought to the crop's size and widened by the margin there; visible eyes, brows and lips are not cut
+    # (hysteresis, as in edge detection: the occluder found at `dark` extends over connected pixels below `reach`)
+    components, _ = label(like | (dark_reach(small, skin, config)))
     hit = np.unique(np.concatenate([components[hard[r] & like] for r, o in found.items() if o.occluded] or
                                    [np.zeros(0, components.dtype)]))
     occluder = np.isin(components, hit[hit > 0])
-    if occluder.any():  # close the gaps between strands (grow by close + margin, shrink by close), then the margin
-        grown = binary_dilation(occluder, _disk((config.close + config.margin) * geo.u))
-        occluder = binary_erosion(grown, _disk(config.close * geo.u), border_value=1) | occluder
-        for r in FEATURES:
-            if not found[r].occluded:
-                occluder &= ~hard[r]
+    if not occluder.any():
+        return Occlusion(found, np.zeros((size, size), bool), skin)
+    occluder = _shrink(_grow(occluder, config.close * geo.u), config.close * geo.u) | occluder
+    keep = np.zeros_like(occluder)
+    for r in FEATURES:
+        if not found[r].occluded:
+            keep |= hard[r]
+    occluder = _grow(_nearest(occluder, size), config.margin * u_crop) & ~_nearest(keep, size)
     return Occlusion(found, occluder, skin)
