@@ -13,8 +13,9 @@ hair. The evidence here comes from the aligned crop itself, measured against the
    when that share reaches `OcclusionConfig.occluded`; eyes, brows and lips also at `OcclusionConfig.guessed` when
    their landmarks are guesses (the spread of the jittered landmark predictions, `Face.landmark_spread`, above
    `OcclusionConfig.guess_spread` eye distances).
-4. The occluder itself: the connected occluder-like pixels that cover an occluded region, widened by
-   `OcclusionConfig.margin`. They are cut from every mask, so a partly covered skin or cheek keeps its visible part --
+4. The occluder itself: the connected occluder-like pixels that cover an occluded region, extended over connected
+   pixels a little less dark (`OcclusionConfig.reach`, hysteresis), gaps between strands closed, widened by
+   `OcclusionConfig.margin`. It is cut from every mask, so a partly covered skin or cheek keeps its visible part --
    except inside visible eyes, brows and lips, whose dark pixels are lashes, brow hairs and the lip line.
 
 Constants were measured on every face of the shared photos (26 detections, 23 distinct faces: 22 unoccluded, and the
@@ -26,7 +27,7 @@ landmarks are sure; clear glasses are not occluders (the lids are seen through t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt, label
@@ -56,7 +57,7 @@ class OcclusionConfig:
 
     # A pixel is dark below this share of the skin's L*. The child's eyes and brows under her fringe: 94 % and 87 %
     # of their pixels are below it; on the 22 unoccluded faces at most 43 % of an eye ring (kit2: deep-set eyes in
-    # hard side light; lashes count) and 16 % of a brow band. (At 0.35: 56 % of kit2's eye ring, too close.)
+    # hard side light; lashes count) and 17 % of a brow band. (At 0.35: 56 % of kit2's eye ring, too close.)
     dark: float = 0.25
     # An occluder found at `dark` extends over the connected pixels darker than this share of the skin's L*: the
     # child's fringe is L* 8-15 against skin 42, its lit lower edge 11-15 (above `dark`), her shadowed skin 17-30.
@@ -86,8 +87,9 @@ class OcclusionConfig:
     close: float = 0.1
     margin: float = 0.05  # the occluder is widened by this (u): the blurred hair edge, the paste-back's bilinear step
     # The evidence is read on a copy of this side (the FR models read 112-160 px; the parametric engine optimises at
-    # 128): the region polygons' convex hulls cost ~4x more at 256 px. The shares it gives differ from a 256 px
-    # reading by at most 0.03 on the shared faces (`benchmarks/occlusion_survey.py --work-side 256`).
+    # 128): at 256 px the region polygons' convex hulls make it 0.15 s a face instead of 0.05 s. The shares differ
+    # from a 256 px reading by at most 0.08 on the shared faces (thin lash lines blur: eye rings read lighter), and no
+    # decision changes (`benchmarks/occlusion_survey.py --work-side 256`); the numbers above are at 128 px.
     work_side: int = 128
 
     def __post_init__(self):
@@ -133,7 +135,7 @@ class Occlusion:
 
     regions: dict[str, RegionOcclusion]
     cut: np.ndarray  # (S, S) bool: occluder pixels no makeup may touch
-    skin: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))  # the skin model: L*, chroma, hue (degrees)
+    skin: tuple[float, float, float]  # the skin model: L*, chroma, hue (degrees)
 
     def bare(self, regions: Sequence[str]) -> tuple[str, ...]:
         """Those of ``regions`` that are occluded (left bare), in their order."""
@@ -170,22 +172,22 @@ def _shrink(mask: np.ndarray, radius: float) -> np.ndarray:
 
 
 def occluder_pixels(crop: np.ndarray, reference: np.ndarray, config: OcclusionConfig
-                    ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
-    """(dark, off-colour) boolean maps of ``crop`` (S, S, 3) uint8 against the skin in ``reference`` (bool), and the
-    skin model (L*, chroma, hue in degrees)."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """(dark, off-colour, within reach) boolean maps of ``crop`` (S, S, 3) uint8 against the skin in ``reference``
+    (bool), and the skin model (L*, chroma, hue in degrees)."""
     lab = rgb2lab(crop)
     lum, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     chroma = np.hypot(a, b)
     skin_l, skin_a, skin_b = (float(np.median(ch[reference])) for ch in (lum, a, b))
     skin_c, skin_h = float(np.median(chroma[reference])), float(np.degrees(np.arctan2(skin_b, skin_a)))
-    dark = lum < config.dark * skin_l
+    dark, reach = lum < config.dark * skin_l, lum < config.reach * skin_l
     if skin_c < config.colour_chroma:  # a near-grey photo: colour says nothing
-        return dark, np.zeros_like(dark), (skin_l, skin_c, skin_h)
+        return dark, np.zeros_like(dark), reach, (skin_l, skin_c, skin_h)
     # skin in shadow keeps its hue and loses chroma with lightness (roughly in proportion)
     expected = skin_c * np.minimum(lum / max(skin_l, 1e-6), 1.0)
     hue_off = np.abs((np.degrees(np.arctan2(b, a)) - skin_h + 180.0) % 360.0 - 180.0)
     off = ~dark & ((chroma < config.pale * expected) | ((hue_off > config.hue) & (chroma > config.hue_chroma * skin_c)))
-    return dark, off, (skin_l, skin_c, skin_h)
+    return dark, off, reach, (skin_l, skin_c, skin_h)
 
 
 def _resized(crop: np.ndarray, side: int) -> np.ndarray:
@@ -198,11 +200,6 @@ def _nearest(mask: np.ndarray, size: int) -> np.ndarray:
     """Boolean ``mask`` (s, s) -> (size, size), nearest pixel centre."""
     idx = np.minimum(((np.arange(size) + 0.5) * mask.shape[0] / size).astype(int), mask.shape[0] - 1)
     return mask[np.ix_(idx, idx)]
-
-
-def dark_reach(crop: np.ndarray, skin: tuple[float, float, float], config: OcclusionConfig) -> np.ndarray:
-    """Pixels dark enough to belong to an occluder already found (L* < `OcclusionConfig.reach` x the skin's)."""
-    return rgb2lab(crop)[..., 0] < config.reach * skin[0]
 
 
 def find_occlusion(crop: np.ndarray, landmarks: np.ndarray, spread: np.ndarray | None = None,
@@ -225,7 +222,7 @@ def find_occlusion(crop: np.ndarray, landmarks: np.ndarray, spread: np.ndarray |
     if not reference.any():
         raise InputError("`landmarks` put the cheeks and nose outside the crop; cannot model the face's skin.")
     # 2. occluder-like pixels against the face's own skin
-    dark, off, skin = occluder_pixels(small, reference, config)
+    dark, off, reach, skin = occluder_pixels(small, reference, config)
     like = dark | off
     # 3. per region: the covered share; the landmarks' spread lowers the bar for features placed by guesses
     found: dict[str, RegionOcclusion] = {}
@@ -238,15 +235,15 @@ def find_occlusion(crop: np.ndarray, landmarks: np.ndarray, spread: np.ndarray |
         occluded = bool(m.any()) and covered >= (config.guessed if guess else config.occluded)
         found[region] = RegionOcclusion(region, covered, dark_share, s, occluded,
                                         guessed=occluded and guess and covered < config.occluded)
-    # 4. the occluder: connected occluder-like pixels that overlap an occluded region, gaps between strands closed,
-    # brought to the crop's size and widened by the margin there; visible eyes, brows and lips are not cut
-    # (hysteresis, as in edge detection: the occluder found at `dark` extends over connected pixels below `reach`)
-    components, _ = label(like | (dark_reach(small, skin, config)))
-    hit = np.unique(np.concatenate([components[hard[r] & like] for r, o in found.items() if o.occluded] or
-                                   [np.zeros(0, components.dtype)]))
-    occluder = np.isin(components, hit[hit > 0])
-    if not occluder.any():
+    # 4. the occluder: connected occluder-like pixels that overlap an occluded region (hysteresis, as in edge
+    # detection: connected through pixels below `reach`), gaps between strands closed, brought to the crop's size and
+    # widened by the margin there; visible eyes, brows and lips are not cut
+    hidden = [r for r, o in found.items() if o.occluded]
+    if not hidden:
         return Occlusion(found, np.zeros((size, size), bool), skin)
+    components, _ = label(like | reach)
+    hit = np.unique(np.concatenate([components[hard[r] & like] for r in hidden]))
+    occluder = np.isin(components, hit[hit > 0])
     occluder = _shrink(_grow(occluder, config.close * geo.u), config.close * geo.u) | occluder
     keep = np.zeros_like(occluder)
     for r in FEATURES:
