@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.ndimage import distance_transform_edt
 from skimage.draw import polygon as draw_polygon
 
 from masque.errors import InputError
@@ -69,10 +70,13 @@ def test_child_under_her_fringe_eyes_and_brows_left_bare_hair_cut_skin_kept():
     assert occ.bare(REGIONS) == ("eyes", "brows")
     assert "hair" in occ.regions["eyes"].reason
     hair = _hair_in_crop(al)
-    assert hair.sum() > 5000 and occ.cut[hair].all()  # the whole annotated fringe is cut
-    # her visible skin is kept: most of her cheeks and lips stay paintable
+    # the whole annotated fringe is cut, with the 1 px the paste-back's bilinear warp reaches
+    reach = distance_transform_edt(~hair) <= 1.5
+    assert hair.sum() > 5000 and occ.cut[reach].all()
+    # her visible skin is kept: most of her cheeks and lips stay paintable (the image-left third of the lip polygon
+    # lies on the strand and its shadow beside her mouth: her landmarks are guesses there)
     geo = LandmarkRegions(al.landmarks68, al.crop.shape[:2], MaskConfig())
-    for region, least in (("cheeks", 0.7), ("lips", 0.7)):
+    for region, least in (("cheeks", 0.7), ("lips", 0.55)):
         assert (~occ.cut[geo.hard(region)]).mean() >= least, region
 
 

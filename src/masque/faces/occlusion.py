@@ -15,8 +15,8 @@ hair. The evidence here comes from the aligned crop itself, measured against the
    `OcclusionConfig.guess_spread` eye distances).
 4. The occluder itself: the connected occluder-like pixels that cover an occluded region, extended over connected
    pixels a little less dark (`OcclusionConfig.reach`, hysteresis), gaps between strands closed, widened by
-   `OcclusionConfig.margin`. It is cut from every mask, so a partly covered skin or cheek keeps its visible part --
-   except inside visible eyes, brows and lips, whose dark pixels are lashes, brow hairs and the lip line.
+   `OcclusionConfig.margin`. It is cut from every mask, so a partly covered skin, cheek or lip keeps its visible part
+   -- except inside visible eyes and brows, whose dark pixels are lashes and brow hairs.
 
 Constants were measured on every face of the shared photos (26 detections, 23 distinct faces: 22 unoccluded, and the
 child in ``groups/obama_and_biden.jpg`` whose eyes and brows are under her fringe); the script is
@@ -237,7 +237,7 @@ def find_occlusion(crop: np.ndarray, landmarks: np.ndarray, spread: np.ndarray |
                                         guessed=occluded and guess and covered < config.occluded)
     # 4. the occluder: connected occluder-like pixels that overlap an occluded region (hysteresis, as in edge
     # detection: connected through pixels below `reach`), gaps between strands closed, brought to the crop's size and
-    # widened by the margin there; visible eyes, brows and lips are not cut
+    # widened by the margin there; visible eyes and brows are not cut (lips are: a strand over a lip corner is hair)
     hidden = [r for r, o in found.items() if o.occluded]
     if not hidden:
         return Occlusion(found, np.zeros((size, size), bool), skin)
@@ -246,7 +246,7 @@ def find_occlusion(crop: np.ndarray, landmarks: np.ndarray, spread: np.ndarray |
     occluder = np.isin(components, hit[hit > 0])
     occluder = _shrink(_grow(occluder, config.close * geo.u), config.close * geo.u) | occluder
     keep = np.zeros_like(occluder)
-    for r in FEATURES:
+    for r in ("eyes", "brows"):
         if not found[r].occluded:
             keep |= hard[r]
     occluder = _grow(_nearest(occluder, size), config.margin * u_crop) & ~_nearest(keep, size)
