@@ -32,10 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import distance_transform_edt, label
 from skimage.color import rgb2lab
-from skimage.draw import polygon as draw_polygon
 
 from ..errors import InputError
-from .regions import REGIONS, LandmarkRegions, MaskConfig
+from .regions import REGIONS, LandmarkRegions, MaskConfig, _poly
 
 FEATURES = ("lips", "eyes", "brows")  # regions placed by their own landmarks; dark pixels are part of them
 # landmarks (iBUG 68) that place each region (`regions.LandmarkRegions`)
@@ -151,13 +150,6 @@ class Occlusion:
     def to_dict(self) -> dict:
         return {"regions": {r: o.to_dict() for r, o in self.regions.items()},
                 "cut_pixels": int(self.cut.sum()), "skin_lch": [round(v, 1) for v in self.skin]}
-
-
-def _poly(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
-    out = np.zeros(shape, bool)
-    rr, cc = draw_polygon(pts[:, 1], pts[:, 0], shape)
-    out[rr, cc] = True
-    return out
 
 
 def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
