@@ -18,10 +18,12 @@ hair. The evidence here comes from the aligned crop itself, measured against the
    `OcclusionConfig.margin`. It is cut from every mask, so a partly covered skin, cheek or lip keeps its visible part
    -- except inside visible eyes and brows, whose dark pixels are lashes and brow hairs.
 
-Constants were measured on every face of the shared photos (26 detections, 23 distinct faces: 22 unoccluded, and the
-child in ``groups/obama_and_biden.jpg`` whose eyes and brows are under her fringe); the script is
-``benchmarks/occlusion_survey.py``. What colour cannot see: a skin-coloured occluder (a hand) on a face whose
-landmarks are sure; clear glasses are not occluders (the lids are seen through them).
+Constants were measured on every face of the shared photos (26 detections, 22 distinct crops: 21 unoccluded faces,
+and the child in ``groups/obama_and_biden.jpg`` whose eyes and brows are under her fringe); the script is
+``benchmarks/occlusion_survey.py``; sunglasses and face masks are checked on painted copies of a real face
+(tests/faces/test_occlusion.py). Not seen: a skin-coloured occluder (a hand) on a face whose landmarks are sure.
+Clear glasses were not measured (no shared face wears them): their lenses show the lids, and a thin frame covers far
+less than `OcclusionConfig.occluded` of a region.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class OcclusionConfig:
     Distances are in eye distances ``u`` (between the eye centres, ~64 px on a 256 crop)."""
 
     # A pixel is dark below this share of the skin's L*. The child's eyes and brows under her fringe: 94 % and 87 %
-    # of their pixels are below it; on the 22 unoccluded faces at most 43 % of an eye ring (kit2: deep-set eyes in
+    # of their pixels are below it; on the 21 unoccluded faces at most 43 % of an eye ring (kit2: deep-set eyes in
     # hard side light; lashes count) and 17 % of a brow band. (At 0.35: 56 % of kit2's eye ring, too close.)
     dark: float = 0.25
     # An occluder found at `dark` extends over the connected pixels darker than this share of the skin's L*: the
