@@ -81,7 +81,7 @@ class FacePipeline:
         optionally, another face detector."""
         p = self.preparer
         other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=detector or p.detector,
-                         face_scale=p.face_scale, whole_crop=p.whole_crop)
+                         face_scale=p.face_scale, whole_crop=p.whole_crop, occlusion=p.occlusion)
         return FacePipeline(other, self.judge, self.faces)
 
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
@@ -120,7 +120,7 @@ class FacePipeline:
         outcomes = []
         for job in jobs:
             with times("engine"):
-                res = self.engine.protect(job, _face_progress(progress, job.index, len(jobs)))
+                res = protect_job(self.engine, job, _face_progress(progress, job.index, len(jobs)))
             trace.merge(res.trace)
             outcomes.append(FaceOutcome(job, res))
         crops = [tensor_to_crop(o.result.image) for o in outcomes]
@@ -182,7 +182,7 @@ class FacePipeline:
             job = pre.rejob(out.job)
             steps = _face_progress(progress, out.job.index, len(outcomes))
             with times("engine"):
-                res = pre.engine.protect(job, _level_progress(steps, level))
+                res = protect_job(pre.engine, job, _level_progress(steps, level))
             trace.merge(res.trace)
             out.job, out.result = job, res
             reran.append(i)
@@ -237,6 +237,15 @@ def _level_progress(progress: ProgressCallback | None, level: str) -> ProgressCa
     if progress is None:
         return None
     return lambda stage, done, total: progress(f"{stage} at {level}", done, total)
+
+
+def protect_job(engine: Engine, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+    """``engine.protect(job)``, except for a face whose every region is covered (`FaceJob.bare_regions`): nothing
+    may be painted, so the crop comes back unchanged and the judges say it is not protected."""
+    if job.bare_regions and float(job.mask.max()) <= 0.0:
+        reasons = "; ".join(f"{r}: {why}" for r, why in job.bare_reasons().items())
+        return ProtectResult(image=job.crop.clone(), details={"engine": engine.name, "skipped": reasons})
+    return engine.protect(job, progress)
 
 
 def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> ProgressCallback | None:
