@@ -128,11 +128,17 @@ class MakeupPlan:
                 "ignored_words": list(self.ignored), "notes": list(self.notes)}
 
 
-def understood_words() -> str:
-    """The vocabulary, for messages about words the resolver did not understand."""
-    return (f"products: {', '.join(PRODUCTS)} (and words like lipstick, eyeshadow, eyeliner, blush, bronzer); "
-            f"looks: {', '.join(sorted(set(LOOK_WORDS)))}; colours: {', '.join(sorted(NAMED_COLORS))} or #rrggbb; "
-            f"strengths: {', '.join(STRENGTHS)}")
+VOCABULARY_POINTER = "`masque vocabulary` lists every word understood"
+
+
+def vocabulary() -> dict[str, list[str]]:
+    """Every word the resolver understands, grouped (product -> its words, looks, colours, strengths): what `masque
+    vocabulary` prints, so a message about an unknown word can point there instead of listing it all."""
+    groups = {f"{p} (on {', '.join(PRODUCT_REGIONS[p])})": list(PRODUCT_WORDS[p]) for p in PRODUCTS}
+    groups["looks"] = sorted(LOOK_WORDS)
+    groups["colours (or #rrggbb)"] = sorted(NAMED_COLORS)
+    groups["strengths (--strength)"] = list(STRENGTHS)
+    return groups
 
 
 def _find_phrases(text: str, phrases: Mapping[str, str]) -> tuple[list[str], str]:
@@ -196,13 +202,15 @@ def resolve_plan(prompt: str, strength: str = "natural") -> MakeupPlan:
             if word in FILLER or word in NAMED_COLORS or word in _MODIFIERS or word in STRENGTHS:
                 continue
             ignored.append(word)
+    unknown = ", ".join(dict.fromkeys(ignored))
     if not products:
-        raise InputError(f"`prompt` {prompt!r} names no makeup we understand; use {understood_words()}.")
+        which = f" (not understood: {unknown})" if unknown else ""
+        raise InputError(f"`prompt` {prompt!r} names no makeup we understand{which}; try e.g. 'red lipstick', "
+                         f"'smoky eyeshadow' or 'full glam'; {VOCABULARY_POINTER}.")
     ordered = {p: products[p] for p in PRODUCTS if p in products}
     notes = ()
-    if ignored:
-        notes = (f"not understood (ignored): {', '.join(dict.fromkeys(ignored))}; understood are "
-                 f"{understood_words()}",)
+    if ignored:  # one line: what was ignored and where the list is (the list itself is ~12 lines at 80 columns)
+        notes = (f"not understood (ignored): {unknown}; {VOCABULARY_POINTER}",)
     return MakeupPlan(prompt, ordered, tuple(dict.fromkeys(looks)), strength, tuple(dict.fromkeys(ignored)), notes)
 
 

@@ -21,7 +21,7 @@ from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
 from .judge import Judge, JudgedFace, Reference
 from .prepare import PairPhoto, Preparer, resize_rgb
-from .verdict import FaceVerdict
+from .verdict import FaceVerdict, shows_the_person
 
 
 @dataclass
@@ -41,6 +41,7 @@ class PhotoResult:
     trace: CostTrace
     times: StageTimes = field(default_factory=StageTimes)
     possibly_missed: list = field(default_factory=list)  # (box, score): what the detector was unsure of
+    skipped_pairs: list[str] = field(default_factory=list)  # pair photos of another person, not used (`force_pair`)
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
@@ -65,8 +66,10 @@ Writer = Callable[[np.ndarray], np.ndarray]  # protected photo -> the pixels as 
 class FacePipeline:
     """One engine + masker + judge, reused across photos (and prompts, through `with_prompt`)."""
 
-    def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all"):
+    def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all", *,
+                 force_pair: bool = False):
         self.preparer, self.judge, self.faces = preparer, judge, faces
+        self.force_pair = force_pair  # keep pair photos the judges say show another person
 
     @property
     def engine(self) -> Engine:
@@ -78,7 +81,7 @@ class FacePipeline:
         p = self.preparer
         other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=detector or p.detector,
                          face_scale=p.face_scale, whole_crop=p.whole_crop)
-        return FacePipeline(other, self.judge, self.faces)
+        return FacePipeline(other, self.judge, self.faces, force_pair=self.force_pair)
 
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
             aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
@@ -101,6 +104,7 @@ class FacePipeline:
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
         originals, refs, owner = self._before(rgb, chosen, pair_photos, times, trace)
+        pair_photos, refs, owner, skipped = self._usable_pairs(originals, pair_photos, refs, owner)
         # 3. jobs
         same_crop = self.judge is not None and self.judge.template.cuts_like(self.preparer.template)
         jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
@@ -121,7 +125,30 @@ class FacePipeline:
                 for out, orig in zip(outcomes, originals, strict=True):
                     out.verdict = self.judge.verdict(orig, result, refs if owner == out.job.index else (),
                                                      trace=trace)
-        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
+        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed, skipped)
+
+    def _usable_pairs(self, originals: list[JudgedFace], pair_photos: list[PairPhoto], refs: list[Reference],
+                      owner: int | None) -> tuple[list[PairPhoto], list[Reference], int | None, list[str]]:
+        """Drop the pair photos the judges do not match with their face before protection (`shows_the_person`):
+        pushed away from another person the face is not protected, and as a reference such a photo proves nothing.
+        None left: single mode. Kept with ``force_pair``. Each drop is one `UserNote`."""
+        if self.force_pair or owner is None or not refs:
+            return pair_photos, refs, owner, []
+        keep = [shows_the_person(self.judge.matched_before(originals[owner], r)) for r in refs]
+        skipped = [r.name for r, k in zip(refs, keep, strict=True) if not k]
+        if not skipped:
+            return pair_photos, refs, owner, []
+        left = [r for r, k in zip(refs, keep, strict=True) if k]
+        import warnings
+
+        from ..errors import UserNote
+
+        then = ("the other pair photos anchor it" if left else
+                "no pair photo is left, so it is protected in single mode (pushed away from itself)")
+        warnings.warn(f"pair photo {', '.join(skipped)}: most judges do not match it with face {owner} before "
+                      f"protection (another person?), so it is skipped as a reference; {then}. Use `--force-pair` "
+                      "to keep it anyway.", UserNote, stacklevel=2)
+        return ([p for p, k in zip(pair_photos, keep, strict=True) if k], left, owner if left else None, skipped)
 
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
                 ) -> tuple[list[JudgedFace], list[Reference], int | None]:
