@@ -302,7 +302,8 @@ def write_image(
     ``quality=None`` a JPEG input's own quantisation tables and chroma subsampling are reused (re-encoding with the
     same tables changes untouched pixels by at most a few levels, see README), otherwise ``quality`` (default
     `JPEG_QUALITY`) with 4:4:4 chroma so fine makeup colour survives. ``alpha`` defaults to ``like.alpha`` when the
-    shapes agree. What the output format cannot keep (16-bit depth, greyscale, CMYK) is reported as `OutputFormatWarning`.
+    shapes agree. What the output format cannot keep (16-bit depth, greyscale, CMYK) is reported as
+    `OutputFormatWarning`.
     """
     path = Path(path)
     # 1. validate inputs before touching the disk

@@ -15,8 +15,8 @@ import pytest
 
 from masque import api
 from masque.cli import main
-from masque.engines import base as engine_base
 from masque.engines import auto as engine_auto
+from masque.engines import base as engine_base
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
