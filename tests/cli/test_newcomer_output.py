@@ -73,8 +73,8 @@ def test_sidecar_has_the_photos_mode(piped_run):
     assert side == photo, (oct(side), oct(photo))
 
 
-@pytest.mark.parametrize("force", [False, True])
-def test_no_usable_pair_falls_back_to_single_mode_unless_forced(force, tmp_path, faces_dir):
+def test_no_usable_pair_falls_back_to_single_mode(tmp_path, faces_dir):
+    """(Kept with `--force-pair`: tests/test_one_verdict.py.)"""
     import warnings
 
     from masque.errors import UserNote
@@ -83,16 +83,12 @@ def test_no_usable_pair_falls_back_to_single_mode_unless_forced(force, tmp_path,
         warnings.simplefilter("always", UserNote)
         report = api.protect(faces_dir / "obama.jpg", "red lipstick", pair=[faces_dir / "biden.jpg"],
                              out=tmp_path / "o.jpg", engine="parametric", surrogates=["dlib"], judges=["dlib"],
-                             engine_options={"config": _one_step()}, force_pair=force)
+                             engine_options={"config": _one_step()})
     notes = [str(w.message) for w in caught if issubclass(w.category, UserNote)]
     face = report.faces[0]
-    if force:
-        assert not notes and face.anchor == "pair:biden.jpg" and report.settings["pairs_skipped"] == []
-        assert face.verdict.references == ["biden.jpg"]
-    else:
-        assert len(notes) == 1 and "single mode" in notes[0], notes
-        assert face.anchor == "self" and report.settings["pairs_skipped"] == ["biden.jpg"]
-        assert face.verdict.references == []
+    assert len(notes) == 1 and "single mode" in notes[0], notes
+    assert face.anchor == "self" and report.settings["pairs_skipped"] == ["biden.jpg"]
+    assert face.verdict.references == [] and face.verdict.warnings == []
 
 
 def _one_step():
