@@ -174,9 +174,10 @@ def protect(
                            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
-        raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
-                                   address=address, workers=workers, skip_existing=skip_existing,
-                                   overwrite=overwrite, quiet=quiet))
+        with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
+            code = run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor, address=address,
+                             workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet)
+        raise typer.Exit(code)
 
     # 3. load the engine and FR models once
     protector = api.Protector(**options, engine_choice=choice, device=_device(device), overwrite=overwrite,
@@ -260,9 +261,12 @@ class _format_notes:
         from ..errors import UserNote
 
         self._catch.__exit__(*exc)
+        said = set()
         for w in self._caught:
             if issubclass(w.category, UserNote):
-                self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+                if str(w.message) not in said:  # a batch repeats the same note for every photo
+                    self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+                said.add(str(w.message))
             else:  # not ours: hand it back to Python's usual warning display
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return False
