@@ -98,14 +98,14 @@ def _one_step():
 
 
 def test_vocabulary_command_lists_every_word_grouped(capsys):
-    from masque.makeup.prompt import LOOK_WORDS, PRODUCT_WORDS
+    from masque.makeup.vocabulary import EFFECT_WORDS, LOOK_WORDS, PRODUCT_WORDS
 
     assert _run(["vocabulary"]) == 0
     out = capsys.readouterr().out
     for product, words in PRODUCT_WORDS.items():
         line = next(line for line in out.splitlines() if line.startswith(product + " "))
         assert all(w in line for w in words), line
-    assert all(look in out for look in LOOK_WORDS)
+    assert all(look in out for look in LOOK_WORDS) and all(w in out for w in EFFECT_WORDS)
 
 
 def test_check_names_missing_models_in_at_most_two_lines(tmp_path, faces_dir, monkeypatch, capsys):

@@ -63,7 +63,7 @@ def nothing_loads(monkeypatch):
 
 CASES = {
     "empty file": (["{empty}", "-p", "red lipstick"], ["`PHOTO`", "empty"]),
-    "empty prompt": (["{good}", "-p", "  "], ["`--prompt`", "empty prompt"]),
+    "empty prompt": (["{good}", "-p", "  "], ["`prompt`", "empty prompt"]),
     "truncated JPEG": (["{truncated}", "-p", "red lipstick"], ["`PHOTO`", "truncated"]),
     "unreadable pair": (["{good}", "-p", "red lipstick", "--pair", "{text}"], ["`--pair`", "not a recognised image"]),
     "empty pair": (["{good}", "-p", "red lipstick", "--pair", "{empty}"], ["`--pair`", "empty"]),

@@ -27,26 +27,20 @@ def read_checked(path: Path, flag: str, max_pixels: int):
         raise InputError(message) from exc
 
 
-def check_prompt(prompt: str, *, engine: str, region: str | None) -> None:
-    """An empty prompt, or one in which the makeup vocabulary understands no word, fails here.
-
-    Only the diffusion engine (asked for by name) reads a few words of its own (`faces.regions.VOCABULARY`, e.g.
-    "freckles"); it checks its prompt itself, still before loading any model.
-    """
-    if not prompt or not prompt.strip():
-        raise InputError("`--prompt` must name the makeup, e.g. 'red lipstick' or 'full glam'; got an empty prompt.")
-    if region is not None or engine == "diffusion":
-        return
+def check_prompt(prompt: str, *, region: str | None) -> None:
+    """An empty prompt, one in which the makeup vocabulary (`masque.makeup.vocabulary`, the one every engine reads)
+    understands no word, or an unknown ``--region`` fails here. What only one engine refuses (the parametric engine
+    cannot draw freckles) is refused by that engine's `check_prompt`, also before any model loads."""
     from ..makeup.prompt import resolve_plan
 
-    resolve_plan(prompt)
+    resolve_plan(prompt, None, region)
 
 
-def check_inputs(photos: Sequence[Path], *, pairs: Sequence[Path], mask: Path | None, prompt: str, engine: str,
+def check_inputs(photos: Sequence[Path], *, pairs: Sequence[Path], mask: Path | None, prompt: str,
                  region: str | None, max_pixels: int) -> None:
     """Every input the run reads, decoded once here: ``photos`` (a batch passes none: a bad photo there fails alone
     and is listed in the summary), ``pairs``, ``mask`` (of the single photo's size), and the prompt."""
-    check_prompt(prompt, engine=engine, region=region)
+    check_prompt(prompt, region=region)
     shape = None
     for photo in photos:
         shape = read_checked(photo, "PHOTO", max_pixels).rgb.shape[:2]

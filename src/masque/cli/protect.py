@@ -123,7 +123,7 @@ def protect(
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
     from .preflight import check_inputs  # every input read and the prompt parsed before torch or a model loads
 
-    check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, engine=engine, region=region,
+    check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
                  max_pixels=max_pixels)
 
     # one photo: its faces are found in a forked process while torch and the models load (`masque.prefetch`)
@@ -135,24 +135,16 @@ def protect(
 
     # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
     from .. import api
+    from ..devices import default_device
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
     from .console import FaceProgress, console
 
     err = console(stderr=True)
     choice = choose_engine(engine, model)
-    level: float | str | None = strength
-    if strength is not None and choice.name != "parametric":  # the diffusion engine's strength is a number
-        try:
-            level = float(strength)
-        except ValueError:
-            raise InputError(f"`--strength` must be a number >= 0 for the {choice.name} engine (subtle/natural/bold/"
-                             f"max are parametric levels), got {strength!r}.") from None
-        if level < 0:
-            raise InputError(f"`--strength` must be >= 0, got {level}.")
-    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
-                          target_word=target_word, guidance_scale=guidance_scale, strength=level,
-                          mask_fusion=mask_fusion, inversion=inversion)
+    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
+                          source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
+                          strength=strength, mask_fusion=mask_fusion, inversion=inversion)
     try:
         engine_options = engine_kwargs(choice.name, knobs)
     except InputError as exc:
@@ -180,7 +172,7 @@ def protect(
         raise typer.Exit(code)
 
     # 3. load the engine and FR models once
-    protector = api.Protector(**options, engine_choice=choice, device=_device(device), overwrite=overwrite,
+    protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
                               engine_options=engine_options)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
@@ -230,14 +222,6 @@ def _check_outputs(photos: list[Path], targets: list[Path | None], others: list[
         final = target if target is not None else default_output_path(photo)
         for path in (final, sidecar_path(final)):
             check_output_path(path, inputs=[*photos, *others])
-
-
-def _device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class _format_notes:
