@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -20,11 +20,21 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .atomic import write_atomic
 from .embedders import FaceEmbedder, create_embedder, present_embedders
 from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, WeightsError
-from .io import DEFAULT_MAX_PIXELS, check_output_path, default_output_path, read_image, write_image
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    OutputFormatWarning,
+    check_output_path,
+    default_output_path,
+    read_image,
+    read_mask,
+    write_image,
+)
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
+from .pipeline.escalate import Escalation, config_level, held_out_model, ladder
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
 from .pipeline.verdict import weak_protection_hint  # noqa: F401  (re-exported: the CLI and the web page use it)
@@ -56,6 +66,9 @@ class FaceReport:
     similarity_after: dict[str, float]
     engine: dict  # the engine's details (settings, shades, iterations, ...)
     verdict: FaceVerdict | None
+    bare_regions: dict[str, str] = field(default_factory=dict)  # region -> why it was left bare (covered)
+    occlusion: dict | None = None  # what `faces.occlusion` saw per region
+    escalation: Escalation | None = None  # `until_protected`: the levels tried and the status at each
 
     @property
     def status(self) -> str | None:
@@ -65,11 +78,15 @@ class FaceReport:
         return {"index": self.index, "box": self.box, "anchor": self.anchor, "mask_fraction": self.mask_fraction,
                 "similarity_before": self.similarity_before, "similarity_after": self.similarity_after,
                 "status": self.status, "verdict": self.verdict.to_dict() if self.verdict is not None else None,
-                "engine": self.engine}
+                "bare_regions": self.bare_regions, "occlusion": self.occlusion,
+                **(self.escalation.to_dict() if self.escalation is not None else {}), "engine": self.engine}
 
 
 @dataclass
 class ProtectReport:
+    """What one protected photo's sidecar says: `to_json` is the one place its layout is written (a batch sets its
+    typed fields, e.g. ``batch`` and the user's paths, never edits the JSON)."""
+
     input: Path
     output: Path
     sidecar: Path
@@ -80,6 +97,8 @@ class ProtectReport:
     seconds: float
     times: StageTimes = field(default_factory=StageTimes)
     possibly_missed: list = field(default_factory=list)  # (box, score): near misses of the detector, not protected
+    pairs: list[Path] = field(default_factory=list)  # the pair photos (anchors), as the user named them
+    batch: dict | None = None  # a batch's record of the unit: settings hash, input checksums, seed, verdicts
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
@@ -88,6 +107,9 @@ class ProtectReport:
     @property
     def summary(self) -> dict:
         return summarise(self.faces_found, self.verdicts)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
 
     def to_dict(self) -> dict:
         summary = self.summary
@@ -100,22 +122,11 @@ class ProtectReport:
             "faces_possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in self.possibly_missed],
             "summary": summary,
             "faces": [f.to_dict() for f in self.faces],
-            "settings": self.settings,
+            "settings": {**self.settings, "pair": [str(p) for p in self.pairs]},
             "cost": self.trace.to_dict(),
             "timings": self.times.to_dict(),
             "seconds": round(self.seconds, 3),
-        }
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        } | ({"batch": self.batch} if self.batch is not None else {})
 
 
 def _config_dict(config) -> dict | None:
@@ -131,7 +142,12 @@ class Protector:
     ``engine_options`` go to the engine factory (`masque.engines.engine_kwargs` maps user flags onto them:
     ``config=`` the engine's frozen config, ``model=`` the SD weights of the diffusion engine, ...). ``judges``: the
     FR models that judge the result (default: every present model; those not among the surrogates are held out),
-    plus dlib-bin on the written photo unless ``dlib_bin=False``.
+    plus dlib-bin on the written photo unless ``dlib_bin=False``. A pair photo that most judges do not match with its
+    face before protection (another person) is skipped, with a `masque.errors.UserNote`, unless ``force_pair``.
+
+    ``until_protected``: escalate each face that is not protected from the engine's strength up to ``max_strength``
+    (default the strongest, `masque.pipeline.escalate`); without named ``surrogates`` one present model is then held
+    out of the optimisation (`held_out_model`), so a model the makeup never saw must stop matching too.
     """
 
     def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
@@ -139,22 +155,28 @@ class Protector:
                  face_scale: float = 0.8, parser: str | Path | None = None, seed: int = 0, device: str = "cpu",
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None):
-        from .faces.regions import regions_for_prompt
+                 max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None,
+                 force_pair: bool = False, until_protected: bool = False, max_strength: str | None = None):
+        from .engines.base import check_prompt
 
         # 1. validate cheap things before loading anything heavy
-        if not prompt or not prompt.strip():
-            raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
         self.seed, self.device = seed, device
+        self.model = (engine_options or {}).get("model")  # SD weights asked for (the resolved id: the face's details)
         self.keep_metadata, self.overwrite, self.max_pixels = keep_metadata, overwrite, max_pixels
         # "auto": diffusion when SD weights are present locally, else parametric (a file check, no network)
         choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
-        if choice.name == "parametric":  # a look ("full glam") names no region word: the plan gives the regions
-            from .makeup.prompt import plan_and_regions
-
-            plan_and_regions(prompt, region)
-        else:
-            regions_for_prompt(prompt, region)
+        check_prompt(choice.name, prompt, region, engine_options)  # the engine's own plan, before its weights load
+        if max_strength is not None and not until_protected:
+            raise InputError("`max_strength` caps `until_protected`; pass `until_protected=True` "
+                             "(`--until-protected`) or drop it.")
+        self.until = (ladder(config_level((engine_options or {}).get("config")), max_strength)
+                      if until_protected else None)
+        self.held_out: list[str] = []
+        if until_protected and surrogates is None:  # leave-one-out: a present model the makeup is not fitted to
+            present = present_embedders()
+            held = held_out_model(present)
+            if held is not None:
+                surrogates, self.held_out = [n for n in present if n != held], [held]
         self.load_times = StageTimes()
         # 2. load models once: surrogates, engine, judges (a judge that is also a surrogate is the same instance)
         with self.load_times("load"):
@@ -169,7 +191,7 @@ class Protector:
             masker = default_masker(self.parser, device)
         self.pipeline = FacePipeline(
             Preparer(self.engine, prompt, region=region, masker=masker, detector=detector, face_scale=face_scale),
-            Judge(models, surrogates=loaded, dlib_bin=dlib_bin), faces)
+            Judge(models, surrogates=loaded, dlib_bin=dlib_bin), faces, force_pair=force_pair)
         self.detector, self.faces, self.face_scale = detector, faces, face_scale
 
     @property
@@ -188,12 +210,17 @@ class Protector:
     def settings(self) -> dict:
         return {"engine": self.engine_name, "engine_requested": self.engine_choice.requested,
                 "engine_reason": self.engine_choice.reason, "prompt": self.prompt, "regions": list(self.regions),
+                "plan": self.pipeline.preparer.plan.to_dict(),
                 "seed": self.seed,
                 "surrogates": [m.name for m in self.embedders], "judges": self.pipeline.judge.names,
                 "faces": self.faces, "detector": self.detector, "face_scale": self.face_scale,
                 "parser": str(self.parser) if self.parser else None, "crop_size": self.crop_size,
                 "device": self.device, "engine_config": _config_dict(self.engine.config),
-                "model": getattr(self.engine, "model_id", None)}
+                "model": self.model,
+                **({"until_protected": {"levels": list(self.until), "max_strength": self.until[-1],
+                                        "held_out": [m.name for m in self.pipeline.judge.models
+                                                     if m.name not in self.pipeline.judge.surrogates],
+                                        "held_out_by_rule": self.held_out}} if self.until else {})}
 
     def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
                     detector: str | None = None) -> Protector:
@@ -248,11 +275,18 @@ class Protector:
         out_path, side_path = self._plan_outputs(photo, out, [Path(p) for p in pair] +
                                                  ([Path(mask)] if isinstance(mask, (str, Path)) else []))
         aligned = aligned or mask is not None
-        mask_arr = _read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
+        mask_arr = read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
 
-        def write(rgb: np.ndarray) -> np.ndarray:
-            write_image(out_path, rgb, like=image, keep_metadata=self.keep_metadata)
-            return read_image(out_path).rgb  # the judges read what a recipient will
+        def write(rgb: np.ndarray, path: Path = out_path) -> np.ndarray:
+            write_image(path, rgb, like=image, keep_metadata=self.keep_metadata)
+            return read_image(path).rgb  # the judges read what a recipient will
+
+        def look(rgb: np.ndarray) -> np.ndarray:
+            """What ``write`` would give back, through the same writer and reader into a scratch file: an
+            escalation step is judged on the pixels that would ship (JPEG-quantised) without touching the output."""
+            with tempfile.TemporaryDirectory(prefix="masque-look-") as scratch, warnings.catch_warnings():
+                warnings.simplefilter("ignore", OutputFormatWarning)  # said once, by the real write
+                return write(rgb, Path(scratch) / out_path.name)
 
         # 2. prepare → engine → paste back → write → judge
         detection = None
@@ -261,36 +295,20 @@ class Protector:
                 detection = None if aligned else prefetch.result(image.rgb)
         run: PhotoResult = self.pipeline.run(image.rgb, [(p.path.name, p.rgb) for p in pairs], seed=self.seed,
                                              aligned=aligned, mask=mask_arr, write=write, progress=progress,
-                                             times=times, detection=detection)
+                                             times=times, detection=detection, until=self.until, look=look)
         # 3. the sidecar (atomic)
         reports = [FaceReport(
             index=o.job.index, box=[int(v) for v in o.job.aligned.face.box] if o.job.aligned is not None else None,
             anchor=o.job.anchor_label, mask_fraction=float(o.job.mask.mean()),
             similarity_before=o.result.similarity_before, similarity_after=o.result.similarity_after,
-            engine=o.result.details, verdict=o.verdict) for o in run.faces]
+            engine=o.result.details, verdict=o.verdict, bare_regions=o.job.bare_reasons(),
+            occlusion=o.job.occlusion.to_dict() if o.job.occlusion is not None else None,
+            escalation=o.escalation) for o in run.faces]
         report = ProtectReport(photo, out_path, side_path, run.faces_found, reports,
-                               {**self.settings, "pair": [str(p.path) for p in pairs], "aligned": aligned},
-                               run.trace, time.perf_counter() - start, times, run.possibly_missed)
-        _write_json_atomic(side_path, report.to_dict())
+                               {**self.settings, "pairs_skipped": run.skipped_pairs, "aligned": aligned}, run.trace,
+                               time.perf_counter() - start, times, run.possibly_missed, [p.path for p in pairs])
+        write_atomic(side_path, report.to_json(), mode=out_path.stat().st_mode & 0o777)  # as readable as the photo
         return report
-
-
-def _read_mask(mask: str | Path | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A mask image or array → (H, W) float32 in [0, 1]; it must match the photo's size."""
-    if isinstance(mask, np.ndarray):
-        arr = mask.astype(np.float32)
-        arr = arr / 255.0 if arr.max(initial=0) > 1 else arr
-        name = "array"
-    else:
-        loaded = read_image(mask)
-        arr = loaded.rgb.astype(np.float32).mean(axis=2) / 255.0
-        name = str(mask)
-    if arr.ndim != 2 or arr.shape != tuple(shape):
-        raise InputError(f"`mask` {name!r} must have the photo's size {shape[1]}x{shape[0]} (WxH); "
-                         f"got {arr.shape[1] if arr.ndim > 1 else '?'}x{arr.shape[0]}.")
-    if arr.max() <= 0:
-        raise InputError(f"`mask` {name!r} is empty (all black); white marks the region to make up.")
-    return arr
 
 
 def protect(

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .atomic import TEMP_SUFFIX, write_atomic
+from .errors import InputError, UserNote
 
 DEFAULT_MAX_PIXELS = 2 * 89_478_485  # PIL's own error threshold (2 x Image.MAX_IMAGE_PIXELS): ~179 MP
 ORIENTATION_TAG = 0x0112
@@ -48,7 +49,7 @@ class LoadedImage:
     encoding: dict = field(default_factory=dict)
 
 
-class OutputFormatWarning(UserWarning):
+class OutputFormatWarning(UserNote):
     """The written photo cannot keep something of the input (bit depth, greyscale); the message says what."""
 
 
@@ -151,6 +152,24 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
     return LoadedImage(rgb=rgb, alpha=alpha, format=fmt, path=path, info=info, encoding=encoding)
 
 
+def read_mask(mask: str | Path | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A mask image or array -> (H, W) float32 in [0, 1]; it must match the photo's ``shape`` (H, W) and mark
+    something (white = makeup)."""
+    if isinstance(mask, np.ndarray):
+        arr = mask.astype(np.float32)
+        arr = arr / 255.0 if arr.max(initial=0) > 1 else arr
+        name = "array"
+    else:
+        arr = read_image(mask).rgb.astype(np.float32).mean(axis=2) / 255.0
+        name = str(mask)
+    if arr.ndim != 2 or arr.shape != tuple(shape):
+        raise InputError(f"`mask` {name!r} must have the photo's size {shape[1]}x{shape[0]} (WxH); "
+                         f"got {arr.shape[1] if arr.ndim > 1 else '?'}x{arr.shape[0]}.")
+    if arr.max() <= 0:
+        raise InputError(f"`mask` {name!r} is empty (all black); white marks the region to make up.")
+    return arr
+
+
 def _encoding_of(im: Image.Image, fmt: str) -> dict:
     """Mode, bits per sample and (JPEG) quantisation tables and chroma subsampling of the file as stored."""
     raw = str(im.tile[0].args if im.tile else "")
@@ -172,6 +191,9 @@ def format_changes(like: LoadedImage, fmt: str) -> list[str]:
     if like.encoding.get("mode") in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "1"):
         notes.append(f"{like.path.name} is greyscale; the protected photo is written in colour because the makeup "
                      "is coloured")
+    if like.encoding.get("mode") == "CMYK":
+        notes.append(f"{like.path.name} is CMYK (print colours); the protected photo is written in RGB (sRGB), as "
+                     "screens and the web use")
     return notes
 
 
@@ -208,7 +230,7 @@ def _probe_writable(folder: Path) -> str | None:
     """Why nothing can be written in ``folder`` (None when a file can): creates and removes a temporary file exactly
     as `write_image` does, so read-only file systems and permissions (root included) are caught alike."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".masque-probe-", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".masque-probe-", suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     os.close(fd)
@@ -281,7 +303,8 @@ def write_image(
     ``quality=None`` a JPEG input's own quantisation tables and chroma subsampling are reused (re-encoding with the
     same tables changes untouched pixels by at most a few levels, see README), otherwise ``quality`` (default
     `JPEG_QUALITY`) with 4:4:4 chroma so fine makeup colour survives. ``alpha`` defaults to ``like.alpha`` when the
-    shapes agree. What the output format cannot keep (16-bit depth, greyscale) is reported as `OutputFormatWarning`.
+    shapes agree. What the output format cannot keep (16-bit depth, greyscale, CMYK) is reported as
+    `OutputFormatWarning`.
     """
     path = Path(path)
     # 1. validate inputs before touching the disk
@@ -334,16 +357,5 @@ def write_image(
         for note in format_changes(like, fmt):
             warnings.warn(note, OutputFormatWarning, stacklevel=2)
 
-    # 3. write to a temp file beside the target, then rename atomically; remove the temp file on any failure
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **kwargs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # 3. write atomically (`masque.atomic`: a temporary file beside the target, renamed once complete)
+    return write_atomic(path, lambda tmp: img.save(tmp, format=fmt, **kwargs), mode=None)

@@ -62,8 +62,24 @@ def protect(
                                                        "approximate).")] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
                                            "transformation) so protection survives re-encoding; slower.")] = False,
+    until_protected: Annotated[bool, typer.Option(
+        "--until-protected", help="Protect each face at --strength, judge the written photo, and redo a face that "
+                                  "some judge still matches at the next stronger level, up to --max-strength. "
+                                  "Without --surrogates one present model is held out of the optimisation (the last "
+                                  "in `masque models list` order), so a model the makeup never saw must stop "
+                                  "matching too. The summary and sidecar say which level each face needed.")] = False,
+    max_strength: Annotated[str | None, typer.Option(
+        metavar="LEVEL", help="With --until-protected: the strongest level to try: subtle | natural | bold | max "
+                              "(default max).")
+    ] = None,
+    require_protected: Annotated[bool, typer.Option(
+        "--require-protected", help="Exit 3 when some face is still recognised (4: none recognised, but some face "
+                                    "unverified), for one photo or a whole batch, instead of 0.")] = False,
     seed: Seed = 0,
     device: Device = None,
+    force_pair: Annotated[bool, typer.Option(help="Use every --pair photo as a reference, even one that most judges "
+                                                  "do not match with the face (another person?); by default such a "
+                                                  "photo is skipped, with a note.")] = False,
     keep_metadata: Annotated[bool, typer.Option(help="Keep EXIF/ICC metadata (GPS included!). Default: "
                                                      "stripped.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input).")] = False,
@@ -97,6 +113,10 @@ def protect(
     Writes the protected photo (same size and format, metadata stripped) and a JSON sidecar (OUT.json) with the
     settings, seed, per-stage seconds, the cost trace and every judge's verdict on the written photo. Check it again
     offline with `masque check PHOTO PROTECTED --reference OTHER`.
+
+    Exit status: 0 done, 1 some photo of a batch failed, 2 a bad argument (nothing written), 3 with
+    --require-protected: some face is still recognised, 4 with --require-protected: none recognised but some face
+    unverified, 130 interrupted.
     """
     from ..engines.auto import ENGINE_CHOICES
     from ..errors import InputError, MasqueError, NoFaceError
@@ -118,6 +138,10 @@ def protect(
     batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
     targets = _output_targets(photos, out)
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
+    from .preflight import check_inputs  # every input read and the prompt parsed before torch or a model loads
+
+    check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
+                 max_pixels=max_pixels)
 
     # one photo: its faces are found in a forked process while torch and the models load (`masque.prefetch`)
     prefetch = None
@@ -127,26 +151,23 @@ def protect(
         prefetch = DetectionPrefetch.start(photos[0], detector, max_pixels)
 
     # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
-    from rich.console import Console
-
     from .. import api
+    from ..devices import default_device
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
+    from .console import FaceProgress, console
 
-    err = Console(stderr=True)
+    err = console(stderr=True)
     choice = choose_engine(engine, model)
-    level: float | str | None = strength
-    if strength is not None and choice.name != "parametric":  # the diffusion engine's strength is a number
-        try:
-            level = float(strength)
-        except ValueError:
-            raise InputError(f"`--strength` must be a number >= 0 for the {choice.name} engine (subtle/natural/bold/"
-                             f"max are parametric levels), got {strength!r}.") from None
-        if level < 0:
-            raise InputError(f"`--strength` must be >= 0, got {level}.")
-    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
-                          target_word=target_word, guidance_scale=guidance_scale, strength=level,
-                          mask_fusion=mask_fusion, inversion=inversion)
+    if until_protected:  # the ladder from --strength to --max-strength, checked before any model loads
+        from ..pipeline.escalate import ladder
+
+        ladder(strength or "natural", max_strength)
+    elif max_strength is not None:
+        raise InputError("`--max-strength` caps `--until-protected`; add `--until-protected` or drop it.")
+    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
+                          source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
+                          strength=strength, mask_fusion=mask_fusion, inversion=inversion)
     try:
         engine_options = engine_kwargs(choice.name, knobs)
     except InputError as exc:
@@ -155,7 +176,8 @@ def protect(
         raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
     options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
                    faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
-                   max_pixels=max_pixels)
+                   max_pixels=max_pixels, force_pair=force_pair,
+                   **({"until_protected": True, "max_strength": max_strength} if until_protected else {}))
     if batch:
         # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
         from ..batch import ProtectSpec
@@ -168,21 +190,23 @@ def protect(
                            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
-        raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
-                                   address=address, workers=workers, skip_existing=skip_existing,
-                                   overwrite=overwrite, quiet=quiet))
+        with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
+            code = run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor, address=address,
+                             workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet,
+                             require_protected=require_protected)
+        raise typer.Exit(code)
 
     # 3. load the engine and FR models once
-    protector = api.Protector(**options, engine_choice=choice, device=_device(device), overwrite=overwrite,
+    protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
                               engine_options=engine_options)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
 
     # 4. protect the photo
-    failures = 0
+    failures, statuses = 0, []
     for photo, target in zip(photos, targets, strict=True):
         try:
-            with _progress_bar(quiet) as progress, _format_notes(err):
+            with FaceProgress(err, quiet) as progress, _format_notes(err):
                 report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
                                                  progress=progress, prefetch=prefetch)
         except NoFaceError as exc:
@@ -196,10 +220,15 @@ def protect(
             failures += 1
             err.print(f"[red]Error[/] {photo}: {exc}")
             continue
+        statuses += [f.status for f in report.faces]
         if not quiet:
             _summary(err, report)
     if failures:
         raise typer.Exit(1)
+    if require_protected and statuses:
+        from ..pipeline.verdict import status_exit_code
+
+        raise typer.Exit(status_exit_code(statuses))
 
 
 def _output_targets(photos: list[Path], out: Path | None) -> list[Path | None]:
@@ -225,16 +254,9 @@ def _check_outputs(photos: list[Path], targets: list[Path | None], others: list[
             check_output_path(path, inputs=[*photos, *others])
 
 
-def _device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class _format_notes:
-    """Print what the output format could not keep (`masque.io.OutputFormatWarning`) as one plain line each."""
+    """Print each `masque.errors.UserNote` (a skipped pair photo, what the output format could not keep) as one plain
+    line."""
 
     def __init__(self, console):
         self.console = console
@@ -250,43 +272,17 @@ class _format_notes:
     def __exit__(self, *exc):
         import warnings
 
-        from ..io import OutputFormatWarning
+        from ..errors import UserNote
 
         self._catch.__exit__(*exc)
+        said = set()
         for w in self._caught:
-            if issubclass(w.category, OutputFormatWarning):
-                self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+            if issubclass(w.category, UserNote):
+                if str(w.message) not in said:  # a batch repeats the same note for every photo
+                    self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+                said.add(str(w.message))
             else:  # not ours: hand it back to Python's usual warning display
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return False
-
-
-class _progress_bar:
-    """A rich progress bar fed by the engine's ``progress(stage, done, total)`` callback."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def __enter__(self):
-        if self.quiet:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), transient=True)
-        self._progress.__enter__()
-        self._tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in self._tasks:
-                self._tasks[stage] = self._progress.add_task(stage, total=total)
-            self._progress.update(self._tasks[stage], completed=done, total=total)
-
-        return update
-
-    def __exit__(self, *exc):
-        if not self.quiet:
-            self._progress.__exit__(*exc)
         return False
 
 
@@ -306,7 +302,21 @@ def _summary(console, report) -> None:
         # threshold; skin-wide makeup does (see README, "How strong is it?").
         console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
                       highlight=False)
+    until = report.settings.get("until_protected")
+    if until is not None and not until["held_out"]:
+        console.print("Note: every face-recognition model present was optimised against, so no held-out model "
+                      "checked the escalation (only dlib-bin did); run `masque models fetch --all-fr` or name fewer "
+                      "`--surrogates`.", style="yellow", markup=False, highlight=False)
+    for f in report.faces:  # --until-protected: the level each face needed, or the cap and what to do next
+        if f.escalation is not None:
+            from ..hints import escalation_line
+
+            console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs)), markup=False,
+                          highlight=False, style="green" if f.status == "protected" else "yellow")
     for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
+        if f.bare_regions:
+            console.print(f"face {f.index} left bare: " + "; ".join(f"{r}: {why}" for r, why in f.bare_regions.items()),
+                          style="yellow", markup=False, highlight=False)
         plan, q = f.engine.get("plan"), f.engine.get("quality")
         if plan:
             from ..makeup.expected import expected_protection

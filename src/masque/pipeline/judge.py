@@ -27,7 +27,7 @@ from ..faces.detect import Face
 from ..faces.templates import generation_template
 from ..trace import CostTrace
 from .prepare import resize_rgb
-from .verdict import FaceVerdict, ModelVerdict
+from .verdict import FaceVerdict, ModelVerdict, same_person
 
 JUDGE_SIZE = 256  # generation-crop side the judges read: >= 1.6x every model's own input (112-160 px)
 DLIB_BIN = "dlib-bin"
@@ -51,6 +51,16 @@ class JudgedFace:
     embeddings: dict[str, torch.Tensor]  # a model deferred by `Judge.original` is added by `Judge.verdict`
     dlib_bin: np.ndarray | None
     crop: np.ndarray | None = None  # the judges' crop of the original, kept while some model's embedding is deferred
+
+
+@dataclass
+class Before:
+    """The original photo's faces and the references as the judges saw them before protection (`Judge.before`);
+    the references show face ``owner`` (a position in ``faces``; None without references)."""
+
+    faces: list[JudgedFace]
+    references: list[Reference]
+    owner: int | None
 
 
 class Judge:
@@ -139,7 +149,49 @@ class Judge:
                   for f in faces]
         return int(np.argmax(scores))
 
+    def matched_before(self, original: JudgedFace, reference: Reference) -> list[bool]:
+        """Per judge (those that can read both): does it call the unprotected face and ``reference`` the same person?
+        The numbers are the verdict's ``references_before``."""
+        out = [same_person("cosine", float(original.embeddings[m.name] @ reference.embeddings[m.name]),
+                           float(m.thresholds[self.keys[m.name]]))
+               for m in self.models if m.name in original.embeddings and m.name in reference.embeddings]
+        if self.dlib_bin and original.dlib_bin is not None and reference.dlib_bin is not None:
+            from ..embedders.dlib_resnet import SAME_PERSON_DISTANCE
+
+            out.append(same_person("l2", float(np.linalg.norm(original.dlib_bin - reference.dlib_bin)),
+                                   SAME_PERSON_DISTANCE))
+        return out
+
+    def before(self, rgb: np.ndarray, faces: Sequence[Face], references: Sequence[tuple[str, np.ndarray, Face]],
+               trace: CostTrace | None = None, *, defer: Collection[str] = ()) -> Before:
+        """Every face of the original and each reference photo (name, pixels, its face), embedded once; the
+        references are given to the face they show best (`owner`)."""
+        originals = [self.original(rgb, f, i, trace, defer=defer) for i, f in enumerate(faces)]
+        refs = [self.reference(r, f, name, trace) for name, r, f in references]
+        return Before(originals, refs, self.owner(originals, refs))
+
+    def before_crop(self, crop: np.ndarray, references: Sequence[tuple[str, np.ndarray]],
+                    trace: CostTrace | None = None) -> Before:
+        """`before` for inputs that already are aligned generation crops (no detection, no dlib-bin)."""
+        refs = [self.reference_crop(r, name, trace) for name, r in references]
+        return Before([self.original_crop(crop, trace)], refs, 0 if refs else None)
+
     # -- after protection -------------------------------------------------------------------------------------------
+    def verdicts(self, before: Before, protected: np.ndarray, trace: CostTrace | None = None, *,
+                 faces: Sequence[Face] | None = None) -> list[FaceVerdict]:
+        """One verdict per face of ``before`` on the protected photo, in order. ``faces``: the faces found again in
+        a protected copy that is not pixel-aligned with the original (resized, re-encoded): face ``i`` is read
+        there, and an original face beyond them gets no verdict."""
+        out = []
+        for o in before.faces:
+            if faces is not None:
+                if o.index >= len(faces):
+                    continue
+                o = JudgedFace(o.index, faces[o.index], o.embeddings, o.dlib_bin, o.crop)
+            out.append(self.verdict(o, protected, before.references if before.owner == o.index else (),
+                                    trace=trace))
+        return out
+
     def verdict(self, original: JudgedFace, protected: np.ndarray, references: Sequence[Reference] = (), *,
                 trace: CostTrace | None = None) -> FaceVerdict:
         """Judge the protected photo (or, for crop inputs, the protected crop) against the original face and the

@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from ..engines.base import Engine, FaceJob, ProgressCallback, ProtectResult
+from ..errors import InputError
 from ..faces.align import tensor_to_crop
 from ..faces.detect import Detection, select_faces
 from ..faces.paste import paste_back
 from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
-from .judge import Judge, JudgedFace, Reference
-from .prepare import PairPhoto, Preparer, resize_rgb
-from .verdict import FaceVerdict
+from .escalate import Escalation, escalate
+from .judge import Before, Judge
+from .prepare import PairPhoto, Preparer
+from .verdict import FaceVerdict, shows_the_person
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FaceOutcome:
     job: FaceJob
     result: ProtectResult
     verdict: FaceVerdict | None = None
+    escalation: Escalation | None = None  # the levels tried, when the run escalated (`masque.pipeline.escalate`)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class PhotoResult:
     trace: CostTrace
     times: StageTimes = field(default_factory=StageTimes)
     possibly_missed: list = field(default_factory=list)  # (box, score): what the detector was unsure of
+    skipped_pairs: list[str] = field(default_factory=list)  # pair photos of another person, not used (`force_pair`)
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
@@ -65,8 +69,11 @@ Writer = Callable[[np.ndarray], np.ndarray]  # protected photo -> the pixels as 
 class FacePipeline:
     """One engine + masker + judge, reused across photos (and prompts, through `with_prompt`)."""
 
-    def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all"):
+    def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all", *,
+                 force_pair: bool = False):
         self.preparer, self.judge, self.faces = preparer, judge, faces
+        self._levels: dict[str, Preparer] = {}  # escalation: this preparer at other strengths, built on first use
+        self.force_pair = force_pair  # keep pair photos the judges say show another person
 
     @property
     def engine(self) -> Engine:
@@ -77,22 +84,28 @@ class FacePipeline:
         optionally, another face detector."""
         p = self.preparer
         other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=detector or p.detector,
-                         face_scale=p.face_scale, whole_crop=p.whole_crop)
-        return FacePipeline(other, self.judge, self.faces)
+                         face_scale=p.face_scale, whole_crop=p.whole_crop, occlusion=p.occlusion)
+        return FacePipeline(other, self.judge, self.faces, force_pair=self.force_pair)
 
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
             aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
             progress: ProgressCallback | None = None, times: StageTimes | None = None,
-            detection: Detection | None = None) -> PhotoResult:
+            detection: Detection | None = None, until: Sequence[str] | None = None,
+            look: Writer | None = None) -> PhotoResult:
         """Protect every selected face of ``rgb`` (or, ``aligned``, the whole image as one face crop).
 
         ``pairs``: (name, pixels) of other photos of the same person, the anchors of the face they show best;
         ``write`` stores the result and returns what a reader gets back, which is what the judge reads;
-        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`).
+        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`);
+        ``until``: escalate each face that is not protected up these strength levels (the engine's own level first,
+        `escalate.ladder`), judging each step on ``look(photo)`` — what a reader of the written file would get,
+        without writing it (default ``write`` itself).
         """
         times, trace = times or StageTimes(), CostTrace()
+        if until is not None and self.judge is None:
+            raise InputError("`until` (escalation) needs a judge: the verdict decides when a face is protected.")
         if aligned:
-            return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace)
+            return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace, until, look)
         # 1. faces of the photo and of the pair photos
         with times("detect"):
             detection = self.preparer.detection(rgb) if detection is None else detection
@@ -100,39 +113,124 @@ class FacePipeline:
             chosen = select_faces(found, self.faces)  # NoFaceError when there is none
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
-        originals, refs, owner = self._before(rgb, chosen, pair_photos, times, trace)
+        before = self._before(rgb, chosen, pair_photos, times, trace)
+        pair_photos, before, skipped = self._usable_pairs(before, pair_photos)
+        owner = before.owner if before is not None else (0 if pair_photos else None)
         # 3. jobs
-        same_crop = self.judge is not None and self.judge.template.cuts_like(self.preparer.template)
+        same_crop = before is not None and self.judge.template.cuts_like(self.preparer.template)
         jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
-                                        known=[o.embeddings for o in originals] if same_crop else None)
-        # 4. protect each face and paste it into the running result
-        result, outcomes = rgb.copy(), []
+                                        known=[o.embeddings for o in before.faces] if same_crop else None)
+        # 4. protect each face; its crop is pasted into the original photo beside the others' (`compose`)
+        outcomes = []
         for job in jobs:
             with times("engine"):
-                res = self.engine.protect(job, _face_progress(progress, job.index, len(jobs)))
+                res = protect_job(self.engine, job, _face_progress(progress, job.index, len(jobs)))
             trace.merge(res.trace)
-            with times("paste"):
-                result = paste_back(result, job.aligned, tensor_to_crop(res.image), job.mask[0, 0].cpu().numpy())
             outcomes.append(FaceOutcome(job, res))
-        # 5. write, 6. judge what was written
-        result = self._write(result, write, times)
-        if self.judge is not None:
+        crops = [tensor_to_crop(o.result.image) for o in outcomes]
+
+        def compose(current: Sequence[np.ndarray]) -> np.ndarray:
+            with times("paste"):
+                result = rgb.copy()
+                for out, crop in zip(outcomes, current, strict=True):
+                    result = paste_back(result, out.job.aligned, crop, out.job.mask[0, 0].cpu().numpy())
+                return result
+
+        # 5. write, 6. judge what was written, 7. escalate the faces that are not protected, then write again
+        result = self._write(compose(crops), write, times)
+        if before is not None:
+            self._judge_all(before, outcomes, result, times, trace)
+            judge = self._judge_one(before, times, trace)
+            if until is not None and self._escalate(outcomes, crops, until, compose, judge, look or write, times,
+                                                    trace, progress):
+                result = self._write(compose(crops), write, times)
+                self._judge_all(before, outcomes, result, times, trace)
+        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed, skipped)
+
+    def _usable_pairs(self, before: Before | None, pair_photos: list[PairPhoto]
+                      ) -> tuple[list[PairPhoto], Before | None, list[str]]:
+        """Drop the pair photos the judges do not match with their face before protection (`shows_the_person`):
+        pushed away from another person the face is not protected, and as a reference such a photo proves nothing.
+        None left: single mode. Kept with ``force_pair``. Each drop is one `UserNote`."""
+        if self.force_pair or before is None or before.owner is None or not before.references:
+            return pair_photos, before, []
+        face = before.faces[before.owner]
+        keep = [shows_the_person(self.judge.matched_before(face, r)) for r in before.references]
+        skipped = [r.name for r, k in zip(before.references, keep, strict=True) if not k]
+        if not skipped:
+            return pair_photos, before, []
+        left = [r for r, k in zip(before.references, keep, strict=True) if k]
+        import warnings
+
+        from ..errors import UserNote
+
+        then = ("the other pair photos anchor it" if left else
+                "no pair photo is left, so it is protected in single mode (pushed away from itself)")
+        warnings.warn(f"pair photo {', '.join(skipped)}: most judges do not match it with face {before.owner} before "
+                      f"protection (another person?), so it is skipped as a reference; {then}. Use `--force-pair` "
+                      "to keep it anyway.", UserNote, stacklevel=2)
+        return ([p for p, k in zip(pair_photos, keep, strict=True) if k],
+                Before(before.faces, left, before.owner if left else None), skipped)
+
+    def _judge_all(self, before: Before, outcomes: list[FaceOutcome], photo: np.ndarray, times: StageTimes,
+                   trace: CostTrace) -> None:
+        with times("judge"):
+            for out, verdict in zip(outcomes, self.judge.verdicts(before, photo, trace), strict=True):
+                out.verdict = verdict
+
+    def _judge_one(self, before: Before, times: StageTimes, trace: CostTrace):
+        """``judge(i, photo)``: face ``i``'s verdict alone (the references go to their owner, as in `verdicts`)."""
+        def judge(i: int, photo: np.ndarray) -> FaceVerdict:
+            face = before.faces[i]
             with times("judge"):
-                for out, orig in zip(outcomes, originals, strict=True):
-                    out.verdict = self.judge.verdict(orig, result, refs if owner == out.job.index else (),
-                                                     trace=trace)
-        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
+                return self.judge.verdict(face, photo, before.references if before.owner == face.index else (),
+                                          trace=trace)
+        return judge
+
+    def at_strength(self, level: str) -> Preparer:
+        """This pipeline's preparer with the engine at another strength level (same loaded models), kept."""
+        if level not in self._levels:
+            with_strength = getattr(self.engine, "with_strength", None)
+            if with_strength is None:
+                raise InputError(f"`--until-protected` needs an engine with strength levels; the {self.engine.name} "
+                                 "engine has none.")
+            self._levels[level] = self.preparer.with_engine(with_strength(level))
+        return self._levels[level]
+
+    def _escalate(self, outcomes: list[FaceOutcome], crops: list[np.ndarray], until: Sequence[str], compose,
+                  judge, look: Writer | None, times: StageTimes, trace: CostTrace,
+                  progress: ProgressCallback | None) -> bool:
+        """`escalate.escalate` over the outcomes; True when some face was protected again (the photo changed)."""
+        level = getattr(self.engine, "strength_level", None)
+        if not until or level != until[0]:
+            raise InputError(f"`until` must start at the engine's strength {level!r}, got {list(until)}.")
+        reran = []
+
+        def protect(i: int, level: str) -> np.ndarray:
+            out, pre = outcomes[i], self.at_strength(level)
+            job = pre.rejob(out.job)
+            steps = _face_progress(progress, out.job.index, len(outcomes))
+            with times("engine"):
+                res = protect_job(pre.engine, job, _level_progress(steps, level))
+            trace.merge(res.trace)
+            out.job, out.result = job, res
+            reran.append(i)
+            return tensor_to_crop(res.image)
+
+        found = escalate(until, [o.verdict for o in outcomes], crops, protect=protect, compose=compose,
+                         look=lambda photo: self._write(photo, look, times), judge=judge)
+        for out, esc in zip(outcomes, found, strict=True):
+            out.escalation = esc
+        return bool(reran)
 
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
-                ) -> tuple[list[JudgedFace], list[Reference], int | None]:
+                ) -> Before | None:
         if self.judge is None:
-            return [], [], 0 if pair_photos else None
+            return None
         with times("judge"):
             # without references, held-out models embed the original later, batched with the protected face
             defer = () if pair_photos else [m.name for m in self.judge.models if m.name not in self.judge.surrogates]
-            originals = [self.judge.original(rgb, f, i, trace, defer=defer) for i, f in enumerate(chosen)]
-            refs = [self.judge.reference(p.rgb, p.face, p.name, trace) for p in pair_photos]
-            return originals, refs, self.judge.owner(originals, refs)
+            return self.judge.before(rgb, chosen, [(p.name, p.rgb, p.face) for p in pair_photos], trace, defer=defer)
 
     @staticmethod
     def _write(result: np.ndarray, write: Writer | None, times: StageTimes) -> np.ndarray:
@@ -141,7 +239,7 @@ class FacePipeline:
         with times("write"):
             return write(result)
 
-    def _run_crop(self, rgb, pairs, seed, mask, write, progress, times, trace) -> PhotoResult:
+    def _run_crop(self, rgb, pairs, seed, mask, write, progress, times, trace, until, look) -> PhotoResult:
         """An input that already is an aligned face crop: one job, no detection, no paste-back, no dlib-bin."""
         with times("align_mask"):
             job = self.preparer.crop_job(rgb, mask, [p for _, p in pairs], seed=seed, names=[n for n, _ in pairs],
@@ -149,14 +247,34 @@ class FacePipeline:
         with times("engine"):
             res = self.engine.protect(job, progress)
         trace.merge(res.trace)
-        result = self._write(tensor_to_crop(res.image), write, times)
+        crops = [tensor_to_crop(res.image)]
+        result = self._write(crops[0], write, times)
         outcome = FaceOutcome(job, res)
         if self.judge is not None:
             with times("judge"):
-                orig = self.judge.original_crop(rgb, trace)
-                refs = [self.judge.reference_crop(resize_rgb(p, rgb.shape[:2]), n, trace) for n, p in pairs]
-                outcome.verdict = self.judge.verdict(orig, result, refs, trace=trace)
+                before = self.judge.before_crop(rgb, pairs, trace)
+            self._judge_all(before, [outcome], result, times, trace)
+            if until is not None and self._escalate([outcome], crops, until, lambda c: c[0],
+                                                    self._judge_one(before, times, trace), look or write, times,
+                                                    trace, progress):
+                result = self._write(crops[0], write, times)
+                self._judge_all(before, [outcome], result, times, trace)
         return PhotoResult(1, result, [outcome], trace, times)
+
+
+def _level_progress(progress: ProgressCallback | None, level: str) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"{stage} at {level}", done, total)
+
+
+def protect_job(engine: Engine, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+    """``engine.protect(job)``, except for a face whose every region is covered (`FaceJob.bare_regions`): nothing
+    may be painted, so the crop comes back unchanged and the judges say it is not protected."""
+    if job.bare_regions and float(job.mask.max()) <= 0.0:
+        reasons = "; ".join(f"{r}: {why}" for r, why in job.bare_reasons().items())
+        return ProtectResult(image=job.crop.clone(), details={"engine": engine.name, "skipped": reasons})
+    return engine.protect(job, progress)
 
 
 def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> ProgressCallback | None:

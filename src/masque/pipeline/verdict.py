@@ -7,7 +7,9 @@ photos in `protect`). ``references_before`` compares the *unprotected* face with
 
 * `same_person` is the single threshold rule: cosine similarity >= threshold, or descriptor distance < threshold
   (dlib's documented rule). A judge that finds no face in the protected photo does not match it.
-* A judge *recognises* the protected face when any of its comparisons is the same person.
+* A judge *recognises* the protected face when it matches any reference photo (another photo of the person, the
+  paper's dodging protocol); with no reference (single mode) when it matches the unprotected original, which is
+  stricter (a photo against its own copy). ``vs_original`` is reported either way.
 * A reference that the judge did not match with the unprotected face to begin with proves nothing (it may show
   another person): it gets a warning, and the face cannot be called protected on its evidence.
 * Face status: ``not protected`` (every judge recognises it), ``partially protected`` (some do), ``unverified`` (none
@@ -18,7 +20,7 @@ photos in `protect`). ``references_before`` compares the *unprotected* face with
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..hints import weak_protection_hint  # noqa: F401  (the one hint, re-exported beside the verdict)
@@ -40,6 +42,12 @@ def same_person(metric: str, value: float | None, threshold: float) -> bool:
     raise ValueError(f"`metric` must be 'cosine' or 'l2', got {metric!r}")
 
 
+def shows_the_person(matched_before: Sequence[bool]) -> bool:
+    """Whether a reference photo shows the face's person: at least half of the judges match it with the unprotected
+    face. One that does not is skipped as a pair (pushing away from someone else cannot protect)."""
+    return bool(matched_before) and 2 * sum(matched_before) >= len(matched_before)
+
+
 @dataclass
 class ModelVerdict:
     """One judge's numbers for one face (similarities in the judge's own unit, given by ``metric``)."""
@@ -58,8 +66,14 @@ class ModelVerdict:
 
     @property
     def recognised(self) -> bool:
-        """The judge still matches the protected face to the person (its original or any reference)."""
-        return self.matches(self.vs_original) or any(self.matches(v) for v in self.vs_references.values())
+        """The judge still matches the protected face to the person: to any reference photo when there are
+        references (what a recogniser holding other photos of the person does: the dodging protocol of the paper
+        and of the anti-FR literature), else to the unprotected original (single mode's stricter stand-in).
+        ``vs_original`` is always reported; with references it does not decide (nobody who holds the original needs
+        to recognise the posted copy)."""
+        if self.vs_references:
+            return any(self.matches(v) for v in self.vs_references.values())
+        return self.matches(self.vs_original)
 
     @property
     def unmatched_before(self) -> list[str]:
@@ -121,12 +135,20 @@ class FaceVerdict:
                 "models": [m.to_dict() for m in self.models]}
 
 
+def status_counts(statuses: Iterable[str | None]) -> dict[str, int]:
+    """Faces ``protected``, ``not_protected`` (still matched by every judge or by some) and ``unverified`` (also a
+    face nothing judged, status None): the counts a batch reports per photo and in its summary."""
+    statuses = list(statuses)
+    recognised = statuses.count(NOT_PROTECTED) + statuses.count(PARTIAL)
+    protected = statuses.count(PROTECTED)
+    return {"protected": protected, "not_protected": recognised, "unverified": len(statuses) - protected - recognised}
+
+
 def summarise(faces_found: int, faces: Sequence[FaceVerdict]) -> dict:
     """Counts for a photo: ``protected`` counts only faces no judge still matches (and whose references matched)."""
-    statuses = [f.status for f in faces]
-    return {"faces_found": faces_found, "faces_judged": len(faces), "protected": statuses.count(PROTECTED),
-            "still_recognised": statuses.count(NOT_PROTECTED) + statuses.count(PARTIAL),
-            "unverified": statuses.count(UNVERIFIED),
+    counts = status_counts(f.status for f in faces)
+    return {"faces_found": faces_found, "faces_judged": len(faces), "protected": counts["protected"],
+            "still_recognised": counts["not_protected"], "unverified": counts["unverified"],
             "still_matched_by": sorted({m for f in faces for m in f.still_matched_by}),
             "warnings": [w for f in faces for w in f.warnings]}
 
@@ -148,7 +170,12 @@ def overall(faces: Sequence[FaceVerdict]) -> str:
 def exit_code(faces: Sequence[FaceVerdict]) -> int:
     """`masque check`'s exit status: 0 every face protected, 3 some face still recognised, 4 none recognised but a
     reference never matched the original (or nothing could be judged)."""
-    statuses = {f.status for f in faces}
+    return status_exit_code([f.status for f in faces])
+
+
+def status_exit_code(statuses: Iterable[str | None]) -> int:
+    """`exit_code` from the faces' statuses (also `masque protect --require-protected`'s, over a batch)."""
+    statuses = set(statuses)
     if statuses & {NOT_PROTECTED, PARTIAL}:
         return EXIT_RECOGNISED
     return 0 if statuses == {PROTECTED} else EXIT_UNVERIFIED

@@ -173,7 +173,8 @@ class ProtectService:
              pair: tuple[str, bytes] | None, detector: str = "hog", job: str | None = None) -> dict:
         import warnings
 
-        from ..io import OutputFormatWarning, read_image
+        from ..errors import UserNote
+        from ..io import read_image
 
         photo_path = _save(root / "photo", *photo)
         pair_path = _save(root / "pair", *pair) if pair else None
@@ -186,13 +187,13 @@ class ProtectService:
         out_path = out_dir / f"{photo_path.stem}.protected{ext or '.png'}"
         self.progress.set(job, "Waiting for the photo before this one to finish")
         with self._lock, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", OutputFormatWarning)
+            warnings.simplefilter("always", UserNote)
             protector = self._protector(engine, prompt, detector, job)
             self.progress.set(job, "Finding faces")
             report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else (),
                                              progress=self.progress.engine_callback(job))
         data = out_path.read_bytes()
-        notes = [str(w.message) for w in caught if issubclass(w.category, OutputFormatWarning)]
+        notes = [str(w.message) for w in caught if issubclass(w.category, UserNote)]
         return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes)
 
 
