@@ -38,7 +38,7 @@ def test_steps_help_states_each_engines_real_default(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")
     text = " ".join(_help(["protect"], capsys).replace("│", " ").split())
     assert f"(diffusion, default {DiffusionConfig().inversion.num_steps})" in text
-    assert f"(parametric, default {ParametricConfig().steps})" in text
+    assert f"(parametric, default {ParametricConfig().resolved().steps})" in text  # the default strength's preset
 
 
 def test_max_pixels_flag_default_is_the_library_default(capsys, monkeypatch):

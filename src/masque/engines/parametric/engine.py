@@ -47,8 +47,8 @@ class StrengthPreset:
 
 
 # Measured (`benchmarks/protection_table.py`, README "How strong is it?"): a finish of 6/255 already shows at 100 % on
-# full-resolution sheets as a faint marbling on the forehead and cheeks and moved no held-out model (0 %), so the
-# default (natural) keeps the invisible 4/255; only `max` (12/255, visible) moves held-out models.
+# full-resolution sheets as a faint marbling on the forehead and cheeks, so the default (natural) keeps the invisible
+# 4/255 (leave-one-out 30 %); `max` (12/255, visible) reaches 80 %.
 STRENGTH_PRESETS: Mapping[str, StrengthPreset] = {
     "subtle": StrengthPreset(4.0, 20, True), "natural": StrengthPreset(4.0, 20, True),
     "bold": StrengthPreset(8.0, 40, True), "max": StrengthPreset(12.0, 60, True)}
