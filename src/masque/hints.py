@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from .makeup.prompt import STRENGTHS
+
 LARGER_REGIONS = (("cheeks", "'and pink blush'"), ("skin", "'tan foundation'"))  # most protective last
 
 
 def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
-                         audience: Literal["cli", "web"] = "cli") -> str:
-    """One line: who still matches, then only the remedies this run has not used yet.
+                         audience: Literal["cli", "web"] = "cli", *, diffusion_available: bool = True) -> str:
+    """One line: who still matches, then only the remedies this run has not used yet and the user can reach.
 
-    ``settings`` is the report's settings (``regions``, ``engine``); without it every remedy is listed.
+    ``settings`` is the report's settings (``regions``, ``engine``, ``engine_config``); without it every remedy is
+    listed. The web page has no steps setting and shows its own verdict, so its line names neither `--steps` nor
+    `masque check`; it offers the diffusion method only when ``diffusion_available`` (else that choice is greyed out).
     """
     settings = settings or {}
     regions = set(settings.get("regions") or ())
@@ -27,14 +31,20 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
     if missing and "skin" not in regions:
         lead = "Small regions (lips) protect weakly: " if regions <= {"lips", "eyes", "brows"} else ""
         remedies.append(f"{lead}add a larger region to the makeup (e.g. {' or '.join(missing)})")
+    strength = (settings.get("engine_config") or {}).get("strength")
+    if isinstance(strength, str) and strength in STRENGTHS and strength != STRENGTHS[-1]:
+        remedies.append(f"raise `--strength` (now {strength})" if cli else
+                        f"choose a stronger strength than {strength}")
     if cli:  # the page has no steps setting
         remedies.append("raise `--steps`")
-    if settings.get("engine") != "diffusion":
+    if settings.get("engine") != "diffusion" and (cli or diffusion_available):
         remedies.append("use the diffusion engine (needs Stable Diffusion weights)" if cli else
-                        "choose the diffusion engine if it is available")
-    check = ("verify with `masque check` before posting" if cli else
-             "check again before posting the photo")
-    return f"Still matched by: {', '.join(models)}. To protect more strongly: {'; '.join(remedies)}; {check}."
+                        "choose the diffusion method")
+    if not remedies:
+        remedies.append("try another photo of you as the pair photo" if not cli else
+                        "add `--pair` photos of the same person")
+    then = "; verify with `masque check` before posting." if cli else ", then press Protect again."
+    return f"Still matched by: {', '.join(models)}. To protect more strongly: {'; '.join(remedies)}{then}"
 
 
 def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Literal["cli", "web"] = "cli") -> str | None:

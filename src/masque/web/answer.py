@@ -13,10 +13,13 @@ OTHER_EXTENSIONS = {"TIFF": ".tiff"}
 
 
 def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None,
-           format_notes: list[str] | None = None) -> dict:
+           format_notes: list[str] | None = None, *, diffusion_available: bool = False) -> dict:
     """The JSON the page shows: the image (and a browser preview), the sidecar, per-face verdicts (with boxes, which
-    the page numbers on the preview), possibly missed faces, the hint and what the output format could not keep."""
+    the page numbers on the preview, and each judge's role), possibly missed faces, the hint (naming only what the
+    page offers: ``diffusion_available`` says whether its diffusion choice is enabled) and what the output format
+    could not keep."""
     from ..hints import missed_faces_hint, weak_protection_hint
+    from ..pipeline.verdict import ROLE_MEANINGS
 
     mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
     preview, preview_mime = data, mime
@@ -34,20 +37,22 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
               "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
     summary = report.summary
     weak = summary["still_matched_by"]
-    notes = ([weak_protection_hint(weak, report.settings, audience="web")] if weak else []) + summary["warnings"]
+    notes = ([weak_protection_hint(weak, report.settings, audience="web",
+                                   diffusion_available=diffusion_available)] if weak else []) + summary["warnings"]
     if not notes and summary["protected"] < len(report.faces):
         notes = ["Some faces could not be judged; check the result again before posting."]
     plan = next((f.engine.get("plan") for f in report.faces if f.engine.get("plan")), None)
     if plan and notes:  # the parametric engine: what its products and strength are measured to give
         from ..makeup.expected import expected_protection
 
-        notes.append(expected_protection(list(plan["products"]), plan["strength"]))
+        notes.append(expected_protection(list(plan["products"]), plan["strength"], audience="web"))
     hint = " ".join(notes) or None
     return {"filename": report.output.name, "mime": mime, "image": base64.b64encode(data).decode("ascii"),
             "preview": base64.b64encode(preview).decode("ascii") if preview is not data else None,
             "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
             "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
-            "faces": faces, "weak": weak, "hint": hint,
+            "faces": faces, "weak": weak, "hint": hint, "strength": plan["strength"] if plan else None,
+            "roles": {role: ROLE_MEANINGS[role] for role in dict.fromkeys(r["role"] for f in faces for r in f["rows"])},
             "possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in report.possibly_missed],
             "missed_hint": missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""), "web"),
             "notes": format_notes or [], "engine": report.settings.get("engine"),

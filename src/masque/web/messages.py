@@ -12,6 +12,7 @@ from ..io import ImageTooLargeError
 _FLAG_ADVICE = re.compile(r"[;,(]?\s*[^;()]*`--?[a-z][a-z-]*[^`]*`[^;()]*\)?")  # a clause that names a flag
 _IMAGE = re.compile(r"`image` (.+?): ")
 _ARGUMENT = re.compile(r"`([a-z_]+)`\s*")
+PAGE_CONTROLS = {"`--strength`": "the strength"}  # flags the page has a control for: named as the page names them
 
 
 def web_message(exc: MasqueError) -> str:
@@ -30,6 +31,8 @@ def web_message(exc: MasqueError) -> str:
     if image and ("decode" in text or "not a recognised image" in text or "empty" in text):
         return (f"The file {Path(image.group(1)).name!r} could not be read as a photo (it is damaged or not an "
                 "image). Choose a JPEG, PNG or WebP.")
+    for flag, control in PAGE_CONTROLS.items():
+        text = text.replace(flag, control)
     text = _FLAG_ADVICE.sub("", text)  # drop advice that only applies on the command line
     text = _ARGUMENT.sub("", text).strip(" ;,")
     return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else "The photo could not be protected."
