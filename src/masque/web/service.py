@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError, MasqueError, WeightsError
 from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
-from .choices import DETECTORS, ENGINES, page_choices
+from .choices import DETECTORS, ENGINES, UNTIL_PROTECTED_AVAILABLE, page_choices
 from .form import Form, UserError, file_field, save, scrub, text_field
 from .messages import web_message
 from .progress import JOB_ID, ProgressBoard
@@ -124,6 +124,7 @@ class ProtectService:
         engine = text_field(form, "engine").strip() or self.config.engine
         detector = text_field(form, "detector").strip() or "hog"
         strength = text_field(form, "strength").strip() or None  # None: the engine's default
+        until_protected = text_field(form, "until_protected").strip() == "1"
         if detector not in DETECTORS:
             raise UserError(f"Unknown face finder {detector!r}; choose {' or '.join(DETECTORS.values())}.")
         if not prompt:
@@ -139,13 +140,13 @@ class ProtectService:
             root = Path(tmp)
             try:
                 return self._run(root, engine, prompt, (photo_name, photo), (pair_name, pair) if pair else None,
-                                 detector, job, strength)
+                                 detector, job, strength, until_protected)
             except MasqueError as exc:
                 raise UserError(scrub(web_message(exc), root)) from exc
 
     def _run(self, root: Path, engine: str, prompt: str, photo: tuple[str, bytes],
              pair: tuple[str, bytes] | None, detector: str = "hog", job: str | None = None,
-             strength: str | None = None) -> dict:
+             strength: str | None = None, until_protected: bool = False) -> dict:
         import warnings
 
         from ..io import OutputFormatWarning, read_image
@@ -168,7 +169,8 @@ class ProtectService:
                 protector = self._protector(engine, prompt, detector, job, strength)
                 self.progress.set(job, "Finding faces")
                 report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else (),
-                                                 progress=self.progress.engine_callback(job))
+                                                 progress=self.progress.engine_callback(job),
+                                                 **escalation_kwargs(until_protected, strength))
         finally:
             self._lock.release()
         data = out_path.read_bytes()
@@ -176,6 +178,14 @@ class ProtectService:
         diffusion_available = self.status()["engines"]["diffusion"]["available"]
         return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes,
                       diffusion_available=diffusion_available)
+
+
+def escalation_kwargs(until_protected: bool, strength: str | None) -> dict:
+    """Arguments for 'protect until it holds' (issue 19): raise the strength step by step, capped by the page's
+    strength control. The one place to wire it: empty while `UNTIL_PROTECTED_AVAILABLE` is False (the API lacks it)."""
+    if not (UNTIL_PROTECTED_AVAILABLE and until_protected):
+        return {}
+    return {"until_protected": True, "max_strength": strength}
 
 
 def diffusion_weights_missing(model: str | None) -> str | None:
