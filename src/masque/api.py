@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .atomic import write_atomic
 from .embedders import FaceEmbedder, create_embedder, present_embedders
 from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, WeightsError
@@ -70,6 +69,9 @@ class FaceReport:
 
 @dataclass
 class ProtectReport:
+    """What one protected photo's sidecar says: `to_json` is the one place its layout is written (a batch sets its
+    typed fields, e.g. ``batch`` and the user's paths, never edits the JSON)."""
+
     input: Path
     output: Path
     sidecar: Path
@@ -80,6 +82,8 @@ class ProtectReport:
     seconds: float
     times: StageTimes = field(default_factory=StageTimes)
     possibly_missed: list = field(default_factory=list)  # (box, score): near misses of the detector, not protected
+    pairs: list[Path] = field(default_factory=list)  # the pair photos (anchors), as the user named them
+    batch: dict | None = None  # a batch's record of the unit: settings hash, input checksums, seed, verdicts
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
@@ -88,6 +92,9 @@ class ProtectReport:
     @property
     def summary(self) -> dict:
         return summarise(self.faces_found, self.verdicts)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
 
     def to_dict(self) -> dict:
         summary = self.summary
@@ -100,22 +107,11 @@ class ProtectReport:
             "faces_possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in self.possibly_missed],
             "summary": summary,
             "faces": [f.to_dict() for f in self.faces],
-            "settings": self.settings,
+            "settings": {**self.settings, "pair": [str(p) for p in self.pairs]},
             "cost": self.trace.to_dict(),
             "timings": self.times.to_dict(),
             "seconds": round(self.seconds, 3),
-        }
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        } | ({"batch": self.batch} if self.batch is not None else {})
 
 
 def _config_dict(config) -> dict | None:
@@ -140,21 +136,15 @@ class Protector:
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None):
-        from .faces.regions import regions_for_prompt
+        from .engines.base import check_prompt
 
         # 1. validate cheap things before loading anything heavy
-        if not prompt or not prompt.strip():
-            raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
         self.seed, self.device = seed, device
+        self.model = (engine_options or {}).get("model")  # SD weights asked for (the resolved id: the face's details)
         self.keep_metadata, self.overwrite, self.max_pixels = keep_metadata, overwrite, max_pixels
         # "auto": diffusion when SD weights are present locally, else parametric (a file check, no network)
         choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
-        if choice.name == "parametric":  # a look ("full glam") names no region word: the plan gives the regions
-            from .makeup.prompt import plan_and_regions
-
-            plan_and_regions(prompt, region)
-        else:
-            regions_for_prompt(prompt, region)
+        check_prompt(choice.name, prompt, region, engine_options)  # the engine's own plan, before its weights load
         self.load_times = StageTimes()
         # 2. load models once: surrogates, engine, judges (a judge that is also a surrogate is the same instance)
         with self.load_times("load"):
@@ -188,12 +178,13 @@ class Protector:
     def settings(self) -> dict:
         return {"engine": self.engine_name, "engine_requested": self.engine_choice.requested,
                 "engine_reason": self.engine_choice.reason, "prompt": self.prompt, "regions": list(self.regions),
+                "plan": self.pipeline.preparer.plan.to_dict(),
                 "seed": self.seed,
                 "surrogates": [m.name for m in self.embedders], "judges": self.pipeline.judge.names,
                 "faces": self.faces, "detector": self.detector, "face_scale": self.face_scale,
                 "parser": str(self.parser) if self.parser else None, "crop_size": self.crop_size,
                 "device": self.device, "engine_config": _config_dict(self.engine.config),
-                "model": getattr(self.engine, "model_id", None)}
+                "model": self.model}
 
     def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
                     detector: str | None = None) -> Protector:
@@ -269,9 +260,9 @@ class Protector:
             similarity_before=o.result.similarity_before, similarity_after=o.result.similarity_after,
             engine=o.result.details, verdict=o.verdict) for o in run.faces]
         report = ProtectReport(photo, out_path, side_path, run.faces_found, reports,
-                               {**self.settings, "pair": [str(p.path) for p in pairs], "aligned": aligned},
-                               run.trace, time.perf_counter() - start, times, run.possibly_missed)
-        _write_json_atomic(side_path, report.to_dict())
+                               {**self.settings, "aligned": aligned}, run.trace, time.perf_counter() - start, times,
+                               run.possibly_missed, [p.path for p in pairs])
+        write_atomic(side_path, report.to_json())
         return report
 
 

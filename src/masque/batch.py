@@ -15,15 +15,20 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .devices import default_device
 from .errors import InputError, MasqueError
 from .executors import Executor, LocalExecutor, Outcome, Resources
 from .manifest import Manifest, Record, refuse_mixed_settings, settings_hash, sha256_bytes
+
+if TYPE_CHECKING:
+    from .api import ProtectReport
 
 FINISHED = "finished earlier"
 
@@ -74,9 +79,12 @@ class PhotoJob:
 
 
 @dataclass
-class PhotoResult:
+class WrittenUnit:
+    """A worker's answer for one unit: the protected photo's bytes as written and its report (the driver stores
+    both under the user's names)."""
+
     image: bytes  # the protected photo as written by `api.Protector.protect_photo`
-    sidecar: dict
+    report: ProtectReport
     verdicts: list[dict]  # per face: status and the judges that still match it
 
 
@@ -86,14 +94,14 @@ class ProtectWorker:
     def __init__(self, spec: ProtectSpec):
         from .api import Protector
 
-        device = spec.device or _default_device()
+        device = default_device(spec.device)
         options = dict(spec.protector.get("engine_options") or {})
         if "device" in options:
             options["device"] = device
         self.spec = spec
         self.protector = Protector(**{**spec.protector, "engine_options": options}, device=device)
 
-    def __call__(self, job: PhotoJob) -> PhotoResult:
+    def __call__(self, job: PhotoJob) -> WrittenUnit:
         # the worker's own scratch folder: the same file names as the driver's, so the sidecar reads the same
         with tempfile.TemporaryDirectory(prefix="masque-unit-") as tmp:
             tmp = Path(tmp)
@@ -114,19 +122,13 @@ class ProtectWorker:
                 for scratch, real in ((photo, job.unit.photo), *zip(pairs, job.unit.pairs, strict=True)):
                     text = text.replace(str(scratch), str(real))
                 raise type(exc)(text) from exc
-            return PhotoResult(out.read_bytes(), report.to_dict(), [_verdict(f) for f in report.faces])
+            return WrittenUnit(out.read_bytes(), report, [_verdict(f) for f in report.faces])
 
 
 def _verdict(face) -> dict:
     """The face's status under the judges' rule and who still matches it (the manifest's verdict)."""
     verdict = face.verdict
     return {"status": face.status, "still_matched_by": list(verdict.still_matched_by) if verdict else []}
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
@@ -275,14 +277,13 @@ def _store(man: Manifest, unit: PhotoUnit, outcome: Outcome, digest: str, seed: 
     if outcome.status == "skipped":  # no face: nothing to write, and nothing to redo with the same inputs
         man.append(Record(unit.key, digest, seed, {}, status="skipped", reason=outcome.reason, inputs=inputs))
         return
-    res: PhotoResult = outcome.value
+    res: WrittenUnit = outcome.value
     verdicts = {str(i): v for i, v in enumerate(res.verdicts)}
-    side = dict(res.sidecar)
-    side["input"] = str(unit.photo)
-    side["output"] = str(man.folder / unit.out_name)
-    side["settings"] = {**side.get("settings", {}), "pair": [str(p) for p in unit.pairs]}
-    side["batch"] = {"settings_hash": digest, "inputs": inputs, "seed": seed, "verdicts": verdicts}
-    sidecar = json.dumps(side, indent=2, default=str).encode()
+    out = man.folder / unit.out_name
+    report = replace(res.report, input=unit.photo, output=out, sidecar=man.folder / _sidecar_name(unit.out_name),
+                     pairs=list(unit.pairs),
+                     batch={"settings_hash": digest, "inputs": inputs, "seed": seed, "verdicts": verdicts})
+    sidecar = report.to_json().encode()
     # sidecar first: a photo under its name is then always complete *and* described
     files = man.write_files({_sidecar_name(unit.out_name): sidecar, unit.out_name: res.image})
     man.append(Record(unit.key, digest, seed, files, inputs=inputs, verdicts=verdicts))

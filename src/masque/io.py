@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from .atomic import TEMP_SUFFIX, write_atomic
 from .errors import InputError
 
 DEFAULT_MAX_PIXELS = 2 * 89_478_485  # PIL's own error threshold (2 x Image.MAX_IMAGE_PIXELS): ~179 MP
@@ -208,7 +209,7 @@ def _probe_writable(folder: Path) -> str | None:
     """Why nothing can be written in ``folder`` (None when a file can): creates and removes a temporary file exactly
     as `write_image` does, so read-only file systems and permissions (root included) are caught alike."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".masque-probe-", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".masque-probe-", suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     os.close(fd)
@@ -334,16 +335,5 @@ def write_image(
         for note in format_changes(like, fmt):
             warnings.warn(note, OutputFormatWarning, stacklevel=2)
 
-    # 3. write to a temp file beside the target, then rename atomically; remove the temp file on any failure
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **kwargs)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # 3. write atomically (`masque.atomic`: a temporary file beside the target, renamed once complete)
+    return write_atomic(path, lambda tmp: img.save(tmp, format=fmt, **kwargs), mode=None)

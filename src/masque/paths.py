@@ -1,7 +1,7 @@
 """Where MASQUE's model files live, with no dependency beyond the standard library and `errors`.
 
 The bottom layer of the package (DESIGN.md): embedders, faces and engines ask it for paths; the catalogue, fetch and
-import code (`masque.store`) sits on top of everything and builds on it. Layout under ``$MASQUE_HOME`` (default
+import code (`masque.catalogue`) sits on top of everything and builds on it. Layout under ``$MASQUE_HOME`` (default
 ``~/.cache/masque``): ``fr/<checkpoint>`` face-recognition weights, ``parser/79999_iter.pth`` the optional face parser,
 ``sd/<repo name>`` a Stable Diffusion snapshot, ``converted/`` weights MASQUE converted itself (a cache, safe to
 delete).
@@ -10,10 +10,13 @@ delete).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import WeightsError
 
 PARSER_FILE = "79999_iter.pth"  # BiSeNet face parser (CelebAMask-HQ, 19 labels), zllrunning/face-parsing.PyTorch
@@ -31,26 +34,40 @@ def parser_path() -> Path:
     return masque_home() / "parser" / PARSER_FILE
 
 
-def converted_path(source: Path | str, name: str, version: int = 1) -> Path:
+def converted_path(source: Path | str, name: str, *, converter: str = "", suffix: str = "") -> Path:
     """Where the converted copy of ``source`` is cached: a foreign-format checkpoint (.dat, .pb, .onnx, TFJS) parsed
     into a state dict, or a built-in model that is slow to build. Keyed by the source's path, size and mtime, the
-    model's name and the converter's ``version`` (bump it when a converter's output changes), so a changed file or
-    converter never reads a stale copy. Parsing FaceNet's GraphDef costs 0.25 s, reading the copy ~0.02 s (issue 15).
-    """
+    model's name and ``converter`` (`converter_fingerprint` of the code that converts), so a changed file or changed
+    conversion code never reads a stale copy. The key ends the file name, before ``suffix`` (a name such as
+    ``hog-frontal-19.24.2`` holds dots, so ``with_suffix`` would cut the key off). Parsing FaceNet's GraphDef costs
+    0.25 s, reading the copy ~0.02 s (issue 15)."""
     source = Path(source)
     st = source.stat()
-    key = hashlib.sha1(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{name}|{version}".encode()).hexdigest()
-    return masque_home() / "converted" / f"{name}-{key[:20]}"
+    key = hashlib.sha1(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{name}|{converter}".encode()).hexdigest()
+    return masque_home() / "converted" / f"{name}-{key[:20]}{suffix}"
+
+
+@cache
+def converter_fingerprint(package: str) -> str:
+    """sha1 of every module's source in ``package`` (e.g. ``masque.embedders``, where the weight converters live):
+    any change to the conversion code, a fix or a bug, gives converted copies a new key, so an earlier run's files can
+    never hide it (a hand-bumped version number could be forgotten)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"`package` must name an importable package, got {package!r}.")
+    h = hashlib.sha1()
+    for folder in spec.submodule_search_locations:
+        for file in sorted(Path(folder).glob("*.py")):
+            h.update(file.name.encode() + b"\0" + file.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def write_cache(path: Path, write: Callable[[Path], object]) -> None:
-    """``write(tmp)`` then rename onto ``path``, so a reader never sees half a file; a cache that cannot be written
+    """``write(tmp)`` through `atomic.write_atomic`, so a reader never sees half a file; a cache that cannot be written
     (read-only home, full disk, a library error) is skipped, never an error."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        write(tmp)
-        os.replace(tmp, path)
+        write_atomic(path, write)
     except (OSError, RuntimeError):
         pass
 

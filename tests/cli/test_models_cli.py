@@ -42,8 +42,8 @@ def test_list_with_no_weights_says_what_is_missing_and_how(home, capsys, monkeyp
     assert "present" in rows["dlib"] and "55533b28a958" in rows["dlib"]
     assert "masque models fetch sd" in rows["sd"]
     assert str(home) in out
-    assert ("Missing: sd, facenet, facenet-casia, faceres, ir152, irse50, mobileface, mobileface-v3, sface, "
-            "face-parser") in out
+    assert ("Missing: sd, facenet, facenet-casia, facenet-keras, faceres, ir152, irse50, mobileface, mobileface-v3, "
+            "sface, face-parser") in out
     assert "masque models fetch sface" in rows["sface"] and "10.3 MB download" in rows["sface"]
     assert "Apache-2.0" in rows["sface"]
 
@@ -59,7 +59,8 @@ def test_import_validates_strictly_then_copies_atomically(home, tmp_path, capsys
     create_embedder("mobileface")  # the default weights now resolve
 
     code, out, _ = run(["models", "list"], capsys)
-    assert "Missing: sd, facenet, facenet-casia, faceres, ir152, irse50, mobileface-v3, sface, face-parser" in out
+    assert ("Missing: sd, facenet, facenet-casia, facenet-keras, faceres, ir152, irse50, mobileface-v3, sface, "
+            "face-parser") in out
 
     code, out, _ = run(["models", "verify", "mobileface"], capsys)
     assert code == 0 and "ok" in out

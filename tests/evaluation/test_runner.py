@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from masque.catalogue import sha256sum
 from masque.cli import main
 from masque.embedders import default_weights
 from masque.evaluation.baselines import PGDConfig
@@ -22,7 +23,6 @@ from masque.evaluation.datasets import load_folder_dataset
 from masque.evaluation.faces import CropCache
 from masque.evaluation.runner import EvalConfig, evaluate, protocols_for
 from masque.faces.align import footprint
-from masque.store import sha256sum
 
 SIZE = 160
 EPS = 8  # /255

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from masque.errors import InputError, NoFaceError
-from masque.faces.detect import Face, auto_scale, detect_faces, landmarks5, select_faces
+from masque.faces.detect import Face, auto_scale, detect_faces, select_faces
 
 
 @pytest.mark.parametrize("name", ["obama.jpg", "obama3.jpg", "biden.jpg", "obama2.jpg"])
@@ -69,14 +69,6 @@ def test_integer_upsample_and_cnn_agree_with_default(photos, detections):
         assert len(faces) == 1, kwargs
         # landmarks come from the same shape model; the box differs a little between detectors
         assert np.median(np.linalg.norm(faces[0].landmarks68 - ref, axis=1)) < 4.0, kwargs
-
-
-def test_landmarks5_near_eye_corners(photos, detections):
-    face = detections["obama.jpg"][0]
-    p5 = landmarks5(photos["obama.jpg"].rgb, face)
-    assert p5.shape == (5, 2)
-    corners = face.landmarks68[[45, 42, 36, 39]]  # dlib's 5-point order: image-right eye, then image-left eye
-    assert np.linalg.norm(p5[:4] - corners, axis=1).max() < 0.1 * face.eye_distance * 3
 
 
 def test_auto_scale_enlarges_small_and_shrinks_huge():

@@ -5,7 +5,7 @@ import pytest
 
 from masque.errors import InputError
 from masque.faces.align import align_face
-from masque.faces.regions import REGIONS, VOCABULARY, MaskConfig, RegionMasker, regions_for_prompt
+from masque.faces.regions import REGIONS, MaskConfig, RegionMasker, parse_regions
 from masque.faces.templates import generation_template
 
 
@@ -15,54 +15,18 @@ def region_masks(aligned):
     return {r: masker(aligned["obama.jpg"], [r]) for r in REGIONS}
 
 
-def test_vocabulary_maps_only_to_known_regions():
-    assert set(VOCABULARY.values()) == set(REGIONS)
-
-
-# The documented word table (regions.py's docstring), written out by hand: an independent reference for the
-# vocabulary, so a word remapped to another region in `VOCABULARY` fails here (mutant 4 of issue 10).
-WORDS = {
-    "lips": "lipstick, lip gloss, lipgloss, lip liner, lip stain, lip tint, lip, lips, mouth",
-    "eyes": "eyeshadow, eye shadow, eyeliner, eye liner, mascara, kohl, eyelid, eyelids, lash, lashes, eyelash, "
-            "eyelashes, eye, eyes",
-    "brows": "eyebrow, eyebrows, brow, brows, brow pencil, brow gel",
-    "cheeks": "blush, blusher, rouge, cheek, cheeks, cheekbone, cheekbones, highlighter",
-    "skin": "foundation, concealer, powder, contour, bronzer, skin, complexion, tan, freckles",
-}
-HAND_TABLE = sorted((w.strip(), region) for region, words in WORDS.items() for w in words.split(","))
-
-
-def test_vocabulary_is_the_documented_table():
-    assert sorted(VOCABULARY) == sorted(w for w, _ in HAND_TABLE)
-
-
-@pytest.mark.parametrize(("word", "region"), HAND_TABLE)
-def test_every_word_gives_its_region_and_a_non_empty_mask(word, region, region_masks):
-    assert regions_for_prompt(f"A face of a human with bold {word}") == (region,)
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_region_gives_a_non_empty_mask(region, region_masks):
     assert region_masks[region].max() == 1.0 and (region_masks[region] > 0.5).sum() > 100
 
 
-@pytest.mark.parametrize(
-    ("prompt", "expected"),
-    [
-        ("A face of a human with red lipstick", ("lips",)),
-        ("Red LIPSTICK and smoky eye shadow", ("lips", "eyes")),
-        ("blue eyeshadow", ("eyes",)),  # "eye" inside "eyeshadow" is not a separate match
-        ("dark eyebrows, pink blush, matte foundation", ("brows", "cheeks", "skin")),
-    ],
-)
-def test_regions_for_prompt(prompt, expected):
-    assert regions_for_prompt(prompt) == expected
-
-
-def test_override_wins_and_is_validated():
-    assert regions_for_prompt("red lipstick", override="eyes") == ("eyes",)
-    assert regions_for_prompt("anything", override=["skin", "lips"]) == ("lips", "skin")
-    assert regions_for_prompt("anything", override="cheeks, brows") == ("brows", "cheeks")
-    with pytest.raises(InputError, match="region"):
-        regions_for_prompt("red lipstick", override="nose")
-    with pytest.raises(InputError, match="prompt"):
-        regions_for_prompt("A face of a human")  # "face" names no region
+def test_explicit_regions_are_parsed_and_validated():
+    assert parse_regions("eyes") == ("eyes",)
+    assert parse_regions(["skin", "lips"]) == ("lips", "skin")
+    assert parse_regions("cheeks, brows") == ("brows", "cheeks")
+    for bad in ("nose", "", []):
+        with pytest.raises(InputError, match="`region` must be one or more of lips, eyes"):
+            parse_regions(bad)
 
 
 def test_lips_mask_inside_mouth_box_with_plausible_area(aligned, region_masks):

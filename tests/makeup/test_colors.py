@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from masque.errors import InputError
-from masque.makeup.colors import NAMED_COLORS, find_color, parse_color
+from masque.makeup.colors import NAMED_COLORS, find_color
 
 
 @pytest.mark.parametrize("word", ["red", "plum", "nude", "coral", "pink", "brown", "black", "gold", "berry"])
@@ -49,8 +49,3 @@ def test_modifiers_change_lightness():
     assert sum(find_color("dark red").rgb) < red < sum(find_color("light red").rgb)
     assert find_color("dark red").name == "dark red"
 
-
-def test_explicit_colour_and_unknown_name():
-    assert parse_color("#00ff00").source == "override"
-    with pytest.raises(InputError, match="`color`"):
-        parse_color("blurple")

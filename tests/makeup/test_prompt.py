@@ -6,7 +6,6 @@ import pytest
 
 from masque.errors import InputError
 from masque.makeup import PRODUCTS, resolve_plan
-from masque.makeup.prompt import plan_and_regions
 
 SKIN = "skin-matched"
 # prompt -> {product: shade name}; written by hand from what a make-up artist would read in the prompt
@@ -79,7 +78,7 @@ def test_strength_is_checked():
 
 
 def test_regions_follow_products():
-    assert plan_and_regions("red lipstick")[1] == ("lips",)
-    assert plan_and_regions("full glam")[1] == ("lips", "eyes", "brows", "cheeks", "skin")
-    assert plan_and_regions("smoky eyeshadow")[1] == ("eyes", "skin")
-    assert plan_and_regions("full glam", region="lips")[1] == ("lips",)
+    assert resolve_plan("red lipstick").regions == ("lips",)
+    assert resolve_plan("full glam").regions == ("lips", "eyes", "brows", "cheeks", "skin")
+    assert resolve_plan("smoky eyeshadow").regions == ("eyes", "skin")
+    assert resolve_plan("full glam", region="lips").regions == ("lips",)

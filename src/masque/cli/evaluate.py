@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..devices import default_device
 from ..engines.catalog import engine_names
 from ..errors import InputError
 from . import options
@@ -32,12 +33,6 @@ def _command_line(ctx: typer.Context) -> list[str]:
             continue
         argv += [flag] if value is True else [flag, str(value)]
     return argv
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def evaluate(
@@ -104,7 +99,7 @@ def evaluate(
         prompt=prompt, regions=tuple(r.strip() for r in regions.split(",")) if regions else None,
         pgd=pgd,
         sd_model=str(model) if model else None, diffusion_steps=steps, parametric_steps=parametric_steps,
-        eot=eot, device=device or _default_device(),
+        eot=eot, device=default_device(device),
     )
     from ..executors import create_executor
 

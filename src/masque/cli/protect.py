@@ -130,23 +130,15 @@ def protect(
     from rich.console import Console
 
     from .. import api
+    from ..devices import default_device
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
 
     err = Console(stderr=True)
     choice = choose_engine(engine, model)
-    level: float | str | None = strength
-    if strength is not None and choice.name != "parametric":  # the diffusion engine's strength is a number
-        try:
-            level = float(strength)
-        except ValueError:
-            raise InputError(f"`--strength` must be a number >= 0 for the {choice.name} engine (subtle/natural/bold/"
-                             f"max are parametric levels), got {strength!r}.") from None
-        if level < 0:
-            raise InputError(f"`--strength` must be >= 0, got {level}.")
-    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=_device(device), source_prompt=source_prompt,
-                          target_word=target_word, guidance_scale=guidance_scale, strength=level,
-                          mask_fusion=mask_fusion, inversion=inversion)
+    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
+                          source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
+                          strength=strength, mask_fusion=mask_fusion, inversion=inversion)
     try:
         engine_options = engine_kwargs(choice.name, knobs)
     except InputError as exc:
@@ -173,7 +165,7 @@ def protect(
                                    overwrite=overwrite, quiet=quiet))
 
     # 3. load the engine and FR models once
-    protector = api.Protector(**options, engine_choice=choice, device=_device(device), overwrite=overwrite,
+    protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
                               engine_options=engine_options)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
@@ -223,14 +215,6 @@ def _check_outputs(photos: list[Path], targets: list[Path | None], others: list[
         final = target if target is not None else default_output_path(photo)
         for path in (final, sidecar_path(final)):
             check_output_path(path, inputs=[*photos, *others])
-
-
-def _device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class _format_notes:

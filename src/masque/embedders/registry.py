@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, WeightsError
-from ..paths import converted_path, default_weight_path, write_cache
+from ..paths import converted_path, converter_fingerprint, default_weight_path, write_cache
 from .base import EmbedderSpec, FaceEmbedder, load_state_dict_strict
 
 Builder = Callable[[EmbedderSpec], nn.Module]
@@ -94,7 +94,12 @@ def create_embedder(name: str, weights: str | Path | None = "default", *, device
 
 
 STATE_SUFFIXES = (".pt", ".pth")  # PyTorch state dicts: loaded as they are, never converted nor cached
-CONVERTER_VERSION = 1  # bump when a converter's output changes: older cached copies are then ignored
+CONVERTERS = "masque.embedders"  # the package whose code converts foreign weights: its source keys the copies
+
+
+def converted_copy(path: Path, name: str) -> Path:
+    """Where model ``name``'s converted copy of ``path`` is cached, keyed by the file and the converters' code."""
+    return converted_path(path, name, converter=converter_fingerprint(CONVERTERS), suffix=".pt")
 
 
 def load_own_weights(backbone: nn.Module, path: Path, name: str) -> None:
@@ -104,7 +109,7 @@ def load_own_weights(backbone: nn.Module, path: Path, name: str) -> None:
     if path.suffix.lower() in STATE_SUFFIXES or not path.is_file():
         backbone.load_weights(path)
         return
-    cache = converted_path(path, name, CONVERTER_VERSION).with_suffix(".pt")
+    cache = converted_copy(path, name)
     if cache.is_file():
         try:
             load_state_dict_strict(backbone, cache, name=name, mmap=True)

@@ -6,7 +6,7 @@ Exports load lazily so that reading the engine table (`masque.engines.catalog`) 
 from __future__ import annotations
 
 _LAZY = {name: "masque.engines.base" for name in (
-    "Engine", "EngineOptions", "FaceJob", "ProtectResult", "create_engine", "engine_config_class", "engine_kwargs",
+    "Engine", "EngineOptions", "FaceJob", "ProtectResult", "check_prompt", "create_engine", "engine_kwargs",
     "list_engines", "register_engine")}
 
 

@@ -13,13 +13,14 @@ the same result whatever ran before.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 
 from ..errors import InputError
+from ..makeup.prompt import MakeupPlan
 from ..trace import CostTrace
 from .catalog import KNOWN_ENGINES, engine_names
 
@@ -31,19 +32,19 @@ class FaceJob:
     """One face, prepared once: everything an engine needs, nothing it would have to re-derive.
 
     ``crop`` (1, 3, S, S) in [0, 1] at the engine's crop size, framed by the generation template; ``mask`` (1, 1, S, S)
-    the union of ``region_masks`` ({region: (1, 1, S, S)}, in the prompt's region order); ``plan``: the engine's own
-    resolution of the prompt (`Engine.plan`: for the parametric engine the shade per region), computed once per
-    prompt; ``anchors``: crops of other photos of the same person (the crop itself in single mode) and
-    ``anchor_embeddings`` / ``source_embeddings`` their and the crop's embeddings per surrogate name ((K, D) and
-    (1, D)); ``aligned``: the photo alignment the crop came from (``faces.align.AlignedFace``, for paste-back; ``None``
-    for an input that already was an aligned crop).
+    the union of ``region_masks`` ({region: (1, 1, S, S)}, in the plan's region order); ``plan``: what the engine
+    understood of the prompt (`Engine.plan`: products, shades, effects, regions), computed once per prompt by the
+    preparation stage; ``anchors``: crops of other photos of the same person (the crop itself in single mode) and
+    ``anchor_embeddings`` / ``source_embeddings`` their and the crop's embeddings per surrogate name ((K, D) and (1,
+    D)); ``aligned``: the photo alignment the crop came from (``faces.align.AlignedFace``, for paste-back; ``None`` for
+    an input that already was an aligned crop).
     """
 
     crop: torch.Tensor
     mask: torch.Tensor
     region_masks: Mapping[str, torch.Tensor]
     prompt: str
-    plan: Any
+    plan: MakeupPlan
     anchors: tuple[torch.Tensor, ...]
     anchor_embeddings: Mapping[str, torch.Tensor]
     source_embeddings: Mapping[str, torch.Tensor]
@@ -82,8 +83,10 @@ class Engine(Protocol):
     embedders: list  # the white-box surrogates the job's embeddings belong to
     config: Any  # the engine's frozen config dataclass (serialised into the sidecar)
 
-    def plan(self, prompt: str, regions: tuple[str, ...]) -> Any:
-        """Resolve the prompt once per run (shades, products, target words); stored as ``FaceJob.plan``."""
+    def plan(self, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
+        """What this engine understood of ``prompt`` (`masque.makeup.resolve_plan`, the one vocabulary), with the
+        regions to mask (``region``: the user's explicit choice); a one-line `InputError` for words it cannot paint.
+        Reads no weights. Called once per prompt, by `masque.pipeline.prepare` only; stored as ``FaceJob.plan``."""
         ...
 
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
@@ -115,22 +118,27 @@ class EngineOptions:
                                  f"choose another `--engine`.")
 
 
+Planner = Callable[[str, "str | Sequence[str] | None", Any], MakeupPlan]  # (prompt, region, config) -> plan
+
+
 @dataclass(frozen=True)
 class _Registered:
     factory: Callable[..., Engine]
     config: type
     options: Callable[[EngineOptions], dict]
+    plan: Planner
 
 
 _ENGINES: dict[str, _Registered] = {}
 
 
-def register_engine(name: str, *, config: type, options: Callable[[EngineOptions], dict]):
-    """Register ``factory(embedders=..., config=..., **kw)`` with its frozen config class and the function that maps
-    `EngineOptions` onto factory keyword arguments (``config=`` included)."""
+def register_engine(name: str, *, config: type, options: Callable[[EngineOptions], dict], plan: Planner):
+    """Register ``factory(embedders=..., config=..., **kw)`` with its frozen config class, the function that maps
+    `EngineOptions` onto factory keyword arguments (``config=`` included) and the engine's planner (what its
+    ``Engine.plan`` returns, callable before any weights load)."""
 
     def deco(factory: Callable[..., Engine]):
-        _ENGINES[name] = _Registered(factory, config, options)
+        _ENGINES[name] = _Registered(factory, config, options, plan)
         return factory
 
     return deco
@@ -148,13 +156,16 @@ def _registered(name: str) -> _Registered:
     return _ENGINES[name]
 
 
-def engine_config_class(name: str) -> type:
-    return _registered(name).config
-
-
 def engine_kwargs(name: str, options: EngineOptions = EngineOptions()) -> dict:
     """Factory keyword arguments (``config=`` the engine's frozen config with the user's overrides applied)."""
     return _registered(name).options(options)
+
+
+def check_prompt(name: str, prompt: str, region: str | Sequence[str] | None = None,
+                 engine_kwargs: Mapping[str, Any] | None = None) -> MakeupPlan:
+    """The plan engine ``name`` would make of ``prompt`` with these factory arguments, *before* loading it: front ends
+    refuse a prompt the engine cannot paint in one line, without paying for the models first."""
+    return _registered(name).plan(prompt, region, (engine_kwargs or {}).get("config"))
 
 
 def create_engine(name: str, **kwargs) -> Engine:

@@ -20,6 +20,7 @@ from ..adversarial import pairwise_loss
 from ..embedders import FaceEmbedder
 from ..engines.base import FaceJob, ProgressCallback, ProtectResult
 from ..errors import InputError
+from ..makeup.prompt import MakeupPlan, resolve_plan
 from ..trace import CostTrace
 
 
@@ -58,9 +59,9 @@ class PGDBaseline:
     def crop_size(self) -> int:
         return self.config.crop_size
 
-    def plan(self, prompt: str, regions: tuple[str, ...]) -> None:
-        """`Engine.plan`: pixel noise has no makeup words to resolve."""
-        return None
+    def plan(self, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
+        """`Engine.plan`: pixel noise paints no product; the prompt only gives the region ``masked`` confines it to."""
+        return resolve_plan(prompt, None, region)
 
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
         """`Engine.protect` on the job's crop; the mask confines the noise only when ``masked``."""

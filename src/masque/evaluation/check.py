@@ -21,7 +21,7 @@ import torch
 
 from ..errors import InputError, NoFaceError
 from ..io import read_image
-from ..pipeline import Judge, JudgedFace, exit_code, overall, summarise
+from ..pipeline import Judge, exit_code, overall, summarise
 from ..pipeline.judge import JUDGE_SIZE
 from ..pipeline.run import sidecar_surrogates
 from ..pipeline.verdict import FaceVerdict
@@ -88,28 +88,19 @@ def check_protection(original: str | Path, protected: str | Path, references: Se
     nets, records = load_models(models, device=device)
     judge = Judge(list(nets.values()), sidecar_surrogates(paths["PROTECTED"]),
                   dlib_bin=not aligned and (models is None or "dlib" in models), threshold_key=threshold, size=size)
-    # 3. before: the original's faces and the references, embedded once
+    # 3. before: the original's faces and the references, embedded once (`Judge.before`, as `FacePipeline.run` does)
     if aligned:
-        originals = [judge.original_crop(images["ORIGINAL"])]
-        refs = [judge.reference_crop(images[a], paths[a].name) for a in ref_args]
-        found = 1
+        before = judge.before_crop(images["ORIGINAL"], [(paths[a].name, images[a]) for a in ref_args])
     else:
         faces = _faces(images["ORIGINAL"], "ORIGINAL", paths["ORIGINAL"])
-        found = len(faces)
-        originals = [judge.original(images["ORIGINAL"], f, i) for i, f in enumerate(faces)]
-        refs = [judge.reference(images[a], _faces(images[a], a, paths[a])[0], paths[a].name) for a in ref_args]
-    owner = judge.owner(originals, refs)
-    # 4. after: each face of the protected photo
+        before = judge.before(images["ORIGINAL"], faces,
+                              [(paths[a].name, images[a], _faces(images[a], a, paths[a])[0]) for a in ref_args])
+    # 4. after: each face of the protected photo, by the one verdict rule; a resized or re-encoded copy is not
+    # pixel-aligned with the original, so its faces are found again rather than cut with the original's warp
     protected_rgb = images["PROTECTED"]
     moved = not aligned and protected_rgb.shape != images["ORIGINAL"].shape
     found_again = _faces(protected_rgb, "PROTECTED", paths["PROTECTED"]) if moved else None
-    verdicts = []
-    for o in originals:
-        refs_o = refs if owner == o.index else ()
-        if found_again is not None:  # a resized or re-encoded copy: find the face again rather than reuse the warp
-            if o.index >= len(found_again):
-                continue
-            o = JudgedFace(o.index, found_again[o.index], o.embeddings, o.dlib_bin)
-        verdicts.append(judge.verdict(o, protected_rgb, refs_o))
+    verdicts = judge.verdicts(before, protected_rgb, faces=found_again)
+    found = len(before.faces)
     return CheckReport(str(paths["ORIGINAL"]), str(paths["PROTECTED"]), [str(Path(r)) for r in references], aligned,
                        found, verdicts, records)

@@ -73,25 +73,6 @@ def detect_and_align(path: str | Path, size: int = 512, *, detector: str = "hog"
                     np.asarray(aligned.landmarks68, float))
 
 
-def load_aligned_crop(path: str | Path, size: int = 512) -> FaceCrop:
-    """Read an image that already is a generation-framed crop and resize it to ``size`` (no detection)."""
-    from PIL import Image
-
-    from ..errors import InputError
-    from ..io import read_image
-
-    path = Path(path)
-    image = read_image(path)
-    h, w = image.rgb.shape[:2]
-    if abs(h - w) > 1:
-        raise InputError(f"`--aligned` expects square generation crops, but {str(path)!r} is {w}x{h}; "
-                         "drop `--aligned` to detect the face instead.")
-    rgb = image.rgb
-    if (h, w) != (size, size):
-        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC))
-    return FaceCrop(path, rgb, generation_template(size))
-
-
 class CropCache:
     """Aligned crops on disk: ``<dir>/<sha256[:16]>_<size>_<detector>.png`` plus a JSON (matrix, landmarks)."""
 

@@ -36,7 +36,7 @@ from .. import __version__
 from ..engines.catalog import engine_names
 from ..errors import InputError, NoFaceError
 from ..io import read_image, write_image
-from ..pipeline import FacePipeline, Judge, PhotoResult, Preparer, mask_tensor
+from ..pipeline import FacePipeline, Judge, PhotoResult, Preparer
 from ..pipeline.prepare import default_masker
 from . import metrics
 from .baselines import PGDBaseline, PGDConfig
@@ -136,14 +136,6 @@ def method_pipeline(method: str, proto: Protocol, models: dict, cfg: EvalConfig)
     preparer = Preparer(engine, cfg.prompt, region=cfg.regions, masker=default_masker(device=cfg.device),
                         detector=cfg.detector, whole_crop=method == "pgd")
     return FacePipeline(preparer, Judge(list(models.values()), proto.surrogates), faces="largest")
-
-
-def region_mask(face, cfg: EvalConfig) -> torch.Tensor:
-    """The prompt's region mask on an evaluation crop (the masker `masque protect` uses)."""
-    from ..makeup.prompt import plan_and_regions
-
-    _, regions = plan_and_regions(cfg.prompt, cfg.regions)  # a look ("full glam") paints the plan's regions
-    return mask_tensor(default_masker(device=cfg.device)(face.aligned(), regions))
 
 
 def _json_safe(obj):

@@ -87,7 +87,7 @@ def _hog():
     import dlib
 
     try:
-        cache = converted_path(dlib.__file__, f"hog-frontal-{dlib.__version__}").with_suffix(".svm")
+        cache = converted_path(dlib.__file__, f"hog-frontal-{dlib.__version__}", suffix=".svm")
         if cache.is_file():
             return dlib.fhog_object_detector(str(cache))
     except (OSError, RuntimeError):  # unreadable copy: build it again
@@ -270,13 +270,6 @@ def detect_faces(
 ) -> list[Face]:
     """Every face in the photo with 68-point landmarks, largest box first (empty list when there is none)."""
     return detect(rgb, detector=detector, upsample=upsample, landmark_samples=landmark_samples).faces
-
-
-def landmarks5(rgb: np.ndarray, face: Face, samples: int = LANDMARK_SAMPLES) -> np.ndarray:
-    """dlib's 5-point model on ``face.box``: (5, 2) in dlib's order -- the two corners of the image-right eye, the
-    two of the image-left eye, then the base of the nose. Faster and more robust to pose than the 68-point model, but
-    it has no mouth corners, so the 5 alignment points come from `Face.points5` (68-point) instead."""
-    return _shape(check_rgb(rgb), face.box, LANDMARKS_5, samples)
 
 
 def select_faces(faces: Sequence[Face], which: str | int = "all") -> list[Face]:

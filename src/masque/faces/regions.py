@@ -1,18 +1,7 @@
-"""Prompt words -> facial regions -> a soft mask on the aligned crop.
+"""Facial regions -> a soft mask on the aligned crop.
 
-`VOCABULARY` maps makeup words to the region they are applied to (matched as whole words or phrases, case-
-insensitive, so "eye" does not fire inside "eyeshadow" and "face" -- in every MASQUE prompt "A face of a human ..." --
-maps to nothing):
-
-========  ==========================================================================================================
-region    words
-========  ==========================================================================================================
-lips      lipstick, lip gloss, lipgloss, lip liner, lip stain, lip tint, lip, lips, mouth
-eyes      eyeshadow, eye shadow, eyeliner, eye liner, mascara, kohl, eyelid(s), lash(es), eyelash(es), eye, eyes
-brows     eyebrow(s), brow(s), brow pencil, brow gel
-cheeks    blush, blusher, rouge, cheek(s), cheekbone(s), highlighter
-skin      foundation, concealer, powder, contour, bronzer, skin, complexion, tan, freckles
-========  ==========================================================================================================
+This module knows region *names* (`REGIONS`) and how to draw them; which makeup words name which region is decided
+above it, in the one vocabulary of `masque.makeup.vocabulary` (faces sits below makeup in the layers).
 
 Regions are polygons built from the 68 landmarks (in crop pixels), rasterised with ``skimage.draw.polygon`` and
 feathered with a Gaussian whose sigma is a fraction of the eye distance (so a 64-px test crop and a 512-px crop get the
@@ -30,7 +19,6 @@ region -- the paste-back relies on that to leave the rest of the photo bit-ident
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,60 +33,16 @@ from .align import GAUSS_TRUNCATE, AlignedFace
 
 REGIONS = ("lips", "eyes", "brows", "cheeks", "skin")
 
-VOCABULARY: dict[str, str] = {
-    **dict.fromkeys(
-        ["lipstick", "lip gloss", "lipgloss", "lip liner", "lip stain", "lip tint", "lip", "lips", "mouth"], "lips"
-    ),
-    **dict.fromkeys(
-        [
-            "eyeshadow",
-            "eye shadow",
-            "eyeliner",
-            "eye liner",
-            "mascara",
-            "kohl",
-            "eyelid",
-            "eyelids",
-            "lash",
-            "lashes",
-            "eyelash",
-            "eyelashes",
-            "eye",
-            "eyes",
-        ],
-        "eyes",
-    ),
-    **dict.fromkeys(["eyebrow", "eyebrows", "brow", "brows", "brow pencil", "brow gel"], "brows"),
-    **dict.fromkeys(
-        ["blush", "blusher", "rouge", "cheek", "cheeks", "cheekbone", "cheekbones", "highlighter"], "cheeks"
-    ),
-    **dict.fromkeys(
-        ["foundation", "concealer", "powder", "contour", "bronzer", "skin", "complexion", "tan", "freckles"], "skin"
-    ),
-}
 
-
-def _parse_override(override: str | Sequence[str]) -> tuple[str, ...]:
-    items = [s.strip().lower() for s in (override.split(",") if isinstance(override, str) else override)]
+def parse_regions(names: str | Sequence[str]) -> tuple[str, ...]:
+    """An explicit region choice (``--region lips,skin`` or a list) as `REGIONS` names in canonical order;
+    InputError for an unknown or empty one."""
+    items = [s.strip().lower() for s in (names.split(",") if isinstance(names, str) else names)]
     items = [s for s in items if s]
     bad = [s for s in items if s not in REGIONS]
     if bad or not items:
-        raise InputError(f"`region` must be one or more of {', '.join(REGIONS)} (comma-separated); got {override!r}.")
+        raise InputError(f"`region` must be one or more of {', '.join(REGIONS)} (comma-separated); got {names!r}.")
     return tuple(r for r in REGIONS if r in items)
-
-
-def regions_for_prompt(prompt: str, override: str | Sequence[str] | None = None) -> tuple[str, ...]:
-    """Regions named by ``prompt`` through `VOCABULARY` (in `REGIONS` order); ``override`` wins when given."""
-    if override is not None:
-        return _parse_override(override)
-    text = prompt.lower()
-    found = {region for word, region in VOCABULARY.items() if re.search(rf"\b{re.escape(word)}\b", text)}
-    if not found:
-        raise InputError(
-            f"`prompt` {prompt!r} names no facial region; mention e.g. lipstick, eyeshadow, eyebrow, blush or "
-            f"foundation, or pass `--region` ({', '.join(REGIONS)})."
-        )
-    return tuple(r for r in REGIONS if r in found)
 
 
 @dataclass(frozen=True)
@@ -251,7 +195,7 @@ class RegionMasker:
     def __call__(self, aligned: AlignedFace, regions: Sequence[str]) -> np.ndarray:
         """(S, S) float32 mask in [0, 1] for the union of ``regions`` on ``aligned.crop``."""
         if isinstance(regions, str):
-            regions = _parse_override(regions)
+            regions = parse_regions(regions)
         if not regions:
             raise InputError(f"`regions` must name at least one of {', '.join(REGIONS)}; got an empty list.")
         hard = self.hard(aligned, regions)

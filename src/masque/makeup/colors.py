@@ -1,7 +1,7 @@
 """Colour words and hex codes -> sRGB shades (the vocabulary `masque.makeup.prompt` reads shades with).
 
 A prompt with no colour word is normal ("lipstick": the product's default shade); only an *explicit* colour that
-cannot be read (a malformed hex code, an unknown ``--color`` name) is an error.
+cannot be read (a malformed hex code) is an error.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class MakeupColor:
 
     name: str
     rgb: tuple[float, float, float]
-    source: str  # "prompt", "override" or "default"
+    source: str  # "prompt" or "default"
 
     @property
     def hex(self) -> str:
@@ -93,11 +93,3 @@ def find_color(text: str) -> MakeupColor | None:
         name = f"{words[i - 1][1]} {word}"
     return MakeupColor(name, rgb, "prompt")
 
-
-def parse_color(value: str) -> MakeupColor:
-    """An explicit colour (``--color`` style): a name from `NAMED_COLORS` or a hex code; InputError otherwise."""
-    color = find_color(value.strip())
-    if color is None:
-        raise InputError(f"`color` must be a colour name ({', '.join(sorted(NAMED_COLORS))}) or a hex code "
-                         f"#rrggbb, got {value!r}.")
-    return MakeupColor(color.name, color.rgb, "override")

@@ -9,8 +9,12 @@ the orchestrator can print the plan, write it to the sidecar and hand it to the 
    their typical shades;
 3. a product word adds that product; a colour word or hex code in the same clause sets its shade (a clause with a
    colour and no product colours the products of the previous clause, or the lips when there is none);
-4. words that are neither product, colour, look nor filler are reported back (`MakeupPlan.ignored`) with the list of
-   what is understood; a prompt that understands nothing is an error.
+4. an effect word (freckles) is kept apart: only an engine that can draw it accepts it (`MakeupPlan.require_cosmetics`);
+5. words that are neither product, effect, colour, look nor filler are reported back (`MakeupPlan.ignored`) with the
+   list of what is understood; a prompt that understands nothing is an error (unless the region is given).
+
+The words and the regions each product is laid on are `masque.makeup.vocabulary`, the one vocabulary every engine
+reads.
 
 Contour, highlight and bronzer default to *skin-relative* shades (the wearer's own tone, darker / lighter / warmer),
 as an artist picks them, so they never turn skin grey or green; foundation without a colour matches the skin.
@@ -19,68 +23,27 @@ as an artist picks them, so they never turn skin grey or green; foundation witho
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from ..faces.regions import REGIONS, parse_regions
 from .colors import NAMED_COLORS, MakeupColor, find_color, hex_to_rgb
+from .vocabulary import (
+    COLOR_IMPLIES,
+    DEFAULT_SHADES,
+    EFFECT_REGIONS,
+    EFFECT_WORDS,
+    FILLER,
+    LOOK_WORDS,
+    LOOKS,
+    MODIFIERS,
+    PRODUCT_REGIONS,
+    PRODUCTS,
+    STRENGTHS,
+    product_of_word,
+)
 
-PRODUCTS = ("foundation", "contour", "highlight", "bronzer", "blush", "eyeshadow", "eyeliner", "brows", "lipstick")
-STRENGTHS = ("subtle", "natural", "bold", "max")
-
-# Face regions (masque.faces.regions) each product is laid on: the union is the engine's paint-able area.
-PRODUCT_REGIONS: Mapping[str, tuple[str, ...]] = {
-    "foundation": ("skin",), "contour": ("skin",), "highlight": ("skin",), "bronzer": ("skin",),
-    "blush": ("cheeks", "skin"),  # the skin region already holds the cheeks; blush fades out over it
-    # the "eyes" region is a ring around the opening; the lid up to the crease and the liner's wing lie in "skin"
-    # (the layer itself keeps eyeshadow and liner on the lids)
-    "eyeshadow": ("eyes", "skin"), "eyeliner": ("eyes", "skin"), "brows": ("brows",), "lipstick": ("lips",),
-}
-
-# Product words (whole words / phrases, longest first when matching).
-PRODUCT_WORDS: Mapping[str, tuple[str, ...]] = {
-    "lipstick": ("lipstick", "lip gloss", "lipgloss", "gloss", "lip liner", "lip stain", "lip tint", "lip", "lips",
-                 "mouth"),
-    "eyeshadow": ("eyeshadow", "eye shadow", "shadow", "eyelid", "eyelids", "lid", "lids", "eye", "eyes"),
-    "eyeliner": ("eyeliner", "eye liner", "liner", "kohl", "wing", "winged", "cat eye", "mascara", "lashes"),
-    "brows": ("eyebrow", "eyebrows", "brow", "brows", "brow pencil", "brow gel"),
-    "blush": ("blush", "blusher", "rouge", "cheek", "cheeks"),
-    "highlight": ("highlighter", "highlight", "glow", "strobing", "cheekbone", "cheekbones"),
-    "bronzer": ("bronzer", "bronzed", "sun-kissed", "sunkissed"),
-    "contour": ("contour", "contouring", "sculpt", "sculpted"),
-    "foundation": ("foundation", "concealer", "powder", "skin tint", "complexion", "skin", "base", "bb cream"),
-}
-
-# Looks: products and their typical shade (a NAMED_COLORS word; None = skin-relative / skin-matched).
-LOOKS: Mapping[str, Mapping[str, str | None]] = {
-    "natural": {"foundation": None, "blush": "peach", "eyeshadow": "taupe", "brows": "brown", "lipstick": "nude"},
-    "evening": {"foundation": None, "contour": None, "highlight": None, "blush": "rose", "eyeshadow": "smoky",
-                "eyeliner": "black", "brows": "brown", "lipstick": "berry"},
-    "full glam": {"foundation": None, "contour": None, "highlight": None, "bronzer": "bronze", "blush": "rose",
-                  "eyeshadow": "bronze", "eyeliner": "black", "brows": "brown", "lipstick": "rose"},
-    "contoured": {"foundation": None, "contour": None, "highlight": None, "bronzer": "bronze"},
-    "smoky eye": {"eyeshadow": "smoky", "eyeliner": "black"},
-}
-LOOK_WORDS: Mapping[str, str] = {
-    "natural everyday": "natural", "natural": "natural", "everyday": "natural", "no-makeup": "natural",
-    "no makeup": "natural", "day": "natural", "daytime": "natural", "evening": "evening", "night": "evening",
-    "night out": "evening", "party": "evening", "full glam": "full glam", "glam": "full glam", "glamour": "full glam",
-    "glamorous": "full glam", "contoured": "contoured", "chiselled": "contoured", "chiseled": "contoured",
-    "smoky eye": "smoky eye", "smokey eye": "smoky eye", "smoky eyes": "smoky eye", "smokey eyes": "smoky eye",
-}
-# Products a colour-only clause or a bare product word takes its default shade from.
-DEFAULT_SHADES: Mapping[str, str | None] = {
-    "foundation": None, "contour": None, "highlight": None, "bronzer": "bronze", "blush": "pink",
-    "eyeshadow": "taupe", "eyeliner": "black", "brows": "brown", "lipstick": "rose",
-}
-# Colour words that only make sense for some products ("smoky" lips are not a thing: it means smoky eyeshadow).
-COLOR_IMPLIES: Mapping[str, str] = {"smoky": "eyeshadow", "smokey": "eyeshadow"}
-_FILLER_WORDS = (
-    "a an the of with and in on for to my me i want some look looks style makeup make-up make up face human person "
-    "photo picture please give put wear wearing apply applied bit little light soft lots very more less shade shades "
-    "colour color colored coloured tone toned finish full everyday")
-FILLER = frozenset(_FILLER_WORDS.split())
-_MODIFIERS = frozenset(["dark", "deep", "darker", "light", "pale", "lighter", "soft", "bright"])
 _CLAUSES = re.compile(r",|;|\band\b|\bwith\b|\bplus\b|\+", re.IGNORECASE)
 
 
@@ -99,40 +62,52 @@ class Shade:
 
 @dataclass(frozen=True)
 class MakeupPlan:
-    """What the engine applies: ``products`` {product: Shade} in `PRODUCTS` order, the ``looks`` named, the
-    ``strength`` level and the prompt words that were not understood."""
+    """What an engine understood of the prompt (`Engine.plan`): ``products`` {product: Shade} in `PRODUCTS` order,
+    the ``looks`` named, the ``effects`` (words no cosmetic product paints, e.g. freckles), the ``strength`` level
+    (None for an engine without levels), the prompt words that were not understood (``ignored``) and the face
+    ``regions`` to mask: those the products and effects are laid on, or the user's explicit ``--region``."""
 
     prompt: str
     products: dict[str, Shade]
     looks: tuple[str, ...] = ()
-    strength: str = "natural"
+    strength: str | None = "natural"
     ignored: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
-
-    @property
-    def regions(self) -> tuple[str, ...]:
-        from ..faces.regions import REGIONS
-
-        used = {r for p in self.products for r in PRODUCT_REGIONS[p]}
-        return tuple(r for r in REGIONS if r in used)
+    effects: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line for the CLI summary: products and shades."""
         parts = [f"{p} {s.name}" + (f" ({s.hex})" if s.hex else "") for p, s in self.products.items()]
+        parts += list(self.effects)
         head = f"{' + '.join(self.looks)}: " if self.looks else ""
-        return f"{head}{', '.join(parts)} [strength {self.strength}]"
+        level = f" [strength {self.strength}]" if self.strength else ""
+        return f"{head}{', '.join(parts)}{level}"
+
+    def require_cosmetics(self, engine: str) -> MakeupPlan:
+        """For an engine that lays cosmetics only: one-line error when the prompt asks for an effect (freckles) or
+        names no product; returns self so it chains."""
+        if self.effects:
+            raise InputError(f"`prompt` {self.prompt!r} asks for {', '.join(self.effects)}, which the {engine} engine "
+                             f"cannot paint (it lays cosmetics: {', '.join(PRODUCTS)}); drop the word or use "
+                             "`--engine diffusion`.")
+        if not self.products:
+            raise InputError(f"`prompt` {self.prompt!r} names no cosmetic the {engine} engine can lay; use "
+                             f"{understood_words()}.")
+        return self
 
     def to_dict(self) -> dict:
         return {"prompt": self.prompt, "looks": list(self.looks), "strength": self.strength,
                 "products": {p: {"shade": s.name, "hex": s.hex, "source": s.source} for p, s in self.products.items()},
-                "ignored_words": list(self.ignored), "notes": list(self.notes)}
+                "effects": list(self.effects), "regions": list(self.regions), "ignored_words": list(self.ignored),
+                "notes": list(self.notes)}
 
 
 def understood_words() -> str:
     """The vocabulary, for messages about words the resolver did not understand."""
     return (f"products: {', '.join(PRODUCTS)} (and words like lipstick, eyeshadow, eyeliner, blush, bronzer); "
             f"looks: {', '.join(sorted(set(LOOK_WORDS)))}; colours: {', '.join(sorted(NAMED_COLORS))} or #rrggbb; "
-            f"strengths: {', '.join(STRENGTHS)}")
+            f"strengths: {', '.join(STRENGTHS)}; effects (diffusion engine only): {', '.join(sorted(EFFECT_WORDS))}")
 
 
 def _find_phrases(text: str, phrases: Mapping[str, str]) -> tuple[list[str], str]:
@@ -156,21 +131,33 @@ def _color_shade(color: MakeupColor) -> Shade:
     return Shade(color.name, color.rgb, "prompt")
 
 
-def resolve_plan(prompt: str, strength: str = "natural") -> MakeupPlan:
-    """The plan for ``prompt`` (see the module docstring); InputError when it names nothing we understand."""
-    if strength not in STRENGTHS:
+def require_prompt(prompt) -> str:
+    """The one empty-prompt check (the plan and the diffusion pipeline's own inputs): one line, or ``prompt``."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        got = "an empty prompt" if isinstance(prompt, str) or prompt is None else repr(prompt)
+        raise InputError(f"`prompt` must name the makeup, e.g. 'red lipstick' or 'full glam'; got {got}.")
+    return prompt
+
+
+def resolve_plan(prompt: str, strength: str | None = "natural",
+                 region: str | Sequence[str] | None = None) -> MakeupPlan:
+    """The plan for ``prompt`` (see the module docstring) at ``strength`` (a `STRENGTHS` level, or None for an engine
+    without levels); ``region`` (names of `masque.faces.regions.REGIONS`) overrides the regions the words name.
+    InputError when the prompt is empty or names nothing we understand (and no region is given)."""
+    if strength is not None and strength not in STRENGTHS:
         raise InputError(f"`strength` must be one of {', '.join(STRENGTHS)}, got {strength!r}.")
-    if not prompt or not prompt.strip():
-        raise InputError("`prompt` must name the makeup, e.g. 'red lipstick' or 'full glam'; got an empty prompt.")
-    product_of = {w: p for p, words in PRODUCT_WORDS.items() for w in words}
+    require_prompt(prompt)
+    override = parse_regions(region) if region is not None else None
+    product_of = product_of_word()
     products: dict[str, Shade] = {}
     looks: list[str] = []
+    effects: list[str] = []
     ignored: list[str] = []
     last_products: list[str] = []
     for clause in _CLAUSES.split(prompt):
         text = clause.lower()
         color = find_color(text)  # InputError for a malformed hex code
-        # 1. looks, then products (a look phrase like "smoky eye" wins over the product word "eye")
+        # 1. looks, then products and effects (a look phrase like "smoky eye" wins over the product word "eye")
         found_looks, text = _find_phrases(text, LOOK_WORDS)
         for look in dict.fromkeys(found_looks):
             looks.append(look)
@@ -178,11 +165,13 @@ def resolve_plan(prompt: str, strength: str = "natural") -> MakeupPlan:
                 if p not in products or products[p].source == "look":
                     products[p] = _shade(shade, "look")
         named, text = _find_phrases(text, product_of)
+        found_effects, text = _find_phrases(text, EFFECT_WORDS)
+        effects += found_effects
         named = list(dict.fromkeys(named))
         if color is not None and not named:
             implied = COLOR_IMPLIES.get(color.name.split()[-1])
             named = [implied] if implied else (last_products if last_products else
-                                               ([] if found_looks else ["lipstick"]))
+                                               ([] if found_looks or found_effects else ["lipstick"]))
         # 2. shades: the clause's colour for its products, else the product's default (a look's shade is kept)
         for p in named:
             if color is not None:
@@ -193,29 +182,19 @@ def resolve_plan(prompt: str, strength: str = "natural") -> MakeupPlan:
             last_products = named
         # 3. what is left: filler, colour words and modifiers are understood; anything else is reported
         for word in re.findall(r"[a-z][\w-]*", re.sub(r"#\w+", " ", text)):
-            if word in FILLER or word in NAMED_COLORS or word in _MODIFIERS or word in STRENGTHS:
+            if word in FILLER or word in NAMED_COLORS or word in MODIFIERS or word in STRENGTHS:
                 continue
             ignored.append(word)
-    if not products:
-        raise InputError(f"`prompt` {prompt!r} names no makeup we understand; use {understood_words()}.")
+    effects = list(dict.fromkeys(effects))
+    if not products and not effects and override is None:
+        raise InputError(f"`prompt` {prompt!r} names no makeup we understand; use {understood_words()}, or name the "
+                         "face region with `--region`.")
     ordered = {p: products[p] for p in PRODUCTS if p in products}
     notes = ()
     if ignored:
         notes = (f"not understood (ignored): {', '.join(dict.fromkeys(ignored))}; understood are "
                  f"{understood_words()}",)
-    return MakeupPlan(prompt, ordered, tuple(dict.fromkeys(looks)), strength, tuple(dict.fromkeys(ignored)), notes)
-
-
-def plan_and_regions(prompt: str, region=None, strength: str = "natural") -> tuple[MakeupPlan, tuple[str, ...]]:
-    """The plan and the face regions to mask for it: the regions the prompt's words name plus those the plan's
-    products paint (a look such as "full glam" names no region word); an explicit ``region`` wins."""
-    from ..faces.regions import REGIONS, regions_for_prompt
-
-    plan = resolve_plan(prompt, strength)
-    if region is not None:
-        return plan, regions_for_prompt(prompt, region)
-    try:
-        named = set(regions_for_prompt(prompt))
-    except InputError:
-        named = set()
-    return plan, tuple(r for r in REGIONS if r in named | set(plan.regions))
+    used = {r for p in ordered for r in PRODUCT_REGIONS[p]} | {r for e in effects for r in EFFECT_REGIONS[e]}
+    regions = override if override is not None else tuple(r for r in REGIONS if r in used)
+    return MakeupPlan(prompt, ordered, tuple(dict.fromkeys(looks)), strength, tuple(dict.fromkeys(ignored)), notes,
+                      tuple(effects), regions)

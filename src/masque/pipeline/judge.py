@@ -53,6 +53,16 @@ class JudgedFace:
     crop: np.ndarray | None = None  # the judges' crop of the original, kept while some model's embedding is deferred
 
 
+@dataclass
+class Before:
+    """The original photo's faces and the references as the judges saw them before protection (`Judge.before`);
+    the references show face ``owner`` (a position in ``faces``; None without references)."""
+
+    faces: list[JudgedFace]
+    references: list[Reference]
+    owner: int | None
+
+
 class Judge:
     """Present FR models (``surrogates`` marks those optimised against) plus dlib-bin when ``dlib_bin``."""
 
@@ -139,7 +149,36 @@ class Judge:
                   for f in faces]
         return int(np.argmax(scores))
 
+    def before(self, rgb: np.ndarray, faces: Sequence[Face], references: Sequence[tuple[str, np.ndarray, Face]],
+               trace: CostTrace | None = None, *, defer: Collection[str] = ()) -> Before:
+        """Every face of the original and each reference photo (name, pixels, its face), embedded once; the
+        references are given to the face they show best (`owner`)."""
+        originals = [self.original(rgb, f, i, trace, defer=defer) for i, f in enumerate(faces)]
+        refs = [self.reference(r, f, name, trace) for name, r, f in references]
+        return Before(originals, refs, self.owner(originals, refs))
+
+    def before_crop(self, crop: np.ndarray, references: Sequence[tuple[str, np.ndarray]],
+                    trace: CostTrace | None = None) -> Before:
+        """`before` for inputs that already are aligned generation crops (no detection, no dlib-bin)."""
+        refs = [self.reference_crop(r, name, trace) for name, r in references]
+        return Before([self.original_crop(crop, trace)], refs, 0 if refs else None)
+
     # -- after protection -------------------------------------------------------------------------------------------
+    def verdicts(self, before: Before, protected: np.ndarray, trace: CostTrace | None = None, *,
+                 faces: Sequence[Face] | None = None) -> list[FaceVerdict]:
+        """One verdict per face of ``before`` on the protected photo, in order. ``faces``: the faces found again in
+        a protected copy that is not pixel-aligned with the original (resized, re-encoded): face ``i`` is read
+        there, and an original face beyond them gets no verdict."""
+        out = []
+        for o in before.faces:
+            if faces is not None:
+                if o.index >= len(faces):
+                    continue
+                o = JudgedFace(o.index, faces[o.index], o.embeddings, o.dlib_bin, o.crop)
+            out.append(self.verdict(o, protected, before.references if before.owner == o.index else (),
+                                    trace=trace))
+        return out
+
     def verdict(self, original: JudgedFace, protected: np.ndarray, references: Sequence[Reference] = (), *,
                 trace: CostTrace | None = None) -> FaceVerdict:
         """Judge the protected photo (or, for crop inputs, the protected crop) against the original face and the

@@ -1,8 +1,9 @@
 """The preparation stage: photo → detected faces → aligned crops and region masks → `FaceJob`s.
 
-`make_job` is the one place a `FaceJob` is built (tests and benchmarks that start from a crop call it too);
-`Preparer` does the photo-level part once per run: the prompt's regions and the engine's plan are resolved when it is
-made, each pair photo's anchor embeddings are computed once and shared by the face they belong to.
+`make_job` is the one place a `FaceJob` is built (tests and benchmarks that start from a crop call it too); `Preparer`
+does the photo-level part once per run: the engine's plan (`engine_plan`: products, effects and the regions to mask,
+from the one vocabulary of `masque.makeup`) is resolved when it is made, each pair photo's anchor embeddings are
+computed once and shared by the face they belong to.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,8 +20,9 @@ from ..engines.base import Engine, FaceJob
 from ..errors import InputError, NoFaceError
 from ..faces.align import AlignedFace, align_face, crop_to_tensor
 from ..faces.detect import Detection, Face, detect
-from ..faces.regions import RegionMasker, regions_for_prompt
+from ..faces.regions import RegionMasker
 from ..faces.templates import generation_template
+from ..makeup.prompt import MakeupPlan
 from ..paths import parser_path
 from ..trace import CostTrace, StageTimes
 
@@ -44,28 +45,31 @@ def mask_tensor(mask: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
 
 
+def engine_plan(engine: Engine, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
+    """The one caller of `Engine.plan`: what ``engine`` understood of ``prompt`` and the regions to mask (``region``:
+    the user's explicit choice). Front ends never read a prompt themselves."""
+    return engine.plan(prompt, region)
+
+
 def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str, *,
              region_masks: Mapping[str, torch.Tensor] | None = None, regions: Sequence[str] | None = None,
-             plan: Any = None, anchors: Sequence[torch.Tensor] = (),
+             plan: MakeupPlan | None = None, anchors: Sequence[torch.Tensor] = (),
              anchor_embeddings: Mapping[str, torch.Tensor] | None = None, seed: int = 0, index: int = 0,
              anchor_label: str | None = None, aligned: AlignedFace | None = None,
              trace: CostTrace | None = None, source_embeddings: Mapping[str, torch.Tensor] | None = None) -> FaceJob:
     """A `FaceJob` for ``crop`` (1, 3, S, S) and its union ``mask`` (1, 1, S, S).
 
-    ``region_masks`` default to the union mask for the first of ``regions`` (default: the prompt's regions);
-    ``plan`` defaults to ``engine.plan(prompt, regions)``; no ``anchors`` means single mode (the crop itself).
+    ``plan`` defaults to `engine_plan` (``regions``: an explicit region choice); ``region_masks`` default to the
+    union mask for the plan's first region; no ``anchors`` means single mode (the crop itself).
     ``anchor_embeddings`` may be passed when the same anchors serve several jobs, so each is embedded once;
     ``source_embeddings`` (model -> (D,) or (1, D)) when the judges already embedded this very crop.
     """
+    if plan is None:
+        plan = engine_plan(engine, prompt, regions or None)
     if region_masks is None:
-        regions_for = getattr(engine, "regions_for", None)
-        names = tuple(regions) if regions else (regions_for(prompt, None) if regions_for
-                                                else regions_for_prompt(prompt))
-        region_masks = {names[0]: mask}
+        region_masks = {plan.regions[0]: mask}
     if not region_masks:
         raise InputError("`region_masks` must name at least one region.")
-    if plan is None:
-        plan = engine.plan(prompt, tuple(region_masks))
     single = not anchors
     anchors = (crop,) if single else tuple(anchors)
     names = [m.name for m in engine.embedders]
@@ -118,13 +122,9 @@ class Preparer:
     def __init__(self, engine: Engine, prompt: str, *, region: str | Sequence[str] | None = None,
                  masker: RegionMasker | None = None, detector: str = "hog", face_scale: float = 0.8,
                  whole_crop: bool = False):
-        if not prompt or not prompt.strip():
-            raise InputError("`prompt` must name the makeup, e.g. 'red lipstick'; got an empty prompt.")
         self.engine, self.prompt, self.region = engine, prompt, region
-        # an engine may paint more than the prompt's region words name (the parametric engine's "full glam")
-        regions_for = getattr(engine, "regions_for", None)
-        self.regions = regions_for(prompt, region) if regions_for else regions_for_prompt(prompt, region)
-        self.plan = engine.plan(prompt, self.regions)  # resolved once per prompt
+        self.plan = engine_plan(engine, prompt, region)  # resolved once per prompt (InputError for a bad one)
+        self.regions = self.plan.regions
         self.masker = masker or RegionMasker()
         self.detector, self.face_scale, self.whole_crop = detector, face_scale, whole_crop
         self.template = generation_template(int(engine.crop_size), face_scale)

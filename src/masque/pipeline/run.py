@@ -19,8 +19,8 @@ from ..faces.detect import Detection, select_faces
 from ..faces.paste import paste_back
 from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
-from .judge import Judge, JudgedFace, Reference
-from .prepare import PairPhoto, Preparer, resize_rgb
+from .judge import Before, Judge
+from .prepare import PairPhoto, Preparer
 from .verdict import FaceVerdict
 
 
@@ -100,11 +100,12 @@ class FacePipeline:
             chosen = select_faces(found, self.faces)  # NoFaceError when there is none
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
-        originals, refs, owner = self._before(rgb, chosen, pair_photos, times, trace)
+        before = self._before(rgb, chosen, pair_photos, times, trace)
+        owner = before.owner if before is not None else (0 if pair_photos else None)
         # 3. jobs
-        same_crop = self.judge is not None and self.judge.template.cuts_like(self.preparer.template)
+        same_crop = before is not None and self.judge.template.cuts_like(self.preparer.template)
         jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
-                                        known=[o.embeddings for o in originals] if same_crop else None)
+                                        known=[o.embeddings for o in before.faces] if same_crop else None)
         # 4. protect each face and paste it into the running result
         result, outcomes = rgb.copy(), []
         for job in jobs:
@@ -116,23 +117,20 @@ class FacePipeline:
             outcomes.append(FaceOutcome(job, res))
         # 5. write, 6. judge what was written
         result = self._write(result, write, times)
-        if self.judge is not None:
+        if before is not None:
             with times("judge"):
-                for out, orig in zip(outcomes, originals, strict=True):
-                    out.verdict = self.judge.verdict(orig, result, refs if owner == out.job.index else (),
-                                                     trace=trace)
+                for out, verdict in zip(outcomes, self.judge.verdicts(before, result, trace), strict=True):
+                    out.verdict = verdict
         return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
 
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
-                ) -> tuple[list[JudgedFace], list[Reference], int | None]:
+                ) -> Before | None:
         if self.judge is None:
-            return [], [], 0 if pair_photos else None
+            return None
         with times("judge"):
             # without references, held-out models embed the original later, batched with the protected face
             defer = () if pair_photos else [m.name for m in self.judge.models if m.name not in self.judge.surrogates]
-            originals = [self.judge.original(rgb, f, i, trace, defer=defer) for i, f in enumerate(chosen)]
-            refs = [self.judge.reference(p.rgb, p.face, p.name, trace) for p in pair_photos]
-            return originals, refs, self.judge.owner(originals, refs)
+            return self.judge.before(rgb, chosen, [(p.name, p.rgb, p.face) for p in pair_photos], trace, defer=defer)
 
     @staticmethod
     def _write(result: np.ndarray, write: Writer | None, times: StageTimes) -> np.ndarray:
@@ -153,9 +151,8 @@ class FacePipeline:
         outcome = FaceOutcome(job, res)
         if self.judge is not None:
             with times("judge"):
-                orig = self.judge.original_crop(rgb, trace)
-                refs = [self.judge.reference_crop(resize_rgb(p, rgb.shape[:2]), n, trace) for n, p in pairs]
-                outcome.verdict = self.judge.verdict(orig, result, refs, trace=trace)
+                before = self.judge.before_crop(rgb, pairs, trace)
+                (outcome.verdict,) = self.judge.verdicts(before, result, trace)
         return PhotoResult(1, result, [outcome], trace, times)
 
 

@@ -119,8 +119,8 @@ def test_fetched_snapshot_is_used_for_a_hub_id(tmp_path, monkeypatch, tiny_sd_di
     """`masque models fetch sd` stores SD under $MASQUE_HOME; the default hub id then resolves to that folder."""
     import shutil
 
+    from masque.catalogue import sd_path
     from masque.engines.diffusion.backbone import DEFAULT_MODEL, MODEL_ENV, resolve_model
-    from masque.store import sd_path
 
     monkeypatch.setenv("MASQUE_HOME", str(tmp_path))
     monkeypatch.delenv(MODEL_ENV, raising=False)

@@ -9,7 +9,7 @@ import torch
 
 from masque.embedders import create_embedder
 from masque.engines.diffusion import GuidanceConfig, InversionConfig
-from masque.engines.diffusion.guidance import expected_calls, guidance_steps
+from masque.engines.diffusion.guidance import guidance_steps
 
 from .conftest import METHODS, STEPS
 
@@ -36,6 +36,12 @@ def test_guidance_lowers_similarity_to_the_source(tiny_pipe, face_crop, lips_mas
     assert guided.details["similarity_after"]["tiny-random"] <= plain.details["similarity_after"]["tiny-random"] - 0.02
     assert len(guided.details["guidance_losses"]) == len(guidance_steps(GUIDED, STEPS)) * GUIDED.iters == 6
 
+
+
+def expected_calls(cfg, num_steps: int) -> dict[str, int]:
+    """Model calls guidance makes for one image (per FR model for ``fr``), from the config's schedule."""
+    n = len(guidance_steps(cfg, num_steps)) * cfg.iters
+    return {"unet_backward": n if cfg.through_unet else 0, "vae_decode_backward": n, "fr_backward": n}
 
 @pytest.mark.parametrize(("through_unet", "method"), [(False, m) for m in METHODS] + [(True, "null-text")])
 def test_trace_counts_match_the_config(tiny_pipe, face_crop, lips_mask, faces_dir, embedders, through_unet, method):

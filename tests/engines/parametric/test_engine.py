@@ -140,5 +140,5 @@ def test_bad_inputs_are_one_line_errors(face, pair, embedders):
 def test_the_plan_is_resolved_at_the_configured_strength_and_gives_the_regions(embedders):
     eng = _engine(embedders, strength="bold")
     assert eng.plan("full glam").strength == "bold"
-    assert eng.regions_for("full glam") == ("lips", "eyes", "brows", "cheeks", "skin")
-    assert eng.regions_for("red lipstick") == ("lips",)
+    assert eng.plan("full glam").regions == ("lips", "eyes", "brows", "cheeks", "skin")
+    assert eng.plan("red lipstick").regions == ("lips",)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ...devices import default_device
 from ...errors import InputError, WeightsError
 from .config import SchedulerConfig
 
@@ -130,7 +131,7 @@ def quiet_hub():
 
 def resolve_device_dtype(device: str | torch.device | None, torch_dtype: torch.dtype | str | None):
     """Auto device (CUDA when available); fp16 on CUDA and fp32 on CPU unless a dtype is given."""
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(default_device(device) if not isinstance(device, torch.device) else device)
     if torch_dtype is None:
         dtype = torch.float16 if dev.type == "cuda" else torch.float32
     elif isinstance(torch_dtype, str):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ...embedders import FaceEmbedder, create_embedder
+from ...errors import InputError
+from ...makeup.prompt import MakeupPlan, resolve_plan
 from ..base import EngineOptions, FaceJob, ProgressCallback, ProtectResult, register_engine
 from .config import DiffusionConfig
 from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
@@ -29,17 +31,13 @@ class DiffusionEngine:
         return self.pipeline.config
 
     @property
-    def model_id(self) -> str:
-        return self.pipeline.backbone.source
-
-    @property
     def crop_size(self) -> int:
         """The model's native resolution: the crop size at which no resizing happens."""
         return self.pipeline.resolution
 
-    def plan(self, prompt: str, regions: tuple[str, ...]) -> None:
-        """`Engine.plan`: nothing to resolve ahead; the text prompt itself tells the UNet which makeup goes where."""
-        return None
+    def plan(self, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
+        """`Engine.plan`: `diffusion_plan` (no weights read)."""
+        return diffusion_plan(prompt, region)
 
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
         """`Engine.protect`; the union ``job.mask`` bounds the edit (per-region masks are not needed)."""
@@ -49,6 +47,14 @@ class DiffusionEngine:
         details = dict(res.details)
         before, after = details.pop("similarity_before", {}), details.pop("similarity_after", {})
         return replace(res, details=details, similarity_before=before, similarity_after=after)
+
+
+def diffusion_plan(prompt: str, region: str | Sequence[str] | None = None,
+                   config: DiffusionConfig | None = None) -> MakeupPlan:
+    """What the diffusion engine paints: the regions of the products and effects the one vocabulary finds (or the
+    explicit ``region``). The text prompt itself draws the makeup (shades come from the words, not from the plan), so
+    effects such as freckles are accepted and there is no strength level."""
+    return resolve_plan(prompt, None, region)
 
 
 def diffusion_options(options: EngineOptions) -> dict:
@@ -64,7 +70,7 @@ def diffusion_options(options: EngineOptions) -> dict:
         inv = replace(inv, guidance_scale=options.guidance_scale)
     if options.inversion is not None:
         inv = replace(inv, method=options.inversion)
-    guid = cfg.guidance if options.strength is None else replace(cfg.guidance, strength=options.strength)
+    guid = cfg.guidance if options.strength is None else replace(cfg.guidance, strength=_strength(options.strength))
     if options.eot:
         guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))
     edit = cfg.edit if options.mask_fusion is None else replace(cfg.edit, mask_fusion=options.mask_fusion)
@@ -74,7 +80,20 @@ def diffusion_options(options: EngineOptions) -> dict:
             "source_prompt": options.source_prompt or DEFAULT_SOURCE_PROMPT, "target_word": words}
 
 
-@register_engine("diffusion", config=DiffusionConfig, options=diffusion_options)
+def _strength(value: float | str) -> float:
+    """``--strength`` for this engine: the adversarial guidance strength, a number >= 0 (text from a form or a flag
+    is read here, so every front end accepts the same values)."""
+    try:
+        level = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"`--strength` must be a number >= 0 for the diffusion engine (subtle/natural/bold/max are "
+                         f"parametric levels), got {value!r}.") from None
+    if not level >= 0:
+        raise InputError(f"`--strength` must be a number >= 0 for the diffusion engine, got {value!r}.")
+    return level
+
+
+@register_engine("diffusion", config=DiffusionConfig, options=diffusion_options, plan=diffusion_plan)
 def create_diffusion_engine(*, model: str | None = None, device=None, torch_dtype=None,
                             embedders: Sequence[FaceEmbedder | str] = (), config: DiffusionConfig | None = None,
                             pipeline: MasquePipeline | None = None, source_prompt: str = DEFAULT_SOURCE_PROMPT,

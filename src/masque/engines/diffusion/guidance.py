@@ -51,12 +51,6 @@ def guidance_steps(cfg: GuidanceConfig, num_steps: int) -> range:
     return range(step_count(cfg.start, num_steps), step_count(cfg.end, num_steps))
 
 
-def expected_calls(cfg: GuidanceConfig, num_steps: int) -> dict[str, int]:
-    """Model calls guidance makes for one image (per FR model for ``fr``): used by tests and benchmarks."""
-    n = len(guidance_steps(cfg, num_steps)) * cfg.iters
-    return {"unet_backward": n if cfg.through_unet else 0, "vae_decode_backward": n, "fr_backward": n}
-
-
 def decode(bb: Backbone, z0: torch.Tensor, trace: CostTrace | None, backward: bool = False) -> torch.Tensor:
     """VAE decode of a latent to an image in [0, 1] (fp32), counted in the trace."""
     if trace is not None:

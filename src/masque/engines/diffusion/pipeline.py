@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ...adversarial import EOT, encode_anchors, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
+from ...makeup.prompt import require_prompt
 from ...trace import CostTrace
 from ..base import ProgressCallback, ProtectResult
 from . import attention, blend
@@ -169,8 +170,7 @@ class MasquePipeline:
                              f"got {tuple(getattr(mask, 'shape', ()))}.")
         if mask.min() < 0 or mask.max() > 1:
             raise InputError("`mask` must hold values in [0, 1].")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InputError(f"`prompt` must be a non-empty makeup description such as 'red lipstick', got {prompt!r}.")
+        require_prompt(prompt)
         for a in anchors:
             if not isinstance(a, torch.Tensor) or a.ndim != 4 or a.shape[:2] != (1, 3):
                 raise InputError(f"`anchors` must be (1, 3, H, W) crops, got {getattr(a, 'shape', type(a))}.")

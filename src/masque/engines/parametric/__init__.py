@@ -13,7 +13,7 @@ from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import STRENGTHS
 from ..base import EngineOptions, register_engine
-from .engine import ParametricConfig, ParametricEngine
+from .engine import ParametricConfig, ParametricEngine, parametric_plan
 from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 
 
@@ -33,10 +33,10 @@ def parametric_options(options: EngineOptions) -> dict:
     return {"config": config}
 
 
-@register_engine("parametric", config=ParametricConfig, options=parametric_options)
+@register_engine("parametric", config=ParametricConfig, options=parametric_options, plan=parametric_plan)
 def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig | None = None) -> ParametricEngine:
     return ParametricEngine(embedders, config)
 
 
 __all__ = ["PARAMS", "STRENGTH_SCALE", "CosmeticLayer", "ParametricConfig", "ParametricEngine", "bounds_for",
-           "build_parametric", "parametric_options"]
+           "build_parametric", "parametric_options", "parametric_plan"]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ...adversarial import EOT, PairwiseConfig, margin_threshold, pairwise_loss
 from ...embedders import FaceEmbedder
 from ...errors import InputError
-from ...makeup.prompt import STRENGTHS, MakeupPlan, plan_and_regions, resolve_plan
+from ...makeup.prompt import STRENGTHS, MakeupPlan, resolve_plan
 from ...optim import Adam
 from ...trace import CostTrace
 from ..base import FaceJob, ProgressCallback, ProtectResult
@@ -72,11 +72,18 @@ class ParametricConfig:
             raise InputError(f"`texture` must lie in [0, {MAX_TEXTURE:.4f}], got {self.texture}; 0 keeps it smooth.")
 
 
+def parametric_plan(prompt: str, region: str | Sequence[str] | None = None,
+                    config: ParametricConfig | None = None) -> MakeupPlan:
+    """The plan this engine paints: products and shades at the configured strength; effects it cannot paint
+    (freckles) and prompts without a cosmetic are refused in one line."""
+    strength = (config or ParametricConfig()).strength
+    return resolve_plan(prompt, strength, region).require_cosmetics("parametric")
+
+
 class ParametricEngine:
     """`Engine` protocol implementation; ``embedders`` are the white-box surrogates (a frozen ensemble)."""
 
     name = "parametric"
-    uses_landmarks = True  # the orchestrator passes the crop's 68 landmarks and the resolved plan
 
     def __init__(self, embedders: Sequence[FaceEmbedder], config: ParametricConfig | None = None):
         if not embedders:
@@ -137,13 +144,9 @@ class ParametricEngine:
         return pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=False).per_model
 
     # -- 2. plan (once per prompt) and optimise -----------------------------------------------------------------
-    def plan(self, prompt: str, regions: tuple[str, ...] = ()) -> MakeupPlan:
-        """`Engine.plan`: products and shades at the configured strength (`masque.makeup.resolve_plan`)."""
-        return resolve_plan(prompt, self.config.strength)
-
-    def regions_for(self, prompt: str, region=None) -> tuple[str, ...]:
-        """The face regions the plan paints (a look names no region word), or the explicit ``region``."""
-        return plan_and_regions(prompt, region, self.config.strength)[1]
+    def plan(self, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
+        """`Engine.plan`: `parametric_plan` at this engine's strength."""
+        return parametric_plan(prompt, region, self.config)
 
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
         """`Engine.protect`: the plan's products on ``job.crop``, placed by ``job.aligned``'s 68 landmarks (found on
@@ -151,7 +154,7 @@ class ParametricEngine:
         cfg = self.config
         t0 = time.perf_counter()
         self.check_inputs(job.crop, job.mask, job.anchors)
-        plan = job.plan if isinstance(job.plan, MakeupPlan) else self.plan(job.prompt)
+        plan = job.plan
         crop, mask = job.crop.detach().float(), job.mask.detach().float()
         landmarks = (self.crop_landmarks(crop) if job.aligned is None
                      else np.asarray(job.aligned.landmarks68, np.float64))

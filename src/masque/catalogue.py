@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import InputError, WeightsError
 from .paths import (  # noqa: F401  (the path helpers, re-exported: store.py is their historical home)
     PARSER_FILE,
@@ -178,15 +179,7 @@ def verify(entry: ModelEntry, *, load: bool = True) -> EntryStatus:
 def atomic_copy(src: Path, dst: Path) -> Path:
     """Copy through a temporary file in the destination folder, then rename: readers never see half a file."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dst
+    return write_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def import_file(name: str, file: str | Path) -> Path:

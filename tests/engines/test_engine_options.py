@@ -1,0 +1,33 @@
+"""Engine-specific options are read by the engine's registered options mapper, the same for every front end."""
+
+from __future__ import annotations
+
+import pytest
+
+from masque.devices import default_device
+from masque.engines.base import EngineOptions, engine_kwargs
+from masque.errors import InputError
+
+
+@pytest.mark.parametrize("given, expected", [("0.5", 0.5), (2, 2.0), ("0", 0.0)])
+def test_the_diffusion_mapper_reads_strength_as_text_or_number(given, expected):
+    cfg = engine_kwargs("diffusion", EngineOptions(strength=given))["config"]
+    assert cfg.guidance.strength == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("given", ["subtle", "-1", "nan", "strong"])
+def test_the_diffusion_mapper_refuses_a_level_or_a_negative_strength(given):
+    with pytest.raises(InputError, match=r"`--strength` must be a number >= 0 for the diffusion engine") as exc:
+        engine_kwargs("diffusion", EngineOptions(strength=given))
+    assert "\n" not in str(exc.value)
+
+
+def test_the_parametric_mapper_takes_levels_only():
+    assert engine_kwargs("parametric", EngineOptions(strength="max"))["config"].strength == "max"
+    with pytest.raises(InputError, match="`--strength` must be one of subtle, natural, bold, max"):
+        engine_kwargs("parametric", EngineOptions(strength="0.5"))
+
+
+def test_the_default_device_is_decided_in_one_place():
+    assert default_device("cuda:1") == "cuda:1"
+    assert default_device(None) in ("cpu", "cuda")
