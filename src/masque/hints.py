@@ -10,18 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from .makeup.prompt import STRENGTHS
-
 LARGER_REGIONS = (("cheeks", "'and pink blush'"), ("skin", "'tan foundation'"))  # most protective last
 
 
 def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
-                         audience: Literal["cli", "web"] = "cli", *, diffusion_available: bool = True) -> str:
+                         audience: Literal["cli", "web"] = "cli", *, diffusion_available: bool = True,
+                         strengths: Sequence[str] = ()) -> str:
     """One line: who still matches, then only the remedies this run has not used yet and the user can reach.
 
     ``settings`` is the report's settings (``regions``, ``engine``, ``engine_config``); without it every remedy is
     listed. The web page has no steps setting and shows its own verdict, so its line names neither `--steps` nor
     `masque check`; it offers the diffusion method only when ``diffusion_available`` (else that choice is greyed out).
+    ``strengths``: the strength levels, gentlest first (`masque.makeup.prompt.STRENGTHS`, passed in: this helper
+    layer sits below `masque.makeup`); with them a stronger level is offered when the run used a weaker one.
     """
     settings = settings or {}
     regions = set(settings.get("regions") or ())
@@ -32,7 +33,7 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
         lead = "Small regions (lips) protect weakly: " if regions <= {"lips", "eyes", "brows"} else ""
         remedies.append(f"{lead}add a larger region to the makeup (e.g. {' or '.join(missing)})")
     strength = (settings.get("engine_config") or {}).get("strength")
-    if isinstance(strength, str) and strength in STRENGTHS and strength != STRENGTHS[-1]:
+    if isinstance(strength, str) and strength in strengths and strength != strengths[-1]:
         remedies.append(f"raise `--strength` (now {strength})" if cli else
                         f"choose a stronger strength than {strength}")
     if cli:  # the page has no steps setting

@@ -136,12 +136,12 @@ def test_first_progress_message_claims_no_queue_unless_one_is_running(server, fa
 @pytest.mark.parametrize("strength", STRENGTHS)
 def test_web_hint_offers_only_what_the_page_can_do(strength):
     settings = {"regions": ["lips"], "engine": "parametric", "engine_config": {"strength": strength}}
-    hint = weak_protection_hint(["dlib"], settings, audience="web", diffusion_available=False)
+    hint = weak_protection_hint(["dlib"], settings, audience="web", diffusion_available=False, strengths=STRENGTHS)
     assert "masque" not in hint and "--" not in hint and "`" not in hint
     assert "diffusion" not in hint  # greyed out on the page
     assert ("stronger strength" in hint) == (strength != STRENGTHS[-1])
     assert "diffusion method" in weak_protection_hint(["dlib"], settings, audience="web", diffusion_available=True)
-    cli = weak_protection_hint(["dlib"], settings)
+    cli = weak_protection_hint(["dlib"], settings, strengths=STRENGTHS)
     assert "masque check" in cli and ("`--strength`" in cli) == (strength != STRENGTHS[-1])
 
 

@@ -19,6 +19,7 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     page offers: ``diffusion_available`` says whether its diffusion choice is enabled) and what the output format
     could not keep."""
     from ..hints import missed_faces_hint, weak_protection_hint
+    from ..makeup.prompt import STRENGTHS
     from ..pipeline.verdict import ROLE_MEANINGS
 
     mime = BROWSER_FORMATS.get(fmt, ("application/octet-stream", ""))[0]
@@ -37,8 +38,9 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
               "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
     summary = report.summary
     weak = summary["still_matched_by"]
-    notes = ([weak_protection_hint(weak, report.settings, audience="web",
-                                   diffusion_available=diffusion_available)] if weak else []) + summary["warnings"]
+    weak_hint = weak_protection_hint(weak, report.settings, audience="web", diffusion_available=diffusion_available,
+                                     strengths=STRENGTHS) if weak else None
+    notes = ([weak_hint] if weak_hint else []) + summary["warnings"]
     if not notes and summary["protected"] < len(report.faces):
         notes = ["Some faces could not be judged; check the result again before posting."]
     plan = next((f.engine.get("plan") for f in report.faces if f.engine.get("plan")), None)
