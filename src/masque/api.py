@@ -55,6 +55,8 @@ class FaceReport:
     similarity_after: dict[str, float]
     engine: dict  # the engine's details (settings, shades, iterations, ...)
     verdict: FaceVerdict | None
+    bare_regions: dict[str, str] = field(default_factory=dict)  # region -> why it was left bare (covered)
+    occlusion: dict | None = None  # what `faces.occlusion` saw per region
 
     @property
     def status(self) -> str | None:
@@ -64,7 +66,7 @@ class FaceReport:
         return {"index": self.index, "box": self.box, "anchor": self.anchor, "mask_fraction": self.mask_fraction,
                 "similarity_before": self.similarity_before, "similarity_after": self.similarity_after,
                 "status": self.status, "verdict": self.verdict.to_dict() if self.verdict is not None else None,
-                "engine": self.engine}
+                "bare_regions": self.bare_regions, "occlusion": self.occlusion, "engine": self.engine}
 
 
 @dataclass
@@ -258,7 +260,8 @@ class Protector:
             index=o.job.index, box=[int(v) for v in o.job.aligned.face.box] if o.job.aligned is not None else None,
             anchor=o.job.anchor_label, mask_fraction=float(o.job.mask.mean()),
             similarity_before=o.result.similarity_before, similarity_after=o.result.similarity_after,
-            engine=o.result.details, verdict=o.verdict) for o in run.faces]
+            engine=o.result.details, verdict=o.verdict, bare_regions=o.job.bare_reasons(),
+            occlusion=o.job.occlusion.to_dict() if o.job.occlusion is not None else None) for o in run.faces]
         report = ProtectReport(photo, out_path, side_path, run.faces_found, reports,
                                {**self.settings, "aligned": aligned}, run.trace, time.perf_counter() - start, times,
                                run.possibly_missed, [p.path for p in pairs])

@@ -291,6 +291,9 @@ def _summary(console, report) -> None:
         console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
                       highlight=False)
     for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
+        if f.bare_regions:
+            console.print(f"face {f.index} left bare: " + "; ".join(f"{r}: {why}" for r, why in f.bare_regions.items()),
+                          style="yellow", markup=False, highlight=False)
         plan, q = f.engine.get("plan"), f.engine.get("quality")
         if plan:
             from ..makeup.expected import expected_protection

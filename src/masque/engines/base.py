@@ -37,7 +37,9 @@ class FaceJob:
     preparation stage; ``anchors``: crops of other photos of the same person (the crop itself in single mode) and
     ``anchor_embeddings`` / ``source_embeddings`` their and the crop's embeddings per surrogate name ((K, D) and (1,
     D)); ``aligned``: the photo alignment the crop came from (``faces.align.AlignedFace``, for paste-back; ``None`` for
-    an input that already was an aligned crop).
+    an input that already was an aligned crop). ``bare_regions``: the plan's regions found covered (hair, a mask,
+    ...), left bare (their masks are zero); ``occlusion``: what was seen per region (``faces.occlusion.Occlusion``),
+    whose occluder pixels are already cut from every mask.
     """
 
     crop: torch.Tensor
@@ -52,6 +54,12 @@ class FaceJob:
     index: int = 0
     anchor_label: str = "self"  # "self" (single mode) or "pair:<file>,..."
     aligned: Any = None
+    bare_regions: tuple[str, ...] = ()
+    occlusion: Any = None
+
+    def bare_reasons(self) -> dict[str, str]:
+        """Why each bare region was left bare ("covered by hair or something else dark (93 % of it)")."""
+        return self.occlusion.reasons(self.bare_regions) if self.occlusion is not None else {}
 
     @property
     def regions(self) -> tuple[str, ...]:

@@ -3,7 +3,9 @@
 `make_job` is the one place a `FaceJob` is built (tests and benchmarks that start from a crop call it too); `Preparer`
 does the photo-level part once per run: the engine's plan (`engine_plan`: products, effects and the regions to mask,
 from the one vocabulary of `masque.makeup`) is resolved when it is made, each pair photo's anchor embeddings are
-computed once and shared by the face they belong to.
+computed once and shared by the face they belong to. Every detected face is checked for occluders (`faces.occlusion`):
+covered regions are left bare and the occluder's pixels are cut from the masks, so neither engine paints on hair, a
+mask or sunglasses.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..engines.base import Engine, FaceJob
 from ..errors import InputError, NoFaceError
 from ..faces.align import AlignedFace, align_face, crop_to_tensor
 from ..faces.detect import Detection, Face, detect
+from ..faces.occlusion import Occlusion, OcclusionConfig, find_occlusion
 from ..faces.regions import RegionMasker
 from ..faces.templates import generation_template
 from ..makeup.prompt import MakeupPlan
@@ -56,13 +59,15 @@ def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str
              plan: MakeupPlan | None = None, anchors: Sequence[torch.Tensor] = (),
              anchor_embeddings: Mapping[str, torch.Tensor] | None = None, seed: int = 0, index: int = 0,
              anchor_label: str | None = None, aligned: AlignedFace | None = None,
-             trace: CostTrace | None = None, source_embeddings: Mapping[str, torch.Tensor] | None = None) -> FaceJob:
+             trace: CostTrace | None = None, source_embeddings: Mapping[str, torch.Tensor] | None = None,
+             occlusion: Occlusion | None = None) -> FaceJob:
     """A `FaceJob` for ``crop`` (1, 3, S, S) and its union ``mask`` (1, 1, S, S).
 
     ``plan`` defaults to `engine_plan` (``regions``: an explicit region choice); ``region_masks`` default to the
     union mask for the plan's first region; no ``anchors`` means single mode (the crop itself).
     ``anchor_embeddings`` may be passed when the same anchors serve several jobs, so each is embedded once;
-    ``source_embeddings`` (model -> (D,) or (1, D)) when the judges already embedded this very crop.
+    ``source_embeddings`` (model -> (D,) or (1, D)) when the judges already embedded this very crop;
+    ``occlusion``: what `faces.occlusion.find_occlusion` saw on the crop (the masks must already be cut by it).
     """
     if plan is None:
         plan = engine_plan(engine, prompt, regions or None)
@@ -80,24 +85,29 @@ def make_job(engine: Engine, crop: torch.Tensor, mask: torch.Tensor, prompt: str
     if anchor_embeddings is None:
         anchor_embeddings = source if single else encode_anchors(engine.embedders, anchors, trace)
     region_masks = region_masks if isinstance(region_masks, RegionMasks) else dict(region_masks)
+    bare = occlusion.bare(tuple(region_masks)) if occlusion is not None else ()
     return FaceJob(crop=crop, mask=mask, region_masks=region_masks, prompt=prompt, plan=plan, anchors=anchors,
                    anchor_embeddings=anchor_embeddings, source_embeddings=source, seed=seed, index=index,
-                   anchor_label=anchor_label or ("self" if single else "pair"), aligned=aligned)
+                   anchor_label=anchor_label or ("self" if single else "pair"), aligned=aligned, bare_regions=bare,
+                   occlusion=occlusion)
 
 
 class RegionMasks(Mapping[str, torch.Tensor]):
     """Each region's own mask of one aligned face, drawn on first access: an engine that paints only the union (the
-    parametric engine) never pays for them (six masks of "full glam" cost 0.08 s)."""
+    parametric engine) never pays for them (six masks of "full glam" cost 0.08 s). With ``occlusion``, bare regions
+    are all zero and the occluder's pixels are cut from the others."""
 
-    def __init__(self, masker: RegionMasker, aligned: AlignedFace, regions: Sequence[str]):
+    def __init__(self, masker: RegionMasker, aligned: AlignedFace, regions: Sequence[str],
+                 occlusion: Occlusion | None = None):
         self._masker, self._aligned, self._regions = masker, aligned, tuple(regions)
+        self._occlusion = occlusion
         self._drawn: dict[str, torch.Tensor] = {}
 
     def __getitem__(self, region: str) -> torch.Tensor:
         if region not in self._regions:
             raise KeyError(region)
         if region not in self._drawn:
-            self._drawn[region] = mask_tensor(self._masker(self._aligned, [region]))
+            self._drawn[region] = mask_tensor(visible_mask(self._masker, self._aligned, [region], self._occlusion))
         return self._drawn[region]
 
     def __iter__(self):
@@ -121,12 +131,13 @@ class Preparer:
 
     def __init__(self, engine: Engine, prompt: str, *, region: str | Sequence[str] | None = None,
                  masker: RegionMasker | None = None, detector: str = "hog", face_scale: float = 0.8,
-                 whole_crop: bool = False):
+                 whole_crop: bool = False, occlusion: OcclusionConfig | None = OcclusionConfig()):
         self.engine, self.prompt, self.region = engine, prompt, region
         self.plan = engine_plan(engine, prompt, region)  # resolved once per prompt (InputError for a bad one)
         self.regions = self.plan.regions
         self.masker = masker or RegionMasker()
         self.detector, self.face_scale, self.whole_crop = detector, face_scale, whole_crop
+        self.occlusion = occlusion  # None: paint every region whatever covers it
         self.template = generation_template(int(engine.crop_size), face_scale)
 
     def detection(self, rgb: np.ndarray) -> Detection:
@@ -144,14 +155,16 @@ class Preparer:
                               "visible.")
         return faces[0]
 
-    def _masks(self, aligned: AlignedFace) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
+    def _masks(self, aligned: AlignedFace
+               ) -> tuple[torch.Tensor, Mapping[str, torch.Tensor], Occlusion | None]:
         if self.whole_crop:
             ones = torch.ones(1, 1, *aligned.crop.shape[:2])
-            return ones, {self.regions[0]: ones}
-        union = mask_tensor(self.masker(aligned, self.regions))
+            return ones, {self.regions[0]: ones}, None
+        occlusion = None if self.occlusion is None else occlusion_of(aligned, self.occlusion)
+        union = mask_tensor(visible_mask(self.masker, aligned, self.regions, occlusion))
         if len(self.regions) == 1:
-            return union, {self.regions[0]: union}
-        return union, RegionMasks(self.masker, aligned, self.regions)
+            return union, {self.regions[0]: union}, occlusion
+        return union, RegionMasks(self.masker, aligned, self.regions, occlusion), occlusion
 
     def photo_jobs(self, rgb: np.ndarray, faces: Sequence[Face], pairs: Sequence[PairPhoto], owner: int | None, *,
                    seed: int, times: StageTimes, trace: CostTrace,
@@ -167,13 +180,13 @@ class Preparer:
         with times("anchors"):
             pair_emb = encode_anchors(self.engine.embedders, pair_crops, trace) if pairs else None
             label = "pair:" + ",".join(p.name for p in pairs)
-            for i, (al, (union, per_region)) in enumerate(zip(aligned, masks, strict=True)):
+            for i, (al, (union, per_region, occlusion)) in enumerate(zip(aligned, masks, strict=True)):
                 mine = pair_emb is not None and owner == i
                 jobs.append(make_job(
                     self.engine, crop_to_tensor(al.crop), union, self.prompt, region_masks=per_region,
                     plan=self.plan, anchors=pair_crops if mine else (), anchor_embeddings=pair_emb if mine else None,
                     seed=seed + i, index=i, anchor_label=label if mine else "self", aligned=al, trace=trace,
-                    source_embeddings=known[i] if known is not None else None))
+                    source_embeddings=known[i] if known is not None else None, occlusion=occlusion))
         return jobs
 
     def crop_job(self, crop: np.ndarray, mask: np.ndarray | None, pairs: Sequence[np.ndarray], *, seed: int,
@@ -185,6 +198,25 @@ class Preparer:
         return make_job(self.engine, crop_to_tensor(crop), m, self.prompt, region_masks={self.regions[0]: m},
                         plan=self.plan, anchors=anchors, seed=seed,
                         anchor_label=("pair:" + ",".join(names)) if pairs else "self", trace=trace)
+
+
+def occlusion_of(aligned: AlignedFace, config: OcclusionConfig = OcclusionConfig()) -> Occlusion:
+    """`faces.occlusion.find_occlusion` on an aligned face (its landmark spread mapped into crop pixels)."""
+    spread = getattr(aligned.face, "landmark_spread", None)
+    return find_occlusion(aligned.crop, aligned.landmarks68, None if spread is None else spread * aligned.scale,
+                          config)
+
+
+def visible_mask(masker: RegionMasker, aligned: AlignedFace, regions: Sequence[str],
+                 occlusion: Occlusion | None) -> np.ndarray:
+    """The soft mask of those of ``regions`` that are not bare, minus the occluder's pixels (zeros when all are)."""
+    if occlusion is None:
+        return masker(aligned, regions)
+    bare = occlusion.bare(regions)
+    shown = [r for r in regions if r not in bare]
+    if not shown:
+        return np.zeros(aligned.crop.shape[:2], np.float32)
+    return occlusion.apply(masker(aligned, shown))
 
 
 def resize_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -77,7 +77,7 @@ class FacePipeline:
         optionally, another face detector."""
         p = self.preparer
         other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=detector or p.detector,
-                         face_scale=p.face_scale, whole_crop=p.whole_crop)
+                         face_scale=p.face_scale, whole_crop=p.whole_crop, occlusion=p.occlusion)
         return FacePipeline(other, self.judge, self.faces)
 
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
@@ -110,7 +110,7 @@ class FacePipeline:
         result, outcomes = rgb.copy(), []
         for job in jobs:
             with times("engine"):
-                res = self.engine.protect(job, _face_progress(progress, job.index, len(jobs)))
+                res = protect_job(self.engine, job, _face_progress(progress, job.index, len(jobs)))
             trace.merge(res.trace)
             with times("paste"):
                 result = paste_back(result, job.aligned, tensor_to_crop(res.image), job.mask[0, 0].cpu().numpy())
@@ -154,6 +154,15 @@ class FacePipeline:
                 before = self.judge.before_crop(rgb, pairs, trace)
                 (outcome.verdict,) = self.judge.verdicts(before, result, trace)
         return PhotoResult(1, result, [outcome], trace, times)
+
+
+def protect_job(engine: Engine, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+    """``engine.protect(job)``, except for a face whose every region is covered (`FaceJob.bare_regions`): nothing
+    may be painted, so the crop comes back unchanged and the judges say it is not protected."""
+    if job.bare_regions and float(job.mask.max()) <= 0.0:
+        reasons = "; ".join(f"{r}: {why}" for r, why in job.bare_reasons().items())
+        return ProtectResult(image=job.crop.clone(), details={"engine": engine.name, "skipped": reasons})
+    return engine.protect(job, progress)
 
 
 def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> ProgressCallback | None:
