@@ -87,6 +87,7 @@ def test_strength_reaches_the_engine_through_its_options_mapper(server, faces_di
     assert protector.engine.config == mapped  # the same config `masque protect --strength bold --steps 2` builds
     assert r["sidecar"]["settings"]["engine_config"]["strength"] == "bold" and r["strength"] == "bold"
     assert r["sidecar"]["faces"][0]["engine"]["plan"]["strength"] == "bold"
+    assert r["faces"][0]["bare_regions"] == r["sidecar"]["faces"][0]["bare_regions"]  # the page says what was left bare
     # each judge's role, as the CLI's tables show it, with its meaning for the page's legend
     roles = {(row["model"], row["role"]) for f in r["faces"] for row in f["rows"]}
     assert ("dlib", "surrogate") in roles and ("dlib-bin", "independent") in roles

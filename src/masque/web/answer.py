@@ -35,7 +35,8 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     sidecar["input"], sidecar["output"] = photo_name, report.output.name
     sidecar["settings"]["pair"] = [pair_name] if pair_name else []
     faces = [{"index": f.index, "box": f.box, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
-              "rows": _page_rows(f.verdict)} for f in report.faces if f.verdict is not None]
+              "rows": _page_rows(f.verdict), "bare_regions": f.bare_regions}
+             for f in report.faces if f.verdict is not None]
     summary = report.summary
     weak = summary["still_matched_by"]
     weak_hint = weak_protection_hint(weak, report.settings, audience="web", diffusion_available=diffusion_available,
