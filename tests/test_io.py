@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -107,6 +108,24 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
     img = read_image(p)
     assert img.rgb.dtype == np.uint8 and img.rgb.shape == rgb.shape and img.alpha is None
     assert np.abs(img.rgb.astype(int) - rgb).mean() < 6
+
+
+def test_cmyk_input_gets_the_same_kind_of_note_as_16_bit(tmp_path):
+    """Issue 21 item 9: the RGB output of a CMYK photo is said in a `Note:` line (an `OutputFormatWarning`, which the
+    CLI and the web page print), as 16-bit and greyscale inputs are; an RGB input gets none."""
+    from masque.io import OutputFormatWarning
+
+    notes = {}
+    for mode in ("CMYK", "RGB"):
+        p = tmp_path / f"{mode}.jpg"
+        Image.fromarray(_pattern()).convert(mode).save(p, "JPEG", quality=98)
+        img = read_image(p)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            write_image(tmp_path / f"{mode}.out.jpg", img.rgb, like=img)
+        notes[mode] = [str(w.message) for w in caught if issubclass(w.category, OutputFormatWarning)]
+    assert len(notes["CMYK"]) == 1 and "CMYK" in notes["CMYK"][0] and "RGB" in notes["CMYK"][0], notes
+    assert notes["RGB"] == []
 
 
 def test_16bit_png_is_scaled_not_clipped(tmp_path):

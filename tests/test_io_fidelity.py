@@ -29,7 +29,9 @@ def _far_from(mask: np.ndarray, grow: int) -> np.ndarray:
     return np.asarray(grown) == 0
 
 
-@pytest.mark.parametrize(("quality", "subsampling"), [(100, 2), (90, 0), (75, 1)])
+# one setting in the default suite (8-10 s each on 2 cores), the other two under -m slow
+@pytest.mark.parametrize(("quality", "subsampling"), [pytest.param(100, 2, marks=pytest.mark.slow), (90, 0),
+                                                      pytest.param(75, 1, marks=pytest.mark.slow)])
 def test_jpeg_keeps_the_inputs_tables_and_untouched_blocks(quality, subsampling, tmp_path, faces_dir):
     src = tmp_path / "in.jpg"
     Image.open(faces_dir / "obama.jpg").convert("RGB").save(src, quality=quality, subsampling=subsampling)

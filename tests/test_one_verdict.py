@@ -93,11 +93,12 @@ def test_protect_check_web_and_evaluate_agree_on_a_real_photo(tmp_path, faces_di
 
 
 def test_pair_photo_of_another_person_warns_and_never_claims_protected(tmp_path, faces_dir, capsys):
-    """biden.jpg given as obama's pair: it never matched obama, so moving away from it proves nothing."""
+    """biden.jpg given as obama's pair, and kept with `--force-pair` (by default it is skipped, see
+    tests/cli/test_newcomer_output.py): it never matched obama, so moving away from it proves nothing."""
     out = tmp_path / "obama.protected.png"
     code, _, err = _cli(capsys, "protect", str(faces_dir / "obama.jpg"), "--pair", str(faces_dir / "biden.jpg"),
                         "--prompt", PROMPT, "--engine", "parametric", "--steps", "2", "--surrogates", "dlib",
-                        "--out", str(out))
+                        "--out", str(out), "--force-pair")
     assert code == 0, err
     side = json.loads((tmp_path / "obama.protected.png.json").read_text())
     (face,) = side["faces"]

@@ -22,7 +22,7 @@ from .atomic import write_atomic
 from .embedders import FaceEmbedder, create_embedder, present_embedders
 from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, WeightsError
-from .io import DEFAULT_MAX_PIXELS, check_output_path, default_output_path, read_image, write_image
+from .io import DEFAULT_MAX_PIXELS, check_output_path, default_output_path, read_image, read_mask, write_image
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
@@ -129,7 +129,8 @@ class Protector:
     ``engine_options`` go to the engine factory (`masque.engines.engine_kwargs` maps user flags onto them:
     ``config=`` the engine's frozen config, ``model=`` the SD weights of the diffusion engine, ...). ``judges``: the
     FR models that judge the result (default: every present model; those not among the surrogates are held out),
-    plus dlib-bin on the written photo unless ``dlib_bin=False``.
+    plus dlib-bin on the written photo unless ``dlib_bin=False``. A pair photo that most judges do not match with its
+    face before protection (another person) is skipped, with a `masque.errors.UserNote`, unless ``force_pair``.
     """
 
     def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
@@ -137,7 +138,8 @@ class Protector:
                  face_scale: float = 0.8, parser: str | Path | None = None, seed: int = 0, device: str = "cpu",
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None,
+                 force_pair: bool = False):
         from .engines.base import check_prompt
 
         # 1. validate cheap things before loading anything heavy
@@ -161,7 +163,7 @@ class Protector:
             masker = default_masker(self.parser, device)
         self.pipeline = FacePipeline(
             Preparer(self.engine, prompt, region=region, masker=masker, detector=detector, face_scale=face_scale),
-            Judge(models, surrogates=loaded, dlib_bin=dlib_bin), faces)
+            Judge(models, surrogates=loaded, dlib_bin=dlib_bin), faces, force_pair=force_pair)
         self.detector, self.faces, self.face_scale = detector, faces, face_scale
 
     @property
@@ -241,7 +243,7 @@ class Protector:
         out_path, side_path = self._plan_outputs(photo, out, [Path(p) for p in pair] +
                                                  ([Path(mask)] if isinstance(mask, (str, Path)) else []))
         aligned = aligned or mask is not None
-        mask_arr = _read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
+        mask_arr = read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
 
         def write(rgb: np.ndarray) -> np.ndarray:
             write_image(out_path, rgb, like=image, keep_metadata=self.keep_metadata)
@@ -263,28 +265,10 @@ class Protector:
             engine=o.result.details, verdict=o.verdict, bare_regions=o.job.bare_reasons(),
             occlusion=o.job.occlusion.to_dict() if o.job.occlusion is not None else None) for o in run.faces]
         report = ProtectReport(photo, out_path, side_path, run.faces_found, reports,
-                               {**self.settings, "aligned": aligned}, run.trace, time.perf_counter() - start, times,
-                               run.possibly_missed, [p.path for p in pairs])
-        write_atomic(side_path, report.to_json())
+                               {**self.settings, "pairs_skipped": run.skipped_pairs, "aligned": aligned}, run.trace,
+                               time.perf_counter() - start, times, run.possibly_missed, [p.path for p in pairs])
+        write_atomic(side_path, report.to_json(), mode=out_path.stat().st_mode & 0o777)  # as readable as the photo
         return report
-
-
-def _read_mask(mask: str | Path | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A mask image or array → (H, W) float32 in [0, 1]; it must match the photo's size."""
-    if isinstance(mask, np.ndarray):
-        arr = mask.astype(np.float32)
-        arr = arr / 255.0 if arr.max(initial=0) > 1 else arr
-        name = "array"
-    else:
-        loaded = read_image(mask)
-        arr = loaded.rgb.astype(np.float32).mean(axis=2) / 255.0
-        name = str(mask)
-    if arr.ndim != 2 or arr.shape != tuple(shape):
-        raise InputError(f"`mask` {name!r} must have the photo's size {shape[1]}x{shape[0]} (WxH); "
-                         f"got {arr.shape[1] if arr.ndim > 1 else '?'}x{arr.shape[0]}.")
-    if arr.max() <= 0:
-        raise InputError(f"`mask` {name!r} is empty (all black); white marks the region to make up.")
-    return arr
 
 
 def protect(

@@ -22,3 +22,8 @@ class WeightsError(MasqueError, FileNotFoundError):
 
 class NoFaceError(MasqueError):
     """No face was found where one was required."""
+
+
+class UserNote(UserWarning):
+    """Something the user should know that is no error (a skipped pair photo, what the output format cannot keep):
+    front ends print it as one ``Note:`` line, the web page beside its result."""

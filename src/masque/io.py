@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .atomic import TEMP_SUFFIX, write_atomic
-from .errors import InputError
+from .errors import InputError, UserNote
 
 DEFAULT_MAX_PIXELS = 2 * 89_478_485  # PIL's own error threshold (2 x Image.MAX_IMAGE_PIXELS): ~179 MP
 ORIENTATION_TAG = 0x0112
@@ -49,7 +49,7 @@ class LoadedImage:
     encoding: dict = field(default_factory=dict)
 
 
-class OutputFormatWarning(UserWarning):
+class OutputFormatWarning(UserNote):
     """The written photo cannot keep something of the input (bit depth, greyscale); the message says what."""
 
 
@@ -152,6 +152,24 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
     return LoadedImage(rgb=rgb, alpha=alpha, format=fmt, path=path, info=info, encoding=encoding)
 
 
+def read_mask(mask: str | Path | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A mask image or array -> (H, W) float32 in [0, 1]; it must match the photo's ``shape`` (H, W) and mark
+    something (white = makeup)."""
+    if isinstance(mask, np.ndarray):
+        arr = mask.astype(np.float32)
+        arr = arr / 255.0 if arr.max(initial=0) > 1 else arr
+        name = "array"
+    else:
+        arr = read_image(mask).rgb.astype(np.float32).mean(axis=2) / 255.0
+        name = str(mask)
+    if arr.ndim != 2 or arr.shape != tuple(shape):
+        raise InputError(f"`mask` {name!r} must have the photo's size {shape[1]}x{shape[0]} (WxH); "
+                         f"got {arr.shape[1] if arr.ndim > 1 else '?'}x{arr.shape[0]}.")
+    if arr.max() <= 0:
+        raise InputError(f"`mask` {name!r} is empty (all black); white marks the region to make up.")
+    return arr
+
+
 def _encoding_of(im: Image.Image, fmt: str) -> dict:
     """Mode, bits per sample and (JPEG) quantisation tables and chroma subsampling of the file as stored."""
     raw = str(im.tile[0].args if im.tile else "")
@@ -173,6 +191,9 @@ def format_changes(like: LoadedImage, fmt: str) -> list[str]:
     if like.encoding.get("mode") in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "1"):
         notes.append(f"{like.path.name} is greyscale; the protected photo is written in colour because the makeup "
                      "is coloured")
+    if like.encoding.get("mode") == "CMYK":
+        notes.append(f"{like.path.name} is CMYK (print colours); the protected photo is written in RGB (sRGB), as "
+                     "screens and the web use")
     return notes
 
 
@@ -282,7 +303,8 @@ def write_image(
     ``quality=None`` a JPEG input's own quantisation tables and chroma subsampling are reused (re-encoding with the
     same tables changes untouched pixels by at most a few levels, see README), otherwise ``quality`` (default
     `JPEG_QUALITY`) with 4:4:4 chroma so fine makeup colour survives. ``alpha`` defaults to ``like.alpha`` when the
-    shapes agree. What the output format cannot keep (16-bit depth, greyscale) is reported as `OutputFormatWarning`.
+    shapes agree. What the output format cannot keep (16-bit depth, greyscale, CMYK) is reported as
+    `OutputFormatWarning`.
     """
     path = Path(path)
     # 1. validate inputs before touching the disk

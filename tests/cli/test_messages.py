@@ -11,7 +11,7 @@ from masque.cli import main
 from masque.hints import weak_protection_hint
 
 COMMANDS = [[], ["protect"], ["check"], ["evaluate"], ["serve"], ["models"], ["models", "list"], ["models", "fetch"],
-            ["models", "import"], ["models", "create-tiny"], ["models", "verify"]]
+            ["models", "import"], ["models", "create-tiny"], ["models", "verify"], ["vocabulary"]]
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 

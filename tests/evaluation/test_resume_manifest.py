@@ -13,6 +13,7 @@ from masque.evaluation.runner import EvalConfig, evaluate
 from masque.manifest import MANIFEST_NAME
 
 
+@pytest.mark.slow  # 18 s; evaluate's resume stays in the default suite (test_runner.py)
 def test_resume_skips_recorded_crops_redoes_corrupt_ones_and_refuses_other_settings(tmp_path, faces_dir):
     data = tmp_path / "data" / "obama"
     data.mkdir(parents=True)

@@ -28,6 +28,7 @@ def test_transfer_summary_pairs_black_and_white_box():
     assert rows["c"]["black_box_psr"] is None and rows["c"]["white_box_psr"] == pytest.approx(0.75)
 
 
+@pytest.mark.slow  # 24 s of a 2-core suite; the evaluation path itself runs in test_runner.py
 def test_leave_one_out_evaluation_reports_black_box_per_held_out_model(tmp_path, monkeypatch, faces_dir,
                                                                        package_weights, capsys):
     home = tmp_path / "home"

@@ -45,6 +45,7 @@ def test_a_face_the_detector_is_unsure_of_is_reported_not_protected(faces_dir):
     assert found.to_dict()["possibly_missed"][0]["box"] == list(box)
 
 
+@pytest.mark.slow  # dlib's CNN detector on CPU, 14 s
 def test_hog_plus_cnn_adds_what_hog_misses(faces_dir):
     """At 56 degrees HOG sees nothing; the CNN finds the turned face, so `hog+cnn` returns both."""
     rgb = _canvas_with_a_turned_face(faces_dir, 56)

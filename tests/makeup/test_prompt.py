@@ -57,12 +57,15 @@ def test_shades_carry_colours_and_sources():
     assert "lipstick #123456" in plan.describe()
 
 
-def test_unknown_words_are_reported_with_the_vocabulary():
+def test_unknown_words_are_reported_in_one_line_pointing_to_the_vocabulary():
     plan = resolve_plan("sparkly unicorn lipstick")
     assert plan.ignored == ("sparkly", "unicorn")
-    assert plan.notes and "smoky" in plan.notes[0] and "full glam" in plan.notes[0]
-    with pytest.raises(InputError, match="names no makeup we understand.*full glam"):
+    (note,) = plan.notes
+    assert "sparkly, unicorn" in note and "`masque vocabulary`" in note and "cherry" not in note and len(note) < 120
+    with pytest.raises(InputError, match="names no makeup we understand.*not understood: sparkly, unicorn.*full glam.*"
+                                         "masque vocabulary") as exc:
         resolve_plan("sparkly unicorn")
+    assert "\n" not in str(exc.value) and "cherry" not in str(exc.value)
 
 
 @pytest.mark.parametrize("bad, match", [("", "empty"), ("#12345g lips", "hex colour")])

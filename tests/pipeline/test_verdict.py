@@ -72,3 +72,12 @@ def test_unknown_metric_is_refused(metric):
     assert same_person(metric, 0.0, 0.5) in (True, False)
     with pytest.raises(ValueError, match="metric"):
         same_person("hamming", 0.0, 0.5)
+
+
+@pytest.mark.parametrize(("matched", "shows"), [([True, True], True), ([True, False], True), ([False, False], False),
+                                                ([True, False, False], False), ([], False)])
+def test_a_pair_photo_shows_the_person_when_at_least_half_the_judges_match_it(matched, shows):
+    """Issue 21 item 9: a pair photo most judges do not match with the face before protection is skipped."""
+    from masque.pipeline.verdict import shows_the_person
+
+    assert shows_the_person(matched) is shows

@@ -152,3 +152,15 @@ def test_expected_protection_for_the_page_names_no_command():
             text = expected_protection(products, strength, audience="web")
             assert "masque" not in text and "--" not in text and "`" not in text, text
     assert "masque check" in expected_protection(["lipstick"], "max")
+
+
+def test_notes_from_the_run_are_worded_for_the_page(server, faces_dir):
+    """A pair photo of another person is skipped with a note; on the page it names no command-line flag."""
+    status, body = _post(server, {"prompt": "full glam", "engine": "parametric"},
+                         {"photo": ("me.jpg", (faces_dir / "obama.jpg").read_bytes()),
+                          "pair": ("other.jpg", (faces_dir / "biden.jpg").read_bytes())})
+    assert status == 200, body[:300]
+    r = json.loads(body)
+    (note,) = [n for n in r["notes"] if "other.jpg" in n]
+    assert "skipped" in note and "`" not in note and "--" not in note, note
+    assert r["faces"][0]["anchor"] == "self"

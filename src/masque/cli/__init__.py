@@ -14,6 +14,7 @@ from . import evaluate as _evaluate
 from . import models as _models
 from . import protect as _protect
 from . import serve as _serve
+from . import vocabulary as _vocabulary
 from .metavars import plain_metavars
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ app.add_typer(_models.app, name="models")
 app.command("check")(_check.check)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("serve")(_serve.serve)
+app.command("vocabulary")(_vocabulary.vocabulary)
 
 
 def main(argv: list[str] | None = None) -> None:

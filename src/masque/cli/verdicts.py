@@ -26,7 +26,8 @@ def print_verdicts(console, faces: Sequence, title: str) -> None:
         rows = [(f, m) for f in faces for m in f.models if m.metric == metric]
         if not rows:
             continue
-        table = Table(title=f"{title}: {unit}", title_justify="left")
+        console.print(f"{title}: {unit}", markup=False, highlight=False)  # a table title would wrap at its width
+        table = Table()
         for name, justify in (("face", "left"), ("judge", "left"), ("role", "left"), ("threshold", "right"),
                               ("vs original", "right")):  # the protected face against ...
             table.add_column(name, justify=justify)

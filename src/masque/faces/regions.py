@@ -30,19 +30,7 @@ from skimage.morphology import convex_hull_image
 
 from ..errors import InputError
 from .align import GAUSS_TRUNCATE, AlignedFace
-
-REGIONS = ("lips", "eyes", "brows", "cheeks", "skin")
-
-
-def parse_regions(names: str | Sequence[str]) -> tuple[str, ...]:
-    """An explicit region choice (``--region lips,skin`` or a list) as `REGIONS` names in canonical order;
-    InputError for an unknown or empty one."""
-    items = [s.strip().lower() for s in (names.split(",") if isinstance(names, str) else names)]
-    items = [s for s in items if s]
-    bad = [s for s in items if s not in REGIONS]
-    if bad or not items:
-        raise InputError(f"`region` must be one or more of {', '.join(REGIONS)} (comma-separated); got {names!r}.")
-    return tuple(r for r in REGIONS if r in items)
+from .region_names import REGIONS, parse_regions  # noqa: F401  (re-exported: the names live apart, torch-free)
 
 
 @dataclass(frozen=True)

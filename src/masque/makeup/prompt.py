@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from ..faces.regions import REGIONS, parse_regions
+from ..faces.region_names import REGIONS, parse_regions  # names only: no torch before a model is needed
 from .colors import NAMED_COLORS, MakeupColor, find_color, hex_to_rgb
 from .vocabulary import (
     COLOR_IMPLIES,
@@ -41,6 +41,7 @@ from .vocabulary import (
     PRODUCT_REGIONS,
     PRODUCTS,
     STRENGTHS,
+    VOCABULARY_POINTER,
     product_of_word,
 )
 
@@ -92,8 +93,8 @@ class MakeupPlan:
                              f"cannot paint (it lays cosmetics: {', '.join(PRODUCTS)}); drop the word or use "
                              "`--engine diffusion`.")
         if not self.products:
-            raise InputError(f"`prompt` {self.prompt!r} names no cosmetic the {engine} engine can lay; use "
-                             f"{understood_words()}.")
+            raise InputError(f"`prompt` {self.prompt!r} names no cosmetic the {engine} engine can lay, e.g. 'red "
+                             f"lipstick' or 'full glam'; {VOCABULARY_POINTER}.")
         return self
 
     def to_dict(self) -> dict:
@@ -101,13 +102,6 @@ class MakeupPlan:
                 "products": {p: {"shade": s.name, "hex": s.hex, "source": s.source} for p, s in self.products.items()},
                 "effects": list(self.effects), "regions": list(self.regions), "ignored_words": list(self.ignored),
                 "notes": list(self.notes)}
-
-
-def understood_words() -> str:
-    """The vocabulary, for messages about words the resolver did not understand."""
-    return (f"products: {', '.join(PRODUCTS)} (and words like lipstick, eyeshadow, eyeliner, blush, bronzer); "
-            f"looks: {', '.join(sorted(set(LOOK_WORDS)))}; colours: {', '.join(sorted(NAMED_COLORS))} or #rrggbb; "
-            f"strengths: {', '.join(STRENGTHS)}; effects (diffusion engine only): {', '.join(sorted(EFFECT_WORDS))}")
 
 
 def _find_phrases(text: str, phrases: Mapping[str, str]) -> tuple[list[str], str]:
@@ -186,14 +180,16 @@ def resolve_plan(prompt: str, strength: str | None = "natural",
                 continue
             ignored.append(word)
     effects = list(dict.fromkeys(effects))
+    unknown = ", ".join(dict.fromkeys(ignored))
     if not products and not effects and override is None:
-        raise InputError(f"`prompt` {prompt!r} names no makeup we understand; use {understood_words()}, or name the "
-                         "face region with `--region`.")
+        which = f" (not understood: {unknown})" if unknown else ""
+        raise InputError(f"`prompt` {prompt!r} names no makeup we understand{which}; try e.g. 'red lipstick', "
+                         f"'smoky eyeshadow' or 'full glam', or name the face region with `--region`; "
+                         f"{VOCABULARY_POINTER}.")
     ordered = {p: products[p] for p in PRODUCTS if p in products}
     notes = ()
-    if ignored:
-        notes = (f"not understood (ignored): {', '.join(dict.fromkeys(ignored))}; understood are "
-                 f"{understood_words()}",)
+    if ignored:  # one line: what was ignored and where the list is (the list itself is ~12 lines at 80 columns)
+        notes = (f"not understood (ignored): {unknown}; {VOCABULARY_POINTER}",)
     used = {r for p in ordered for r in PRODUCT_REGIONS[p]} | {r for e in effects for r in EFFECT_REGIONS[e]}
     regions = override if override is not None else tuple(r for r in REGIONS if r in used)
     return MakeupPlan(prompt, ordered, tuple(dict.fromkeys(looks)), strength, tuple(dict.fromkeys(ignored)), notes,

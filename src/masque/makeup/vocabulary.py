@@ -95,3 +95,22 @@ def product_of_word() -> dict[str, str]:
     """{word: product} over `PRODUCT_WORDS` (each word names one product)."""
     return {w: p for p, words in PRODUCT_WORDS.items() for w in words}
 
+
+
+VOCABULARY_POINTER = "`masque vocabulary` lists every word understood"  # what messages about unknown words say
+
+
+def word_groups() -> dict[str, list[str]]:
+    """Every word a prompt may use, grouped (each product with the regions it paints, effects, looks, colours,
+    strengths): what `masque vocabulary` prints, so that a message about an unknown word points there in one line
+    instead of listing it all."""
+    from .colors import NAMED_COLORS
+
+    groups = {f"{p} (on {', '.join(PRODUCT_REGIONS[p])})": list(PRODUCT_WORDS[p]) for p in PRODUCTS}
+    for effect, regions in EFFECT_REGIONS.items():
+        groups[f"{effect} (on {', '.join(regions)}; diffusion engine only)"] = [
+            w for w, e in EFFECT_WORDS.items() if e == effect]
+    groups["looks"] = sorted(LOOK_WORDS)
+    groups["colours (or #rrggbb)"] = sorted(NAMED_COLORS)
+    groups["strengths (--strength)"] = list(STRENGTHS)
+    return groups

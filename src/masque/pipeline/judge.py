@@ -27,7 +27,7 @@ from ..faces.detect import Face
 from ..faces.templates import generation_template
 from ..trace import CostTrace
 from .prepare import resize_rgb
-from .verdict import FaceVerdict, ModelVerdict
+from .verdict import FaceVerdict, ModelVerdict, same_person
 
 JUDGE_SIZE = 256  # generation-crop side the judges read: >= 1.6x every model's own input (112-160 px)
 DLIB_BIN = "dlib-bin"
@@ -148,6 +148,19 @@ class Judge:
         scores = [np.mean([float(f.embeddings[m] @ r.embeddings[m]) for m in f.embeddings for r in references])
                   for f in faces]
         return int(np.argmax(scores))
+
+    def matched_before(self, original: JudgedFace, reference: Reference) -> list[bool]:
+        """Per judge (those that can read both): does it call the unprotected face and ``reference`` the same person?
+        The numbers are the verdict's ``references_before``."""
+        out = [same_person("cosine", float(original.embeddings[m.name] @ reference.embeddings[m.name]),
+                           float(m.thresholds[self.keys[m.name]]))
+               for m in self.models if m.name in original.embeddings and m.name in reference.embeddings]
+        if self.dlib_bin and original.dlib_bin is not None and reference.dlib_bin is not None:
+            from ..embedders.dlib_resnet import SAME_PERSON_DISTANCE
+
+            out.append(same_person("l2", float(np.linalg.norm(original.dlib_bin - reference.dlib_bin)),
+                                   SAME_PERSON_DISTANCE))
+        return out
 
     def before(self, rgb: np.ndarray, faces: Sequence[Face], references: Sequence[tuple[str, np.ndarray, Face]],
                trace: CostTrace | None = None, *, defer: Collection[str] = ()) -> Before:

@@ -21,7 +21,7 @@ from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
 from .judge import Before, Judge
 from .prepare import PairPhoto, Preparer
-from .verdict import FaceVerdict
+from .verdict import FaceVerdict, shows_the_person
 
 
 @dataclass
@@ -41,6 +41,7 @@ class PhotoResult:
     trace: CostTrace
     times: StageTimes = field(default_factory=StageTimes)
     possibly_missed: list = field(default_factory=list)  # (box, score): what the detector was unsure of
+    skipped_pairs: list[str] = field(default_factory=list)  # pair photos of another person, not used (`force_pair`)
 
     @property
     def verdicts(self) -> list[FaceVerdict]:
@@ -65,8 +66,10 @@ Writer = Callable[[np.ndarray], np.ndarray]  # protected photo -> the pixels as 
 class FacePipeline:
     """One engine + masker + judge, reused across photos (and prompts, through `with_prompt`)."""
 
-    def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all"):
+    def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all", *,
+                 force_pair: bool = False):
         self.preparer, self.judge, self.faces = preparer, judge, faces
+        self.force_pair = force_pair  # keep pair photos the judges say show another person
 
     @property
     def engine(self) -> Engine:
@@ -78,7 +81,7 @@ class FacePipeline:
         p = self.preparer
         other = Preparer(p.engine, prompt, region=region, masker=p.masker, detector=detector or p.detector,
                          face_scale=p.face_scale, whole_crop=p.whole_crop, occlusion=p.occlusion)
-        return FacePipeline(other, self.judge, self.faces)
+        return FacePipeline(other, self.judge, self.faces, force_pair=self.force_pair)
 
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
             aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
@@ -101,6 +104,7 @@ class FacePipeline:
             pair_photos = [PairPhoto(n, p, self.preparer.largest(p, n)) for n, p in pairs]
         # 2. the judges see the originals and the references once, before anything changes; they pick the pair's face
         before = self._before(rgb, chosen, pair_photos, times, trace)
+        pair_photos, before, skipped = self._usable_pairs(before, pair_photos)
         owner = before.owner if before is not None else (0 if pair_photos else None)
         # 3. jobs
         same_crop = before is not None and self.judge.template.cuts_like(self.preparer.template)
@@ -121,7 +125,32 @@ class FacePipeline:
             with times("judge"):
                 for out, verdict in zip(outcomes, self.judge.verdicts(before, result, trace), strict=True):
                     out.verdict = verdict
-        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed)
+        return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed, skipped)
+
+    def _usable_pairs(self, before: Before | None, pair_photos: list[PairPhoto]
+                      ) -> tuple[list[PairPhoto], Before | None, list[str]]:
+        """Drop the pair photos the judges do not match with their face before protection (`shows_the_person`):
+        pushed away from another person the face is not protected, and as a reference such a photo proves nothing.
+        None left: single mode. Kept with ``force_pair``. Each drop is one `UserNote`."""
+        if self.force_pair or before is None or before.owner is None or not before.references:
+            return pair_photos, before, []
+        face = before.faces[before.owner]
+        keep = [shows_the_person(self.judge.matched_before(face, r)) for r in before.references]
+        skipped = [r.name for r, k in zip(before.references, keep, strict=True) if not k]
+        if not skipped:
+            return pair_photos, before, []
+        left = [r for r, k in zip(before.references, keep, strict=True) if k]
+        import warnings
+
+        from ..errors import UserNote
+
+        then = ("the other pair photos anchor it" if left else
+                "no pair photo is left, so it is protected in single mode (pushed away from itself)")
+        warnings.warn(f"pair photo {', '.join(skipped)}: most judges do not match it with face {before.owner} before "
+                      f"protection (another person?), so it is skipped as a reference; {then}. Use `--force-pair` "
+                      "to keep it anyway.", UserNote, stacklevel=2)
+        return ([p for p, k in zip(pair_photos, keep, strict=True) if k],
+                Before(before.faces, left, before.owner if left else None), skipped)
 
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
                 ) -> Before | None:

@@ -44,6 +44,12 @@ def same_person(metric: str, value: float | None, threshold: float) -> bool:
     raise ValueError(f"`metric` must be 'cosine' or 'l2', got {metric!r}")
 
 
+def shows_the_person(matched_before: Sequence[bool]) -> bool:
+    """Whether a reference photo shows the face's person: at least half of the judges match it with the unprotected
+    face. One that does not is skipped as a pair (pushing away from someone else cannot protect)."""
+    return bool(matched_before) and 2 * sum(matched_before) >= len(matched_before)
+
+
 @dataclass
 class ModelVerdict:
     """One judge's numbers for one face (similarities in the judge's own unit, given by ``metric``)."""

@@ -31,8 +31,15 @@ def web_message(exc: MasqueError) -> str:
     if image and ("decode" in text or "not a recognised image" in text or "empty" in text):
         return (f"The file {Path(image.group(1)).name!r} could not be read as a photo (it is damaged or not an "
                 "image). Choose a JPEG, PNG or WebP.")
+    return web_text(text) or "The photo could not be protected."
+
+
+def web_text(text: str) -> str:
+    """A message or note worded for the page: flags the page has a control for named as the page names them,
+    advice that only applies on the command line and argument names dropped; one sentence-cased line ('' if nothing
+    is left)."""
     for flag, control in PAGE_CONTROLS.items():
         text = text.replace(flag, control)
     text = _FLAG_ADVICE.sub("", text)  # drop advice that only applies on the command line
-    text = _ARGUMENT.sub("", text).strip(" ;,")
-    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else "The photo could not be protected."
+    text = _ARGUMENT.sub("", " ".join(text.split())).strip(" ;,")
+    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else ""

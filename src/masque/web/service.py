@@ -16,7 +16,7 @@ from ..errors import InputError, MasqueError, WeightsError
 from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
 from .choices import DETECTORS, ENGINES, UNTIL_PROTECTED_AVAILABLE, page_choices
 from .form import Form, UserError, file_field, save, scrub, text_field
-from .messages import web_message
+from .messages import web_message, web_text
 from .progress import JOB_ID, ProgressBoard
 
 MAX_PROMPT_CHARS = 200
@@ -149,7 +149,8 @@ class ProtectService:
              strength: str | None = None, until_protected: bool = False) -> dict:
         import warnings
 
-        from ..io import OutputFormatWarning, read_image
+        from ..errors import UserNote
+        from ..io import read_image
 
         photo_path = save(root / "photo", *photo)
         pair_path = save(root / "pair", *pair) if pair else None
@@ -165,7 +166,7 @@ class ProtectService:
             self._lock.acquire()
         try:
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", OutputFormatWarning)
+                warnings.simplefilter("always", UserNote)
                 protector = self._protector(engine, prompt, detector, job, strength)
                 self.progress.set(job, "Finding faces")
                 report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else (),
@@ -174,7 +175,7 @@ class ProtectService:
         finally:
             self._lock.release()
         data = out_path.read_bytes()
-        notes = [str(w.message) for w in caught if issubclass(w.category, OutputFormatWarning)]
+        notes = [web_text(str(w.message)) for w in caught if issubclass(w.category, UserNote)]
         diffusion_available = self.status()["engines"]["diffusion"]["available"]
         return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes,
                       diffusion_available=diffusion_available)

@@ -19,6 +19,7 @@ def bench():
     return module
 
 
+@pytest.mark.slow  # every method x memory mode of the benchmark, 11 s
 def test_bench_rows_per_method_and_memory_mode(bench, tmp_path):
     out = tmp_path / "rows.jsonl"
     rows = bench.main(["--arch", "tiny", "--resolution", "32", "--device", "cpu", "--dtype", "fp16", "--steps", "2",

@@ -52,7 +52,7 @@ def test_early_stop_cuts_inner_iterations(tiny_pipe, face_crop):
     assert trace.backward["unet"] == STEPS  # every loss is below 1.0 after one Adam step
 
 
-@pytest.mark.parametrize("resolution", [64, 128])
+@pytest.mark.parametrize("resolution", [64, pytest.param(128, marks=pytest.mark.slow)])  # 128: 15 s
 def test_direct_inversion_reconstructs_at_least_as_well_as_null_text_at_a_fifth_of_its_nfe(face_crop, resolution):
     """Issue 14's acceptance on the tiny model (the benchmark `bench_inversion.py` prints the same at 50/25/15 steps):
     direct inversion's source branch retraces z*_0 (to float rounding) with no optimisation."""
@@ -136,6 +136,7 @@ def test_v_prediction_model_reconstructs_like_epsilon(tiny_sd_dir, tmp_path, fac
     assert direct < 1e-10
 
 
+@pytest.mark.slow  # 120 null-text steps, 15 s
 def test_null_text_lr_stays_positive_and_120_steps_run(tiny_pipe, face_crop):
     """`--steps` above 101 made lr * (1 - i / 100) negative (Adam refused it)."""
     paper = InversionConfig()
