@@ -9,7 +9,7 @@ import pytest
 
 import masque
 from masque.engines.parametric import ParametricConfig
-from masque.errors import NoFaceError
+from masque.errors import InputError, NoFaceError
 from masque.io import read_image
 
 FAST = {"engine": "parametric", "surrogates": ["dlib"], "engine_options": {"config": ParametricConfig(steps=3)}}
@@ -123,3 +123,26 @@ def test_explicit_surrogates_leave_the_other_present_models_as_held_out_judges(t
     assert sface["references_before"]["obama2.jpg"] > sface["threshold"]  # sface recognises obama in obama2 before
     assert sface["recognised"] == (sface["vs_original"] >= sface["threshold"]
                                    or sface["vs_references"]["obama2.jpg"] >= sface["threshold"])
+
+
+def test_until_protected_holds_one_present_model_out_and_records_each_level(tmp_path, faces_dir, monkeypatch,
+                                                                            package_weights):
+    """No `surrogates` named, dlib and sface present: escalation optimises on dlib only and sface (the last present
+    model, the rule of `held_out_model`) judges as held out; the sidecar records every level tried (JPEG in, JPEG out:
+    each step judged on the quantised pixels, the final verdict on the written file)."""
+    home = tmp_path / "home"
+    (home / "fr" / "sface").mkdir(parents=True)
+    (home / "fr" / "sface" / package_weights("sface").name).symlink_to(package_weights("sface"))
+    monkeypatch.setenv("MASQUE_HOME", str(home))
+    options = {**FAST, "surrogates": None, "engine_options": {"config": ParametricConfig(steps=1, strength="bold")}}
+    report = masque.protect(faces_dir / "obama.jpg", "red lipstick", out=tmp_path / "o.jpg", until_protected=True,
+                            **options)
+    side = json.loads(report.sidecar.read_text())
+    assert side["settings"]["surrogates"] == ["dlib"]
+    assert side["settings"]["until_protected"] == {"levels": ["bold", "max"], "max_strength": "max",
+                                                   "held_out": ["sface"], "held_out_by_rule": ["sface"]}
+    face = side["faces"][0]
+    assert [s["strength"] for s in face["escalation"]] == ["bold", "max"][:len(face["escalation"])]
+    assert face["escalation"][-1]["status"] == face["status"]  # the last step's pixels are what was written
+    with pytest.raises(InputError, match="`max_strength` caps `until_protected`"):
+        masque.Protector("red lipstick", engine="parametric", max_strength="bold")

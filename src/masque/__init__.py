@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "protect": ("masque.api", "protect"),
+    "Protector": ("masque.api", "Protector"),
     "MasquePipeline": ("masque.engines.diffusion.pipeline", "MasquePipeline"),
     "create_embedder": ("masque.embedders", "create_embedder"),
     "list_embedders": ("masque.embedders", "list_embedders"),

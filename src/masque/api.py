@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -22,8 +24,17 @@ from .atomic import write_atomic
 from .embedders import FaceEmbedder, create_embedder, present_embedders
 from .engines.auto import EngineChoice, build_engine, choose_engine
 from .errors import InputError, MasqueError, WeightsError
-from .io import DEFAULT_MAX_PIXELS, check_output_path, default_output_path, read_image, read_mask, write_image
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    OutputFormatWarning,
+    check_output_path,
+    default_output_path,
+    read_image,
+    read_mask,
+    write_image,
+)
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
+from .pipeline.escalate import Escalation, config_level, held_out_model, ladder
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
 from .pipeline.verdict import weak_protection_hint  # noqa: F401  (re-exported: the CLI and the web page use it)
@@ -57,6 +68,7 @@ class FaceReport:
     verdict: FaceVerdict | None
     bare_regions: dict[str, str] = field(default_factory=dict)  # region -> why it was left bare (covered)
     occlusion: dict | None = None  # what `faces.occlusion` saw per region
+    escalation: Escalation | None = None  # `until_protected`: the levels tried and the status at each
 
     @property
     def status(self) -> str | None:
@@ -66,7 +78,8 @@ class FaceReport:
         return {"index": self.index, "box": self.box, "anchor": self.anchor, "mask_fraction": self.mask_fraction,
                 "similarity_before": self.similarity_before, "similarity_after": self.similarity_after,
                 "status": self.status, "verdict": self.verdict.to_dict() if self.verdict is not None else None,
-                "bare_regions": self.bare_regions, "occlusion": self.occlusion, "engine": self.engine}
+                "bare_regions": self.bare_regions, "occlusion": self.occlusion,
+                **(self.escalation.to_dict() if self.escalation is not None else {}), "engine": self.engine}
 
 
 @dataclass
@@ -131,6 +144,10 @@ class Protector:
     FR models that judge the result (default: every present model; those not among the surrogates are held out),
     plus dlib-bin on the written photo unless ``dlib_bin=False``. A pair photo that most judges do not match with its
     face before protection (another person) is skipped, with a `masque.errors.UserNote`, unless ``force_pair``.
+
+    ``until_protected``: escalate each face that is not protected from the engine's strength up to ``max_strength``
+    (default the strongest, `masque.pipeline.escalate`); without named ``surrogates`` one present model is then held
+    out of the optimisation (`held_out_model`), so a model the makeup never saw must stop matching too.
     """
 
     def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
@@ -139,7 +156,7 @@ class Protector:
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None,
-                 force_pair: bool = False):
+                 force_pair: bool = False, until_protected: bool = False, max_strength: str | None = None):
         from .engines.base import check_prompt
 
         # 1. validate cheap things before loading anything heavy
@@ -149,6 +166,17 @@ class Protector:
         # "auto": diffusion when SD weights are present locally, else parametric (a file check, no network)
         choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
         check_prompt(choice.name, prompt, region, engine_options)  # the engine's own plan, before its weights load
+        if max_strength is not None and not until_protected:
+            raise InputError("`max_strength` caps `until_protected`; pass `until_protected=True` "
+                             "(`--until-protected`) or drop it.")
+        self.until = (ladder(config_level((engine_options or {}).get("config")), max_strength)
+                      if until_protected else None)
+        self.held_out: list[str] = []
+        if until_protected and surrogates is None:  # leave-one-out: a present model the makeup is not fitted to
+            present = present_embedders()
+            held = held_out_model(present)
+            if held is not None:
+                surrogates, self.held_out = [n for n in present if n != held], [held]
         self.load_times = StageTimes()
         # 2. load models once: surrogates, engine, judges (a judge that is also a surrogate is the same instance)
         with self.load_times("load"):
@@ -188,7 +216,11 @@ class Protector:
                 "faces": self.faces, "detector": self.detector, "face_scale": self.face_scale,
                 "parser": str(self.parser) if self.parser else None, "crop_size": self.crop_size,
                 "device": self.device, "engine_config": _config_dict(self.engine.config),
-                "model": self.model}
+                "model": self.model,
+                **({"until_protected": {"levels": list(self.until), "max_strength": self.until[-1],
+                                        "held_out": [m.name for m in self.pipeline.judge.models
+                                                     if m.name not in self.pipeline.judge.surrogates],
+                                        "held_out_by_rule": self.held_out}} if self.until else {})}
 
     def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
                     detector: str | None = None) -> Protector:
@@ -245,9 +277,16 @@ class Protector:
         aligned = aligned or mask is not None
         mask_arr = read_mask(mask, image.rgb.shape[:2]) if mask is not None else None
 
-        def write(rgb: np.ndarray) -> np.ndarray:
-            write_image(out_path, rgb, like=image, keep_metadata=self.keep_metadata)
-            return read_image(out_path).rgb  # the judges read what a recipient will
+        def write(rgb: np.ndarray, path: Path = out_path) -> np.ndarray:
+            write_image(path, rgb, like=image, keep_metadata=self.keep_metadata)
+            return read_image(path).rgb  # the judges read what a recipient will
+
+        def look(rgb: np.ndarray) -> np.ndarray:
+            """What ``write`` would give back, through the same writer and reader into a scratch file: an
+            escalation step is judged on the pixels that would ship (JPEG-quantised) without touching the output."""
+            with tempfile.TemporaryDirectory(prefix="masque-look-") as scratch, warnings.catch_warnings():
+                warnings.simplefilter("ignore", OutputFormatWarning)  # said once, by the real write
+                return write(rgb, Path(scratch) / out_path.name)
 
         # 2. prepare → engine → paste back → write → judge
         detection = None
@@ -256,14 +295,15 @@ class Protector:
                 detection = None if aligned else prefetch.result(image.rgb)
         run: PhotoResult = self.pipeline.run(image.rgb, [(p.path.name, p.rgb) for p in pairs], seed=self.seed,
                                              aligned=aligned, mask=mask_arr, write=write, progress=progress,
-                                             times=times, detection=detection)
+                                             times=times, detection=detection, until=self.until, look=look)
         # 3. the sidecar (atomic)
         reports = [FaceReport(
             index=o.job.index, box=[int(v) for v in o.job.aligned.face.box] if o.job.aligned is not None else None,
             anchor=o.job.anchor_label, mask_fraction=float(o.job.mask.mean()),
             similarity_before=o.result.similarity_before, similarity_after=o.result.similarity_after,
             engine=o.result.details, verdict=o.verdict, bare_regions=o.job.bare_reasons(),
-            occlusion=o.job.occlusion.to_dict() if o.job.occlusion is not None else None) for o in run.faces]
+            occlusion=o.job.occlusion.to_dict() if o.job.occlusion is not None else None,
+            escalation=o.escalation) for o in run.faces]
         report = ProtectReport(photo, out_path, side_path, run.faces_found, reports,
                                {**self.settings, "pairs_skipped": run.skipped_pairs, "aligned": aligned}, run.trace,
                                time.perf_counter() - start, times, run.possibly_missed, [p.path for p in pairs])

@@ -26,6 +26,7 @@ from .devices import default_device
 from .errors import InputError, MasqueError
 from .executors import Executor, LocalExecutor, Outcome, Resources
 from .manifest import Manifest, Record, refuse_mixed_settings, settings_hash, sha256_bytes
+from .pipeline.verdict import PROTECTED, status_counts, status_exit_code
 
 if TYPE_CHECKING:
     from .api import ProtectReport
@@ -126,31 +127,76 @@ class ProtectWorker:
 
 
 def _verdict(face) -> dict:
-    """The face's status under the judges' rule and who still matches it (the manifest's verdict)."""
-    verdict = face.verdict
-    return {"status": face.status, "still_matched_by": list(verdict.still_matched_by) if verdict else []}
+    """The face's status under the judges' rule, who still matches it and, when the run escalated, the strength it
+    reached (the manifest's verdict)."""
+    verdict, esc = face.verdict, face.escalation
+    out = {"status": face.status, "still_matched_by": list(verdict.still_matched_by) if verdict else []}
+    if esc is not None:
+        out.update(strength_reached=esc.strength_reached, cap_reached=esc.cap_reached)
+    return out
+
+
+def face_counts(verdicts: Sequence[dict]) -> dict[str, int]:
+    """A photo's faces and how many are protected / not protected / unverified (manifest line, progress line)."""
+    return {"faces": len(verdicts), **status_counts(v.get("status") for v in verdicts)}
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``2 faces: 1 protected, 1 not protected`` (zero counts left out; ``no face`` for none)."""
+    n = counts.get("faces", 0)
+    if not n:
+        return "no face"
+    parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("protected", "not_protected", "unverified") if counts[k]]
+    return f"{n} face{'s' if n > 1 else ''}: {', '.join(parts)}"
 
 
 @dataclass
 class BatchSummary:
-    """What a batch did, for the closing summary and the exit code (0: nothing failed, 1: some unit failed)."""
+    """What a batch did, for the closing summary and the exit code (`exit_status`)."""
 
     total: int = 0
     done: list[str] = field(default_factory=list)  # output names written
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (input photo, why)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (input photo, why)
     manifest: Path | None = None
+    faces: dict[str, list[dict]] = field(default_factory=dict)  # output name -> each face's verdict (`_verdict`)
+    no_face: list[Path] = field(default_factory=list)  # photos without a face (this run or recorded earlier)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return self.exit_status()
+
+    def exit_status(self, require_protected: bool = False) -> int:
+        """1 some unit failed; else with ``require_protected`` `status_exit_code` over every face of the batch
+        (3 some face still recognised, 4 none recognised but some unverified); else 0."""
+        if self.failed:
+            return 1
+        statuses = [v.get("status") for faces in self.faces.values() for v in faces]
+        return status_exit_code(statuses) if require_protected and statuses else 0
+
+    def counts(self) -> dict[str, int]:
+        every = [v for faces in self.faces.values() for v in faces]
+        return {**face_counts(every), "no_face": len(self.no_face)}
 
     def lines(self, finished: bool = True) -> list[str]:
         """The summary; ``finished=False`` leaves out the photos skipped because they were finished earlier."""
         head = (f"Batch: {len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
                 f" of {self.total}" + (f" (manifest: {self.manifest})" if self.manifest else ""))
-        return [head, *(f"  Skipped {k}: {why}" for k, why in self.skipped
-                        if finished or not why.startswith(FINISHED)),
+        c = self.counts()
+        faces = (f"Faces: {c['protected']} protected, {c['not_protected']} not protected, {c['unverified']} "
+                 f"unverified; {c['no_face']} photo{'' if c['no_face'] == 1 else 's'} with no face")
+        weak = []
+        for key, verdicts in self.faces.items():
+            for i, v in enumerate(verdicts):
+                if v.get("status") == PROTECTED:
+                    continue
+                who = v.get("still_matched_by") or []
+                level = (f"; strength {v['strength_reached']}" + (", the cap" if v.get("cap_reached") else "")
+                         if v.get("strength_reached") else "")
+                weak.append(f"  {'Unverified' if not who else 'Not protected'} {key} face {i}"
+                            + (f": still matched by {', '.join(who)}" if who else "") + level)
+        return [head, faces, *weak, *(f"  Skipped {k}: {why}" for k, why in self.skipped
+                                      if finished or not why.startswith(FINISHED)),
                 *(f"  Failed {k}: {why}" for k, why in self.failed)]
 
 
@@ -192,7 +238,9 @@ def _adoptable(man: Manifest, unit: PhotoUnit, digest: str, inputs: str) -> Reco
     if batch.get("settings_hash") != digest or batch.get("inputs") != inputs:
         return None
     files = {p.name: sha256_bytes(p.read_bytes()) for p in (side, photo)}
-    return Record(unit.key, digest, batch.get("seed"), files, inputs=inputs, verdicts=batch.get("verdicts", {}))
+    verdicts = batch.get("verdicts", {})
+    return Record(unit.key, digest, batch.get("seed"), files, inputs=inputs, verdicts=verdicts,
+                  counts=face_counts(list(verdicts.values())))
 
 
 def _ours(man: Manifest, unit: PhotoUnit, digest: str) -> bool:
@@ -226,9 +274,16 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
     seed = spec.protector.get("seed")
     summary = BatchSummary(total=len(units))
 
-    def note(unit: PhotoUnit, status: str, why: str | None = None) -> None:
+    def note(unit: PhotoUnit, status: str, why: str | None = None, record: Record | None = None) -> None:
+        """Count the unit; ``record``: its manifest line (this run's or an earlier one) with the faces' verdicts."""
         {"done": lambda: summary.done.append(unit.key), "skipped": lambda: summary.skipped.append((unit.photo, why)),
          "failed": lambda: summary.failed.append((unit.photo, why))}[status]()
+        if record is not None and record.status == "skipped":
+            summary.no_face.append(unit.photo)
+        elif record is not None:
+            summary.faces[unit.key] = [record.verdicts[k] for k in sorted(record.verdicts, key=int)]
+            if status == "done":
+                why = counts_text(face_counts(summary.faces[unit.key]))
         if on_outcome is not None:
             on_outcome(unit.key, status, why)
 
@@ -244,12 +299,12 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
             inputs[unit.key] = unit.inputs_digest()
             rec = man.records.get(unit.key)
             if skip_existing and not overwrite and man.finished(unit.key, digest, inputs[unit.key]):
-                note(unit, "skipped", FINISHED + (f" ({rec.reason})" if rec.reason else ""))
+                note(unit, "skipped", FINISHED + (f" ({rec.reason})" if rec.reason else ""), rec)
                 continue
             adopted = _adoptable(man, unit, digest, inputs[unit.key]) if skip_existing and not overwrite else None
             if adopted is not None:
                 man.append(adopted)
-                note(unit, "skipped", f"{FINISHED} (record restored)")
+                note(unit, "skipped", f"{FINISHED} (record restored)", adopted)
                 continue
             if not overwrite and not _ours(man, unit, digest):
                 note(unit, "failed", f"{unit.out_name!r} already exists and was not made by this batch; pass "
@@ -262,8 +317,8 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
         pool = executor.pool(partial(ProtectWorker, spec), spec.resources())
         try:
             for job, outcome in pool.map(_jobs(todo)):
-                _store(man, job.unit, outcome, digest, seed, inputs[job.unit.key])
-                note(job.unit, outcome.status, outcome.reason)
+                record = _store(man, job.unit, outcome, digest, seed, inputs[job.unit.key])
+                note(job.unit, outcome.status, outcome.reason, record)
         finally:
             close = getattr(pool, "close", None)
             if close is not None:
@@ -271,12 +326,16 @@ def run_protect_batch(spec: ProtectSpec, units: Sequence[PhotoUnit], out_dir: st
     return summary
 
 
-def _store(man: Manifest, unit: PhotoUnit, outcome: Outcome, digest: str, seed: int | None, inputs: str) -> None:
+def _store(man: Manifest, unit: PhotoUnit, outcome: Outcome, digest: str, seed: int | None, inputs: str
+           ) -> Record | None:
+    """Write a finished unit's files and its manifest line (returned; None for a failed unit)."""
     if outcome.status == "failed":
-        return  # not recorded: a re-run tries it again
+        return None  # not recorded: a re-run tries it again
     if outcome.status == "skipped":  # no face: nothing to write, and nothing to redo with the same inputs
-        man.append(Record(unit.key, digest, seed, {}, status="skipped", reason=outcome.reason, inputs=inputs))
-        return
+        record = Record(unit.key, digest, seed, {}, status="skipped", reason=outcome.reason, inputs=inputs,
+                        counts=face_counts([]))
+        man.append(record)
+        return record
     res: WrittenUnit = outcome.value
     verdicts = {str(i): v for i, v in enumerate(res.verdicts)}
     out = man.folder / unit.out_name
@@ -286,4 +345,6 @@ def _store(man: Manifest, unit: PhotoUnit, outcome: Outcome, digest: str, seed: 
     sidecar = report.to_json().encode()
     # sidecar first: a photo under its name is then always complete *and* described
     files = man.write_files({_sidecar_name(unit.out_name): sidecar, unit.out_name: res.image})
-    man.append(Record(unit.key, digest, seed, files, inputs=inputs, verdicts=verdicts))
+    record = Record(unit.key, digest, seed, files, inputs=inputs, verdicts=verdicts, counts=face_counts(res.verdicts))
+    man.append(record)
+    return record

@@ -63,3 +63,26 @@ def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Litera
     plural = n > 1
     return (f"{n} more region{'s' if plural else ''} may be {'faces' if plural else 'a face'} that "
             f"{'were' if plural else 'was'} not protected ({where}): check the photo{better}.")
+
+
+def escalation_line(index: int, escalation: Mapping, has_pair: bool = False,
+                    audience: Literal["cli", "web"] = "cli") -> str:
+    """One line per face after `--until-protected`: the level it needed, or that the cap was reached and what next.
+
+    ``escalation`` is the face's sidecar entry (``escalation``, ``strength_reached``, ``cap_reached``); ``has_pair``:
+    the run had another photo of the person (so that is not the advice)."""
+    steps = escalation["escalation"]
+    tried = ", ".join(f"{s['strength']}: {s['status']}" for s in steps)
+    level = escalation["strength_reached"]
+    if not escalation["cap_reached"]:
+        status = steps[-1]["status"]
+        return f"face {index}: {status} at strength {level} ({tried})."
+    from .makeup.prompt import STRENGTHS
+
+    if level != STRENGTHS[-1]:
+        nxt = (f"raise `--max-strength` (up to {STRENGTHS[-1]})" if audience == "cli"
+               else "allow a stronger maximum strength")
+    else:
+        nxt = ("add another photo of you with `--pair`" if audience == "cli" else "add another photo of you") \
+            if not has_pair else "see the advice above"
+    return f"face {index}: not protected at the cap {level} ({tried}); next: {nxt}."

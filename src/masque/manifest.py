@@ -64,6 +64,7 @@ class Record:
     verdicts: dict = field(default_factory=dict)
     reason: str | None = None
     inputs: str | None = None  # checksum of the unit's input files, when the unit has any
+    counts: dict = field(default_factory=dict)  # protect batches: faces, protected, not_protected, unverified
     time: str = ""
 
     def to_line(self) -> str:

@@ -130,10 +130,11 @@ def test_engine_specific_flag_is_rejected_for_parametric(tmp_path, face_crop, ca
     assert code == 2 and "`--guidance-scale` does not apply to the parametric engine" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("engine, value, message", [("parametric", "2", "one of subtle, natural, bold, max"),
-                                                     ("diffusion", "bold", "a number >= 0")])
-def test_strength_is_a_level_for_parametric_and_a_number_for_diffusion(tmp_path, face_crop, capsys, engine, value,
-                                                                       message):
+@pytest.mark.parametrize("engine, value, message", [
+    ("parametric", "2", "one of subtle, natural, bold, max"),
+    ("diffusion", "strong", "a number >= 0 or one of subtle, natural, bold, max")])
+def test_strength_is_a_level_for_parametric_and_a_number_or_level_for_diffusion(tmp_path, face_crop, capsys, engine,
+                                                                                value, message):
     code = run(["protect", str(face_crop), "--prompt", "red lipstick", "--engine", engine, "--strength", value,
                 "--out", str(tmp_path / "o.png")])
     assert code == 2 and message in capsys.readouterr().err

@@ -62,6 +62,19 @@ def protect(
                                                        "approximate).")] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
                                            "transformation) so protection survives re-encoding; slower.")] = False,
+    until_protected: Annotated[bool, typer.Option(
+        "--until-protected", help="Protect each face at --strength, judge the written photo, and redo a face that "
+                                  "some judge still matches at the next stronger level, up to --max-strength. "
+                                  "Without --surrogates one present model is held out of the optimisation (the last "
+                                  "in `masque models list` order), so a model the makeup never saw must stop "
+                                  "matching too. The summary and sidecar say which level each face needed.")] = False,
+    max_strength: Annotated[str | None, typer.Option(
+        metavar="LEVEL", help="With --until-protected: the strongest level to try: subtle | natural | bold | max "
+                              "(default max).")
+    ] = None,
+    require_protected: Annotated[bool, typer.Option(
+        "--require-protected", help="Exit 3 when some face is still recognised (4: none recognised, but some face "
+                                    "unverified), for one photo or a whole batch, instead of 0.")] = False,
     seed: Seed = 0,
     device: Device = None,
     force_pair: Annotated[bool, typer.Option(help="Use every --pair photo as a reference, even one that most judges "
@@ -100,6 +113,10 @@ def protect(
     Writes the protected photo (same size and format, metadata stripped) and a JSON sidecar (OUT.json) with the
     settings, seed, per-stage seconds, the cost trace and every judge's verdict on the written photo. Check it again
     offline with `masque check PHOTO PROTECTED --reference OTHER`.
+
+    Exit status: 0 done, 1 some photo of a batch failed, 2 a bad argument (nothing written), 3 with
+    --require-protected: some face is still recognised, 4 with --require-protected: none recognised but some face
+    unverified, 130 interrupted.
     """
     from ..engines.auto import ENGINE_CHOICES
     from ..errors import InputError, MasqueError, NoFaceError
@@ -142,6 +159,12 @@ def protect(
 
     err = console(stderr=True)
     choice = choose_engine(engine, model)
+    if until_protected:  # the ladder from --strength to --max-strength, checked before any model loads
+        from ..pipeline.escalate import ladder
+
+        ladder(strength or "natural", max_strength)
+    elif max_strength is not None:
+        raise InputError("`--max-strength` caps `--until-protected`; add `--until-protected` or drop it.")
     knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
                           source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
                           strength=strength, mask_fusion=mask_fusion, inversion=inversion)
@@ -153,7 +176,8 @@ def protect(
         raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
     options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
                    faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
-                   max_pixels=max_pixels, force_pair=force_pair)
+                   max_pixels=max_pixels, force_pair=force_pair,
+                   **({"until_protected": True, "max_strength": max_strength} if until_protected else {}))
     if batch:
         # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
         from ..batch import ProtectSpec
@@ -168,7 +192,8 @@ def protect(
             err.print(choice.line, highlight=False, markup=False)
         with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
             code = run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor, address=address,
-                             workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet)
+                             workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet,
+                             require_protected=require_protected)
         raise typer.Exit(code)
 
     # 3. load the engine and FR models once
@@ -178,7 +203,7 @@ def protect(
         err.print(choice.line, highlight=False, markup=False)
 
     # 4. protect the photo
-    failures = 0
+    failures, statuses = 0, []
     for photo, target in zip(photos, targets, strict=True):
         try:
             with FaceProgress(err, quiet) as progress, _format_notes(err):
@@ -195,10 +220,15 @@ def protect(
             failures += 1
             err.print(f"[red]Error[/] {photo}: {exc}")
             continue
+        statuses += [f.status for f in report.faces]
         if not quiet:
             _summary(err, report)
     if failures:
         raise typer.Exit(1)
+    if require_protected and statuses:
+        from ..pipeline.verdict import status_exit_code
+
+        raise typer.Exit(status_exit_code(statuses))
 
 
 def _output_targets(photos: list[Path], out: Path | None) -> list[Path | None]:
@@ -272,6 +302,17 @@ def _summary(console, report) -> None:
         # threshold; skin-wide makeup does (see README, "How strong is it?").
         console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
                       highlight=False)
+    until = report.settings.get("until_protected")
+    if until is not None and not until["held_out"]:
+        console.print("Note: every face-recognition model present was optimised against, so no held-out model "
+                      "checked the escalation (only dlib-bin did); run `masque models fetch --all-fr` or name fewer "
+                      "`--surrogates`.", style="yellow", markup=False, highlight=False)
+    for f in report.faces:  # --until-protected: the level each face needed, or the cap and what to do next
+        if f.escalation is not None:
+            from ..hints import escalation_line
+
+            console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs)), markup=False,
+                          highlight=False, style="green" if f.status == "protected" else "yellow")
     for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
         if f.bare_regions:
             console.print(f"face {f.index} left bare: " + "; ".join(f"{r}: {why}" for r, why in f.bare_regions.items()),

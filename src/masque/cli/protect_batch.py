@@ -2,8 +2,10 @@
 where they go, progress per finished photo, and the closing summary. The work itself is `masque.batch`.
 
 Exit codes of a batch: 0 every photo done or skipped (already finished, or no face), 1 some photo failed (listed in
-the summary; a re-run retries only those), 2 a bad argument before any work, 130 interrupted (Ctrl-C; a re-run
-finishes the rest).
+the summary; a re-run retries only those), 2 a bad argument before any work, 3 (``--require-protected``) some face is
+still recognised, 4 (``--require-protected``) none is but some face is unverified, 130 interrupted (Ctrl-C; a re-run
+finishes the rest). The summary counts faces protected / not protected / unverified and photos with no face, over the
+photos done now and those finished earlier, and names every face that is not protected.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def output_folder(photos: Sequence[Path], out: Path | None) -> Path:
 
 
 def run_batch(spec, photos: list[Path], pairs: Sequence[Path], pairs_of, out: Path | None, *, executor: str,
-              address: str | None, workers: int | None, skip_existing: bool, overwrite: bool, quiet: bool) -> int:
+              address: str | None, workers: int | None, skip_existing: bool, overwrite: bool, quiet: bool,
+              require_protected: bool = False) -> int:
     """Run the batch and print its summary; returns the exit code (see the module docstring)."""
     from rich.console import Console
 
@@ -92,7 +95,7 @@ def run_batch(spec, photos: list[Path], pairs: Sequence[Path], pairs_of, out: Pa
         runner.close()
     for line in summary.lines(finished=not quiet):
         err.print(line, markup=False, highlight=False, soft_wrap=True)
-    return summary.exit_code
+    return summary.exit_status(require_protected)
 
 
 class _Progress:
@@ -103,18 +106,26 @@ class _Progress:
 
     def __enter__(self):
         if not self.quiet:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), transient=True)
+                                 TimeElapsedColumn(), transient=True, console=Console(stderr=True))
             self._bar.__enter__()
             self._task = self._bar.add_task("photos", total=self.total)
         return self
 
     def advance(self, key: str, status: str, why: str | None) -> None:
+        """One line per photo (kept above the bar): ``a.protected.jpg: done, 1 face: 1 not protected``; photos
+        finished by an earlier run only move the bar."""
         self.count += 1
         if not self.quiet:
             self._bar.update(self._task, advance=1, description=f"photos ({key}: {status})")
+            from ..batch import FINISHED
+
+            if not (why or "").startswith(FINISHED):
+                self._bar.console.print(f"{key}: {status}" + (f", {why}" if why else ""), markup=False,
+                                        highlight=False, soft_wrap=True)
 
     def __exit__(self, *exc):
         if not self.quiet:

@@ -20,6 +20,8 @@ from .verdict import (
     exit_code,
     overall,
     same_person,
+    status_counts,
+    status_exit_code,
     summarise,
     weak_protection_hint,
 )
@@ -28,5 +30,5 @@ __all__ = [
     "DLIB_BIN", "EXIT_RECOGNISED", "EXIT_UNVERIFIED", "JUDGE_SIZE", "NOT_PROTECTED", "PARTIAL", "PROTECTED",
     "UNVERIFIED", "FaceOutcome", "FacePipeline", "FaceVerdict", "Judge", "JudgedFace", "ModelVerdict", "PairPhoto",
     "PhotoResult", "Preparer", "Reference", "exit_code", "make_job", "mask_tensor", "overall", "same_person",
-    "summarise", "weak_protection_hint",
+    "status_counts", "status_exit_code", "summarise", "weak_protection_hint",
 ]

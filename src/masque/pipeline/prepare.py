@@ -11,7 +11,7 @@ mask or sunglasses.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +139,22 @@ class Preparer:
         self.detector, self.face_scale, self.whole_crop = detector, face_scale, whole_crop
         self.occlusion = occlusion  # None: paint every region whatever covers it
         self.template = generation_template(int(engine.crop_size), face_scale)
+
+    def with_engine(self, engine: Engine) -> Preparer:
+        """The same prompt, region, masker and detector for another engine (e.g. the same one at another strength:
+        the plan and the regions are resolved again)."""
+        return Preparer(engine, self.prompt, region=self.region, masker=self.masker, detector=self.detector,
+                        face_scale=self.face_scale, whole_crop=self.whole_crop, occlusion=self.occlusion)
+
+    def rejob(self, job: FaceJob) -> FaceJob:
+        """``job`` (made by another preparer of the same face) with this preparer's plan, and its masks when this
+        preparer's regions differ; crops, anchors and their embeddings are kept (nothing is embedded again)."""
+        if self.regions == job.regions or job.aligned is None:
+            return replace(job, plan=self.plan)
+        union, per_region, occlusion = self._masks(job.aligned)
+        bare = occlusion.bare(tuple(per_region)) if occlusion is not None else ()
+        return replace(job, plan=self.plan, mask=union, region_masks=per_region, bare_regions=bare,
+                       occlusion=occlusion)
 
     def detection(self, rgb: np.ndarray) -> Detection:
         """Every face, largest first (landmarks included), and the regions the detector was unsure of."""

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ..engines.base import Engine, FaceJob, ProgressCallback, ProtectResult
+from ..errors import InputError
 from ..faces.align import tensor_to_crop
 from ..faces.detect import Detection, select_faces
 from ..faces.paste import paste_back
 from ..io import sidecar_path
 from ..trace import CostTrace, StageTimes
+from .escalate import Escalation, escalate
 from .judge import Before, Judge
 from .prepare import PairPhoto, Preparer
 from .verdict import FaceVerdict, shows_the_person
@@ -29,6 +31,7 @@ class FaceOutcome:
     job: FaceJob
     result: ProtectResult
     verdict: FaceVerdict | None = None
+    escalation: Escalation | None = None  # the levels tried, when the run escalated (`masque.pipeline.escalate`)
 
 
 @dataclass
@@ -69,6 +72,7 @@ class FacePipeline:
     def __init__(self, preparer: Preparer, judge: Judge | None = None, faces: str | int = "all", *,
                  force_pair: bool = False):
         self.preparer, self.judge, self.faces = preparer, judge, faces
+        self._levels: dict[str, Preparer] = {}  # escalation: this preparer at other strengths, built on first use
         self.force_pair = force_pair  # keep pair photos the judges say show another person
 
     @property
@@ -86,16 +90,22 @@ class FacePipeline:
     def run(self, rgb: np.ndarray, pairs: Sequence[tuple[str, np.ndarray]] = (), *, seed: int = 0,
             aligned: bool = False, mask: np.ndarray | None = None, write: Writer | None = None,
             progress: ProgressCallback | None = None, times: StageTimes | None = None,
-            detection: Detection | None = None) -> PhotoResult:
+            detection: Detection | None = None, until: Sequence[str] | None = None,
+            look: Writer | None = None) -> PhotoResult:
         """Protect every selected face of ``rgb`` (or, ``aligned``, the whole image as one face crop).
 
         ``pairs``: (name, pixels) of other photos of the same person, the anchors of the face they show best;
         ``write`` stores the result and returns what a reader gets back, which is what the judge reads;
-        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`).
+        ``detection``: this photo's faces found beforehand by `Preparer.detection` (`masque.prefetch`);
+        ``until``: escalate each face that is not protected up these strength levels (the engine's own level first,
+        `escalate.ladder`), judging each step on ``look(photo)`` — what a reader of the written file would get,
+        without writing it (default ``write`` itself).
         """
         times, trace = times or StageTimes(), CostTrace()
+        if until is not None and self.judge is None:
+            raise InputError("`until` (escalation) needs a judge: the verdict decides when a face is protected.")
         if aligned:
-            return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace)
+            return self._run_crop(rgb, pairs, seed, mask, write, progress, times, trace, until, look)
         # 1. faces of the photo and of the pair photos
         with times("detect"):
             detection = self.preparer.detection(rgb) if detection is None else detection
@@ -110,21 +120,31 @@ class FacePipeline:
         same_crop = before is not None and self.judge.template.cuts_like(self.preparer.template)
         jobs = self.preparer.photo_jobs(rgb, chosen, pair_photos, owner, seed=seed, times=times, trace=trace,
                                         known=[o.embeddings for o in before.faces] if same_crop else None)
-        # 4. protect each face and paste it into the running result
-        result, outcomes = rgb.copy(), []
+        # 4. protect each face; its crop is pasted into the original photo beside the others' (`compose`)
+        outcomes = []
         for job in jobs:
             with times("engine"):
                 res = protect_job(self.engine, job, _face_progress(progress, job.index, len(jobs)))
             trace.merge(res.trace)
-            with times("paste"):
-                result = paste_back(result, job.aligned, tensor_to_crop(res.image), job.mask[0, 0].cpu().numpy())
             outcomes.append(FaceOutcome(job, res))
-        # 5. write, 6. judge what was written
-        result = self._write(result, write, times)
+        crops = [tensor_to_crop(o.result.image) for o in outcomes]
+
+        def compose(current: Sequence[np.ndarray]) -> np.ndarray:
+            with times("paste"):
+                result = rgb.copy()
+                for out, crop in zip(outcomes, current, strict=True):
+                    result = paste_back(result, out.job.aligned, crop, out.job.mask[0, 0].cpu().numpy())
+                return result
+
+        # 5. write, 6. judge what was written, 7. escalate the faces that are not protected, then write again
+        result = self._write(compose(crops), write, times)
         if before is not None:
-            with times("judge"):
-                for out, verdict in zip(outcomes, self.judge.verdicts(before, result, trace), strict=True):
-                    out.verdict = verdict
+            self._judge_all(before, outcomes, result, times, trace)
+            judge = self._judge_one(before, times, trace)
+            if until is not None and self._escalate(outcomes, crops, until, compose, judge, look or write, times,
+                                                    trace, progress):
+                result = self._write(compose(crops), write, times)
+                self._judge_all(before, outcomes, result, times, trace)
         return PhotoResult(len(found), result, outcomes, trace, times, detection.possibly_missed, skipped)
 
     def _usable_pairs(self, before: Before | None, pair_photos: list[PairPhoto]
@@ -152,6 +172,57 @@ class FacePipeline:
         return ([p for p, k in zip(pair_photos, keep, strict=True) if k],
                 Before(before.faces, left, before.owner if left else None), skipped)
 
+    def _judge_all(self, before: Before, outcomes: list[FaceOutcome], photo: np.ndarray, times: StageTimes,
+                   trace: CostTrace) -> None:
+        with times("judge"):
+            for out, verdict in zip(outcomes, self.judge.verdicts(before, photo, trace), strict=True):
+                out.verdict = verdict
+
+    def _judge_one(self, before: Before, times: StageTimes, trace: CostTrace):
+        """``judge(i, photo)``: face ``i``'s verdict alone (the references go to their owner, as in `verdicts`)."""
+        def judge(i: int, photo: np.ndarray) -> FaceVerdict:
+            face = before.faces[i]
+            with times("judge"):
+                return self.judge.verdict(face, photo, before.references if before.owner == face.index else (),
+                                          trace=trace)
+        return judge
+
+    def at_strength(self, level: str) -> Preparer:
+        """This pipeline's preparer with the engine at another strength level (same loaded models), kept."""
+        if level not in self._levels:
+            with_strength = getattr(self.engine, "with_strength", None)
+            if with_strength is None:
+                raise InputError(f"`--until-protected` needs an engine with strength levels; the {self.engine.name} "
+                                 "engine has none.")
+            self._levels[level] = self.preparer.with_engine(with_strength(level))
+        return self._levels[level]
+
+    def _escalate(self, outcomes: list[FaceOutcome], crops: list[np.ndarray], until: Sequence[str], compose,
+                  judge, look: Writer | None, times: StageTimes, trace: CostTrace,
+                  progress: ProgressCallback | None) -> bool:
+        """`escalate.escalate` over the outcomes; True when some face was protected again (the photo changed)."""
+        level = getattr(self.engine, "strength_level", None)
+        if not until or level != until[0]:
+            raise InputError(f"`until` must start at the engine's strength {level!r}, got {list(until)}.")
+        reran = []
+
+        def protect(i: int, level: str) -> np.ndarray:
+            out, pre = outcomes[i], self.at_strength(level)
+            job = pre.rejob(out.job)
+            steps = _face_progress(progress, out.job.index, len(outcomes))
+            with times("engine"):
+                res = protect_job(pre.engine, job, _level_progress(steps, level))
+            trace.merge(res.trace)
+            out.job, out.result = job, res
+            reran.append(i)
+            return tensor_to_crop(res.image)
+
+        found = escalate(until, [o.verdict for o in outcomes], crops, protect=protect, compose=compose,
+                         look=lambda photo: self._write(photo, look, times), judge=judge)
+        for out, esc in zip(outcomes, found, strict=True):
+            out.escalation = esc
+        return bool(reran)
+
     def _before(self, rgb, chosen, pair_photos: list[PairPhoto], times: StageTimes, trace: CostTrace
                 ) -> Before | None:
         if self.judge is None:
@@ -168,7 +239,7 @@ class FacePipeline:
         with times("write"):
             return write(result)
 
-    def _run_crop(self, rgb, pairs, seed, mask, write, progress, times, trace) -> PhotoResult:
+    def _run_crop(self, rgb, pairs, seed, mask, write, progress, times, trace, until, look) -> PhotoResult:
         """An input that already is an aligned face crop: one job, no detection, no paste-back, no dlib-bin."""
         with times("align_mask"):
             job = self.preparer.crop_job(rgb, mask, [p for _, p in pairs], seed=seed, names=[n for n, _ in pairs],
@@ -176,13 +247,25 @@ class FacePipeline:
         with times("engine"):
             res = self.engine.protect(job, progress)
         trace.merge(res.trace)
-        result = self._write(tensor_to_crop(res.image), write, times)
+        crops = [tensor_to_crop(res.image)]
+        result = self._write(crops[0], write, times)
         outcome = FaceOutcome(job, res)
         if self.judge is not None:
             with times("judge"):
                 before = self.judge.before_crop(rgb, pairs, trace)
-                (outcome.verdict,) = self.judge.verdicts(before, result, trace)
+            self._judge_all(before, [outcome], result, times, trace)
+            if until is not None and self._escalate([outcome], crops, until, lambda c: c[0],
+                                                    self._judge_one(before, times, trace), look or write, times,
+                                                    trace, progress):
+                result = self._write(crops[0], write, times)
+                self._judge_all(before, [outcome], result, times, trace)
         return PhotoResult(1, result, [outcome], trace, times)
+
+
+def _level_progress(progress: ProgressCallback | None, level: str) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"{stage} at {level}", done, total)
 
 
 def protect_job(engine: Engine, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:

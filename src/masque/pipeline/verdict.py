@@ -18,7 +18,7 @@ photos in `protect`). ``references_before`` compares the *unprotected* face with
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..hints import weak_protection_hint  # noqa: F401  (the one hint, re-exported beside the verdict)
@@ -131,12 +131,20 @@ class FaceVerdict:
                 "models": [m.to_dict() for m in self.models]}
 
 
+def status_counts(statuses: Iterable[str | None]) -> dict[str, int]:
+    """Faces ``protected``, ``not_protected`` (still matched by every judge or by some) and ``unverified`` (also a
+    face nothing judged, status None): the counts a batch reports per photo and in its summary."""
+    statuses = list(statuses)
+    recognised = statuses.count(NOT_PROTECTED) + statuses.count(PARTIAL)
+    protected = statuses.count(PROTECTED)
+    return {"protected": protected, "not_protected": recognised, "unverified": len(statuses) - protected - recognised}
+
+
 def summarise(faces_found: int, faces: Sequence[FaceVerdict]) -> dict:
     """Counts for a photo: ``protected`` counts only faces no judge still matches (and whose references matched)."""
-    statuses = [f.status for f in faces]
-    return {"faces_found": faces_found, "faces_judged": len(faces), "protected": statuses.count(PROTECTED),
-            "still_recognised": statuses.count(NOT_PROTECTED) + statuses.count(PARTIAL),
-            "unverified": statuses.count(UNVERIFIED),
+    counts = status_counts(f.status for f in faces)
+    return {"faces_found": faces_found, "faces_judged": len(faces), "protected": counts["protected"],
+            "still_recognised": counts["not_protected"], "unverified": counts["unverified"],
             "still_matched_by": sorted({m for f in faces for m in f.still_matched_by}),
             "warnings": [w for f in faces for w in f.warnings]}
 
@@ -158,7 +166,12 @@ def overall(faces: Sequence[FaceVerdict]) -> str:
 def exit_code(faces: Sequence[FaceVerdict]) -> int:
     """`masque check`'s exit status: 0 every face protected, 3 some face still recognised, 4 none recognised but a
     reference never matched the original (or nothing could be judged)."""
-    statuses = {f.status for f in faces}
+    return status_exit_code([f.status for f in faces])
+
+
+def status_exit_code(statuses: Iterable[str | None]) -> int:
+    """`exit_code` from the faces' statuses (also `masque protect --require-protected`'s, over a batch)."""
+    statuses = set(statuses)
     if statuses & {NOT_PROTECTED, PARTIAL}:
         return EXIT_RECOGNISED
     return 0 if statuses == {PROTECTED} else EXIT_UNVERIFIED

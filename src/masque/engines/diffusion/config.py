@@ -26,6 +26,11 @@ class SchedulerConfig:
 
 
 INVERSION_METHODS = ("direct", "null-text", "negative-prompt")
+# `--strength` level names (`masque.makeup.prompt.STRENGTHS`) on the diffusion engine's adversarial guidance
+# strength, so `--until-protected` can step this engine up the same ladder. natural is the paper's 1.0; the others
+# scale the guidance step linearly (not measured here: no Stable Diffusion weights were available). A number given
+# to `--strength` is used as it is.
+GUIDANCE_LEVELS = {"subtle": 0.5, "natural": 1.0, "bold": 1.5, "max": 2.0}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from ...embedders import FaceEmbedder, create_embedder
 from ...errors import InputError
 from ...makeup.prompt import MakeupPlan, resolve_plan
 from ..base import EngineOptions, FaceJob, ProgressCallback, ProtectResult, register_engine
-from .config import DiffusionConfig
+from .config import GUIDANCE_LEVELS, DiffusionConfig
 from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
 
 
@@ -29,6 +29,20 @@ class DiffusionEngine:
     @property
     def config(self) -> DiffusionConfig:
         return self.pipeline.config
+
+    @property
+    def strength_level(self) -> str | None:
+        """The `GUIDANCE_LEVELS` name of the configured guidance strength; None for another number."""
+        value = self.config.guidance.strength
+        return next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - value) < 1e-9), None)
+
+    def with_strength(self, level: str) -> DiffusionEngine:
+        """The same loaded pipeline and surrogates with the guidance strength of ``level`` (`GUIDANCE_LEVELS`)."""
+        if level not in GUIDANCE_LEVELS:
+            raise InputError(f"`strength` must be one of {', '.join(GUIDANCE_LEVELS)}, got {level!r}.")
+        guidance = replace(self.config.guidance, strength=GUIDANCE_LEVELS[level])
+        return DiffusionEngine(self.pipeline.with_config(guidance=guidance), self.embedders, self.source_prompt,
+                               self.target_word)
 
     @property
     def crop_size(self) -> int:
@@ -81,13 +95,15 @@ def diffusion_options(options: EngineOptions) -> dict:
 
 
 def _strength(value: float | str) -> float:
-    """``--strength`` for this engine: the adversarial guidance strength, a number >= 0 (text from a form or a flag
-    is read here, so every front end accepts the same values)."""
+    """``--strength`` for this engine: the adversarial guidance strength, a number >= 0 or a level name
+    (`GUIDANCE_LEVELS`; text from a form or a flag is read here, so every front end accepts the same values)."""
+    if value in GUIDANCE_LEVELS:
+        return GUIDANCE_LEVELS[value]
     try:
         level = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"`--strength` must be a number >= 0 for the diffusion engine (subtle/natural/bold/max are "
-                         f"parametric levels), got {value!r}.") from None
+        raise InputError(f"`--strength` must be a number >= 0 or one of {', '.join(GUIDANCE_LEVELS)} for the "
+                         f"diffusion engine, got {value!r}.") from None
     if not level >= 0:
         raise InputError(f"`--strength` must be a number >= 0 for the diffusion engine, got {value!r}.")
     return level

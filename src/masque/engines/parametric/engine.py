@@ -96,6 +96,15 @@ class ParametricEngine:
     def crop_size(self) -> int:
         return self.config.crop_size
 
+    @property
+    def strength_level(self) -> str:
+        return self.config.strength
+
+    def with_strength(self, level: str) -> ParametricEngine:
+        """The same loaded surrogates at another strength (`masque.makeup.prompt.STRENGTHS`): what escalation
+        (`masque.pipeline.escalate`) steps through without reloading a model."""
+        return ParametricEngine(self.embedders, replace(self.config, strength=level))
+
     # -- 1. inputs -------------------------------------------------------------------------------------------
     @staticmethod
     def check_inputs(crop: torch.Tensor, mask: torch.Tensor, anchors: Sequence[torch.Tensor]) -> None:
