@@ -130,6 +130,7 @@ def test_protect_a_photo_in_a_real_browser(browser, masque_serve, faces_dir, tmp
     strengths = page.eval_on_selector_all("#strength option", "os => os.map(o => o.value)")
     assert strengths == ["subtle", "natural", "bold", "max"]
     page.select_option("#strength", "bold")
+    assert page.is_checked("#until")  # "protect until it holds" is the page's default; the strength is its cap
     page.check('input[name="engine"][value="parametric"]')
     page.click("#go")
 
@@ -147,7 +148,7 @@ def test_protect_a_photo_in_a_real_browser(browser, masque_serve, faces_dir, tmp
     assert "surrogate" in legend and "independent" in legend
     assert all(r[-1] in ("yes", "no", "–") for r in rows)
     summary = page.inner_text("#summary")
-    assert "strength bold" in summary and "parametric method" in summary, summary
+    assert "protect until it holds, up to bold" in summary and "parametric method" in summary, summary
     verdict = page.inner_text("#verdict")
     assert "masque check" not in verdict and "--" not in verdict, verdict
 
@@ -173,7 +174,10 @@ def test_protect_a_photo_in_a_real_browser(browser, masque_serve, faces_dir, tmp
     assert report_file.name == "obama.protected.jpg.json"
     report = json.loads(report_file.read_text())
     assert report["settings"]["prompt"] == chip.get_attribute("data-prompt")
-    assert report["settings"]["engine_config"]["strength"] == "bold"
+    assert report["settings"]["until_protected"]["max_strength"] == "bold"
+    assert report["faces"][0]["strength_reached"] in report["settings"]["until_protected"]["levels"]
+    escalation = page.inner_text("#notes")
+    assert f"at strength {report['faces'][0]['strength_reached']}" in escalation or "at the cap bold" in escalation
     assert report["settings"]["pair"] == ["obama2.jpg"] and report["faces"][0]["anchor"] == "pair:obama2.jpg"
     assert {m["role"] for m in report["faces"][0]["verdict"]["models"]} >= {"surrogate", "independent"}
     assert not page_errors, page_errors

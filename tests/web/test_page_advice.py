@@ -57,6 +57,7 @@ def test_status_offers_every_strength_and_the_measured_suggestions(server):
     st = json.loads(body)
     assert status == 200 and st["strengths"] == list(STRENGTHS)
     assert st["default_strength"] == engine_kwargs("parametric")["config"].strength  # the CLI's default too
+    assert st["until_protected"] is True  # "protect until it holds" is the page's default
     measured = measured_settings()
     assert [(s["prompt"], s["strength"]) for s in st["suggestions"]] == [(m.prompt, m.strength) for m in measured]
     for chip, m in zip(st["suggestions"], measured, strict=True):
@@ -164,3 +165,21 @@ def test_notes_from_the_run_are_worded_for_the_page(server, faces_dir):
     (note,) = [n for n in r["notes"] if "other.jpg" in n]
     assert "skipped" in note and "`" not in note and "--" not in note, note
     assert r["faces"][0]["anchor"] == "self"
+
+
+@pytest.mark.parametrize(("cap", "levels"), [("bold", ["natural", "bold"]), ("subtle", ["subtle"])])
+def test_until_protected_escalates_up_to_the_strength_control(server, faces_dir, cap, levels):
+    status, body = _post(server, {"prompt": "full glam", "strength": cap, "engine": "parametric",
+                                  "until_protected": "1"},
+                         {"photo": ("me.jpg", (faces_dir / "obama.jpg").read_bytes())})
+    assert status == 200, body[:300]
+    r = json.loads(body)
+    assert r["until_protected"]["max_strength"] == cap and r["until_protected"]["levels"] == levels
+    (face,) = r["faces"]
+    tried = [step["strength"] for step in face["escalation"]["escalation"]]
+    assert tried == levels[:len(tried)] and face["escalation"]["strength_reached"] == tried[-1]
+    assert face["escalation"]["cap_reached"] == (face["status"] != "protected" and tried[-1] == cap)
+    line = face["escalation_line"]
+    assert line.startswith("face 1: ") and "`" not in line and "--" not in line, line
+    _, protector = server.service._protectors["parametric"]
+    assert protector.engine.config.strength == levels[0]  # starts at the default, or at a lower cap

@@ -18,7 +18,7 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     the page numbers on the preview, and each judge's role), possibly missed faces, the hint (naming only what the
     page offers: ``diffusion_available`` says whether its diffusion choice is enabled) and what the output format
     could not keep."""
-    from ..hints import missed_faces_hint, weak_protection_hint
+    from ..hints import escalation_line, missed_faces_hint, weak_protection_hint
     from ..makeup.prompt import STRENGTHS
     from ..pipeline.verdict import ROLE_MEANINGS
 
@@ -35,7 +35,11 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     sidecar["input"], sidecar["output"] = photo_name, report.output.name
     sidecar["settings"]["pair"] = [pair_name] if pair_name else []
     faces = [{"index": f.index, "box": f.box, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
-              "rows": _page_rows(f.verdict), "bare_regions": f.bare_regions}
+              "rows": _page_rows(f.verdict), "bare_regions": f.bare_regions,
+              "escalation": f.escalation.to_dict() if f.escalation is not None else None,
+              "escalation_line": escalation_line(f.index + 1, f.escalation.to_dict(), bool(pair_name), "web",
+                                                 strengths=STRENGTHS)
+              if f.escalation is not None else None}  # the page numbers faces from 1
              for f in report.faces if f.verdict is not None]
     summary = report.summary
     weak = summary["still_matched_by"]
@@ -55,6 +59,7 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
             "preview_mime": preview_mime, "sidecar": sidecar, "sidecar_name": report.output.name + ".json",
             "faces_found": report.faces_found, "faces_protected": summary["protected"], "summary": summary,
             "faces": faces, "weak": weak, "hint": hint, "strength": plan["strength"] if plan else None,
+            "until_protected": report.settings.get("until_protected"),
             "roles": {role: ROLE_MEANINGS[role] for role in dict.fromkeys(r["role"] for f in faces for r in f["rows"])},
             "possibly_missed": [{"box": list(b), "score": round(s, 3)} for b, s in report.possibly_missed],
             "missed_hint": missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""), "web"),

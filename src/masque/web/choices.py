@@ -10,9 +10,7 @@ from ..makeup.prompt import STRENGTHS
 ENGINES = ("auto", *engine_names())  # auto: diffusion when its weights are here, else parametric
 DETECTORS = {"hog": "fast", "hog+cnn": "thorough"}  # the page's face finders (masque.faces.detect.DETECTORS)
 DEFAULT_PROMPT = "full glam"  # a full look: lips, eyes or cheeks alone protect little (makeup.expected)
-# "Protect until it holds" (issue 19): when `masque.api.Protector` takes ``until_protected``/``max_strength``, the page
-# turns it on by default with the strength control as the cap. False: the checkbox is shown greyed out.
-UNTIL_PROTECTED_AVAILABLE = False
+UNTIL_PROTECTED_DEFAULT = True  # "protect until it holds" (issue 19) is the page's default; the strength is its cap
 
 
 def default_strength() -> str:
@@ -33,4 +31,4 @@ def suggestions() -> list[dict]:
 def page_choices() -> dict:
     return {"strengths": list(STRENGTHS), "default_strength": default_strength(), "default_prompt": DEFAULT_PROMPT,
             "suggestions": suggestions(), "detectors": DETECTORS,
-            "until_protected": {"available": UNTIL_PROTECTED_AVAILABLE}}
+            "until_protected": UNTIL_PROTECTED_DEFAULT}

@@ -12,7 +12,9 @@ from ..io import ImageTooLargeError
 _FLAG_ADVICE = re.compile(r"[;,(]?\s*[^;()]*`--?[a-z][a-z-]*[^`]*`[^;()]*\)?")  # a clause that names a flag
 _IMAGE = re.compile(r"`image` (.+?): ")
 _ARGUMENT = re.compile(r"`([a-z_]+)`\s*")
-PAGE_CONTROLS = {"`--strength`": "the strength"}  # flags the page has a control for: named as the page names them
+# flags the page has a control for: named as the page names them
+PAGE_CONTROLS = {"`--strength`": "the strength", "`--max-strength`": "the strength",
+                 "`--until-protected`": "'protect until it holds'"}
 
 
 def web_message(exc: MasqueError) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError, MasqueError, WeightsError
 from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
-from .choices import DETECTORS, ENGINES, UNTIL_PROTECTED_AVAILABLE, page_choices
+from .choices import DETECTORS, ENGINES, default_strength, page_choices
 from .form import Form, UserError, file_field, save, scrub, text_field
 from .messages import web_message, web_text
 from .progress import JOB_ID, ProgressBoard
@@ -55,7 +55,7 @@ class ProtectService:
         self.config = config
         self.progress = progress or ProgressBoard()
         self._lock = threading.Lock()
-        self._protectors: dict[str, tuple[object, object]] = {}  # engine -> (its EngineOptions, Protector)
+        self._protectors: dict[str, tuple[object, object]] = {}  # engine -> ((EngineOptions, escalation), Protector)
         self._unavailable: dict[str, str] = {}
 
     def status(self) -> dict:
@@ -78,7 +78,7 @@ class ProtectService:
                              strength=strength)
 
     def _protector(self, engine: str, prompt: str, detector: str = "hog", job: str | None = None,
-                   strength: str | None = None):
+                   strength: str | None = None, until_protected: bool = False):
         from .. import api
         from ..engines import engine_kwargs
         from ..engines.auto import choose_engine
@@ -87,10 +87,14 @@ class ProtectService:
         engine = choice.name
         if engine in self._unavailable:
             raise UserError(self._unavailable[engine])
+        escalation = escalation_kwargs(until_protected, strength)
+        if escalation:  # the strength control is the cap; start at the default level (or the cap when it is lower)
+            strength = start_strength(strength)
         options = self.engine_options(engine, strength)
         kwargs = engine_kwargs(engine, options)  # a strength the engine does not take: InputError, worded for the page
+        key = (options, tuple(sorted(escalation.items())))
         loaded = self._protectors.get(engine)
-        if loaded is None or loaded[0] != options:
+        if loaded is None or loaded[0] != key:
             self.progress.set(job, "Loading the models (first photo only, a few seconds)" if loaded is None else
                               "Loading the models for the new strength (a second or two)")
             self._protectors.pop(engine, None)  # one Protector per engine in memory
@@ -98,12 +102,12 @@ class ProtectService:
             try:
                 protector = api.Protector(prompt=prompt, engine=engine, engine_choice=choice,
                                           surrogates=list(cfg.surrogates) if cfg.surrogates else None,
-                                          device=cfg.device, overwrite=True, engine_options=kwargs)
+                                          device=cfg.device, overwrite=True, engine_options=kwargs, **escalation)
             except WeightsError as exc:
                 self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
                                              "not load); choose the fast method.")
                 raise UserError(self._unavailable[engine]) from exc
-            self._protectors[engine] = (options, protector)
+            self._protectors[engine] = (key, protector)
         return self._protectors[engine][1].with_prompt(prompt, detector=detector)
 
     def protect(self, form: Form) -> dict:
@@ -167,11 +171,10 @@ class ProtectService:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserNote)
-                protector = self._protector(engine, prompt, detector, job, strength)
+                protector = self._protector(engine, prompt, detector, job, strength, until_protected)
                 self.progress.set(job, "Finding faces")
                 report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else (),
-                                                 progress=self.progress.engine_callback(job),
-                                                 **escalation_kwargs(until_protected, strength))
+                                                 progress=self.progress.engine_callback(job))
         finally:
             self._lock.release()
         data = out_path.read_bytes()
@@ -181,12 +184,20 @@ class ProtectService:
                       diffusion_available=diffusion_available)
 
 
-def escalation_kwargs(until_protected: bool, strength: str | None) -> dict:
-    """Arguments for 'protect until it holds' (issue 19): raise the strength step by step, capped by the page's
-    strength control. The one place to wire it: empty while `UNTIL_PROTECTED_AVAILABLE` is False (the API lacks it)."""
-    if not (UNTIL_PROTECTED_AVAILABLE and until_protected):
-        return {}
-    return {"until_protected": True, "max_strength": strength}
+def escalation_kwargs(until_protected: bool, cap: str | None) -> dict:
+    """`Protector` arguments for 'protect until it holds' (issue 19): each face not yet protected is redone one
+    strength stronger, up to ``cap`` (the page's strength control; None: the strongest)."""
+    return {"until_protected": True, "max_strength": cap} if until_protected else {}
+
+
+def start_strength(cap: str | None) -> str:
+    """Where escalation starts: the engines' default level, or the cap itself when the user chose a lower one."""
+    from ..makeup.prompt import STRENGTHS
+
+    start = default_strength()
+    if cap in STRENGTHS and STRENGTHS.index(cap) < STRENGTHS.index(start):
+        return cap
+    return start
 
 
 def diffusion_weights_missing(model: str | None) -> str | None:
