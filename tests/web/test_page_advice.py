@@ -183,3 +183,11 @@ def test_until_protected_escalates_up_to_the_strength_control(server, faces_dir,
     assert line.startswith("face 1: ") and "`" not in line and "--" not in line, line
     _, protector = server.service._protectors["parametric"]
     assert protector.engine.config.strength == levels[0]  # starts at the default, or at a lower cap
+
+
+def test_web_hint_after_escalation_reads_the_cap_not_the_starting_level():
+    settings = {"regions": ["skin"], "engine": "parametric", "engine_config": {"strength": "natural"},
+                "until_protected": {"levels": ["natural", "bold", "max"], "max_strength": "max"}}
+    assert "stronger strength" not in weak_protection_hint(["dlib"], settings, audience="web")
+    settings["until_protected"] = {"levels": ["natural", "bold"], "max_strength": "bold"}
+    assert "stronger strength than bold" in weak_protection_hint(["dlib"], settings, audience="web")
