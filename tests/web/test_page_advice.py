@@ -188,6 +188,9 @@ def test_until_protected_escalates_up_to_the_strength_control(server, faces_dir,
 def test_web_hint_after_escalation_reads_the_cap_not_the_starting_level():
     settings = {"regions": ["skin"], "engine": "parametric", "engine_config": {"strength": "natural"},
                 "until_protected": {"levels": ["natural", "bold", "max"], "max_strength": "max"}}
-    assert "stronger strength" not in weak_protection_hint(["dlib"], settings, audience="web", strengths=STRENGTHS)
+    def hint():
+        return weak_protection_hint(["dlib"], settings, audience="web", strengths=STRENGTHS)
+
+    assert "stronger strength" not in hint()
     settings["until_protected"] = {"levels": ["natural", "bold"], "max_strength": "bold"}
-    assert "stronger strength than bold" in weak_protection_hint(["dlib"], settings, audience="web", strengths=STRENGTHS)
+    assert "stronger strength than bold" in hint()
