@@ -39,10 +39,15 @@ def test_threshold_itself_is_the_same_person_for_cosine_and_not_for_distance():
     assert not same_person("l2", None, 0.6)  # dlib finds no face in the protected photo: no match
 
 
-def test_any_comparison_that_still_matches_means_recognised():
+def test_references_decide_and_the_original_decides_only_in_single_mode():
     assert _cos(0.2, {"pair.jpg": 0.7}, {"pair.jpg": 0.9}).recognised  # the pair still matches
-    assert _cos(0.7, {"pair.jpg": 0.1}, {"pair.jpg": 0.9}).recognised  # the original still matches
+    assert _cos(0.2, {"a.jpg": 0.1, "b.jpg": 0.6}, {"a.jpg": 0.9, "b.jpg": 0.9}).recognised  # any reference
     assert not _cos(0.2, {"pair.jpg": 0.1}, {"pair.jpg": 0.9}).recognised
+    # with a reference, the protected copy still resembling its own original is reported, not decisive
+    row = _cos(0.7, {"pair.jpg": 0.1}, {"pair.jpg": 0.9})
+    assert not row.recognised and row.to_dict()["vs_original"] == 0.7
+    # single mode: the original is the only evidence
+    assert _cos(0.7).recognised and not _cos(0.2).recognised
 
 
 def test_a_reference_that_never_matched_is_a_warning_never_protected():

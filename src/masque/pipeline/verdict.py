@@ -7,7 +7,9 @@ photos in `protect`). ``references_before`` compares the *unprotected* face with
 
 * `same_person` is the single threshold rule: cosine similarity >= threshold, or descriptor distance < threshold
   (dlib's documented rule). A judge that finds no face in the protected photo does not match it.
-* A judge *recognises* the protected face when any of its comparisons is the same person.
+* A judge *recognises* the protected face when it matches any reference photo (another photo of the person, the
+  paper's dodging protocol); with no reference (single mode) when it matches the unprotected original, which is
+  stricter (a photo against its own copy). ``vs_original`` is reported either way.
 * A reference that the judge did not match with the unprotected face to begin with proves nothing (it may show
   another person): it gets a warning, and the face cannot be called protected on its evidence.
 * Face status: ``not protected`` (every judge recognises it), ``partially protected`` (some do), ``unverified`` (none
@@ -68,8 +70,14 @@ class ModelVerdict:
 
     @property
     def recognised(self) -> bool:
-        """The judge still matches the protected face to the person (its original or any reference)."""
-        return self.matches(self.vs_original) or any(self.matches(v) for v in self.vs_references.values())
+        """The judge still matches the protected face to the person: to any reference photo when there are
+        references (what a recogniser holding other photos of the person does: the dodging protocol of the paper
+        and of the anti-FR literature), else to the unprotected original (single mode's stricter stand-in).
+        ``vs_original`` is always reported; with references it does not decide (nobody who holds the original needs
+        to recognise the posted copy)."""
+        if self.vs_references:
+            return any(self.matches(v) for v in self.vs_references.values())
+        return self.matches(self.vs_original)
 
     @property
     def unmatched_before(self) -> list[str]:
