@@ -109,16 +109,17 @@ def test_protect_real_photo_over_http(server, faces_dir):
     # the per-model table, the hint wording and the sidecar (no private temporary paths in it)
     row = r["faces"][0]["rows"][0]
     assert row["model"] == "dlib" and row["against"] == "original"
+    assert row["protected"] is None  # with a pair photo the verdict reads the rows against it, not the original's
     assert {"before", "after", "threshold", "protected"} <= set(row)
     assert r["faces"][0]["anchor"] == "pair:obama2.jpg"
-    assert (r["hint"] is None) == all(x["protected"] for f in r["faces"] for x in f["rows"])
+    assert (r["hint"] is None) == all(x["protected"] is not False for f in r["faces"] for x in f["rows"])
     assert r["faces_protected"] == sum(f["status"] == "protected" for f in r["faces"])  # never more than judged
     rows = r["faces"][0]["rows"]
     (bin_pair,) = [x for x in rows if x["model"] == "dlib-bin" and x["against"] == "obama2.jpg"]
     assert bin_pair["metric"] == "l2" and bin_pair["threshold"] == 0.6  # the independent judge
     assert bin_pair["before"] == pytest.approx(0.35, abs=0.02)  # obama vs obama2 before protection
     if r["hint"]:
-        weak = sorted({x["model"] for x in rows if not x["protected"]})
+        weak = sorted({x["model"] for x in rows if x["protected"] is False})
         assert r["hint"].startswith(f"Still matched by: {', '.join(weak)}.")
     assert r["sidecar"]["input"] == "my_holiday.jpg" and r["sidecar"]["settings"]["prompt"] == "red lipstick"
     assert str(tmp_root) not in body.decode()

@@ -69,12 +69,15 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
 
 
 def _page_rows(verdict) -> list[dict]:
-    """The page's table: one row per judge and comparison (before = the reference vs the original, unprotected)."""
+    """The page's table: one row per judge and comparison (before = the reference vs the original, unprotected).
+    ``protected`` is None on a row the verdict rule does not read: the original's, when there are references
+    (`ModelVerdict.recognised`)."""
     rows = []
     for m in verdict.models:
-        pairs = [("original", None, m.vs_original)] + [
-            (name, m.references_before[name], after) for name, after in m.vs_references.items()]
-        for against, before, after in pairs:
+        pairs = [("original", None, m.vs_original, not m.vs_references)] + [
+            (name, m.references_before[name], after, True) for name, after in m.vs_references.items()]
+        for against, before, after, decides in pairs:
             rows.append({"model": m.model, "against": against, "role": m.role, "metric": m.metric, "before": before,
-                         "after": after, "threshold": m.threshold, "protected": not m.matches(after)})
+                         "after": after, "threshold": m.threshold,
+                         "protected": not m.matches(after) if decides else None})
     return rows
