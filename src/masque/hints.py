@@ -14,10 +14,15 @@ LARGER_REGIONS = (("cheeks", "'and pink blush'"), ("skin", "'tan foundation'")) 
 
 
 def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
-                         audience: Literal["cli", "web"] = "cli") -> str:
-    """One line: who still matches, then only the remedies this run has not used yet.
+                         audience: Literal["cli", "web"] = "cli", *, diffusion_available: bool = True,
+                         strengths: Sequence[str] = ()) -> str:
+    """One line: who still matches, then only the remedies this run has not used yet and the user can reach.
 
-    ``settings`` is the report's settings (``regions``, ``engine``); without it every remedy is listed.
+    ``settings`` is the report's settings (``regions``, ``engine``, ``engine_config``); without it every remedy is
+    listed. The web page has no steps setting and shows its own verdict, so its line names neither `--steps` nor
+    `masque check`; it offers the diffusion method only when ``diffusion_available`` (else that choice is greyed out).
+    ``strengths``: the strength levels, gentlest first (`masque.makeup.prompt.STRENGTHS`, passed in: this helper
+    layer sits below `masque.makeup`); with them a stronger level is offered when the run used a weaker one.
     """
     settings = settings or {}
     regions = set(settings.get("regions") or ())
@@ -27,14 +32,21 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
     if missing and "skin" not in regions:
         lead = "Small regions (lips) protect weakly: " if regions <= {"lips", "eyes", "brows"} else ""
         remedies.append(f"{lead}add a larger region to the makeup (e.g. {' or '.join(missing)})")
+    strength = ((settings.get("until_protected") or {}).get("max_strength")  # escalation went up to its cap
+                or (settings.get("engine_config") or {}).get("strength"))
+    if isinstance(strength, str) and strength in strengths and strength != strengths[-1]:
+        remedies.append(f"raise `--strength` (now {strength})" if cli else
+                        f"choose a stronger strength than {strength}")
     if cli:  # the page has no steps setting
         remedies.append("raise `--steps`")
-    if settings.get("engine") != "diffusion":
+    if settings.get("engine") != "diffusion" and (cli or diffusion_available):
         remedies.append("use the diffusion engine (needs Stable Diffusion weights)" if cli else
-                        "choose the diffusion engine if it is available")
-    check = ("verify with `masque check` before posting" if cli else
-             "check again before posting the photo")
-    return f"Still matched by: {', '.join(models)}. To protect more strongly: {'; '.join(remedies)}; {check}."
+                        "choose the diffusion method")
+    if not remedies:
+        remedies.append("try another photo of you as the pair photo" if not cli else
+                        "add `--pair` photos of the same person")
+    then = "; verify with `masque check` before posting." if cli else ", then press Protect again."
+    return f"Still matched by: {', '.join(models)}. To protect more strongly: {'; '.join(remedies)}{then}"
 
 
 def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Literal["cli", "web"] = "cli") -> str | None:
@@ -55,22 +67,21 @@ def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Litera
 
 
 def escalation_line(index: int, escalation: Mapping, has_pair: bool = False,
-                    audience: Literal["cli", "web"] = "cli") -> str:
+                    audience: Literal["cli", "web"] = "cli", *, strengths: Sequence[str]) -> str:
     """One line per face after `--until-protected`: the level it needed, or that the cap was reached and what next.
 
     ``escalation`` is the face's sidecar entry (``escalation``, ``strength_reached``, ``cap_reached``); ``has_pair``:
-    the run had another photo of the person (so that is not the advice)."""
+    the run had another photo of the person (so that is not the advice); ``strengths``: the levels, gentlest first
+    (`masque.makeup.prompt.STRENGTHS`, passed in: this helper layer sits below `masque.makeup`)."""
     steps = escalation["escalation"]
     tried = ", ".join(f"{s['strength']}: {s['status']}" for s in steps)
     level = escalation["strength_reached"]
     if not escalation["cap_reached"]:
         status = steps[-1]["status"]
         return f"face {index}: {status} at strength {level} ({tried})."
-    from .makeup.prompt import STRENGTHS
-
-    if level != STRENGTHS[-1]:
-        nxt = (f"raise `--max-strength` (up to {STRENGTHS[-1]})" if audience == "cli"
-               else "allow a stronger maximum strength")
+    if level != strengths[-1]:
+        nxt = (f"raise `--max-strength` (up to {strengths[-1]})" if audience == "cli"
+               else "choose a stronger strength")
     else:
         nxt = ("add another photo of you with `--pair`" if audience == "cli" else "add another photo of you") \
             if not has_pair else "see the advice above"

@@ -15,11 +15,19 @@ def test_the_diffusion_mapper_reads_strength_as_text_or_number(given, expected):
     assert cfg.guidance.strength == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize("given", ["subtle", "-1", "nan", "strong"])
-def test_the_diffusion_mapper_refuses_a_level_or_a_negative_strength(given):
-    with pytest.raises(InputError, match=r"`--strength` must be a number >= 0 for the diffusion engine") as exc:
+@pytest.mark.parametrize("given", ["-1", "nan", "strong"])
+def test_the_diffusion_mapper_refuses_an_unknown_word_or_a_negative_strength(given):
+    with pytest.raises(InputError, match=r"`--strength` must be a number >= 0") as exc:
         engine_kwargs("diffusion", EngineOptions(strength=given))
     assert "\n" not in str(exc.value)
+
+
+def test_the_diffusion_mapper_climbs_the_same_ladder_as_the_fast_engine():
+    """Level names map onto increasing guidance strengths (escalation climbs `STRENGTHS` for either engine)."""
+    from masque.makeup.prompt import STRENGTHS
+
+    values = [engine_kwargs("diffusion", EngineOptions(strength=s))["config"].guidance.strength for s in STRENGTHS]
+    assert values == sorted(set(values))  # strictly increasing
 
 
 def test_the_parametric_mapper_takes_levels_only():

@@ -142,3 +142,33 @@ def test_detector_choice_reaches_the_run_and_is_checked(server, faces_dir):
     assert status == 200
     protector = server.service._protector("parametric", "red lipstick", "hog+cnn")
     assert protector.detector == "hog+cnn" and protector.pipeline.preparer.detector == "hog+cnn"
+
+
+# --- issue 20's mutations: a check weakened to prefix or substring matching must fail these -------------------------
+
+@pytest.mark.parametrize("host", ["localhost.evil.example", "localhost.evil.example:{port}", "127.0.0.1.evil.example",
+                                  "127.0.0.1.evil.example:{port}", "localhostevil:{port}", "[::1].evil.example:{port}"])
+def test_host_check_matches_the_whole_name_not_a_prefix(server, host):
+    """DNS rebinding: an attacker's name that merely starts with a loopback name must not reach the page or the API."""
+    header = host.format(port=server.server_address[1])
+    for method, path in (("GET", "/"), ("GET", "/api/status")):
+        status, body = _request(server, method, path, headers={"Host": header})
+        assert status == 403 and b"local only" in body, (header, path)
+    status, _ = _post(server, {"prompt": "red lipstick"}, {"photo": ("a.png", _png())}, Host=header,
+                      Origin=f"http://{header}")
+    assert status == 403, header
+    assert _request(server, "GET", "/", headers={"Host": f"localhost:{server.server_address[1]}"})[0] == 200
+
+
+@pytest.mark.parametrize("origin", ["http://{host}.evil.example", "http://{host}.evil.example/", "http://evil.{host}",
+                                    "http://evil.example/{host}", "http://{host}@evil.example",
+                                    "http://{host}0"])
+def test_origin_check_matches_the_whole_origin_not_a_substring(server, origin):
+    """Another site whose origin contains ours (`http://127.0.0.1:PORT.evil.example`) is still another site."""
+    host = "{}:{}".format(*server.server_address[:2])
+    value = origin.format(host=host)
+    status, body = _post(server, {"prompt": "red lipstick"}, {"photo": ("a.png", _png())}, Origin=value)
+    assert status == 403 and b"did not come from the MASQUE page" in body, value
+    status, _ = _post(server, {"prompt": "red lipstick"}, {"photo": ("a.png", _png())}, Origin=None,
+                      Referer=value + "/page.html")
+    assert status == 403, value

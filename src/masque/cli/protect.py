@@ -310,9 +310,10 @@ def _summary(console, report) -> None:
     for f in report.faces:  # --until-protected: the level each face needed, or the cap and what to do next
         if f.escalation is not None:
             from ..hints import escalation_line
+            from ..makeup.prompt import STRENGTHS
 
-            console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs)), markup=False,
-                          highlight=False, style="green" if f.status == "protected" else "yellow")
+            console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs), strengths=STRENGTHS),
+                          markup=False, highlight=False, style="green" if f.status == "protected" else "yellow")
     for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
         if f.bare_regions:
             console.print(f"face {f.index} left bare: " + "; ".join(f"{r}: {why}" for r, why in f.bare_regions.items()),

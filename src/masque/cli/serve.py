@@ -31,12 +31,12 @@ def serve(
     Photos are processed in a temporary folder that is deleted before the answer is sent; nothing is downloaded or
     sent anywhere. Stop with Ctrl+C.
     """
+    from ..devices import default_device
     from ..web.server import ServeConfig, make_server
-    from .protect import _device
 
     names = parse_names(surrogates)
     config = ServeConfig(engine=engine, model=model, surrogates=tuple(names) if names else None, steps=steps,
-                         device=_device(device), max_upload_bytes=int(max_upload_mb * 2**20), quiet=quiet)
+                         device=default_device(device), max_upload_bytes=int(max_upload_mb * 2**20), quiet=quiet)
     server = make_server(host, port, config, allow_remote=allow_remote)
     typer.echo(f"MASQUE is running at {server.url}  (open it in your browser; Ctrl+C to stop)")
     try:

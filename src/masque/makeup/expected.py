@@ -11,6 +11,8 @@ them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 # strength -> (leave-one-out PSR, dlib-bin PSR, finish amplitude /255) for "full glam", 10 faces each (`python
 # benchmarks/protection_table.py --strengths subtle natural bold max --sources-per-person 2`, six FR models: dlib,
@@ -22,18 +24,40 @@ SKIN_PRODUCTS = frozenset({"foundation", "contour", "highlight", "bronzer"})
 SOURCE = "benchmarks/protection_table.py, shared identities"
 
 
-def expected_protection(products: Sequence[str], strength: str) -> str:
-    """One sentence for the user about the protection their choice is measured to give."""
+@dataclass(frozen=True)
+class MeasuredSetting:
+    """One measured look and strength: the share of pairs it protected (0..1) against a model it was not optimised
+    on (leave-one-out) and against dlib-bin on the written photo."""
+
+    prompt: str
+    strength: str
+    leave_one_out: float
+    dlib_bin: float
+
+
+def measured_settings() -> list[MeasuredSetting]:
+    """Every measured look and strength that protected at least one pair, most protective first (the web page's
+    suggestions)."""
+    found = [MeasuredSetting("full glam", strength, loo, dlib_bin)
+             for strength, (loo, dlib_bin) in MEASURED_FULL_GLAM.items() if loo > 0 or dlib_bin > 0]
+    return sorted(found, key=lambda m: (m.leave_one_out, m.dlib_bin), reverse=True)
+
+
+def expected_protection(products: Sequence[str], strength: str, audience: Literal["cli", "web"] = "cli") -> str:
+    """One sentence for the user about the protection their choice is measured to give (``audience="web"``: worded
+    for the page, which has a strength control and shows its own verdict, no command-line flags)."""
+    cli = audience == "cli"
     if not SKIN_PRODUCTS & set(products):
         return ("Expected protection: little. Lipstick, eyeshadow, liner, brows or blush alone moved no independent "
-                "face-recognition model in our tests; add a full look (e.g. 'full glam', 'contoured') and a stronger "
-                "--strength, and verify with `masque check`.")
+                "face-recognition model in our tests; " +
+                ("add a full look (e.g. 'full glam', 'contoured') and a stronger --strength, and verify with "
+                 "`masque check`." if cli else "choose one of the suggested looks and strengths."))
     measured = MEASURED_FULL_GLAM.get(strength)
+    verify = "Not a guarantee: verify with `masque check`." if cli else "Not a guarantee."
     if measured is None:
-        return (f"Expected protection at strength {strength}: not measured; verify with `masque check` before "
-                "posting.")
+        return f"Expected protection at strength {strength}: not measured. {verify}"
     loo, dlib_bin, finish = measured
+    source = f", {SOURCE}" if cli else ""  # a benchmark's path means nothing on the page
     return (f"Expected protection of a full look at strength {strength} (protective finish up to {finish:g}/255; "
-            f"measured on {FACES_MEASURED} test faces for 'full glam', {SOURCE}): {100 * loo:.0f} % against a model "
-            f"it was not optimised on, {100 * dlib_bin:.0f} % against dlib-bin. Not a guarantee: verify with "
-            "`masque check`.")
+            f"measured on {FACES_MEASURED} test faces for 'full glam'{source}): {100 * loo:.0f} % against a model "
+            f"it was not optimised on, {100 * dlib_bin:.0f} % against dlib-bin. {verify}")

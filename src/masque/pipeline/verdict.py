@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from ..hints import weak_protection_hint  # noqa: F401  (the one hint, re-exported beside the verdict)
 
 PROTECTED, PARTIAL, NOT_PROTECTED, UNVERIFIED = "protected", "partially protected", "not protected", "unverified"
-ROLES = ("surrogate", "held-out", "independent")  # optimised against / present but not optimised against / dlib-bin
+# Each judge's role, and what it means (the CLI's tables and the web page's both show these words)
+ROLE_MEANINGS = {"surrogate": "the makeup was optimised against this model",
+                 "held-out": "present here but not optimised against: a stand-in for recognisers elsewhere",
+                 "independent": "dlib's own program, run on the saved photo"}
+ROLES = tuple(ROLE_MEANINGS)
 EXIT_RECOGNISED, EXIT_UNVERIFIED = 3, 4  # `masque check` exit codes (2 is a usage error, 0 every face protected)
 
 

@@ -12,6 +12,9 @@ from ..io import ImageTooLargeError
 _FLAG_ADVICE = re.compile(r"[;,(]?\s*[^;()]*`--?[a-z][a-z-]*[^`]*`[^;()]*\)?")  # a clause that names a flag
 _IMAGE = re.compile(r"`image` (.+?): ")
 _ARGUMENT = re.compile(r"`([a-z_]+)`\s*")
+# flags the page has a control for: named as the page names them
+PAGE_CONTROLS = {"`--strength`": "the strength", "`--max-strength`": "the strength",
+                 "`--until-protected`": "'protect until it holds'"}
 
 
 def web_message(exc: MasqueError) -> str:
@@ -30,6 +33,15 @@ def web_message(exc: MasqueError) -> str:
     if image and ("decode" in text or "not a recognised image" in text or "empty" in text):
         return (f"The file {Path(image.group(1)).name!r} could not be read as a photo (it is damaged or not an "
                 "image). Choose a JPEG, PNG or WebP.")
+    return web_text(text) or "The photo could not be protected."
+
+
+def web_text(text: str) -> str:
+    """A message or note worded for the page: flags the page has a control for named as the page names them,
+    advice that only applies on the command line and argument names dropped; one sentence-cased line ('' if nothing
+    is left)."""
+    for flag, control in PAGE_CONTROLS.items():
+        text = text.replace(flag, control)
     text = _FLAG_ADVICE.sub("", text)  # drop advice that only applies on the command line
-    text = _ARGUMENT.sub("", text).strip(" ;,")
-    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else "The photo could not be protected."
+    text = _ARGUMENT.sub("", " ".join(text.split())).strip(" ;,")
+    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else ""

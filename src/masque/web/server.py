@@ -1,46 +1,40 @@
-"""A local web page over `masque.api.Protector` for people who never open a terminal.
+"""A local web page over `masque.api.Protector` for people who never open a terminal: the HTTP side.
 
 Stdlib only: `ThreadingHTTPServer` serves one page (``page.html``, package data, no external requests) and one JSON
 endpoint. A request's photos live in a private temporary folder that is removed before the answer is sent, so
 nothing of the user's stays on disk; the written photo is metadata-free exactly as with `masque protect`.
 
-Routes: ``GET /`` the page, ``GET /api/status`` engine availability and limits, ``POST /api/protect`` multipart form
-(``photo``, optional ``pair``, ``prompt``, ``engine``) → JSON with the protected image (base64), the per-model
-table and the sidecar. User mistakes answer HTTP 400 (413 when too large) with one plain-text line, never a traceback.
+Routes: ``GET /`` the page, ``GET /api/status`` engine availability, strengths, suggestions and limits,
+``GET /api/progress?job=`` a running request's stage, ``POST /api/protect`` multipart form (``photo``, optional
+``pair``, ``prompt``, ``engine``, ``strength``, ``detector``) → JSON with the protected image (base64), the per-model
+table and the sidecar (`masque.web.service`). User mistakes answer HTTP 400 (413 when too large) with one plain-text
+line, never a traceback. Only loopback Host names are answered, and a POST must come from this server's page
+(`masque.web.guard`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import socket
 import sys
-import tempfile
-import threading
 import traceback
-from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from ..engines.catalog import engine_names
-from ..errors import InputError, MasqueError, WeightsError
-from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
+from ..errors import InputError
+from .form import UserError, parse_multipart
 from .guard import TOKEN_PLACEHOLDER, new_token, same_origin, token_ok
-from .messages import web_message
 from .progress import JOB_ID, ProgressBoard
+from .service import ProtectService, ServeConfig
 
-ENGINES = ("auto", *engine_names())  # auto: diffusion when its weights are here, else parametric
-DETECTORS = {"hog": "fast", "hog+cnn": "thorough"}  # the page's face finders (masque.faces.detect.DETECTORS)
-PROMPT_SUGGESTIONS = ("red lipstick", "plum lipstick", "smoky eyeshadow", "pink blush", "tan foundation")
+__all__ = ["MasqueServer", "ProtectService", "ServeConfig", "UserError", "host_ok", "is_loopback", "make_server",
+           "page_html", "parse_multipart"]
+
 LOOPBACK_NAMES = ("localhost",)
-MAX_PROMPT_CHARS = 200
 DRAIN_FACTOR = 8  # a too-large upload up to this many times the limit is read and discarded so the browser sees 413
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -49,222 +43,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """What `masque serve` fixes for every request (the page chooses photo, prompt and engine)."""
-
-    engine: str = "auto"  # engine selected when the page opens
-    model: str | None = None  # diffusion weights (hub id or folder); None: $MASQUE_SD_MODEL / the default
-    surrogates: tuple[str, ...] | None = None  # FR models to optimise against; None: every present one
-    steps: int | None = None  # engine steps; None: the engine's default
-    device: str = "cpu"
-    max_upload_bytes: int = 25 * 2**20  # the whole request (photo + pair)
-    max_pixels: int = 60_000_000  # per photo; far above any phone camera, far below a decompression bomb
-    tmp_root: Path | None = None  # where per-request folders are made; None: the system's temporary folder
-    quiet: bool = False  # no request log on stderr
-
-    def validate(self) -> ServeConfig:
-        if self.engine not in ENGINES:
-            raise InputError(f"`--engine` must be one of {ENGINES}; got {self.engine!r}.")
-        if self.max_upload_bytes <= 0:
-            raise InputError(f"`--max-upload-mb` must be positive; got {self.max_upload_bytes / 2**20:g}.")
-        return self
-
-
-class UserError(Exception):
-    """A request the user can fix: answered with ``status`` and one line."""
-
-    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST):
-        super().__init__(message)
-        self.status = status
-
-
-# --- the protection service ----------------------------------------------------------------------------------------
-
-class ProtectService:
-    """Loads one `Protector` per engine on first use and reuses it (`Protector.with_prompt`) for every prompt.
-
-    Runs are serialised by a lock: the engine and FR models are shared, and the CPU has no spare cores anyway.
-    """
-
-    def __init__(self, config: ServeConfig, progress: ProgressBoard | None = None):
-        self.config = config
-        self.progress = progress or ProgressBoard()
-        self._lock = threading.Lock()
-        self._protectors: dict = {}
-        self._unavailable: dict[str, str] = {}
-
-    def status(self) -> dict:
-        engines = {}
-        for name in ENGINES:
-            reason = self._unavailable.get(name)
-            if reason is None and name == "diffusion" and name not in self._protectors:
-                reason = diffusion_weights_missing(self.config.model)
-            engines[name] = {"available": reason is None, "message": reason or ""}
-        engines["auto"]["runs"] = "diffusion" if engines["diffusion"]["available"] else "parametric"
-        return {"engines": engines, "default_engine": self.config.engine, "suggestions": list(PROMPT_SUGGESTIONS),
-                "detectors": DETECTORS,
-                "max_upload_bytes": self.config.max_upload_bytes}
-
-    def _protector(self, engine: str, prompt: str, detector: str = "hog", job: str | None = None):
-        from .. import api
-        from ..engines import EngineOptions, engine_kwargs
-        from ..engines.auto import choose_engine
-
-        choice = choose_engine(engine, self.config.model)
-        engine = choice.name
-        if engine in self._unavailable:
-            raise UserError(self._unavailable[engine])
-        if engine not in self._protectors:
-            self.progress.set(job, "Loading the models (first photo only, a few seconds)")
-            cfg = self.config
-            try:
-                self._protectors[engine] = api.Protector(
-                    prompt=prompt, engine=engine, engine_choice=choice,
-                    surrogates=list(cfg.surrogates) if cfg.surrogates else None,
-                    device=cfg.device, overwrite=True,
-                    engine_options=engine_kwargs(engine, EngineOptions(
-                        steps=cfg.steps, model=cfg.model if engine == "diffusion" else None, device=cfg.device)))
-            except WeightsError as exc:
-                self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
-                                             "not load); choose the fast method.")
-                raise UserError(self._unavailable[engine]) from exc
-        return self._protectors[engine].with_prompt(prompt, detector=detector)
-
-    def protect(self, form: dict[str, tuple[str | None, bytes]]) -> dict:
-        """Run one protection from the parsed form; everything written lives in a folder removed before returning."""
-        job = _text_field(form, "job").strip() or None
-        if job is not None and not JOB_ID.fullmatch(job):
-            raise UserError("The page sent a malformed request; reload the page and try again.")
-        try:
-            return self._protect(form, job)
-        finally:
-            self.progress.forget(job)
-
-    def _protect(self, form: dict[str, tuple[str | None, bytes]], job: str | None) -> dict:
-        # 1. fields
-        photo_name, photo = _file_field(form, "photo", required=True)
-        pair_name, pair = _file_field(form, "pair", required=False)
-        prompt = _text_field(form, "prompt").strip()
-        engine = _text_field(form, "engine").strip() or self.config.engine
-        detector = _text_field(form, "detector").strip() or "hog"
-        if detector not in DETECTORS:
-            raise UserError(f"Unknown face finder {detector!r}; choose {' or '.join(DETECTORS.values())}.")
-        if not prompt:
-            raise UserError("Please describe the makeup, for example 'red lipstick'.")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise UserError(f"The makeup description is too long ({len(prompt)} characters; at most "
-                            f"{MAX_PROMPT_CHARS}).")
-        if engine not in ENGINES:
-            raise UserError(f"Unknown engine {engine!r}; choose one of {', '.join(ENGINES)}.")
-
-        # 2. a private folder per request (mode 0700), gone when this block ends
-        with tempfile.TemporaryDirectory(prefix="masque-web-", dir=self.config.tmp_root) as tmp:
-            root = Path(tmp)
-            try:
-                return self._run(root, engine, prompt, (photo_name, photo), (pair_name, pair) if pair else None,
-                                 detector, job)
-            except MasqueError as exc:
-                raise UserError(_scrub(web_message(exc), root)) from exc
-
-    def _run(self, root: Path, engine: str, prompt: str, photo: tuple[str, bytes],
-             pair: tuple[str, bytes] | None, detector: str = "hog", job: str | None = None) -> dict:
-        import warnings
-
-        from ..errors import UserNote
-        from ..io import read_image
-
-        photo_path = _save(root / "photo", *photo)
-        pair_path = _save(root / "pair", *pair) if pair else None
-        image = read_image(photo_path, max_pixels=self.config.max_pixels)  # not an image / too big: fail before work
-        if pair_path is not None:
-            read_image(pair_path, max_pixels=self.config.max_pixels)
-        ext = BROWSER_FORMATS.get(image.format, (None, OTHER_EXTENSIONS.get(image.format, photo_path.suffix)))[1]
-        out_dir = root / "out"
-        out_dir.mkdir()
-        out_path = out_dir / f"{photo_path.stem}.protected{ext or '.png'}"
-        self.progress.set(job, "Waiting for the photo before this one to finish")
-        with self._lock, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserNote)
-            protector = self._protector(engine, prompt, detector, job)
-            self.progress.set(job, "Finding faces")
-            report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else (),
-                                             progress=self.progress.engine_callback(job))
-        data = out_path.read_bytes()
-        notes = [str(w.message) for w in caught if issubclass(w.category, UserNote)]
-        return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes)
-
-
-def diffusion_weights_missing(model: str | None) -> str | None:
-    """Why the diffusion engine cannot load here (None when its weights look present) — a file check, no loading,
-    phrased for the page's user (the person who started the server is the one who can add weights)."""
-    from ..engines.diffusion.backbone import local_weights_problem
-
-    problem = local_weights_problem(model)
-    if problem is None:
-        return None
-    return (f"The diffusion method needs Stable Diffusion weights on this computer ({problem}); the fast method "
-            "works without them.")
-
-
-# --- form handling -------------------------------------------------------------------------------------------------
-
-def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
-    """``multipart/form-data`` → {field: (filename or None, bytes)} with the stdlib `email` parser (no `cgi`)."""
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise UserError("The form must be sent as multipart/form-data (use the page's Protect button).")
-    header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    msg = BytesParser(policy=policy.HTTP).parsebytes(header + body)
-    if not msg.is_multipart():
-        raise UserError("The upload could not be read as a form; please try again.")
-    form: dict[str, tuple[str | None, bytes]] = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            form[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
-    return form
-
-
-def _file_field(form, name: str, *, required: bool) -> tuple[str, bytes]:
-    filename, data = form.get(name, (None, b""))
-    if not data:
-        if required:
-            raise UserError("Please choose a photo to protect.")
-        return "", b""
-    return _safe_name(filename or name), data
-
-
-def _text_field(form, name: str) -> str:
-    _, data = form.get(name, (None, b""))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"The field {name!r} is not UTF-8 text.") from exc
-
-
-def _safe_name(filename: str) -> str:
-    """A plain file name (no folders, no odd characters) for the download; the original name is only echoed."""
-    base = Path(filename.replace("\\", "/")).name
-    stem, suffix = os.path.splitext(base)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:60] or "photo"
-    suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", suffix) else ""
-    return stem + suffix.lower()
-
-
-def _save(folder: Path, name: str, data: bytes) -> Path:
-    folder.mkdir()
-    path = folder / name
-    path.write_bytes(data)
-    return path
-
-
-def _scrub(message: str, root: Path) -> str:
-    """One line, without the private temporary folder's path."""
-    for sub in ("photo", "pair", "out"):
-        message = message.replace(f"{root / sub}{os.sep}", "")
-    return " ".join(message.replace(str(root), "").split())
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------------------
@@ -327,9 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Refuse other Host names on a loopback server (a web page elsewhere cannot reach it via DNS rebinding)."""
         if self.server.allow_remote:
             return True
-        host = (self.headers.get("Host") or "").strip()
-        name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
-        return is_loopback(name)
+        return host_ok(self.headers.get("Host") or "")
 
     # routes
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -390,6 +166,23 @@ class _Handler(BaseHTTPRequestHandler):
             raise UserError(f"The upload is too large ({length / 2**20:.1f} MB; the limit is {limit / 2**20:g} MB). "
                             "Use a smaller photo.", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         return self.rfile.read(length)
+
+
+def host_ok(header: str) -> bool:
+    """A Host header (``name[:port]``, ``[v6][:port]``) whose whole name is a loopback name or address: not
+    ``localhost.evil.example`` (a name an attacker's DNS can point at 127.0.0.1)."""
+    host = header.strip()
+    if host.startswith("["):
+        end = host.find("]")
+        rest = host[end + 1:]
+        if end < 0 or (rest and not re.fullmatch(r":\d{1,5}", rest)):
+            return False
+        name = host[1:end]
+    else:
+        name, _, port = host.partition(":") if host.count(":") == 1 else (host, "", "")
+        if port and not port.isdigit():
+            return False
+    return is_loopback(name)
 
 
 def is_loopback(host: str) -> bool:
