@@ -39,7 +39,7 @@ def measured_settings() -> list[MeasuredSetting]:
     """Every measured look and strength that protected at least one pair, most protective first (the web page's
     suggestions)."""
     found = [MeasuredSetting("full glam", strength, loo, dlib_bin)
-             for strength, (loo, dlib_bin) in MEASURED_FULL_GLAM.items() if loo > 0 or dlib_bin > 0]
+             for strength, (loo, dlib_bin, _finish) in MEASURED_FULL_GLAM.items() if loo > 0 or dlib_bin > 0]
     return sorted(found, key=lambda m: (m.leave_one_out, m.dlib_bin), reverse=True)
 
 
