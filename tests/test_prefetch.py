@@ -76,10 +76,17 @@ def test_console_script_writes_what_the_in_process_command_writes(tmp_path, argv
     args = ["protect", str(photo), "-p", "red lipstick", "--engine", "parametric", "-q", *argv_extra]
     subprocess.run([sys.executable, "-c", "from masque.cli import main; main()", *args, "-o",
                     str(tmp_path / "a.png")], check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    with pytest.raises(SystemExit) as exit_info:
-        main([*args, "-o", str(tmp_path / "b.png")])
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # like the subprocess: convolutions round by thread count, and the optimiser amplifies it
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "-o", str(tmp_path / "b.png")])
+    finally:
+        torch.set_num_threads(threads)
     assert not exit_info.value.code
     a, b = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in "ab")
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # threads' summation order may move a pixel by one level
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # summation order may still move a pixel by one level
     sides = [json.loads((tmp_path / f"{n}.png.json").read_text()) for n in "ab"]
     assert [f["box"] for f in sides[0]["faces"]] == [f["box"] for f in sides[1]["faces"]]
