@@ -14,18 +14,11 @@ import pytest
 from PIL import Image
 
 import masque
-from masque.cli import main
+from masque.cli import run
 from masque.engines.auto import choose_engine
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture

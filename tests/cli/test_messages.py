@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from masque.cli import main
+from masque.cli import run as _run
 from masque.hints import weak_protection_hint
 
 COMMANDS = [[], ["protect"], ["check"], ["evaluate"], ["serve"], ["models"], ["models", "list"], ["models", "fetch"],
@@ -48,13 +49,6 @@ def test_max_pixels_flag_default_is_the_library_default(capsys, monkeypatch):
     text = " ".join(_help(["protect"], capsys).replace("│", " ").split())
     assert "--max-pixels" in text and f"[default: {DEFAULT_MAX_PIXELS}]" in text
 
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_face_index_out_of_range_names_the_flag(tmp_path, faces_dir, capsys):

@@ -10,15 +10,7 @@ import shutil
 import pytest
 
 from masque import api
-from masque.cli import main
-
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from masque.cli import run as _run
 
 
 @pytest.fixture(scope="module")

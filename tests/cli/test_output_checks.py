@@ -10,19 +10,12 @@ from pathlib import Path
 import pytest
 
 from masque import api
-from masque.cli import main
+from masque.cli import run
 from masque.errors import InputError
 from masque.io import check_output_path, prepare_output_folder
 
 UNWRITABLE = Path("/sys")  # sysfs: no new files, not even for root (a chmod'ed folder would not stop root)
 
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture

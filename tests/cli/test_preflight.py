@@ -14,19 +14,12 @@ from pathlib import Path
 import pytest
 
 from masque import api
-from masque.cli import main
+from masque.cli import run as _run
 from masque.engines import auto as engine_auto
 from masque.engines import base as engine_base
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture

@@ -15,19 +15,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from masque.cli import main
+from masque.cli import run
 from masque.manifest import MANIFEST_NAME, sha256_bytes
 
 FAST = ["--prompt", "plum lipstick", "--engine", "parametric", "--steps", "2", "--surrogates", "dlib", "--quiet"]
 DATA = Path(__file__).parents[1] / "data"
 
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _records(out: Path) -> list[dict]:

@@ -10,17 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from masque.cli import main
+from masque.cli import run
 
 FAST_DIFFUSION = ["--engine", "diffusion", "--steps", "3", "--surrogates", "tiny-random", "--quiet"]
 
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")

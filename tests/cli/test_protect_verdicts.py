@@ -10,20 +10,13 @@ from pathlib import Path
 from PIL import Image
 
 from masque.batch import BatchSummary, face_counts
-from masque.cli import main
+from masque.cli import run
 from masque.manifest import MANIFEST_NAME
 from masque.pipeline import NOT_PROTECTED, PARTIAL, PROTECTED, UNVERIFIED, status_exit_code
 
 # 1 optimisation step against dlib: lipstick this weak leaves every face recognised (issue 19: even max does)
 WEAK = ["--prompt", "plum lipstick", "--engine", "parametric", "--steps", "1", "--surrogates", "dlib"]
 
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _statuses(sidecars: list[Path]) -> list[str]:

@@ -69,6 +69,15 @@ def main(argv: list[str] | None = None) -> None:
             _skip_exit_collection()
 
 
+def run(argv: list[str]) -> int:
+    """`masque ARGV` in this process, returning its exit status instead of exiting (scripts, notebooks, tests)."""
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
 def _skip_exit_collection() -> None:
     """Move every live object out of the garbage collector's reach before the interpreter exits.
 
