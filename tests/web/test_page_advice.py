@@ -16,19 +16,13 @@ from masque.hints import weak_protection_hint
 from masque.makeup.expected import expected_protection, measured_settings
 from masque.makeup.prompt import STRENGTHS
 from masque.pipeline.verdict import ROLE_MEANINGS, ROLES
-from masque.web.server import ServeConfig, make_server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = make_server("127.0.0.1", 0, ServeConfig(engine="parametric", surrogates=("dlib",), steps=2, quiet=True,
-                                                  tmp_root=tmp_path_factory.mktemp("web")))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=10)
+def server(serve, tmp_path_factory):
+    with serve(engine="parametric", surrogates=("dlib",), steps=2, quiet=True,
+               tmp_root=tmp_path_factory.mktemp("web")) as srv:
+        yield srv
 
 
 def _request(srv, method, path, body=None, headers=None):

@@ -6,7 +6,6 @@ import base64
 import http.client
 import io
 import json
-import threading
 import uuid
 
 import numpy as np
@@ -18,17 +17,10 @@ from masque.web.server import ServeConfig, make_server, parse_multipart
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(serve, tmp_path_factory):
     tmp_root = tmp_path_factory.mktemp("web-tmp")
-    srv = make_server("127.0.0.1", 0, ServeConfig(surrogates=("dlib",), steps=2, tmp_root=tmp_root, quiet=True,
-                                                  max_upload_bytes=4 * 2**20))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv, tmp_root
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=10)
-    assert not thread.is_alive(), "the server thread must stop on shutdown()"
+    with serve(surrogates=("dlib",), steps=2, tmp_root=tmp_root, quiet=True, max_upload_bytes=4 * 2**20) as srv:
+        yield srv, tmp_root
 
 
 def _request(srv, method: str, path: str, body: bytes | None = None, headers: dict | None = None):

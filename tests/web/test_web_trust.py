@@ -7,26 +7,19 @@ import http.client
 import io
 import json
 import re
-import threading
 import uuid
 
 import pytest
 from PIL import Image
 
 from masque.web.progress import ProgressBoard
-from masque.web.server import ServeConfig, make_server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = make_server("127.0.0.1", 0, ServeConfig(engine="parametric", surrogates=("dlib",), steps=2, quiet=True,
-                                                  tmp_root=tmp_path_factory.mktemp("web"), max_pixels=2_000_000))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=10)
+def server(serve, tmp_path_factory):
+    with serve(engine="parametric", surrogates=("dlib",), steps=2, quiet=True,
+               tmp_root=tmp_path_factory.mktemp("web"), max_pixels=2_000_000) as srv:
+        yield srv
 
 
 def _request(srv, method, path, body=None, headers=None):
