@@ -40,10 +40,10 @@ def iou(a, b) -> float:
 
 
 def photos(folders: list[Path]) -> list[Path]:
-    out = []
-    for folder in folders:
-        out += sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    return out
+    """Every image under ``folders`` (recursively), sorted per folder."""
+    from masque.evaluation.datasets import IMAGE_SUFFIXES
+
+    return [p for folder in folders for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def main() -> None:

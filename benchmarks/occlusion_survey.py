@@ -16,16 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from bench_detect import photos  # the same photo list (run as `python benchmarks/occlusion_survey.py`)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"  # ../shared/data beside the clone (DESIGN.md); pass --photos otherwise
-
-
-def photos(folders: list[Path]) -> list[Path]:
-    out = []
-    for folder in folders:
-        out += sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    return out
 
 
 def main() -> None:
