@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stop-margin", type=float, default=None,
                     help="early-stop margin (`ParametricConfig.stop_margin`); negative: never stop early")
     ap.add_argument("--finish-coarse", type=float, default=None, help="band-pass high edge σ (`FinishConfig.coarse`)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a `ParametricConfig` field for every row, dotted for nested ones "
+                         "(e.g. finish_lr=0.6, pairwise.floor=-0.3, finish_shape.coarse=3); repeatable")
     ap.add_argument("--pairs-all", dest="pairs", action="store_const", const="all", help="same as --pairs all")
     ap.add_argument("--models", nargs="*", default=None, help="FR models to use (default: every present one)")
     ap.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=True,
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--faces", type=Path, default=IDENTITIES)
     ap.add_argument("--people", type=int, default=None, help="only the first N identities (alphabetical)")
     ap.add_argument("--sources-per-person", type=int, default=1)
+    ap.add_argument("--only", nargs="*", default=None, metavar="PHOTO",
+                    help="run only these photos (file names), keeping the held-out model the rotation gave them")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep every written photo as KEEP/<strength>_<finish>/<photo>.png (for contact_sheet.py)")
@@ -107,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     sources = [(person, i) for person, photos in crowd.items() for i in range(min(args.sources_per_person,
                                                                                   len(photos)))]
     plan_of = {k: [names[j % len(names)]] if args.rotate else names for j, k in enumerate(sources)}
+    if args.only is not None:
+        plan_of = {(person, i): held for (person, i), held in plan_of.items()
+                   if crowd[person][i].name in args.only}
     print(f"models {names}; faces {len(sources)} ({'rotating held-out' if args.rotate else 'every held-out'}); "
           f"pairs {args.pairs}", flush=True)
     protectors: dict[str, Protector] = {}
@@ -127,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
                     tag += f"-coarse{args.finish_coarse:g}"
                 if args.pairs == "all":
                     tag += "-pairsall"
+                for item in args.overrides:
+                    config = override(config, item)
+                    tag += f"-{item}"
                 faces = []
                 for (person, i), held_names in plan_of.items():
                     photos = crowd[person]
@@ -154,9 +165,11 @@ def main(argv: list[str] | None = None) -> None:
                             "loo": held_out_row(verdict, "held-out", held).verdict == PROTECTED,
                             "dlib_bin": (held_out_row(verdict, "independent").verdict == PROTECTED
                                          if any(m.role == "independent" for m in verdict.models) else None),
+                            "held_out_margin": margin(held_out_row(verdict, "held-out", held)),
                             "white_box": face.engine["white_box"], "status": verdict.status,
                             "face_ssim": face.engine["quality"]["face_ssim"],
                             "ms_ssim": face_box_ms_ssim(original, written, verdict.box),
+                            "finish_used": (face.engine.get("finish") or {}).get("mean_abs"),
                             "iterations": face.engine["iterations"], "seconds": seconds,
                             "engine_seconds": face.engine["seconds"]})
                         print(json.dumps({"strength": strength, "finish": amp, **faces[-1]}), flush=True)
@@ -167,6 +180,30 @@ def main(argv: list[str] | None = None) -> None:
         args.out.write_text(json.dumps(rows, indent=2))
 
 
+def override(config, item: str):
+    """``config`` with one ``FIELD=VALUE`` (dotted for nested dataclasses; VALUE parsed as JSON, else a string)."""
+    key, _, raw = item.partition("=")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    head, _, rest = key.partition(".")
+    if not hasattr(config, head):
+        raise SystemExit(f"--set: {type(config).__name__} has no field {head!r}")
+    return replace(config, **{head: override(getattr(config, head), f"{rest}={raw}") if rest else value})
+
+
+def margin(row) -> float:
+    """How far the judge's closest reference is past its threshold, in units of the threshold's headroom
+    (cosine: (c − t) / (1 − t); l2: (t − d) / t): positive = still recognised; a continuous view of one LOO bit."""
+    values = [v for v in (row.vs_references or {"original": row.vs_original}).values() if v is not None]
+    if not values:
+        return -1.0
+    if row.metric == "cosine":
+        return (max(values) - row.threshold) / max(1.0 - row.threshold, 1e-3)
+    return (row.threshold - min(values)) / max(row.threshold, 1e-3)
+
+
 def summarise(prompt: str, strength: str, finish: float, config, faces: list[dict]) -> dict:
     mean = lambda key: float(np.mean([f[key] for f in faces]))  # noqa: E731
     by_model: dict[str, list[bool]] = {}
@@ -175,7 +212,8 @@ def summarise(prompt: str, strength: str, finish: float, config, faces: list[dic
     dlib_bin = [f["dlib_bin"] for f in faces if f["dlib_bin"] is not None]
     return {"prompt": prompt, "strength": strength, "finish": finish, "steps": config.steps,
             "eot": config.pairwise.eot is not None, "faces_n": len(faces),
-            "loo_psr": mean("loo"), "loo_by_held_out": {k: float(np.mean(v)) for k, v in by_model.items()},
+            "loo_psr": mean("loo"), "held_out_margin": mean("held_out_margin"),
+            "loo_by_held_out": {k: float(np.mean(v)) for k, v in by_model.items()},
             "dlib_bin_psr": float(np.mean(dlib_bin)) if dlib_bin else None, "dlib_bin_n": len(dlib_bin),
             "white_box_all": float(np.mean([all(f["white_box"].values()) for f in faces])),
             "face_ssim": mean("face_ssim"), "ms_ssim": mean("ms_ssim"), "seconds": mean("seconds"),
@@ -184,14 +222,15 @@ def summarise(prompt: str, strength: str, finish: float, config, faces: list[dic
 
 def print_table(rows: list[dict]) -> None:
     print("\n| prompt | strength | finish ε (/255) | steps | LOO PSR | per held-out model | dlib-bin PSR | white-box "
-          "(all surrogates beaten) | face SSIM | MS-SSIM (photo) | s/face |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "(all surrogates beaten) | held-out margin | face SSIM | MS-SSIM (photo) | s/face |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         n = r["faces_n"]
         per = ", ".join(f"{k} {round(100 * v)} %" for k, v in sorted(r["loo_by_held_out"].items()))
         dlib = "n/a" if r["dlib_bin_psr"] is None else f"{100 * r['dlib_bin_psr']:.0f} % ({r['dlib_bin_n']})"
         print(f"| {r['prompt']} | {r['strength']} | {r['finish']:g} | {r['steps']} (mean {r['iterations']:.0f}) | "
               f"{100 * r['loo_psr']:.0f} % ({n}) | {per} | {dlib} | {100 * r['white_box_all']:.0f} % | "
+              f"{r['held_out_margin']:+.3f} | "
               f"{r['face_ssim']:.3f} | {r['ms_ssim']:.4f} | {r['seconds']:.0f} |")
 
 

@@ -152,3 +152,14 @@ def test_white_box_report_agrees_with_similarity_after(face, pair, embedders):
     res = engine.protect(_job(engine, face, pair)[0])
     for m in embedders:
         assert res.details["white_box"][m.name] == (res.similarity_after[m.name] < m.verdict_threshold)
+
+
+def test_usage_reports_how_much_of_the_bound_is_used():
+    """The sidecar's finish usage: ε itself, the largest |Δ| within it, the mean over the support below that; a
+    finish that has not moved uses none of it."""
+    eps = 8 / 255
+    used = _saturated(_support(), eps).usage()
+    assert used["amplitude"] == pytest.approx(8.0, abs=1e-4)
+    assert 0 < used["mean_abs"] <= used["max_abs"] <= 8.0 + BOUND_TOL * 255
+    idle = Finish(_support(), eps).usage()
+    assert idle["mean_abs"] == pytest.approx(0.0, abs=1e-9) and idle["max_abs"] == pytest.approx(0.0, abs=1e-9)

@@ -289,6 +289,8 @@ class ParametricEngine:
             _, out, after, state, best_iteration = chosen
             if state is not None:  # the layer's values and shades as chosen (for the sidecar)
                 layer.load_state_dict(state[0])
+                if finish is not None:
+                    finish.load_state_dict(state[1])
         shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
         details = {
             "engine": self.name,
@@ -298,6 +300,7 @@ class ParametricEngine:
             "quality": quality_report(crop, out, landmarks, work.area, shades),
             "stop_targets": targets,
             "white_box": self.white_box(after),
+            "finish": None if finish is None else finish.usage(),
             "iterations": steps_run,
             "best_iteration": best_iteration,
             "stopped_early": stopped_early,

@@ -98,3 +98,12 @@ class Finish(nn.Module):
         k = self.config.chroma
         colour = torch.einsum("cj,bjhw->bchw", _OPPONENT, chroma)
         return self.amplitude * self.fade * _blur((1 - k) * luma + k * colour, self.fine)
+
+    @torch.no_grad()
+    def usage(self) -> dict[str, float]:
+        """How much of its bound the finish uses (for the sidecar): ε, and the mean and largest |Δ| over its support
+        in 8-bit units."""
+        delta = self().abs().amax(dim=1)
+        inside = self.fade[:, 0] > 0
+        mean = float(delta[inside].mean()) if bool(inside.any()) else 0.0
+        return {"amplitude": self.amplitude * 255.0, "mean_abs": mean * 255.0, "max_abs": float(delta.max()) * 255.0}
