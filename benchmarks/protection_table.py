@@ -9,9 +9,9 @@ model; `FacePipeline`: prepare → engine → paste back → write → judge the
 
 - sources: the first ``--sources-per-person`` photos of each identity with >= 2 photos; pairs (the anchors and the
   references the judges compare with): ``--pairs next`` the next photo of the same person, ``all`` every other photo
-  (several pair photos used together);
+  (several pair photos used together; the default, which every published row used);
 - leave-one-out: the held-out model h judges the written photo (`ModelVerdict` row of role "held-out": protected when
-  it matches neither the original face nor any reference). ``--rotate`` (default) holds out one model per face,
+  it matches none of the references, `ModelVerdict.recognised`). ``--rotate`` (default) holds out one model per face,
   cycling through the present models across faces (so each face is optimised once per setting); ``--no-rotate`` holds
   out every model for every face. PSR per held-out model and overall;
 - dlib-bin: dlib's own pipeline on the written photo, the same verdict rule (independent of every surrogate only in
@@ -89,11 +89,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="override a `ParametricConfig` field for every row, dotted for nested ones "
                          "(e.g. finish_lr=0.6, pairwise.floor=-0.3, finish_shape.coarse=3); repeatable")
-    ap.add_argument("--pairs-all", dest="pairs", action="store_const", const="all", help="same as --pairs all")
     ap.add_argument("--models", nargs="*", default=None, help="FR models to use (default: every present one)")
     ap.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=True,
                     help="hold out one model per face, cycling across faces (default) instead of every model")
-    ap.add_argument("--pairs", choices=("next", "all"), default="next")
+    ap.add_argument("--held-out", nargs="*", default=None, metavar="MODEL",
+                    help="hold out each of these models for every face (instead of the rotation)")
+    # "all" (what every published row used): the judge holds every other photo of the person and recognises the face
+    # when it matches any of them; "next": only the next photo
+    ap.add_argument("--pairs", choices=("next", "all"), default="all")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--faces", type=Path, default=IDENTITIES)
     ap.add_argument("--people", type=int, default=None, help="only the first N identities (alphabetical)")
@@ -112,10 +115,13 @@ def main(argv: list[str] | None = None) -> None:
     sources = [(person, i) for person, photos in crowd.items() for i in range(min(args.sources_per_person,
                                                                                   len(photos)))]
     plan_of = {k: [names[j % len(names)]] if args.rotate else names for j, k in enumerate(sources)}
+    if args.held_out:
+        plan_of = {k: list(args.held_out) for k in sources}
     if args.only is not None:
         plan_of = {(person, i): held for (person, i), held in plan_of.items()
                    if crowd[person][i].name in args.only}
-    print(f"models {names}; faces {len(sources)} ({'rotating held-out' if args.rotate else 'every held-out'}); "
+    print(f"models {names}; faces {len(sources)} (held out: "
+          f"{args.held_out or ('rotating' if args.rotate else 'every model')}); "
           f"pairs {args.pairs}", flush=True)
     protectors: dict[str, Protector] = {}
     rows, tmp = [], Path(tempfile.mkdtemp(prefix="masque-frontier-"))
@@ -133,8 +139,8 @@ def main(argv: list[str] | None = None) -> None:
                 if args.finish_coarse is not None:
                     config = replace(config, finish_shape=replace(config.finish_shape, coarse=args.finish_coarse))
                     tag += f"-coarse{args.finish_coarse:g}"
-                if args.pairs == "all":
-                    tag += "-pairsall"
+                if args.pairs == "next":
+                    tag += "-pairnext"
                 for item in args.overrides:
                     config = override(config, item)
                     tag += f"-{item}"

@@ -81,6 +81,19 @@ def test_default_objective_is_unchanged_mean_cosine(tiny):
     assert torch.allclose(res.loss, expected) and res.per_model["tiny-random"] == pytest.approx(float(expected))
 
 
+def test_the_closest_anchor_can_weigh_extra_as_the_verdict_judges(tiny):
+    """``worst`` is the cosine to the closest anchor (a judge matching any reference recognises the face);
+    ``worst_anchor`` w mixes it into the loss: (1 - w) · mean + w · max, the same as the mean for one anchor."""
+    x, a = _crop(0), [_crop(1), _crop(2)]
+    with torch.no_grad():
+        cos = (tiny(x) @ tiny(torch.cat(a)).T)[0]
+    res = pairwise_loss([tiny], x, a, config=PairwiseConfig(worst_anchor=0.5))
+    assert res.worst["tiny-random"] == pytest.approx(float(cos.max()), abs=1e-6)
+    assert float(res.loss) == pytest.approx(0.5 * float(cos.mean()) + 0.5 * float(cos.max()), abs=1e-6)
+    one = pairwise_loss([tiny], x, a[:1], config=PairwiseConfig(worst_anchor=0.5))
+    assert float(one.loss) == pytest.approx(float(cos[0]), abs=1e-6)
+
+
 def test_source_repulsion_adds_weighted_cosine_to_the_source(tiny):
     x, a, s = _crop(0), [_crop(1)], _crop(3)
     base = pairwise_loss([tiny], x, a).loss

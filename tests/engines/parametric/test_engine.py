@@ -9,7 +9,7 @@ from skimage.draw import polygon
 
 from masque.embedders import create_embedder
 from masque.engines import create_engine
-from masque.engines.parametric import ParametricConfig, ParametricEngine, bounds_for
+from masque.engines.parametric import STRENGTH_PRESETS, ParametricConfig, ParametricEngine, bounds_for
 from masque.errors import InputError
 from masque.faces.regions import RegionMasker
 from masque.makeup import resolve_plan
@@ -142,3 +142,17 @@ def test_the_plan_is_resolved_at_the_configured_strength_and_gives_the_regions(e
     assert eng.plan("full glam").strength == "bold"
     assert eng.plan("full glam").regions == ("lips", "eyes", "brows", "cheeks", "skin")
     assert eng.plan("red lipstick").regions == ("lips",)
+
+
+def test_early_stop_waits_for_the_minimum_steps(face, pair, embedders):
+    """Targets above any cosine (a negative stop margin) count every surrogate as past from the first step, so the run
+    stops as soon as it may: after ``min_steps``; `max` waits for its preset's minimum (capped by the steps)."""
+    res, _ = _run(face, pair, embedders, "pink blush", steps=8, min_steps=3, stop_threshold="auto", stop_margin=-10)
+    assert res.details["iterations"] == 3 and res.details["stopped_early"]
+    res, _ = _run(face, pair, embedders, "pink blush", strength="max", steps=8, stop_threshold="auto",
+                  stop_margin=-10)
+    assert res.details["iterations"] == 8 and not res.details["stopped_early"]
+    preset = STRENGTH_PRESETS["max"]
+    assert 1 < preset.min_steps <= preset.steps
+    assert ParametricConfig(strength="max").resolved().min_steps == preset.min_steps
+    assert ParametricConfig(strength="max", steps=5).resolved().min_steps == 5
