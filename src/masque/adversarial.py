@@ -40,6 +40,8 @@ class PairwiseLoss:
     per_model: dict[str, float]
     # each model's cosine to its closest anchor (the verdict's rule: matching any reference photo is recognition)
     worst: dict[str, float] = field(default_factory=dict)
+    # each model's own term (the loss is their mean): what per-model gradient balancing differentiates one by one
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 AnchorEmbeddings = Mapping[str, torch.Tensor]
@@ -270,4 +272,5 @@ def pairwise_loss(
             term = term + config.source_weight * (_calibrate(src, model, config.floor) if config.calibrated
                                                   else src).mean()
         terms.append(term.to(protected.device))
-    return PairwiseLoss(loss=torch.stack(terms).mean(), per_model=per_model, worst=worst)
+    return PairwiseLoss(loss=torch.stack(terms).mean(), per_model=per_model, worst=worst,
+                        terms={model.name: t for model, t in zip(embedders, terms, strict=True)})

@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage.draw import polygon
 
+from masque.adversarial import PairwiseLoss
 from masque.embedders import create_embedder
 from masque.engines import create_engine
 from masque.engines.parametric import STRENGTH_PRESETS, ParametricConfig, ParametricEngine, bounds_for
@@ -156,3 +157,25 @@ def test_early_stop_waits_for_the_minimum_steps(face, pair, embedders):
     assert 1 < preset.min_steps <= preset.steps
     assert ParametricConfig(strength="max").resolved().min_steps == preset.min_steps
     assert ParametricConfig(strength="max", steps=5).resolved().min_steps == 5
+
+
+def test_gradient_balancing_gives_every_surrogate_a_unit_share(embedders):
+    """Each model's image gradient counts with unit norm, so a model whose loss is 1000x steeper does not drown the
+    other; a model already past its stop target counts `balance_done`."""
+    engine = ParametricEngine(embedders, ParametricConfig(balance="gradient", balance_done=0.25))
+    image = torch.rand(1, 3, 8, 8, requires_grad=True)
+    wa, wb = torch.randn(1, 3, 8, 8), torch.randn(1, 3, 8, 8)
+    adv = PairwiseLoss(loss=torch.zeros(()), per_model={"a": 0.9, "b": 0.9}, worst={"a": 0.9, "b": 0.1},
+                       terms={"a": (image * wa).sum(), "b": 1000 * (image * wb).sum()})
+    got = engine._balanced_gradient(adv, image, {"a": 0.5, "b": 0.5})
+    want = wa / wa.norm() + 0.25 * wb / wb.norm()
+    assert torch.allclose(got, want, atol=1e-6)
+    with pytest.raises(InputError, match="balance"):
+        ParametricConfig(balance="max")
+    assert ParametricConfig(strength="max").resolved().balance == STRENGTH_PRESETS["max"].balance
+
+
+def test_a_balanced_run_lowers_the_similarity(face, pair, embedders):
+    res, _ = _run(face, pair, embedders, "full glam", strength="max", steps=6, balance="gradient")
+    assert res.similarity_after["tiny-random"] < res.similarity_before["tiny-random"]
+    assert res.details["settings"]["balance"] == "gradient"
