@@ -222,20 +222,23 @@ def summarise(prompt: str, strength: str, finish: float, config, faces: list[dic
             "loo_by_held_out": {k: float(np.mean(v)) for k, v in by_model.items()},
             "dlib_bin_psr": float(np.mean(dlib_bin)) if dlib_bin else None, "dlib_bin_n": len(dlib_bin),
             "white_box_all": float(np.mean([all(f["white_box"].values()) for f in faces])),
+            "protected": float(np.mean([f["status"] == "protected" for f in faces])),  # no judge matches at all
             "face_ssim": mean("face_ssim"), "ms_ssim": mean("ms_ssim"), "seconds": mean("seconds"),
             "engine_seconds": mean("engine_seconds"), "iterations": mean("iterations"), "faces": faces}
 
 
 def print_table(rows: list[dict]) -> None:
     print("\n| prompt | strength | finish ε (/255) | steps | LOO PSR | per held-out model | dlib-bin PSR | white-box "
-          "(all surrogates beaten) | held-out margin | face SSIM | MS-SSIM (photo) | s/face |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "(all surrogates beaten) | protected (no judge matches) "
+          "| held-out margin | face SSIM | MS-SSIM (photo) | s/face |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         n = r["faces_n"]
         per = ", ".join(f"{k} {round(100 * v)} %" for k, v in sorted(r["loo_by_held_out"].items()))
         dlib = "n/a" if r["dlib_bin_psr"] is None else f"{100 * r['dlib_bin_psr']:.0f} % ({r['dlib_bin_n']})"
         print(f"| {r['prompt']} | {r['strength']} | {r['finish']:g} | {r['steps']} (mean {r['iterations']:.0f}) | "
               f"{100 * r['loo_psr']:.0f} % ({n}) | {per} | {dlib} | {100 * r['white_box_all']:.0f} % | "
+              f"{100 * r['protected']:.0f} % | "
               f"{r['held_out_margin']:+.3f} | "
               f"{r['face_ssim']:.3f} | {r['ms_ssim']:.4f} | {r['seconds']:.0f} |")
 
