@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import threading
 
 import pytest
@@ -29,3 +30,15 @@ def serve():
         assert not thread.is_alive(), "the server thread must stop on shutdown()"
 
     return start
+
+
+def http_request(srv, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+                 ) -> tuple[int, str, bytes]:
+    """One request to a `serve` server: (status, Content-Type, body)."""
+    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=300)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        res = conn.getresponse()
+        return res.status, res.getheader("Content-Type", ""), res.read()
+    finally:
+        conn.close()

@@ -4,7 +4,6 @@ progress message does not claim a queue."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import uuid
@@ -17,6 +16,8 @@ from masque.makeup.expected import expected_protection, measured_settings
 from masque.makeup.prompt import STRENGTHS
 from masque.pipeline.verdict import ROLE_MEANINGS, ROLES
 
+from .conftest import http_request
+
 
 @pytest.fixture(scope="module")
 def server(serve, tmp_path_factory):
@@ -26,13 +27,8 @@ def server(serve, tmp_path_factory):
 
 
 def _request(srv, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=300)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        res = conn.getresponse()
-        return res.status, res.read()
-    finally:
-        conn.close()
+    status, _, answer = http_request(srv, method, path, body, headers)
+    return status, answer
 
 
 def _post(srv, fields: dict[str, str], files: dict[str, tuple[str, bytes]]):

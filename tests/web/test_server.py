@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import http.client
 import io
 import json
 import uuid
@@ -15,6 +14,8 @@ from PIL import Image
 from masque.errors import InputError
 from masque.web.server import ServeConfig, make_server, parse_multipart
 
+from .conftest import http_request
+
 
 @pytest.fixture(scope="module")
 def server(serve, tmp_path_factory):
@@ -23,14 +24,7 @@ def server(serve, tmp_path_factory):
         yield srv, tmp_root
 
 
-def _request(srv, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=120)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        res = conn.getresponse()
-        return res.status, res.getheader("Content-Type", ""), res.read()
-    finally:
-        conn.close()
+_request = http_request
 
 
 def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:

@@ -3,7 +3,6 @@ errors worded for a person on the page, the face-finder choice, numbered faces i
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import re
@@ -14,6 +13,8 @@ from PIL import Image
 
 from masque.web.progress import ProgressBoard
 
+from .conftest import http_request
+
 
 @pytest.fixture(scope="module")
 def server(serve, tmp_path_factory):
@@ -23,13 +24,8 @@ def server(serve, tmp_path_factory):
 
 
 def _request(srv, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=300)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        res = conn.getresponse()
-        return res.status, res.read()
-    finally:
-        conn.close()
+    status, _, answer = http_request(srv, method, path, body, headers)
+    return status, answer
 
 
 def _form(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
