@@ -1,9 +1,11 @@
 """`masque protect --until-protected` on the shared identities: how many faces hold within the cap, at which levels.
 
     python benchmarks/bench_until_protected.py --out /tmp/until               # "full glam", natural -> max
+    python benchmarks/bench_until_protected.py --out /tmp/until --sources-per-person 2   # the frontier's 10 faces
     python benchmarks/bench_until_protected.py --prompt "full glam" --strength subtle --max-strength bold -- --steps 30
 
-For each person of ``../shared/data/identities`` (sorted) the first photo is protected with the second as ``--pair``,
+For each person of ``../shared/data/identities`` (sorted) the first photo is protected with the second as ``--pair``
+(with ``--sources-per-person N``: each of the first N photos, with the person's next photo as ``--pair``),
 one fresh `masque protect` process each (the command a person runs), with every present FR model: without
 ``--surrogates`` escalation holds one out by its rule (`masque.pipeline.escalate.held_out_model`) and dlib-bin judges
 the written file. Printed per face: the levels tried with the status at each, the level reached, the command's wall
@@ -25,13 +27,15 @@ IDENTITIES = ROOT.parent / "shared" / "data" / "identities"
 MASQUE = [sys.executable, "-c", "from masque.cli import main; main()"]
 
 
-def people(folder: Path) -> list[tuple[str, Path, Path]]:
-    """(name, source, pair): each person's first two photos in name order."""
+def people(folder: Path, per_person: int = 1) -> list[tuple[str, Path, Path]]:
+    """(name, source, pair): each person's first ``per_person`` photos in name order, each with the next photo (the
+    first one for the last) as its pair."""
     out = []
     for person in sorted(p for p in folder.iterdir() if p.is_dir()):
         photos = sorted(p for p in person.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         if len(photos) >= 2:
-            out.append((person.name, photos[0], photos[1]))
+            out += [(person.name, photos[i], photos[(i + 1) % len(photos)])
+                    for i in range(min(per_person, len(photos)))]
     return out
 
 
@@ -42,12 +46,13 @@ def main() -> None:
     ap.add_argument("--prompt", default="full glam")
     ap.add_argument("--strength", default="natural")
     ap.add_argument("--max-strength", default="max")
+    ap.add_argument("--sources-per-person", type=int, default=1, help="protect each person's first N photos")
     ap.add_argument("extra", nargs="*", help="arguments for `masque protect` (after --)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows, held = [], 0
-    for name, source, pair in people(args.identities):
-        target = args.out / f"{name}.protected{source.suffix}"
+    for name, source, pair in people(args.identities, args.sources_per_person):
+        target = args.out / f"{name}.{source.stem}.protected{source.suffix}"
         argv = [*MASQUE, "protect", str(source), "--pair", str(pair), "-p", args.prompt, "--engine", "parametric",
                 "--until-protected", "--strength", args.strength, "--max-strength", args.max_strength,
                 "--out", str(target), "--overwrite", "--quiet", *args.extra]
@@ -63,7 +68,7 @@ def main() -> None:
             steps = " -> ".join(f"{s['strength']}: {s['status']}" for s in face["escalation"])
             held += face["status"] == "protected"
             rows.append(face["status"])
-            print(f"{name} face {face['index']}: {steps} | reached {face['strength_reached']}"
+            print(f"{name} {source.name} face {face['index']}: {steps} | reached {face['strength_reached']}"
                   f"{' (cap)' if face['cap_reached'] else ''} | final {face['status']}, still matched by "
                   f"{face['verdict']['still_matched_by']} | {wall:.1f} s wall, engine {t.get('engine', 0):.1f} s, "
                   f"judge {t.get('judge', 0):.1f} s, load {t.get('load', 0):.1f} s")

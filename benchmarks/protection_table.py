@@ -196,7 +196,12 @@ def override(config, item: str):
     head, _, rest = key.partition(".")
     if not hasattr(config, head):
         raise SystemExit(f"--set: {type(config).__name__} has no field {head!r}")
-    return replace(config, **{head: override(getattr(config, head), f"{rest}={raw}") if rest else value})
+    current = getattr(config, head)
+    if current is None and rest and head == "eot":  # the engine's default EOT, before it is resolved
+        from masque.engines.parametric.engine import FINISH_EOT
+
+        current = FINISH_EOT
+    return replace(config, **{head: override(current, f"{rest}={raw}") if rest else value})
 
 
 def margin(row) -> float:
