@@ -10,6 +10,8 @@ photos done now and those finished earlier, and names every face that is not pro
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,9 +86,13 @@ def run_batch(spec, photos: list[Path], pairs: Sequence[Path], pairs_of, out: Pa
     progress = _Progress(len(units), quiet)
     summary = None
     try:
-        with progress:
+        with progress, _CtrlC() as ctrl_c:
+            def advance(key: str, status: str, why: str | None) -> None:
+                progress.advance(key, status, why)
+                ctrl_c.check()
+
             summary = run_protect_batch(spec, units, folder, executor=runner, skip_existing=skip_existing,
-                                        overwrite=overwrite, on_outcome=progress.advance)
+                                        overwrite=overwrite, on_outcome=advance)
     except KeyboardInterrupt:
         err.print(f"Interrupted after {progress.count} of {len(units)} photo(s); run the same command again to "
                   "finish the rest.")
@@ -96,6 +102,30 @@ def run_batch(spec, photos: list[Path], pairs: Sequence[Path], pairs_of, out: Pa
     for line in summary.lines(finished=not quiet):
         err.print(line, markup=False, highlight=False, soft_wrap=True)
     return summary.exit_status(require_protected)
+
+
+class _CtrlC:
+    """Ctrl-C stops the batch even when its KeyboardInterrupt is lost inside a photo: Python delivers it wherever
+    the interpreter happens to be, and one raised inside a finaliser (``__del__``, a weakref or GC callback) is
+    printed and dropped. The press is remembered, and ``check()`` (after each photo is recorded) raises it again."""
+
+    def __enter__(self):
+        self.pressed, self._previous = False, None
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def _press(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Progress:
