@@ -22,21 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-IDENTITIES = ROOT.parent / "shared" / "data" / "identities"
+from protection_table import IDENTITIES, sources_with_next
+
 MASQUE = [sys.executable, "-c", "from masque.cli import main; main()"]
-
-
-def people(folder: Path, per_person: int = 1) -> list[tuple[str, Path, Path]]:
-    """(name, source, pair): each person's first ``per_person`` photos in name order, each with the next photo (the
-    first one for the last) as its pair."""
-    out = []
-    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
-        photos = sorted(p for p in person.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        if len(photos) >= 2:
-            out += [(person.name, photos[i], photos[(i + 1) % len(photos)])
-                    for i in range(min(per_person, len(photos)))]
-    return out
 
 
 def main() -> None:
@@ -51,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows, held = [], 0
-    for name, source, pair in people(args.identities, args.sources_per_person):
+    for name, source, pair in sources_with_next(args.identities, args.sources_per_person):
         target = args.out / f"{name}.{source.stem}.protected{source.suffix}"
         argv = [*MASQUE, "protect", str(source), "--pair", str(pair), "-p", args.prompt, "--engine", "parametric",
                 "--until-protected", "--strength", args.strength, "--max-strength", args.max_strength,

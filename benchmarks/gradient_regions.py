@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from protection_table import IDENTITIES, people
+from protection_table import IDENTITIES, sources_with_next
 
 PARTS = ("finish", "openings", "brows", "elsewhere")
 
@@ -63,29 +63,28 @@ def main() -> None:
         return align_face(rgb, faces[0], template)
 
     shares: dict[str, list[np.ndarray]] = {m.name: [] for m in models}
-    for person, photos in people(args.identities, None).items():
-        for i in range(min(args.sources_per_person, len(photos))):
-            face, pair = aligned(photos[i]), aligned(photos[(i + 1) % len(photos)])
-            crop, anchor = crop_to_tensor(face.crop), crop_to_tensor(pair.crop)
-            mask = torch.from_numpy(RegionMasker()(face, plan.regions))[None, None].float()
-            canvas = _Canvas.of(crop, mask, np.asarray(face.landmarks68, np.float64), crop.shape[-1])
-            layer = CosmeticLayer(canvas.crop, canvas.landmarks, plan)
-            finish = finish_support(canvas, layer)[0, 0] > 0
-            openings = torch.from_numpy(forbidden_mask(canvas.landmarks, tuple(crop.shape[-2:])))
-            brows = torch.from_numpy(layer.geo.regions.brows()) > 0
-            parts = (finish, openings & ~finish, brows & ~finish & ~openings, ~(finish | openings | brows))
-            row = []
-            for model in models:
-                x = crop.clone().requires_grad_()
-                with torch.no_grad():
-                    target = model(anchor)
-                (model(x) @ target.T).sum().backward()
-                energy = (x.grad[0] ** 2).sum(0)
-                share = np.array([float(energy[p].sum()) for p in parts]) / max(float(energy.sum()), 1e-30)
-                shares[model.name].append(share)
-                row.append(f"{model.name} " + "/".join(f"{v:.2f}" for v in share))
-            print(f"{person}/{photos[i].name} (finish covers {float(finish.float().mean()):.0%} of the crop): "
-                  + "; ".join(row), flush=True)
+    for person, source, pair_photo in sources_with_next(args.identities, args.sources_per_person):
+        face, pair = aligned(source), aligned(pair_photo)
+        crop, anchor = crop_to_tensor(face.crop), crop_to_tensor(pair.crop)
+        mask = torch.from_numpy(RegionMasker()(face, plan.regions))[None, None].float()
+        canvas = _Canvas.of(crop, mask, np.asarray(face.landmarks68, np.float64), crop.shape[-1])
+        layer = CosmeticLayer(canvas.crop, canvas.landmarks, plan)
+        finish = finish_support(canvas, layer)[0, 0] > 0
+        openings = torch.from_numpy(forbidden_mask(canvas.landmarks, tuple(crop.shape[-2:])))
+        brows = torch.from_numpy(layer.geo.regions.brows()) > 0
+        parts = (finish, openings & ~finish, brows & ~finish & ~openings, ~(finish | openings | brows))
+        row = []
+        for model in models:
+            x = crop.clone().requires_grad_()
+            with torch.no_grad():
+                target = model(anchor)
+            (model(x) @ target.T).sum().backward()
+            energy = (x.grad[0] ** 2).sum(0)
+            share = np.array([float(energy[p].sum()) for p in parts]) / max(float(energy.sum()), 1e-30)
+            shares[model.name].append(share)
+            row.append(f"{model.name} " + "/".join(f"{v:.2f}" for v in share))
+        print(f"{person}/{source.name} (finish covers {float(finish.float().mean()):.0%} of the crop): "
+              + "; ".join(row), flush=True)
     print(f"mean share of |grad cos|^2 ({' / '.join(PARTS)}), {args.prompt!r} at {args.strength}:")
     for name, rows in shares.items():
         mean = np.mean(rows, axis=0)

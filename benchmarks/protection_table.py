@@ -54,6 +54,13 @@ def people(root: Path, limit: int | None) -> dict[str, list[Path]]:
     return dict(list(out.items())[:limit])
 
 
+def sources_with_next(root: Path, per_person: int) -> list[tuple[str, Path, Path]]:
+    """(person, source, pair): each person's first ``per_person`` photos, each with the person's next photo (the
+    first one for the last) as its pair, as ``--pairs next`` uses them."""
+    return [(person, photos[i], photos[(i + 1) % len(photos)]) for person, photos in people(root, None).items()
+            for i in range(min(per_person, len(photos)))]
+
+
 def face_box_ms_ssim(original: np.ndarray, written: np.ndarray, box) -> float:
     from masque.engines.parametric.quality import ms_ssim
 
