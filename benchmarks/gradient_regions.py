@@ -44,29 +44,20 @@ def main() -> None:
     from masque.engines.parametric.engine import ParametricConfig, _Canvas, finish_support
     from masque.engines.parametric.geometry import forbidden_mask
     from masque.engines.parametric.makeup import CosmeticLayer
-    from masque.faces.align import align_face, crop_to_tensor
-    from masque.faces.detect import detect_faces
+    from masque.evaluation.faces import detect_and_align
     from masque.faces.regions import RegionMasker
-    from masque.faces.templates import generation_template
-    from masque.io import read_image
 
     config = ParametricConfig(strength=args.strength)
     plan = parametric_plan(args.prompt, config=config)
     models = [create_embedder(n) for n in present_embedders()]
-    template = generation_template(config.crop_size)
-
-    def aligned(path: Path):
-        rgb = read_image(path).rgb
-        faces = detect_faces(rgb)
-        if not faces:
-            raise SystemExit(f"{path}: no face found")
-        return align_face(rgb, faces[0], template)
+    masker = RegionMasker()
 
     shares: dict[str, list[np.ndarray]] = {m.name: [] for m in models}
     for person, source, pair_photo in sources_with_next(args.identities, args.sources_per_person):
-        face, pair = aligned(source), aligned(pair_photo)
-        crop, anchor = crop_to_tensor(face.crop), crop_to_tensor(pair.crop)
-        mask = torch.from_numpy(RegionMasker()(face, plan.regions))[None, None].float()
+        source_crop = detect_and_align(source, config.crop_size)
+        face = source_crop.aligned()
+        crop, anchor = source_crop.tensor(), detect_and_align(pair_photo, config.crop_size).tensor()
+        mask = torch.from_numpy(masker(face, plan.regions))[None, None].float()
         canvas = _Canvas.of(crop, mask, np.asarray(face.landmarks68, np.float64), crop.shape[-1])
         layer = CosmeticLayer(canvas.crop, canvas.landmarks, plan)
         finish = finish_support(canvas, layer)[0, 0] > 0
