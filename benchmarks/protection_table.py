@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
                             "held_out_margin": margin(held_out_row(verdict, "held-out", held)),
                             "white_box": face.engine["white_box"], "status": verdict.status,
                             "face_ssim": face.engine["quality"]["face_ssim"],
+                            # the look without the shape: the output moved back by its known motion
+                            "texture_ssim": face.engine["quality"].get("texture_ssim",
+                                                                       face.engine["quality"]["face_ssim"]),
+                            "reshape": face.engine.get("reshape"),
                             "ms_ssim": face_box_ms_ssim(original, written, verdict.box),
                             "finish_used": (face.engine.get("finish") or {}).get("mean_abs"),
                             "iterations": face.engine["iterations"], "seconds": seconds,
@@ -235,7 +239,10 @@ def summarise(prompt: str, strength: str, finish: float, config, faces: list[dic
             "dlib_bin_psr": float(np.mean(dlib_bin)) if dlib_bin else None, "dlib_bin_n": len(dlib_bin),
             "white_box_all": float(np.mean([all(f["white_box"].values()) for f in faces])),
             "protected": float(np.mean([f["status"] == "protected" for f in faces])),  # no judge matches at all
-            "face_ssim": mean("face_ssim"), "ms_ssim": mean("ms_ssim"), "seconds": mean("seconds"),
+            "face_ssim": mean("face_ssim"), "texture_ssim": mean("texture_ssim"), "ms_ssim": mean("ms_ssim"),
+            "reshape": config.reshape, "reshape_iod_pct_max": max(
+                ((f["reshape"] or {}).get("max_landmark_iod_pct", 0.0) for f in faces), default=0.0),
+            "seconds": mean("seconds"),
             "engine_seconds": mean("engine_seconds"), "iterations": mean("iterations"), "faces": faces}
 
 

@@ -86,3 +86,17 @@ def escalation_line(index: int, escalation: Mapping, has_pair: bool = False,
         nxt = ("add another photo of you with `--pair`" if audience == "cli" else "add another photo of you") \
             if not has_pair else "see the advice above"
     return f"face {index}: not protected at the cap {level} ({tried}); next: {nxt}."
+
+
+def reshape_line(index: int, reshape: Mapping, quality: Mapping) -> str:
+    """How far the reshape moved face ``index`` (the engine's ``details["reshape"]``), in words a user can check."""
+    if not reshape.get("max_px"):
+        return f"face {index} reshape: none used (up to {reshape.get('amplitude_px', 0):g} px allowed)"
+    used = ", ".join(f"{name.replace('_', ' ')} {value:.0%}" for name, value in reshape.get("retouch", {}).items()
+                     if value > 0.005)
+    eyes = reshape.get("eye_area_change_pct") or []
+    texture = f"; texture SSIM {quality['texture_ssim']:.3f} (shape set aside)" if "texture_ssim" in quality else ""
+    return (f"face {index} reshape: landmarks moved up to {reshape['max_landmark_px']:.2f} px of the crop "
+            f"({reshape['max_landmark_iod_pct']:.1f} % of the eye distance)"
+            + (f"; eye openings {', '.join(f'{e:+.1f} %' for e in eyes)}" if eyes else "")
+            + (f"; retouch: {used}" if used else "") + texture)

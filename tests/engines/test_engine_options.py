@@ -39,3 +39,16 @@ def test_the_parametric_mapper_takes_levels_only():
 def test_the_default_device_is_decided_in_one_place():
     assert default_device("cuda:1") == "cuda:1"
     assert default_device(None) in ("cpu", "cuda")
+
+
+def test_reshape_is_a_parametric_knob_the_diffusion_engine_refuses():
+    from masque.engines.parametric import STRENGTH_PRESETS
+
+    cfg = engine_kwargs("parametric", EngineOptions(strength="bold", reshape=0.0))["config"]
+    assert cfg.resolved().reshape == 0.0  # 0 turns it off whatever the level's preset
+    preset = engine_kwargs("parametric", EngineOptions(strength="bold"))["config"].resolved().reshape
+    assert preset == pytest.approx(STRENGTH_PRESETS["bold"].reshape, abs=1e-12)
+    with pytest.raises(InputError, match="`reshape` must lie in"):
+        engine_kwargs("parametric", EngineOptions(reshape=9.0))
+    with pytest.raises(InputError, match="`--reshape` does not apply to the diffusion engine"):
+        engine_kwargs("diffusion", EngineOptions(reshape=1.0))

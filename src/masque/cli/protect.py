@@ -60,6 +60,10 @@ def protect(
     inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
                                                        "(the paper's, ~10x slower) | negative-prompt (cheapest, "
                                                        "approximate).")] = None,
+    reshape: Annotated[float | None, typer.Option(
+        metavar="PX", help="(parametric) How far the retouch-like reshape may move the face, in px of a 256-px face "
+                           "crop (about 1.4 % of the eye distance a px; eyes only grow, brows only lift, mouth corners "
+                           "stay; default: the strength's preset; 0 = makeup and finish only).", min=0)] = None,
     eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
                                            "transformation) so protection survives re-encoding; slower.")] = False,
     until_protected: Annotated[bool, typer.Option(
@@ -167,7 +171,7 @@ def protect(
         raise InputError("`--max-strength` caps `--until-protected`; add `--until-protected` or drop it.")
     knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
                           source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
-                          strength=strength, mask_fusion=mask_fusion, inversion=inversion)
+                          strength=strength, mask_fusion=mask_fusion, inversion=inversion, reshape=reshape)
     try:
         engine_options = engine_kwargs(choice.name, knobs)
     except InputError as exc:
@@ -330,3 +334,7 @@ def _summary(console, report) -> None:
         if q:
             console.print(f"face {f.index} look: face SSIM {q['face_ssim']:.3f}, PSNR {q['face_psnr']:.1f} dB, "
                           f"high-frequency energy {q['hf_energy']:.2f}")
+        if f.engine.get("reshape"):
+            from ..hints import reshape_line
+
+            console.print(reshape_line(f.index, f.engine["reshape"], q or {}), markup=False, highlight=False)

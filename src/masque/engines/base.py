@@ -72,6 +72,18 @@ class FaceJob:
                 self.anchor_embeddings.items()}
 
 
+@dataclass(frozen=True)
+class Reshaped:
+    """What a result that moves pixels carries for the paste-back, which warps the photo itself at full resolution
+    (pasting the moved crop's difference instead would ghost every edge): ``texture`` the protected crop before the
+    warp, ``motion`` (1, 2, S, S) where each crop pixel's content moves (crop px, x then y), ``region`` (1, 1, S, S)
+    where the warp applies (exactly nothing moves outside it)."""
+
+    texture: torch.Tensor
+    motion: torch.Tensor
+    region: torch.Tensor
+
+
 @dataclass
 class ProtectResult:
     """``image``: protected crop (1, 3, S, S) in [0, 1]; ``trace``: the engine's model calls; ``details``: engine-
@@ -83,6 +95,12 @@ class ProtectResult:
     details: dict = field(default_factory=dict)
     similarity_before: dict[str, float] = field(default_factory=dict)
     similarity_after: dict[str, float] = field(default_factory=dict)
+    reshaped: Reshaped | None = None  # set by an engine whose result moves pixels (the parametric reshape)
+
+    @property
+    def pasted(self) -> torch.Tensor:
+        """The crop whose difference the paste-back adds (the texture, when the result also moves pixels)."""
+        return self.image if self.reshaped is None else self.reshaped.texture
 
 
 class Engine(Protocol):
@@ -117,6 +135,7 @@ class EngineOptions:
     strength: float | str | None = None  # diffusion: guidance strength; parametric: subtle|natural|bold|max
     mask_fusion: str | None = None
     inversion: str | None = None
+    reshape: float | None = None  # parametric: the reshape's amplitude (px at a 256² crop; 0 = none)
 
     def refuse(self, engine: str, *flags: str) -> None:
         """One-line error for the first of ``flags`` (attribute names) that is set but unused by ``engine``."""

@@ -41,8 +41,13 @@ def paste_back(
     aligned: AlignedFace,
     protected_crop: np.ndarray,
     mask: np.ndarray,
+    motion: np.ndarray | None = None,
+    region: np.ndarray | None = None,
 ) -> np.ndarray:
-    """uint8 (H, W, 3) photo with the protected crop pasted inside the mask; bit-identical where its warp is 0."""
+    """uint8 (H, W, 3) photo with the protected crop pasted inside the mask; bit-identical where its warp is 0.
+
+    ``motion`` (2, S, S), crop px, and ``region`` (S, S): a result that also moves pixels (`warp_photo`); then
+    ``protected_crop`` is its texture before the move."""
     # 1. check inputs
     original = check_rgb(original, "original")
     s = aligned.crop.shape[:2]
@@ -72,10 +77,45 @@ def paste_back(
     # 3. blend only where the mask is non-zero; every other pixel is copied unchanged
     x0, y0, x1, y1 = box
     out = original.copy()
-    region = out[y0:y1, x0:x1]
+    region_mask, region = region, out[y0:y1, x0:x1]
     inside = m > 0
     base = region[inside].astype(np.float64)
     mi = m[inside][:, None]
     blended = base + mi * w[inside]  # the mask's soft edge weighs the edit
     region[inside] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out if motion is None else warp_photo(out, aligned, motion, region_mask, box)
+
+
+def warp_photo(photo: np.ndarray, aligned: AlignedFace, motion: np.ndarray, region: np.ndarray | None,
+               box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Move the photo's own pixels by a crop-space ``motion`` (2, S, S; where each crop pixel's content goes, in crop
+    px), at the photo's full resolution: out(p) = photo(p − A⁻¹ m(M p)) with M = ``aligned.matrix`` (A its linear
+    part), cubic-spline sampled (sharper than bilinear at sub-pixel shifts). Only pixels whose crop position lies in
+    ``region`` (S, S; where the motion may be non-zero, bilinear) change; every other pixel is copied unchanged."""
+    from scipy.ndimage import map_coordinates
+
+    s = aligned.crop.shape[:2]
+    motion = np.asarray(motion, np.float64)
+    if motion.shape != (2, *s) or not np.isfinite(motion).all():
+        raise InputError(f"`motion` must be a finite float array of shape (2, {s[0]}, {s[1]}); got {motion.shape}.")
+    region = (np.abs(motion).sum(0) > 0).astype(np.float64) if region is None else np.asarray(region, np.float64)
+    x0, y0, x1, y1 = box or footprint(aligned.matrix, s, photo.shape[:2], margin=2)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    m = aligned.matrix
+    cx, cy = m[0, 0] * xs + m[0, 1] * ys + m[0, 2], m[1, 0] * xs + m[1, 1] * ys + m[1, 2]  # crop coordinates
+    inside = map_coordinates(region, [cy, cx], order=1, mode="constant", cval=0.0) > 0
+    if not inside.any():
+        return photo
+    mx, my = (map_coordinates(c, [cy[inside], cx[inside]], order=1, mode="constant", cval=0.0) for c in motion)
+    inv = np.linalg.inv(m[:2, :2])  # crop px -> photo px
+    px, py = xs[inside] - (inv[0, 0] * mx + inv[0, 1] * my), ys[inside] - (inv[1, 0] * mx + inv[1, 1] * my)
+    pad = int(np.ceil(max(np.abs(xs[inside] - px).max(), np.abs(ys[inside] - py).max()))) + 4
+    h, w = photo.shape[:2]
+    sy0, sy1, sx0, sx1 = max(y0 - pad, 0), min(y1 + pad, h), max(x0 - pad, 0), min(x1 + pad, w)
+    source = photo[sy0:sy1, sx0:sx1].astype(np.float64)  # spline prefiltering on the face's neighbourhood only
+    moved = np.stack([map_coordinates(source[..., c], [py - sy0, px - sx0], order=3, mode="nearest")
+                      for c in range(photo.shape[2])], -1)
+    out = photo.copy()
+    view = out[y0:y1, x0:x1]
+    view[inside] = np.clip(np.rint(moved), 0, 255).astype(np.uint8)
     return out

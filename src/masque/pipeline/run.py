@@ -127,13 +127,15 @@ class FacePipeline:
                 res = protect_job(self.engine, job, _face_progress(progress, job.index, len(jobs)))
             trace.merge(res.trace)
             outcomes.append(FaceOutcome(job, res))
-        crops = [tensor_to_crop(o.result.image) for o in outcomes]
+        crops = [tensor_to_crop(o.result.pasted) for o in outcomes]
 
         def compose(current: Sequence[np.ndarray]) -> np.ndarray:
             with times("paste"):
                 result = rgb.copy()
                 for out, crop in zip(outcomes, current, strict=True):
-                    result = paste_back(result, out.job.aligned, crop, out.job.mask[0, 0].cpu().numpy())
+                    moved = out.result.reshaped
+                    warp = () if moved is None else (moved.motion[0].numpy(), moved.region[0, 0].numpy())
+                    result = paste_back(result, out.job.aligned, crop, out.job.mask[0, 0].cpu().numpy(), *warp)
                 return result
 
         # 5. write, 6. judge what was written, 7. escalate the faces that are not protected, then write again
@@ -215,7 +217,7 @@ class FacePipeline:
             trace.merge(res.trace)
             out.job, out.result = job, res
             reran.append(i)
-            return tensor_to_crop(res.image)
+            return tensor_to_crop(res.pasted)
 
         found = escalate(until, [o.verdict for o in outcomes], crops, protect=protect, compose=compose,
                          look=lambda photo: self._write(photo, look, times), judge=judge)

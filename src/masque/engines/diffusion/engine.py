@@ -76,6 +76,7 @@ def diffusion_options(options: EngineOptions) -> dict:
     device and prompt arguments."""
     from ...adversarial import EOTConfig
 
+    options.refuse("diffusion", "reshape")
     cfg = DiffusionConfig()
     inv = cfg.inversion
     if options.steps is not None:

@@ -31,6 +31,8 @@ def parametric_options(options: EngineOptions) -> dict:
         config = replace(config, strength=options.strength)
     if options.eot:
         config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
+    if options.reshape is not None:
+        config = replace(config, reshape=options.reshape)
     return {"config": config}
 
 

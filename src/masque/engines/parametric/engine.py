@@ -30,11 +30,12 @@ from ...errors import InputError
 from ...makeup.prompt import STRENGTHS, MakeupPlan, resolve_plan
 from ...optim import Adam
 from ...trace import CostTrace
-from ..base import FaceJob, ProgressCallback, ProtectResult
+from ..base import FaceJob, ProgressCallback, ProtectResult, Reshaped
 from .finish import Finish, FinishConfig
 from .geometry import forbidden_mask
 from .makeup import CosmeticLayer
 from .quality import quality_report
+from .reshape import Reshape, ReshapeConfig, registered, support_of
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class StrengthPreset:
     # left obama2's mobileface-v3 matching; two beat every surrogate on all 20 measured runs (white-box 90 -> 100 %,
     # the same held-out judges fooled) at 1.4x the time
     eot_samples: int = 1
+    # the reshape's amplitude (`reshape.Reshape`: the largest content motion, px at a 256² crop); 0: makeup and
+    # finish only
+    reshape: float = 0.0
 
 
 # Measured (`benchmarks/protection_table.py`, README "How strong is it?"): a finish of 6/255 already shows at 100 % on
@@ -66,6 +70,7 @@ STRENGTH_PRESETS: Mapping[str, StrengthPreset] = {
     "subtle": StrengthPreset(4.0, 20, True), "natural": StrengthPreset(4.0, 20, True),
     "bold": StrengthPreset(8.0, 40, True, 1, "gradient"), "max": StrengthPreset(12.0, 60, True, 40, "gradient", 2)}
 MAX_FINISH = 16.0  # /255: beyond this the finish reads as noise at any viewing size
+MAX_RESHAPE = 4.0  # px at 256²: 3 px of a free field already read as a frown (issue 30)
 # one transformed copy per surrogate (each model its own draw: input diversity), so EOT costs no extra FR passes
 FINISH_EOT = EOTConfig(samples=1)
 
@@ -86,6 +91,10 @@ class ParametricConfig:
     finish: float | None = None
     finish_lr: float = 0.3  # Adam step on the finish's unconstrained field
     finish_shape: FinishConfig = field(default_factory=FinishConfig)
+    # reshape amplitude in px at a 256² crop (`reshape.Reshape`, |motion| < it); None: the strength's preset; 0: none
+    reshape: float | None = None
+    reshape_lr: float = 0.1  # Adam step on the retouch coefficients (in [0, 1]) and the free field
+    reshape_shape: ReshapeConfig = field(default_factory=ReshapeConfig)
     # optimise under `FINISH_EOT` (unless `pairwise.eot` is set); None: the strength's preset
     eot: bool | None = None
     # how the surrogates share each step: "loss" = the gradient of their mean loss; "gradient" = each model's image
@@ -126,6 +135,11 @@ class ParametricConfig:
             raise InputError(f"`balance` must be 'loss' or 'gradient', got {self.balance!r}.")
         if self.finish_lr <= 0:
             raise InputError(f"`finish_lr` must be > 0, got {self.finish_lr}.")
+        if self.reshape is not None and not 0.0 <= self.reshape <= MAX_RESHAPE:
+            raise InputError(f"`reshape` must lie in [0, {MAX_RESHAPE:g}] px (at a 256² crop), got {self.reshape}; "
+                             "0 turns it off.")
+        if self.reshape_lr <= 0:
+            raise InputError(f"`reshape_lr` must be > 0, got {self.reshape_lr}.")
 
     def resolved(self) -> ParametricConfig:
         """Every setting the strength leaves open filled from its preset: what actually runs (and the sidecar)."""
@@ -137,6 +151,7 @@ class ParametricConfig:
         return replace(self, steps=steps, min_steps=min(steps, preset.min_steps) if self.min_steps is None
                        else self.min_steps,
                        finish=preset.finish if self.finish is None else self.finish, eot=eot, pairwise=pairwise,
+                       reshape=preset.reshape if self.reshape is None else self.reshape,
                        balance=preset.balance if self.balance is None else self.balance)
 
 
@@ -206,8 +221,8 @@ class ParametricEngine:
 
     def optimise_side(self, side: int) -> int:
         """The side the optimisation renders at for a ``side``² crop (`ParametricConfig.optimise_size`)."""
-        small = self.config.optimise_size
-        return side if small is None or small >= side or self.config.resolved().finish > 0 else small
+        small, cfg = self.config.optimise_size, self.config.resolved()
+        return side if small is None or small >= side or cfg.finish > 0 or cfg.reshape > 0 else small
 
     def stop_targets(self) -> dict[str, float] | None:
         """Per-surrogate cosine below which the run may stop (threshold − margin); None when early stop is off."""
@@ -250,6 +265,9 @@ class ParametricEngine:
         layer = CosmeticLayer(work.crop, work.landmarks, plan)
         finish = None if cfg.finish <= 0 else Finish(finish_support(work, layer), cfg.finish / 255.0,
                                                       cfg.finish_shape)
+        reshape = None if cfg.reshape <= 0 else Reshape(work.landmarks, support_of(mask, work.openings), cfg.reshape,
+                                                        cfg.reshape_shape)
+        carriers = [m for m in (layer, finish, reshape) if m is not None]
 
         anchor_emb, source_emb = job.anchor_embeddings, job.source_embeddings
         before = job.similarity_before()
@@ -259,12 +277,18 @@ class ParametricEngine:
         opts = [Adam(layer.parameters(), lr=cfg.lr)]
         if finish is not None:
             opts.append(Adam(finish.parameters(), lr=cfg.finish_lr))
+        if reshape is not None:
+            opts.append(Adam(reshape.parameters(), lr=cfg.reshape_lr))
 
-        def render(reference: bool = False) -> torch.Tensor:
+        def texture(reference: bool = False) -> torch.Tensor:
             made = layer(reference=reference)
             if finish is not None and not reference:
                 made = (made + finish()).clamp(0, 1)
             return work.compose(made)
+
+        def render(reference: bool = False) -> torch.Tensor:
+            composed = texture(reference)
+            return composed if reshape is None or reference else reshape(composed)
 
         best = {"score": float("inf"), "state": None, "step": 0}
         steps_run, stopped_early = 0, False
@@ -277,8 +301,7 @@ class ParametricEngine:
             steps_run = step + 1
             score = max(adv.worst[n] - (targets or {}).get(n, 0.0) for n in adv.worst)
             if score < best["score"]:
-                state = (_snapshot(layer), _snapshot(finish) if finish is not None else None)
-                best = {"score": score, "state": state, "step": step}
+                best = {"score": score, "state": [_snapshot(m) for m in carriers], "step": step}
             if progress is not None:
                 progress("parametric", steps_run, cfg.steps)
             if targets is not None and cfg.min_steps <= steps_run < cfg.steps and all(
@@ -300,18 +323,16 @@ class ParametricEngine:
         # (one forward each) and the one further past the targets wins.
         candidates = [(best["state"], best["step"] + 1 if best["state"] is not None else 0)]
         if eot is not None and steps_run and not stopped_early:
-            candidates.append(((_snapshot(layer), _snapshot(finish) if finish is not None else None), steps_run))
+            candidates.append(([_snapshot(m) for m in carriers], steps_run))
         goal = targets or {m.name: margin_threshold(m) for m in self.embedders}
         with torch.no_grad():
             if small != crop.shape[-1]:  # settings found on the small copy, rendered at the crop's size
                 work = _Canvas.of(crop, mask, landmarks, crop.shape[-1])
                 layer = CosmeticLayer(crop, landmarks, plan)
+                carriers[0] = layer
             chosen = None
             for state, iteration in candidates:
-                if state is not None:
-                    layer.load_state_dict(state[0])
-                    if finish is not None:
-                        finish.load_state_dict(state[1])
+                _restore(carriers, state)
                 image = render(reference=state is None)
                 sims = self._similarities(image, anchor_emb, trace)
                 score = max(sims.worst[n] - goal[n] for n in sims.worst)
@@ -319,27 +340,30 @@ class ParametricEngine:
                     chosen = (score, image, sims, state, iteration)
             _, out, judged, state, best_iteration = chosen
             after = judged.per_model
-            if state is not None:  # the layer's values and shades as chosen (for the sidecar)
-                layer.load_state_dict(state[0])
-                if finish is not None:
-                    finish.load_state_dict(state[1])
+            _restore(carriers, state)  # the values and shades as chosen (for the sidecar and the paste)
+            moved = None
+            if reshape is not None and state is not None:
+                moved = Reshaped(texture(), reshape.motion(), reshape.region)
         shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
         details = {
             "engine": self.name,
             "settings": asdict(cfg),
             "plan": plan.to_dict(),
             "parameters": layer.values(),
-            "quality": quality_report(crop, out, landmarks, work.area, shades),
+            "quality": quality_report(crop, out, landmarks, work.area, shades,
+                                      None if moved is None else registered(out, moved.motion)),
             "stop_targets": targets,
             "white_box": self.white_box(judged.worst),
             "finish": None if finish is None else finish.usage(),
+            "reshape": None if reshape is None else reshape.usage(landmarks) if moved is not None else
+            {"amplitude_px": reshape.amplitude, "max_px": 0.0, "max_landmark_px": 0.0, "max_landmark_iod_pct": 0.0},
             "iterations": steps_run,
             "best_iteration": best_iteration,
             "stopped_early": stopped_early,
             "seconds": time.perf_counter() - t0,
         }
         return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
-                             similarity_after=after)
+                             similarity_after=after, reshaped=moved)
 
     def _balanced_gradient(self, adv: PairwiseLoss, image: torch.Tensor, targets: Mapping[str, float] | None
                            ) -> torch.Tensor:
@@ -374,6 +398,7 @@ class _Canvas:
     crop: torch.Tensor
     landmarks: np.ndarray
     area: torch.Tensor
+    openings: np.ndarray  # eye openings, inner mouth, nostrils (boolean): never painted, moved only by a reshape
 
     @classmethod
     def of(cls, crop: torch.Tensor, mask: torch.Tensor, landmarks: np.ndarray, side: int) -> _Canvas:
@@ -383,7 +408,8 @@ class _Canvas:
             mask = F.interpolate(mask, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
             landmarks = (landmarks + 0.5) * scale - 0.5  # pixel centres
         forbidden = torch.from_numpy(forbidden_mask(landmarks, (side, side)))
-        return cls(crop.clamp(0, 1), landmarks, mask.clamp(0, 1) * (~forbidden).float()[None, None])
+        return cls(crop.clamp(0, 1), landmarks, mask.clamp(0, 1) * (~forbidden).float()[None, None],
+                   forbidden.numpy())
 
     def compose(self, made: torch.Tensor) -> torch.Tensor:
         return self.crop + self.area * (made - self.crop)  # exactly `crop` where area == 0
@@ -407,6 +433,13 @@ def _threshold(model: FaceEmbedder, key: str) -> float:
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _restore(carriers: Sequence[torch.nn.Module], state: Sequence[dict] | None) -> None:
+    """Load an iterate's snapshot into the carriers (None: the reference makeup, nothing to load)."""
+    if state is not None:
+        for module, values in zip(carriers, state, strict=True):
+            module.load_state_dict(values)
 
 
 

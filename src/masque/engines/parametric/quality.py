@@ -43,18 +43,30 @@ def hf_energy(before: torch.Tensor, after: torch.Tensor, area: torch.Tensor, sig
 
 
 def quality_report(before: torch.Tensor, after: torch.Tensor, landmarks: np.ndarray, area: torch.Tensor,
-                   shades: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+                   shades: dict[str, tuple[np.ndarray, np.ndarray]], registered: torch.Tensor | None = None) -> dict:
     """``before``/``after`` (1, 3, S, S) in [0, 1]; ``area`` (1, 1, S, S) painted area; ``shades`` {product:
-    (requested Lab (3,), rendered Lab (3,))}."""
-    y0, y1, x0, x1 = face_box(landmarks, before.shape[-1])
-    a = before[0, :, y0:y1, x0:x1].permute(1, 2, 0).double().numpy()
-    b = after[0, :, y0:y1, x0:x1].detach().permute(1, 2, 0).double().numpy()
-    return {
-        "face_ssim": float(structural_similarity(a, b, channel_axis=2, data_range=1.0)),
-        "face_psnr": face_psnr(a, b),
+    (requested Lab (3,), rendered Lab (3,))}; ``registered``: for a result that moves pixels, the output moved back
+    by its known motion (`reshape.registered`): SSIM punishes any shift, so ``texture_ssim`` on it is the look of the
+    texture alone."""
+    box = face_box(landmarks, before.shape[-1])
+    out = {
+        "face_ssim": _box_ssim(before, after, box),
+        "face_psnr": face_psnr(*(_box(t, box) for t in (before, after))),
         "shade_delta_e2000": {p: float(deltaE_ciede2000(req[None], got[None])[0]) for p, (req, got) in shades.items()},
         "hf_energy": hf_energy(before, after.detach(), area),
     }
+    if registered is not None:
+        out["texture_ssim"] = _box_ssim(before, registered, box)
+    return out
+
+
+def _box(t: torch.Tensor, box: tuple[int, int, int, int]) -> np.ndarray:
+    y0, y1, x0, x1 = box
+    return t[0, :, y0:y1, x0:x1].detach().permute(1, 2, 0).double().numpy()
+
+
+def _box_ssim(a: torch.Tensor, b: torch.Tensor, box: tuple[int, int, int, int]) -> float:
+    return float(structural_similarity(_box(a, box), _box(b, box), channel_axis=2, data_range=1.0))
 
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang, Simoncelli & Bovik 2003
