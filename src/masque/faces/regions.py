@@ -47,6 +47,9 @@ class MaskConfig:
     forehead: float = 0.45  # forehead band above the brows for "skin"
     mouth_grow: float = 1.15  # outer lip contour scaled by this about its centre before being cut out of "skin"
     opening_grow: float = 1.15  # eye contour scaled by this about its centre to cover the whole eye opening
+    # the inner mouth counts as open (teeth or a gap to keep bare) only when its lips part by more than this: on
+    # closed lips the inner contour is a line, and cutting it out left a dashed unpainted seam across the lipstick
+    mouth_open: float = 0.03
 
 
 def _poly(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
@@ -77,7 +80,12 @@ class LandmarkRegions:
         self.down = down / max(np.linalg.norm(down), 1e-9)  # the face's "down" direction in the crop
 
     def lips(self) -> np.ndarray:
-        return _poly(self.shape, self.lm[48:60]) & ~_poly(self.shape, self.lm[60:68])
+        return _poly(self.shape, self.lm[48:60]) & ~self.inner_mouth()
+
+    def inner_mouth(self) -> np.ndarray:
+        """The open mouth (teeth, tongue, the dark gap) inside the inner lip contour; nothing when the lips meet."""
+        gap = float(np.mean(np.linalg.norm(self.lm[[61, 62, 63]] - self.lm[[67, 66, 65]], axis=1)))
+        return _poly(self.shape, self.lm[60:68]) if gap > self.cfg.mouth_open * self.u else np.zeros(self.shape, bool)
 
     def _eye(self, eye: slice, brow: slice) -> tuple[np.ndarray, np.ndarray]:
         pts, brow_pts = self.lm[eye], self.lm[brow]
@@ -125,7 +133,7 @@ class LandmarkRegions:
         """Eye openings and the inner mouth: makeup never covers eyeballs or teeth, so these are cut out *after*
         feathering (a crisp lash/lip line, as real makeup has). The 6-point eye contour is a hexagon inside the
         almond-shaped opening, hence the slight enlargement."""
-        out = _poly(self.shape, self.lm[60:68])
+        out = self.inner_mouth()
         for eye in (slice(36, 42), slice(42, 48)):
             out |= _poly(self.shape, _scaled(self.lm[eye], self.cfg.opening_grow))
         return out
