@@ -34,7 +34,7 @@ from .io import (
     write_image,
 )
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
-from .pipeline.escalate import Escalation, config_level, held_out_model, ladder
+from .pipeline.escalate import Escalation, held_out_model, ladder
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
 from .pipeline.verdict import weak_protection_hint  # noqa: F401  (re-exported: the CLI and the web page use it)
@@ -157,7 +157,7 @@ class Protector:
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None,
                  force_pair: bool = False, until_protected: bool = False, max_strength: str | None = None):
-        from .engines.base import check_prompt
+        from .engines.base import check_prompt, config_level
 
         # 1. validate cheap things before loading anything heavy
         self.seed, self.device = seed, device
@@ -169,7 +169,7 @@ class Protector:
         if max_strength is not None and not until_protected:
             raise InputError("`max_strength` caps `until_protected`; pass `until_protected=True` "
                              "(`--until-protected`) or drop it.")
-        self.until = (ladder(config_level((engine_options or {}).get("config")), max_strength)
+        self.until = (ladder(config_level(choice.name, (engine_options or {}).get("config")), max_strength)
                       if until_protected else None)
         self.held_out: list[str] = []
         if until_protected and surrogates is None:  # leave-one-out: a present model the makeup is not fitted to

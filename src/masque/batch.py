@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .devices import default_device
+from .engines.catalog import needs_gpu
 from .errors import InputError, MasqueError
 from .executors import Executor, LocalExecutor, Outcome, Resources
 from .manifest import Manifest, Record, refuse_mixed_settings, settings_hash, sha256_bytes
@@ -48,8 +49,8 @@ class ProtectSpec:
         return settings_hash({"protector": self.protector, "mask": mask, "aligned": self.aligned})
 
     def resources(self) -> Resources:
-        """The diffusion engine asks a GPU (unless told to run on the CPU); the fast engine one CPU."""
-        gpu = self.protector.get("engine") == "diffusion" and (self.device or "cuda").startswith("cuda")
+        """An engine whose catalog entry asks a GPU gets one (unless told to run on the CPU); others one CPU."""
+        gpu = needs_gpu(self.protector.get("engine", ""), self.device)
         return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0)
 
 

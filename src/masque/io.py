@@ -5,8 +5,8 @@ orientation is applied to the pixels, and every mode (RGBA, LA, L, P, CMYK, I;16
 alpha channel, if any, kept aside to re-attach on output. Any unreadable file (missing, empty, truncated, corrupt,
 not an image) raises `InputError` with one line naming the path.
 
-Writing: the output goes to a temporary file in the destination folder and is moved into place with ``os.replace``,
-so a crash never leaves a partial file, and the input file is never overwritten. Pixels are written into a fresh
+Writing: the output goes through the one atomic writer (`masque.atomic.write_atomic`: a temporary file in the
+destination folder, renamed into place), so a crash never leaves a partial file, and the input file is never overwritten. Pixels are written into a fresh
 image, so EXIF (GPS included), XMP and comments are dropped unless ``keep_metadata=True`` (which keeps EXIF, with the
 orientation reset because the pixels are already upright, and the ICC profile). When the profile is dropped, pixels of
 a non-sRGB input (e.g. Display P3) are converted to sRGB so colours still look the same. Multi-frame files (GIF, TIFF

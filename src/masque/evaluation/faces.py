@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import write_atomic
 from ..errors import NoFaceError
 from ..faces.align import crop_to_tensor
 from ..faces.templates import Template, generation_template
@@ -114,7 +115,8 @@ class CropCache:
 
         directory.mkdir(parents=True, exist_ok=True)
         stem = self._stem(directory, face.path)
-        Image.fromarray(face.crop).save(stem.with_suffix(".png"))
-        stem.with_suffix(".json").write_text(json.dumps({
+        # atomic, the JSON last: a crop is cached once both files are whole (`_load` needs both)
+        write_atomic(stem.with_suffix(".png"), lambda tmp: Image.fromarray(face.crop).save(tmp, format="PNG"))
+        write_atomic(stem.with_suffix(".json"), json.dumps({
             "source": str(face.path), "size": self.size, "detector": self.detector,
             "matrix": face.matrix.tolist(), "landmarks68": face.landmarks68.tolist()}))

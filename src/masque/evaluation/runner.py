@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..engines.catalog import engine_names
+from ..engines.catalog import EngineEntry, engine_entry, engine_names
 from ..errors import InputError, NoFaceError
 from ..io import read_image, write_image
 from ..pipeline import FacePipeline, Judge, PhotoResult, Preparer
@@ -51,6 +51,11 @@ from .zoo import load_models
 ENGINE_METHODS = {**{name: name for name in engine_names()}, "masque": "diffusion"}
 BASELINES = ("pgd", "masked-pgd")
 METHODS = ("clean", *ENGINE_METHODS, *BASELINES)
+
+
+def method_engine(method: str) -> EngineEntry | None:
+    """The catalog entry of ``method``'s engine (what it needs: weights, a GPU); None for clean and the baselines."""
+    return engine_entry(ENGINE_METHODS.get(method, ""))
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,10 @@ class EvalConfig:
     detector: str = "hog"
     amplify: float = 10.0  # difference gain in grid.png
 
+    def engine_steps(self, engine: str) -> int | None:
+        """The steps setting of ``engine``'s method (DDIM steps or Adam iterations; None: its default)."""
+        return {"diffusion": self.diffusion_steps, "parametric": self.parametric_steps}.get(engine)
+
     def check(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
@@ -81,7 +90,7 @@ class EvalConfig:
                              f"{list(self.methods)}.")
         if self.size < 32:
             raise InputError(f"`--size` must be at least 32 px, got {self.size}.")
-        if any(ENGINE_METHODS.get(m) == "diffusion" for m in self.methods) and not self.sd_model:
+        if any(e is not None and e.weights for e in map(method_engine, self.methods)) and not self.sd_model:
             from ..engines.diffusion.backbone import MODEL_ENV
 
             if not os.environ.get(MODEL_ENV):
@@ -123,9 +132,8 @@ def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
     from ..engines import EngineOptions, create_engine, engine_kwargs
 
     name = ENGINE_METHODS[method]
-    steps = cfg.diffusion_steps if name == "diffusion" else cfg.parametric_steps
-    options = EngineOptions(steps=steps, model=cfg.sd_model if name == "diffusion" else None, device=cfg.device,
-                            eot=cfg.eot)
+    options = EngineOptions(steps=cfg.engine_steps(name), model=cfg.sd_model if method_engine(method).weights else None,
+                            device=cfg.device, eot=cfg.eot)
     return create_engine(name, embedders=list(surrogates), **engine_kwargs(name, options))
 
 
@@ -164,10 +172,10 @@ def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
     keep = {"size": cfg.size, "seed": seed, "prompt": cfg.prompt, "regions": cfg.regions, "detector": cfg.detector}
     if method in BASELINES:
         keep["pgd"] = asdict(cfg.pgd)
-    elif ENGINE_METHODS.get(method) == "diffusion":
-        keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps, "eot": cfg.eot}
     elif method in ENGINE_METHODS:
-        keep |= {"steps": cfg.parametric_steps, "eot": cfg.eot}
+        name = ENGINE_METHODS[method]
+        keep |= ({"sd_model": cfg.sd_model} if method_engine(method).weights else {}) | {
+            "steps": cfg.engine_steps(name), "eot": cfg.eot}
     return _json_safe(keep)
 
 
@@ -222,11 +230,12 @@ def _protect_items(method: str, proto: Protocol, pool, items: list[EvalItem], ca
 
 
 def unit_resources(method: str, cfg: EvalConfig):
-    """What a worker of ``method`` asks: the diffusion engine a GPU (unless on the CPU), PGD and the fast engine a
-    CPU."""
+    """What a worker of ``method`` asks: an engine whose catalog entry asks a GPU gets one (unless on the CPU); PGD
+    and the fast engine a CPU."""
     from ..executors import Resources
 
-    gpu = ENGINE_METHODS.get(method) == "diffusion" and cfg.device != "cpu"
+    engine = method_engine(method)
+    gpu = engine is not None and engine.gpu and cfg.device != "cpu"
     return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0)
 
 

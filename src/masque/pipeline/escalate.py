@@ -45,26 +45,6 @@ def ladder(start: str, cap: str | None = None) -> tuple[str, ...]:
     return STRENGTHS[lo:hi + 1]
 
 
-def config_level(config) -> str:
-    """The ladder level an engine config starts at, read before any model loads: the parametric engine's
-    ``strength``, the diffusion engine's guidance strength when it is one of its named levels; the engines' default
-    (natural) without a config."""
-    if config is None:
-        return "natural"
-    if isinstance(getattr(config, "strength", None), str):
-        return config.strength
-    guidance = getattr(config, "guidance", None)
-    if guidance is not None:
-        from ..engines.diffusion.config import GUIDANCE_LEVELS
-
-        level = next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - guidance.strength) < 1e-9), None)
-        if level is None:
-            raise InputError(f"`--strength` must be a level name ({', '.join(GUIDANCE_LEVELS)}) with "
-                             f"`--until-protected`, got the number {guidance.strength}.")
-        return level
-    raise InputError(f"`--until-protected` needs an engine with strength levels; {type(config).__name__} has none.")
-
-
 def held_out_model(present: Sequence[str]) -> str | None:
     """The model escalation holds out when the user names no surrogates: the last present one in registry order
     (`masque.embedders.present_embedders`; with the registry models fetched, ``sface``). None with fewer than two

@@ -189,19 +189,15 @@ class FacePipeline:
 
     def at_strength(self, level: str) -> Preparer:
         """This pipeline's preparer with the engine at another strength level (same loaded models), kept."""
-        if level not in self._levels:
-            with_strength = getattr(self.engine, "with_strength", None)
-            if with_strength is None:
-                raise InputError(f"`--until-protected` needs an engine with strength levels; the {self.engine.name} "
-                                 "engine has none.")
-            self._levels[level] = self.preparer.with_engine(with_strength(level))
+        if level not in self._levels:  # an engine without levels refuses in one line (`Engine.with_strength`)
+            self._levels[level] = self.preparer.with_engine(self.engine.with_strength(level))
         return self._levels[level]
 
     def _escalate(self, outcomes: list[FaceOutcome], crops: list[np.ndarray], until: Sequence[str], compose,
                   judge, look: Writer | None, times: StageTimes, trace: CostTrace,
                   progress: ProgressCallback | None) -> bool:
         """`escalate.escalate` over the outcomes; True when some face was protected again (the photo changed)."""
-        level = getattr(self.engine, "strength_level", None)
+        level = self.engine.strength_level
         if not until or level != until[0]:
             raise InputError(f"`until` must start at the engine's strength {level!r}, got {list(until)}.")
         reran = []

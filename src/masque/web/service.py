@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engines.catalog import KNOWN_ENGINES, auto_order, engine_entry
 from ..errors import InputError, MasqueError, WeightsError
 from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
 from .choices import DETECTORS, ENGINES, default_strength, page_choices
@@ -62,10 +63,12 @@ class ProtectService:
         engines = {}
         for name in ENGINES:
             reason = self._unavailable.get(name)
-            if reason is None and name == "diffusion" and name not in self._protectors:
+            entry = engine_entry(name)
+            if reason is None and entry is not None and entry.weights and name not in self._protectors:
                 reason = diffusion_weights_missing(self.config.model)
-            engines[name] = {"available": reason is None, "message": reason or ""}
-        engines["auto"]["runs"] = "diffusion" if engines["diffusion"]["available"] else "parametric"
+            engines[name] = {"available": reason is None, "message": reason or "",
+                             "level_presets": entry is not None and entry.level_presets}
+        engines["auto"]["runs"] = next(n for n in auto_order() if engines[n]["available"])
         return {"engines": engines, "default_engine": self.config.engine, **page_choices(),
                 "max_upload_bytes": self.config.max_upload_bytes}
 
@@ -74,8 +77,8 @@ class ProtectService:
         from ..engines import EngineOptions
 
         cfg = self.config
-        return EngineOptions(steps=cfg.steps, model=cfg.model if engine == "diffusion" else None, device=cfg.device,
-                             strength=strength)
+        return EngineOptions(steps=cfg.steps, model=cfg.model if KNOWN_ENGINES[engine].accepts("model") else None,
+                             device=cfg.device, strength=strength)
 
     def _protector(self, engine: str, prompt: str, detector: str = "hog", job: str | None = None,
                    strength: str | None = None, until_protected: bool = False):

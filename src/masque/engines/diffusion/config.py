@@ -164,3 +164,9 @@ def null_text_lr(cfg: InversionConfig, step: int) -> float:
 def step_count(fraction: float, num_steps: int) -> int:
     """Number of leading steps covered by ``fraction`` of a ``num_steps`` schedule (rounded down)."""
     return int(fraction * num_steps)
+
+
+def guidance_level(config: DiffusionConfig) -> str | None:
+    """The `GUIDANCE_LEVELS` name of ``config``'s guidance strength; None for another number."""
+    value = config.guidance.strength
+    return next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - value) < 1e-9), None)

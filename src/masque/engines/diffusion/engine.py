@@ -9,7 +9,7 @@ from ...embedders import FaceEmbedder, create_embedder
 from ...errors import InputError
 from ...makeup.prompt import MakeupPlan, resolve_plan
 from ..base import EngineOptions, FaceJob, ProgressCallback, ProtectResult, register_engine
-from .config import GUIDANCE_LEVELS, DiffusionConfig
+from .config import GUIDANCE_LEVELS, DiffusionConfig, guidance_level
 from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
 
 
@@ -33,8 +33,7 @@ class DiffusionEngine:
     @property
     def strength_level(self) -> str | None:
         """The `GUIDANCE_LEVELS` name of the configured guidance strength; None for another number."""
-        value = self.config.guidance.strength
-        return next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - value) < 1e-9), None)
+        return guidance_level(self.config)
 
     def with_strength(self, level: str) -> DiffusionEngine:
         """The same loaded pipeline and surrogates with the guidance strength of ``level`` (`GUIDANCE_LEVELS`)."""
@@ -55,7 +54,7 @@ class DiffusionEngine:
 
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
         """`Engine.protect`; the union ``job.mask`` bounds the edit (per-region masks are not needed)."""
-        res = self.pipeline.protect(job.crop, job.mask, job.prompt, list(job.anchors), self.embedders,
+        res = self.pipeline.protect(job.crop, job.mask, job.plan.prompt, list(job.anchors), self.embedders,
                                     source_prompt=self.source_prompt, target_word=self.target_word, seed=job.seed,
                                     progress=progress, anchor_embeddings=job.anchor_embeddings)
         details = dict(res.details)
@@ -76,6 +75,7 @@ def diffusion_options(options: EngineOptions) -> dict:
     device and prompt arguments."""
     from ...adversarial import EOTConfig
 
+    options.refuse("diffusion")  # the catalog entry accepts every option; kept so a new one is refused by default
     cfg = DiffusionConfig()
     inv = cfg.inversion
     if options.steps is not None:
@@ -109,7 +109,18 @@ def _strength(value: float | str) -> float:
     return level
 
 
-@register_engine("diffusion", config=DiffusionConfig, options=diffusion_options, plan=diffusion_plan)
+def until_level(config: DiffusionConfig) -> str:
+    """The level `--until-protected` starts from: the name of the configured guidance strength; a number that is no
+    level cannot be stepped up from, in one line."""
+    level = guidance_level(config)
+    if level is None:
+        raise InputError(f"`--strength` must be a level name ({', '.join(GUIDANCE_LEVELS)}) with "
+                         f"`--until-protected`, got the number {config.guidance.strength}.")
+    return level
+
+
+@register_engine("diffusion", config=DiffusionConfig, options=diffusion_options, plan=diffusion_plan,
+                 level_of=until_level)
 def create_diffusion_engine(*, model: str | None = None, device=None, torch_dtype=None,
                             embedders: Sequence[FaceEmbedder | str] = (), config: DiffusionConfig | None = None,
                             pipeline: MasquePipeline | None = None, source_prompt: str = DEFAULT_SOURCE_PROMPT,

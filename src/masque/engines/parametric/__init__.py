@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from operator import attrgetter
 
 from ...adversarial import EOTConfig
 from ...embedders import FaceEmbedder
@@ -21,8 +22,7 @@ from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 def parametric_options(options: EngineOptions) -> dict:
     """Map the user's knobs onto `ParametricConfig` (unset ones keep its defaults); diffusion-only knobs are refused.
     ``strength`` is a level here (subtle | natural | bold | max)."""
-    options.refuse("parametric", "model", "guidance_scale", "mask_fusion", "target_word", "source_prompt",
-                   "inversion")
+    options.refuse("parametric")  # what the catalog entry does not accept: model, guidance_scale, ...
     config = ParametricConfig() if options.steps is None else ParametricConfig(steps=options.steps)
     if options.strength is not None:
         if options.strength not in STRENGTHS:
@@ -34,7 +34,8 @@ def parametric_options(options: EngineOptions) -> dict:
     return {"config": config}
 
 
-@register_engine("parametric", config=ParametricConfig, options=parametric_options, plan=parametric_plan)
+@register_engine("parametric", config=ParametricConfig, options=parametric_options, plan=parametric_plan,
+                 level_of=attrgetter("strength"))
 def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig | None = None) -> ParametricEngine:
     return ParametricEngine(embedders, config)
 
