@@ -34,7 +34,7 @@ from .io import (
     write_image,
 )
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
-from .pipeline.escalate import Escalation, held_out_model, ladder
+from .pipeline.escalate import Escalation, HeldOut, held_out_model, ladder
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
 from .pipeline.verdict import weak_protection_hint  # noqa: F401  (re-exported: the CLI and the web page use it)
@@ -147,7 +147,8 @@ class Protector:
 
     ``until_protected``: escalate each face that is not protected from the engine's strength up to ``max_strength``
     (default the strongest, `masque.pipeline.escalate`); without named ``surrogates`` one present model is then held
-    out of the optimisation (`held_out_model`), so a model the makeup never saw must stop matching too.
+    out of the optimisation (`held_out_model`: sface by default, `escalate.DEFAULT_HELD_OUT`; the sidecar says which
+    and why), so a model the makeup never saw must stop matching too.
     """
 
     def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
@@ -171,12 +172,12 @@ class Protector:
                              "(`--until-protected`) or drop it.")
         self.until = (ladder(config_level(choice.name, (engine_options or {}).get("config")), max_strength)
                       if until_protected else None)
-        self.held_out: list[str] = []
+        self.held_out: HeldOut | None = None
         if until_protected and surrogates is None:  # leave-one-out: a present model the makeup is not fitted to
             present = present_embedders()
-            held = held_out_model(present)
-            if held is not None:
-                surrogates, self.held_out = [n for n in present if n != held], [held]
+            self.held_out = held_out_model(present)
+            if self.held_out is not None:
+                surrogates = [n for n in present if n != self.held_out.model]
         self.load_times = StageTimes()
         # 2. load models once: surrogates, engine, judges (a judge that is also a surrogate is the same instance)
         with self.load_times("load"):
@@ -220,7 +221,9 @@ class Protector:
                 **({"until_protected": {"levels": list(self.until), "max_strength": self.until[-1],
                                         "held_out": [m.name for m in self.pipeline.judge.models
                                                      if m.name not in self.pipeline.judge.surrogates],
-                                        "held_out_by_rule": self.held_out}} if self.until else {})}
+                                        "held_out_by_rule": [self.held_out.model] if self.held_out else [],
+                                        **({"held_out_rule": self.held_out.to_dict()} if self.held_out else {})}}
+                   if self.until else {})}
 
     def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
                     detector: str | None = None) -> Protector:

@@ -6,11 +6,11 @@ alpha channel, if any, kept aside to re-attach on output. Any unreadable file (m
 not an image) raises `InputError` with one line naming the path.
 
 Writing: the output goes through the one atomic writer (`masque.atomic.write_atomic`: a temporary file in the
-destination folder, renamed into place), so a crash never leaves a partial file, and the input file is never overwritten. Pixels are written into a fresh
-image, so EXIF (GPS included), XMP and comments are dropped unless ``keep_metadata=True`` (which keeps EXIF, with the
-orientation reset because the pixels are already upright, and the ICC profile). When the profile is dropped, pixels of
-a non-sRGB input (e.g. Display P3) are converted to sRGB so colours still look the same. Multi-frame files (GIF, TIFF
-pages) contribute their first frame.
+destination folder, renamed into place), so a crash never leaves a partial file, and the input file is never
+overwritten. Pixels are written into a fresh image, so EXIF (GPS included), XMP and comments are dropped unless
+``keep_metadata=True`` (which keeps EXIF, with the orientation reset because the pixels are already upright, and the ICC
+profile). When the profile is dropped, pixels of a non-sRGB input (e.g. Display P3) are converted to sRGB so colours
+still look the same. Multi-frame files (GIF, TIFF pages) contribute their first frame.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ its real name once more at the end, where every face is judged again (the final 
 A step *holds* when the face is ``protected`` under the one rule (`masque.pipeline.verdict`): no judge — surrogate,
 held-out model or dlib-bin — still matches it. It also stops at ``unverified`` (no judge matches, but a reference never
 matched the original): a stronger level cannot make that reference prove anything. For the check to be leave-one-out,
-a model the makeup was not optimised against must be among the judges: `held_out_model` picks it when the user names
-no surrogates.
+a model the makeup was not optimised against must be among the judges: `held_out_model` picks it (`DEFAULT_HELD_OUT`)
+when the user names no surrogates.
 """
 
 from __future__ import annotations
@@ -45,11 +45,37 @@ def ladder(start: str, cap: str | None = None) -> tuple[str, ...]:
     return STRENGTHS[lo:hi + 1]
 
 
-def held_out_model(present: Sequence[str]) -> str | None:
-    """The model escalation holds out when the user names no surrogates: the last present one in registry order
-    (`masque.embedders.present_embedders`; with the registry models fetched, ``sface``). None with fewer than two
-    models: the one model is needed as the surrogate, and only dlib-bin judges independently."""
-    return present[-1] if len(present) >= 2 else None
+# The default held-out judge of `--until-protected` when no surrogates are named, in order of preference: the two
+# judges the makeup transfers to least (sface, then mobileface-v3: README, "How strong is it?"), so escalation stops
+# only when a hard unseen model is fooled too. A named list, not "the last model in registry order": registering a
+# new model changes nothing unless none of these is present.
+DEFAULT_HELD_OUT = ("sface", "mobileface-v3")
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The model escalation holds out of the optimisation, and why (written into the sidecar)."""
+
+    model: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "reason": self.reason}
+
+
+def held_out_model(present: Sequence[str], preference: Sequence[str] = DEFAULT_HELD_OUT) -> HeldOut | None:
+    """The model escalation holds out when the user names no surrogates: the first of ``preference`` that is present;
+    when none is, the present model listed last (`masque.embedders.present_embedders`, registry order), said so in
+    the reason. None with fewer than two models: the one model is needed as the surrogate, and only dlib-bin judges
+    independently."""
+    if len(present) < 2:
+        return None
+    for name in preference:
+        if name in present:
+            return HeldOut(name, f"the default held-out judge ({', '.join(preference)}: the first present; the models "
+                                 "the makeup transfers to least)")
+    return HeldOut(present[-1], f"fallback: none of the default held-out judges ({', '.join(preference)}) is present, "
+                                "so the present model listed last in `masque models list` is held out")
 
 
 @dataclass
