@@ -1,4 +1,4 @@
-"""Protect real photos end to end (DESIGN.md data flow), through the one per-face pipeline:
+"""Protect real photos end to end (ARCHITECTURE.md, "The one path of a photo"), through the one per-face pipeline:
 
     read → detect → prepare FaceJobs (crop, region masks, plan, anchor embeddings, seed) → engine.protect(job)
     → paste back (pixels outside the mask untouched) → write atomically → judge the written file → JSON sidecar.

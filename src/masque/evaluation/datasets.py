@@ -4,7 +4,7 @@ Three layouts are read, all into one `EvalDataset`:
 
 * **folder per identity** — ``ROOT/<identity>/<photo>``; every photo is a source, the identity's other photos are
   its references (anchors of the pairwise objective and the same-person pairs of verification).
-* **MASQUE ref map** (the official ``--ref_map_json``, REFERENCES.md) — a JSON object mapping each identity to its
+* **MASQUE ref map** (the official ``--ref_map_json``, docs/protocol.md) — a JSON object mapping each identity to its
   source and reference image names: ``{"id": {"source": "a.jpg" | [...], "reference": "b.jpg" | [...]}}``
   (``sources``/``references`` are accepted too). Sources live in ``images_dir``, references in ``ref_base_dir``
   (default: ``images_dir``); a name without a file extension gets ``img_ext`` (the official ``--img_ext``).

@@ -5,7 +5,7 @@ Steps: 1. models (with weights' checksums)  2. aligned crops of every photo (cac
 6. write results.json, report.md and grid.png.
 
 Protocol: with several FR models, each is held out in turn and the protection is optimised on the others
-(leave-one-out, REFERENCES.md); with a single model the run is *white-box* (optimised and judged on the same
+(leave-one-out, docs/protocol.md); with a single model the run is *white-box* (optimised and judged on the same
 model) and labelled so. Each item is protected exactly as `masque protect` protects a photo (`FacePipeline`: the same
 masker with the face parser when imported, per-region masks, the engine's own crop size, paste-back into the photo,
 the judges' verdict on the written photo, recorded per item); the literature's scores are then computed on aligned

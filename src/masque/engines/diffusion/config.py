@@ -15,7 +15,7 @@ from ...errors import InputError
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """DDIM settings of the SD v1.x null-text-inversion setup (REFERENCES.md); override a loaded scheduler config."""
+    """DDIM settings of the SD v1.x null-text-inversion setup (docs/protocol.md); override a loaded scheduler config."""
 
     beta_start: float = 0.00085
     beta_end: float = 0.012
