@@ -168,8 +168,11 @@ class Protector:
         choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
         check_prompt(choice.name, prompt, region, engine_options)  # the engine's own plan, before its weights load
         if max_strength is not None and not until_protected:
-            raise InputError("`max_strength` caps `until_protected`; pass `until_protected=True` "
-                             "(`--until-protected`) or drop it.")
+            raise InputError(field="max_strength", value=max_strength, audience="api",
+                             rule=lambda n: f"caps {n.until_protected}",
+                             hint={"cli": "add `--until-protected` or drop it", "web": "choose 'protect until it "
+                                   "holds' or leave the strength alone", "api": "pass `until_protected=True` or drop "
+                                   "it"})
         self.until = (ladder(config_level(choice.name, (engine_options or {}).get("config")), max_strength)
                       if until_protected else None)
         self.held_out: HeldOut | None = None
@@ -246,7 +249,8 @@ class Protector:
             check_output_path(p, inputs=[photo, *inputs], name="out")
         for p in (out, side):
             if p.exists() and not self.overwrite:
-                raise InputError(f"`out` {str(p)!r} already exists; pass `--overwrite` or choose another path.")
+                raise InputError(field="out", value=p, audience="api", rule=f"{str(p)!r} already exists",
+                                 hint=lambda n: f"pass {n.overwrite} or choose another path")
         return out, side
 
     # -- the run ------------------------------------------------------------------------------------------------

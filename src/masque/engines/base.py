@@ -135,8 +135,10 @@ class EngineOptions:
         accepted = KNOWN_ENGINES[engine].options
         for f in fields(self):
             if f.name not in accepted and getattr(self, f.name) != f.default:
-                raise InputError(f"`--{f.name.replace('_', '-')}` does not apply to the {engine} engine; drop it or "
-                                 f"choose another `--engine`.")
+                raise InputError(field=f.name, value=getattr(self, f.name),
+                                 rule=f"does not apply to the {engine} engine",
+                                 hint={"cli": "drop it or choose another `--engine`", "web": "choose the other method",
+                                       "api": "drop it or choose another `engine`"})
 
 
 Planner = Callable[[str, "str | Sequence[str] | None", Any], MakeupPlan]  # (prompt, region, config) -> plan
@@ -203,7 +205,8 @@ def config_level(name: str, config: Any = None) -> str:
     loads: where `--until-protected` starts. A one-line `InputError` for an engine without levels."""
     entry = _registered(name)
     if entry.level_of is None:
-        raise InputError(f"`--until-protected` needs an engine with strength levels; the {name} engine has none.")
+        raise InputError(field="until_protected", value=True,
+                         rule=f"needs an engine with strength levels; the {name} engine has none")
     return entry.level_of(entry.config() if config is None else config)
 
 

@@ -66,8 +66,9 @@ def detect_and_align(path: str | Path, size: int = 512, *, detector: str = "hog"
     image = read_image(path)
     faces = detect_faces(image.rgb, detector=detector)
     if not faces:
-        raise NoFaceError(f"no face found in {str(path)!r}; use a photo where the face is visible and at least "
-                          "~80 px wide, or pass an aligned crop with `--aligned`.")
+        raise NoFaceError(value=path, rule=f"no face found in {str(path)!r}",
+                          hint=lambda n: f"use a photo where the face is visible and at least ~80 px wide, or pass an "
+                                         f"aligned crop with {n.aligned}")
     template = generation_template(size)
     aligned = align_face(image.rgb, faces[0], template)
     return FaceCrop(path, aligned.crop, template, np.asarray(aligned.matrix, float),

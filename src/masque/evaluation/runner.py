@@ -86,17 +86,17 @@ class EvalConfig:
     def check(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
-            raise InputError(f"`--methods` must be a comma-separated subset of {list(METHODS)}, got "
+            raise InputError(field="methods", rule=f"must be a comma-separated subset of {list(METHODS)}, got "
                              f"{list(self.methods)}.")
         if self.size < 32:
-            raise InputError(f"`--size` must be at least 32 px, got {self.size}.")
+            raise InputError(field="size", rule=f"must be at least 32 px, got {self.size}.")
         if any(e is not None and e.weights for e in map(method_engine, self.methods)) and not self.sd_model:
             from ..engines.diffusion.backbone import MODEL_ENV
 
             if not os.environ.get(MODEL_ENV):
-                raise InputError(f"`--model` is required by the `masque` method (or set ${MODEL_ENV}): pass a Stable "
-                                 "Diffusion folder in diffusers layout (`masque models create-tiny DIR` makes a tiny "
-                                 "test one).")
+                raise InputError(field="model", rule=f"is required by the `masque` method (or set ${MODEL_ENV})",
+                                 hint="pass a Stable Diffusion folder in diffusers layout (`masque models create-tiny "
+                                      "DIR` makes a tiny test one)")
         self.pgd.check()
 
 
@@ -128,7 +128,7 @@ def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
     if method in BASELINES:
         return PGDBaseline(surrogates, cfg.pgd, masked=method == "masked-pgd")
     if method not in ENGINE_METHODS:
-        raise InputError(f"`--methods`: {method!r} has no protection engine.")
+        raise InputError(field="methods", value=method, rule=f"{method!r} has no protection engine")
     from ..engines import EngineOptions, create_engine, engine_kwargs
 
     name = ENGINE_METHODS[method]

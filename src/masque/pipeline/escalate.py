@@ -40,8 +40,9 @@ def ladder(start: str, cap: str | None = None) -> tuple[str, ...]:
                              f"{value!r}.")
     lo, hi = STRENGTHS.index(start), STRENGTHS.index(cap)
     if hi < lo:
-        raise InputError(f"`--max-strength` must be at least the starting `--strength` {start!r}, got {cap!r}; "
-                         f"raise the cap or start lower.")
+        raise InputError(field="max_strength", value=cap, rule=lambda n: f"must be at least the starting "
+                         f"{n.strength} {start!r}, got {cap!r}", hint={"cli": "raise the cap or start lower",
+                                                                       "web": "choose a higher strength"})
     return STRENGTHS[lo:hi + 1]
 
 

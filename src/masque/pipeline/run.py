@@ -166,9 +166,11 @@ class FacePipeline:
 
         then = ("the other pair photos anchor it" if left else
                 "no pair photo is left, so it is protected in single mode (pushed away from itself)")
-        warnings.warn(f"pair photo {', '.join(skipped)}: most judges do not match it with face {before.owner} before "
-                      f"protection (another person?), so it is skipped as a reference; {then}. Use `--force-pair` "
-                      "to keep it anyway.", UserNote, stacklevel=2)
+        warnings.warn(UserNote(value=skipped, rule=f"pair photo {', '.join(skipped)}: most judges do not match it "
+                               f"with face {before.owner} before protection (another person?), so it is skipped as a "
+                               f"reference; {then}",
+                               hint={"cli": "use `--force-pair` to keep it anyway",
+                                     "api": "pass `force_pair=True` to keep it anyway"}), stacklevel=2)
         return ([p for p, k in zip(pair_photos, keep, strict=True) if k],
                 Before(before.faces, left, before.owner if left else None), skipped)
 

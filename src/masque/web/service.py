@@ -17,7 +17,7 @@ from ..errors import InputError, MasqueError, WeightsError
 from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
 from .choices import DETECTORS, ENGINES, default_strength, page_choices
 from .form import Form, UserError, file_field, save, scrub, text_field
-from .messages import web_message, web_text
+from .messages import web_message, web_note
 from .progress import JOB_ID, ProgressBoard
 
 MAX_PROMPT_CHARS = 200
@@ -39,9 +39,10 @@ class ServeConfig:
 
     def validate(self) -> ServeConfig:
         if self.engine not in ENGINES:
-            raise InputError(f"`--engine` must be one of {ENGINES}; got {self.engine!r}.")
+            raise InputError(field="engine", value=self.engine, rule=f"must be one of {ENGINES}; got {self.engine!r}")
         if self.max_upload_bytes <= 0:
-            raise InputError(f"`--max-upload-mb` must be positive; got {self.max_upload_bytes / 2**20:g}.")
+            raise InputError(field="max_upload_mb", value=self.max_upload_bytes / 2**20,
+                             rule=f"must be positive; got {self.max_upload_bytes / 2**20:g}")
         return self
 
 
@@ -181,7 +182,7 @@ class ProtectService:
         finally:
             self._lock.release()
         data = out_path.read_bytes()
-        notes = [web_text(str(w.message)) for w in caught if issubclass(w.category, UserNote)]
+        notes = [web_note(w.message) for w in caught if issubclass(w.category, UserNote)]
         diffusion_available = self.status()["engines"]["diffusion"]["available"]
         return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes,
                       diffusion_available=diffusion_available)

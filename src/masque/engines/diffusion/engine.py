@@ -102,10 +102,11 @@ def _strength(value: float | str) -> float:
     try:
         level = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"`--strength` must be a number >= 0 or one of {', '.join(GUIDANCE_LEVELS)} for the "
-                         f"diffusion engine, got {value!r}.") from None
+        raise InputError(field="strength", value=value, rule=f"must be a number >= 0 or one of "
+                         f"{', '.join(GUIDANCE_LEVELS)} for the diffusion engine, got {value!r}") from None
     if not level >= 0:
-        raise InputError(f"`--strength` must be a number >= 0 for the diffusion engine, got {value!r}.")
+        raise InputError(field="strength", value=value,
+                         rule=f"must be a number >= 0 for the diffusion engine, got {value!r}")
     return level
 
 
@@ -114,8 +115,9 @@ def until_level(config: DiffusionConfig) -> str:
     level cannot be stepped up from, in one line."""
     level = guidance_level(config)
     if level is None:
-        raise InputError(f"`--strength` must be a level name ({', '.join(GUIDANCE_LEVELS)}) with "
-                         f"`--until-protected`, got the number {config.guidance.strength}.")
+        value = config.guidance.strength
+        raise InputError(field="strength", value=value, rule=lambda n: f"must be a level name "
+                         f"({', '.join(GUIDANCE_LEVELS)}) with {n.until_protected}, got the number {value}")
     return level
 
 

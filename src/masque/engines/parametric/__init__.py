@@ -26,8 +26,8 @@ def parametric_options(options: EngineOptions) -> dict:
     config = ParametricConfig() if options.steps is None else ParametricConfig(steps=options.steps)
     if options.strength is not None:
         if options.strength not in STRENGTHS:
-            raise InputError(f"`--strength` must be one of {', '.join(STRENGTHS)} for the parametric engine, got "
-                             f"{options.strength!r}.")
+            raise InputError(field="strength", value=options.strength, rule=f"must be one of {', '.join(STRENGTHS)} "
+                             f"for the parametric engine, got {options.strength!r}")
         config = replace(config, strength=options.strength)
     if options.eot:
         config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
