@@ -185,9 +185,10 @@ def load_dataset(dataset: str | Path | None = None, *, ref_map: str | Path | Non
                  images_dir: str | Path | None = None, ref_base_dir: str | Path | None = None,
                  pairs: str | Path | None = None, img_ext: str | None = None) -> EvalDataset:
     """Pick the layout from which argument is given (exactly one of ``dataset``, ``ref_map``, ``pairs``)."""
-    given = [n for n, v in (("--dataset", dataset), ("--ref-map", ref_map), ("--pairs", pairs)) if v is not None]
+    given = [n for n, v in (("dataset", dataset), ("ref_map", ref_map), ("pairs", pairs)) if v is not None]
     if len(given) != 1:
-        raise InputError(f"give exactly one of `--dataset`, `--ref-map`, `--pairs`; got {given or 'none'}.")
+        raise InputError(value=given, rule=lambda n: f"give exactly one of {n.dataset}, {n.ref_map}, {n.pairs}; got "
+                         f"{', '.join(n[g] for g in given) or 'none'}")
     if dataset is not None:
         return load_folder_dataset(dataset)
     if ref_map is not None:

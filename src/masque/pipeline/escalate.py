@@ -34,10 +34,10 @@ DEFAULT_CAP = STRENGTHS[-1]  # `--max-strength` default: the strongest level
 def ladder(start: str, cap: str | None = None) -> tuple[str, ...]:
     """The levels from ``start`` to ``cap`` (default the strongest) in `STRENGTHS` order, both included."""
     cap = cap or DEFAULT_CAP
-    for name, value in (("strength", start), ("max-strength", cap)):
+    for name, value in (("strength", start), ("max_strength", cap)):
         if value not in STRENGTHS:
-            raise InputError(f"`--{name}` must be one of {', '.join(STRENGTHS)} with `--until-protected`, got "
-                             f"{value!r}.")
+            raise InputError(field=name, value=value, rule=lambda n, v=value: f"must be one of "
+                             f"{', '.join(STRENGTHS)} with {n.until_protected}, got {v!r}")
     lo, hi = STRENGTHS.index(start), STRENGTHS.index(cap)
     if hi < lo:
         raise InputError(field="max_strength", value=cap, rule=lambda n: f"must be at least the starting "
