@@ -197,8 +197,10 @@ def protect(
         raise typer.Exit(code)
 
     # 3. load the engine and FR models once
-    protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
-                              engine_options=engine_options)
+    from ..run_config import ProtectConfig
+
+    protector = api.Protector.from_config(ProtectConfig(**options, options=knobs), engine_choice=choice,
+                                          device=default_device(device), overwrite=overwrite)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
 

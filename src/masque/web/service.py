@@ -86,6 +86,7 @@ class ProtectService:
         from .. import api
         from ..engines import engine_kwargs
         from ..engines.auto import choose_engine
+        from ..run_config import ProtectConfig
 
         choice = choose_engine(engine, self.config.model)
         engine = choice.name
@@ -95,7 +96,7 @@ class ProtectService:
         if escalation:  # the strength control is the cap; start at the default level (or the cap when it is lower)
             strength = start_strength(strength)
         options = self.engine_options(engine, strength)
-        kwargs = engine_kwargs(engine, options)  # a strength the engine does not take: InputError, worded for the page
+        engine_kwargs(engine, options)  # a strength the engine does not take: InputError, worded for the page
         key = (options, tuple(sorted(escalation.items())))
         loaded = self._protectors.get(engine)
         if loaded is None or loaded[0] != key:
@@ -103,10 +104,10 @@ class ProtectService:
                               "Loading the models for the new strength (a second or two)")
             self._protectors.pop(engine, None)  # one Protector per engine in memory
             cfg = self.config
+            config = ProtectConfig(prompt, engine=engine, options=options, surrogates=cfg.surrogates or None,
+                                   **escalation)
             try:
-                protector = api.Protector(prompt=prompt, engine=engine, engine_choice=choice,
-                                          surrogates=list(cfg.surrogates) if cfg.surrogates else None,
-                                          device=cfg.device, overwrite=True, engine_options=kwargs, **escalation)
+                protector = api.Protector.from_config(config, device=cfg.device, overwrite=True, engine_choice=choice)
             except WeightsError as exc:
                 self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
                                              "not load); choose the fast method.")
