@@ -131,9 +131,7 @@ class ProtectReport:
 
 
 def _config_dict(config) -> dict | None:
-    to_dict = getattr(config, "to_dict", None)
-    if to_dict is not None:
-        return to_dict()
+    """The engine's frozen config as plain data (every engine config is a dataclass, `Engine.config`)."""
     return asdict(config) if is_dataclass(config) else None
 
 
