@@ -31,6 +31,7 @@ from .pipeline.verdict import PROTECTED, status_counts, status_exit_code
 
 if TYPE_CHECKING:
     from .api import ProtectReport
+    from .run_config import ProtectConfig
 
 FINISHED = "finished earlier"
 
@@ -43,6 +44,9 @@ class ProtectSpec:
     device: str | None = None  # None: each worker picks cuda when it has one, else cpu
     mask: np.ndarray | None = None  # region mask for every photo (``--mask``), values in [0, 1]
     aligned: bool = False
+    # the same run as a `ProtectConfig` (the CLI's): workers build from it, so each sidecar stores it; not hashed
+    # (``protector`` says the same, and the manifests of earlier batches keep their settings hash)
+    config: ProtectConfig | None = None
 
     def digest(self) -> str:
         mask = None if self.mask is None else sha256_bytes(np.ascontiguousarray(self.mask, np.float32).tobytes())
@@ -97,10 +101,13 @@ class ProtectWorker:
         from .api import Protector
 
         device = default_device(spec.device)
+        self.spec = spec
+        if spec.config is not None:
+            self.protector = Protector.from_config(spec.config, device=device)
+            return
         options = dict(spec.protector.get("engine_options") or {})
         if "device" in options:
             options["device"] = device
-        self.spec = spec
         self.protector = Protector(**{**spec.protector, "engine_options": options}, device=device)
 
     def __call__(self, job: PhotoJob) -> WrittenUnit:

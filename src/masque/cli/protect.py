@@ -186,8 +186,11 @@ def protect(
             from ..io import read_image
 
             mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
+        from ..run_config import ProtectConfig
+
         spec = ProtectSpec({**options, "parser": str(parser) if parser else None, "engine_options": engine_options},
-                           device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
+                           device=device, mask=mask_arr if mask is not None else None, aligned=aligned,
+                           config=ProtectConfig(**options, options=knobs))
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
         with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
