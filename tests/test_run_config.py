@@ -9,6 +9,7 @@ import pytest
 
 import masque
 from masque.engines.base import EngineOptions
+from masque.engines.parametric import ParametricConfig
 from masque.errors import InputError
 from masque.run_config import ProtectConfig
 
@@ -16,6 +17,7 @@ CONFIG = ProtectConfig("full glam", engine="parametric", options=EngineOptions(s
                        surrogates=["dlib"], judges=["dlib"], dlib_bin=False, seed=4, faces="largest")
 # what differs between two runs of the same settings: where they wrote, and how long they took
 RUN_SPECIFIC = {"output", "cost", "timings", "seconds"}
+CONFIG_ENGINE = ParametricConfig(steps=1)
 
 
 def test_a_config_round_trips_through_json():
@@ -63,3 +65,15 @@ def test_a_sidecar_without_a_config_is_refused_in_one_line(tmp_path):
     side.write_text(json.dumps({"settings": {"engine": "parametric"}}))
     with pytest.raises(InputError, match="holds no run configuration"):
         masque.Protector.from_sidecar(side)
+
+
+def test_the_one_call_form_stores_its_settings_too(tmp_path, faces_dir):
+    """`masque.protect` with the engine's default knobs: its keyword arguments are the config."""
+    report = masque.protect(faces_dir / "obama.jpg", "red lipstick", out=tmp_path / "o.png", engine="parametric",
+                            surrogates=["dlib"], judges=["dlib"], dlib_bin=False, seed=2)
+    stored = ProtectConfig.from_dict(json.loads(report.sidecar.read_text())["settings"]["config"])
+    assert stored == ProtectConfig("red lipstick", engine="parametric", surrogates=("dlib",), judges=("dlib",),
+                                   dlib_bin=False, seed=2)
+    raw = masque.Protector("red lipstick", engine="parametric", surrogates=["dlib"], judges=["dlib"],
+                           engine_options={"config": CONFIG_ENGINE})
+    assert raw.config is None  # raw engine configs are no front-end settings: nothing to claim

@@ -150,9 +150,9 @@ class Protector:
     `escalate.DEFAULT_HELD_OUT`, sface first; the sidecar says which and why), so a model the makeup never saw must
     stop matching too.
 
-    The front ends build it from a `ProtectConfig` (`from_config`), which every sidecar then stores so that
-    `from_sidecar` reruns the same settings; built from raw engine configs (tests, benchmarks' ``--set``), ``config``
-    is None.
+    Its settings are a `ProtectConfig` (``config``; the front ends build it with `from_config`), which every sidecar
+    stores so that `from_sidecar` reruns the same settings; built from raw engine configs (``engine_options``: tests,
+    benchmarks' ``--set``), ``config`` is None.
     """
 
     def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
@@ -181,6 +181,7 @@ class Protector:
         self.until = (ladder(config_level(choice.name, (engine_options or {}).get("config")), max_strength)
                       if until_protected else None)
         self.held_out: HeldOut | None = None
+        given_surrogates = surrogates
         if until_protected and surrogates is None:  # leave-one-out: a present model the makeup is not fitted to
             present = present_embedders()
             self.held_out = held_out_model(present, held_out)
@@ -202,7 +203,13 @@ class Protector:
             Preparer(self.engine, prompt, region=region, masker=masker, detector=detector, face_scale=face_scale),
             Judge(models, surrogates=loaded, dlib_bin=dlib_bin), faces, force_pair=force_pair)
         self.detector, self.faces, self.face_scale = detector, faces, face_scale
-        self.config: ProtectConfig | None = None  # set by `from_config`: what the sidecar stores to rerun the run
+        # what the sidecar stores to rerun the run: these arguments, when the engine knobs are its defaults (else
+        # set by `from_config`, or unknown: raw engine configs are no front-end settings)
+        self.config: ProtectConfig | None = None if engine_options else ProtectConfig(
+            prompt, engine=engine, surrogates=given_surrogates, region=region, faces=faces, detector=detector,
+            face_scale=face_scale, parser=parser, seed=seed, judges=judges, dlib_bin=dlib_bin,
+            keep_metadata=keep_metadata, max_pixels=max_pixels, force_pair=force_pair,
+            until_protected=until_protected, max_strength=max_strength, held_out=held_out)
 
     @classmethod
     def from_config(cls, config: ProtectConfig, *, device: str = "cpu", overwrite: bool = False,
