@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"  # ../shared/data beside the clone (DESIGN.md); pass --photos otherwise
+SHARED = ROOT.parent / "shared" / "data"  # ../shared/data beside the clone (ARCHITECTURE.md); pass --photos otherwise
 # (label, detector, upsample, working pixels for "auto")
 SETTINGS = [
     ("hog@1MP", "hog", "auto", 1_000_000),

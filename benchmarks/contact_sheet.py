@@ -10,9 +10,10 @@ one PNG per photo, the original and every setting side by side as **100 % crops 
 see where the finish lies and what its texture is.
 
 One PNG per prompt: rows = faces (first photo of each shared identity), columns = before, then each strength. Each
-tile is the face region cut from the full-resolution photo after paste-back, with the face-box SSIM and the
-high-frequency energy of the makeup layer printed under it. ``--steps 0`` renders the tutorial (reference) makeup;
-``--steps N`` optimises against dlib (the look the user actually gets). The images are not committed.
+tile is the face region cut from the full-resolution photo after paste-back (the shipped `FacePipeline.run`: prepare,
+engine, paste back), with the face-box SSIM and the high-frequency energy of the makeup layer printed under it.
+``--steps 0`` renders the tutorial (reference) makeup; ``--steps N`` optimises against dlib (the look the user
+actually gets). The images are not committed.
 """
 
 from __future__ import annotations
@@ -100,14 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     from masque.embedders import create_embedder
     from masque.engines import create_engine
     from masque.engines.parametric import ParametricConfig
-    from masque.faces.align import align_face, crop_to_tensor, tensor_to_crop
-    from masque.faces.detect import detect_faces
-    from masque.faces.paste import paste_back
+    from masque.errors import NoFaceError
     from masque.faces.regions import RegionMasker
-    from masque.faces.templates import generation_template
     from masque.io import read_image
     from masque.makeup import resolve_plan
-    from masque.pipeline import make_job
+    from masque.pipeline import FacePipeline, Preparer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -125,32 +123,32 @@ def main(argv: list[str] | None = None) -> None:
     if args.kept is not None:
         full_resolution_sheets(args.kept, args.faces, args.out, args.side, args.diff)
         return
-    embedders = [create_embedder("dlib")]
-    template, masker = generation_template(256), RegionMasker()
-    faces = []
-    for path in first_photos(args.faces):
-        rgb = read_image(path).rgb
-        found = detect_faces(rgb)
-        if found:
-            faces.append((path, rgb, found[0], align_face(rgb, found[0], template)))
+    # what ships: one `FacePipeline` per strength (prepare -> engine -> paste back), the largest face of each photo;
+    # no judge (the tiles print the engine's own numbers), so nothing is written but the sheets
+    embedders, masker = [create_embedder("dlib")], RegionMasker()
+    pipelines = {strength: FacePipeline(Preparer(
+        create_engine("parametric", embedders=embedders, config=ParametricConfig(steps=args.steps, strength=strength)),
+        args.prompts[0], masker=masker), faces="largest") for strength in args.strengths}
+    photos = [(path, read_image(path).rgb) for path in first_photos(args.faces)]
     for prompt in args.prompts:
         rows = []
-        for path, rgb, face, al in faces:
-            tiles = [(face_tile(rgb, face.box, args.tile), f"{path.stem}: before")]
+        for path, rgb in photos:
+            tiles = []
             for strength in args.strengths:
-                plan = resolve_plan(prompt, strength)
-                engine = create_engine("parametric", embedders=embedders,
-                                       config=ParametricConfig(steps=args.steps, strength=strength))
-                mask = masker(al, plan.regions)
-                crop = crop_to_tensor(al.crop)
-                res = engine.protect(make_job(engine, crop, torch.from_numpy(mask)[None, None], prompt,
-                                              regions=plan.regions, plan=plan, aligned=al))
-                out = paste_back(rgb, al, tensor_to_crop(res.image), mask)
-                q = res.details["quality"]
-                cos = next(iter(res.similarity_after.values()))
-                tiles.append((face_tile(out, face.box, args.tile),
+                try:
+                    run = pipelines[strength].with_prompt(prompt).run(rgb, seed=0)
+                except NoFaceError:
+                    break
+                face = run.faces[0]
+                box = face.job.aligned.face.box
+                if not tiles:
+                    tiles.append((face_tile(rgb, box, args.tile), f"{path.stem}: before"))
+                q = face.result.details["quality"]
+                cos = next(iter(face.result.similarity_after.values()))
+                tiles.append((face_tile(run.rgb, box, args.tile),
                               f"{strength}: ssim {q['face_ssim']:.3f} hf {q['hf_energy']:.2f} dlib cos {cos:.3f}"))
-            rows.append(tiles)
+            if tiles:
+                rows.append(tiles)
         pad = 22
         sheet = Image.new("RGB", (args.tile * len(rows[0]), (args.tile + pad) * len(rows) + pad), "white")
         draw = ImageDraw.Draw(sheet)

@@ -19,7 +19,7 @@ import numpy as np
 from bench_detect import photos  # the same photo list (run as `python benchmarks/occlusion_survey.py`)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"  # ../shared/data beside the clone (DESIGN.md); pass --photos otherwise
+SHARED = ROOT.parent / "shared" / "data"  # ../shared/data beside the clone (ARCHITECTURE.md); pass --photos otherwise
 
 
 def main() -> None:

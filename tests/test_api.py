@@ -11,6 +11,7 @@ import masque
 from masque.engines.parametric import ParametricConfig
 from masque.errors import InputError, NoFaceError
 from masque.io import read_image
+from masque.pipeline.escalate import held_out_model
 
 FAST = {"engine": "parametric", "surrogates": ["dlib"], "engine_options": {"config": ParametricConfig(steps=3)}}
 
@@ -127,9 +128,9 @@ def test_explicit_surrogates_leave_the_other_present_models_as_held_out_judges(t
 
 def test_until_protected_holds_one_present_model_out_and_records_each_level(tmp_path, faces_dir, monkeypatch,
                                                                             package_weights):
-    """No `surrogates` named, dlib and sface present: escalation optimises on dlib only and sface (the last present
-    model, the rule of `held_out_model`) judges as held out; the sidecar records every level tried (JPEG in, JPEG out:
-    each step judged on the quantised pixels, the final verdict on the written file)."""
+    """No `surrogates` named, dlib and sface present: escalation optimises on dlib only and sface (the default
+    held-out judge, `DEFAULT_HELD_OUT`, named with its reason) judges as held out; the sidecar records every level
+    tried (JPEG in, JPEG out: each step judged on the quantised pixels, the final verdict on the written file)."""
     home = tmp_path / "home"
     (home / "fr" / "sface").mkdir(parents=True)
     (home / "fr" / "sface" / package_weights("sface").name).symlink_to(package_weights("sface"))
@@ -140,7 +141,9 @@ def test_until_protected_holds_one_present_model_out_and_records_each_level(tmp_
     side = json.loads(report.sidecar.read_text())
     assert side["settings"]["surrogates"] == ["dlib"]
     assert side["settings"]["until_protected"] == {"levels": ["bold", "max"], "max_strength": "max",
-                                                   "held_out": ["sface"], "held_out_by_rule": ["sface"]}
+                                                   "held_out": ["sface"], "held_out_by_rule": ["sface"],
+                                                   "held_out_rule": held_out_model(["dlib", "sface"]).to_dict()}
+    assert side["settings"]["until_protected"]["held_out_rule"]["reason"].startswith("the default held-out judge")
     face = side["faces"][0]
     assert [s["strength"] for s in face["escalation"]] == ["bold", "max"][:len(face["escalation"])]
     assert face["escalation"][-1]["status"] == face["status"]  # the last step's pixels are what was written

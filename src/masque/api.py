@@ -1,4 +1,4 @@
-"""Protect real photos end to end (DESIGN.md data flow), through the one per-face pipeline:
+"""Protect real photos end to end (ARCHITECTURE.md, "The one path of a photo"), through the one per-face pipeline:
 
     read → detect → prepare FaceJobs (crop, region masks, plan, anchor embeddings, seed) → engine.protect(job)
     → paste back (pixels outside the mask untouched) → write atomically → judge the written file → JSON sidecar.
@@ -34,11 +34,12 @@ from .io import (
     write_image,
 )
 from .pipeline import FacePipeline, FaceVerdict, Judge, PhotoResult, Preparer, summarise
-from .pipeline.escalate import Escalation, config_level, held_out_model, ladder
+from .pipeline.escalate import DEFAULT_HELD_OUT, Escalation, HeldOut, held_out_model, ladder
 from .pipeline.prepare import default_masker, resolve_parser
 from .pipeline.run import sidecar_path
 from .pipeline.verdict import weak_protection_hint  # noqa: F401  (re-exported: the CLI and the web page use it)
 from .prefetch import DetectionPrefetch
+from .run_config import ProtectConfig
 from .trace import CostTrace, StageTimes
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -130,9 +131,7 @@ class ProtectReport:
 
 
 def _config_dict(config) -> dict | None:
-    to_dict = getattr(config, "to_dict", None)
-    if to_dict is not None:
-        return to_dict()
+    """The engine's frozen config as plain data (every engine config is a dataclass, `Engine.config`)."""
     return asdict(config) if is_dataclass(config) else None
 
 
@@ -147,7 +146,13 @@ class Protector:
 
     ``until_protected``: escalate each face that is not protected from the engine's strength up to ``max_strength``
     (default the strongest, `masque.pipeline.escalate`); without named ``surrogates`` one present model is then held
-    out of the optimisation (`held_out_model`), so a model the makeup never saw must stop matching too.
+    out of the optimisation (`held_out_model`: the first present of ``held_out``, by default
+    `escalate.DEFAULT_HELD_OUT`, sface first; the sidecar says which and why), so a model the makeup never saw must
+    stop matching too.
+
+    Its settings are a `ProtectConfig` (``config``; the front ends build it with `from_config`), which every sidecar
+    stores so that `from_sidecar` reruns the same settings; built from raw engine configs (``engine_options``: tests,
+    benchmarks' ``--set``), ``config`` is None.
     """
 
     def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
@@ -156,8 +161,9 @@ class Protector:
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS, engine_choice: EngineChoice | None = None,
-                 force_pair: bool = False, until_protected: bool = False, max_strength: str | None = None):
-        from .engines.base import check_prompt
+                 force_pair: bool = False, until_protected: bool = False, max_strength: str | None = None,
+                 held_out: Sequence[str] = DEFAULT_HELD_OUT):
+        from .engines.base import check_prompt, config_level
 
         # 1. validate cheap things before loading anything heavy
         self.seed, self.device = seed, device
@@ -167,16 +173,20 @@ class Protector:
         choice = engine_choice or choose_engine(engine, (engine_options or {}).get("model"))
         check_prompt(choice.name, prompt, region, engine_options)  # the engine's own plan, before its weights load
         if max_strength is not None and not until_protected:
-            raise InputError("`max_strength` caps `until_protected`; pass `until_protected=True` "
-                             "(`--until-protected`) or drop it.")
-        self.until = (ladder(config_level((engine_options or {}).get("config")), max_strength)
+            raise InputError(field="max_strength", value=max_strength, audience="api",
+                             rule=lambda n: f"caps {n.until_protected}",
+                             hint={"cli": "add `--until-protected` or drop it", "web": "choose 'protect until it "
+                                   "holds' or leave the strength alone", "api": "pass `until_protected=True` or drop "
+                                   "it"})
+        self.until = (ladder(config_level(choice.name, (engine_options or {}).get("config")), max_strength)
                       if until_protected else None)
-        self.held_out: list[str] = []
+        self.held_out: HeldOut | None = None
+        given_surrogates = surrogates
         if until_protected and surrogates is None:  # leave-one-out: a present model the makeup is not fitted to
             present = present_embedders()
-            held = held_out_model(present)
-            if held is not None:
-                surrogates, self.held_out = [n for n in present if n != held], [held]
+            self.held_out = held_out_model(present, held_out)
+            if self.held_out is not None:
+                surrogates = [n for n in present if n != self.held_out.model]
         self.load_times = StageTimes()
         # 2. load models once: surrogates, engine, judges (a judge that is also a surrogate is the same instance)
         with self.load_times("load"):
@@ -193,6 +203,49 @@ class Protector:
             Preparer(self.engine, prompt, region=region, masker=masker, detector=detector, face_scale=face_scale),
             Judge(models, surrogates=loaded, dlib_bin=dlib_bin), faces, force_pair=force_pair)
         self.detector, self.faces, self.face_scale = detector, faces, face_scale
+        # what the sidecar stores to rerun the run: these arguments, when the engine knobs are its defaults (else
+        # set by `from_config`, or unknown: raw engine configs are no front-end settings)
+        self.config: ProtectConfig | None = None if engine_options else ProtectConfig(
+            prompt, engine=engine, surrogates=given_surrogates, region=region, faces=faces, detector=detector,
+            face_scale=face_scale, parser=parser, seed=seed, judges=judges, dlib_bin=dlib_bin,
+            keep_metadata=keep_metadata, max_pixels=max_pixels, force_pair=force_pair,
+            until_protected=until_protected, max_strength=max_strength, held_out=held_out)
+
+    @classmethod
+    def from_config(cls, config: ProtectConfig, *, device: str = "cpu", overwrite: bool = False,
+                    engine_choice: EngineChoice | None = None) -> Protector:
+        """The run ``config`` describes, on ``device``; its engine knobs go through the engine's options mapper, as
+        the CLI's flags do. The sidecar of every photo it protects stores ``config`` (`from_sidecar`)."""
+        from dataclasses import replace
+
+        from .engines.base import engine_kwargs
+
+        choice = engine_choice or choose_engine(config.engine, config.options.model)
+        options = engine_kwargs(choice.name, replace(config.options, device=device))
+        protector = cls(config.prompt, **config.protector_kwargs(), device=device, overwrite=overwrite,
+                        engine_options=options, engine_choice=choice)
+        protector.config = config
+        return protector
+
+    @classmethod
+    def from_sidecar(cls, sidecar: str | Path, *, device: str = "cpu", overwrite: bool = False) -> Protector:
+        """The run that wrote ``sidecar`` (a protected photo's JSON), to protect again with the same settings: its
+        stored `ProtectConfig`, with the engine that ran (so `auto` does not choose differently on another
+        machine)."""
+        try:
+            settings = json.loads(Path(sidecar).read_text())["settings"]
+            stored = settings["config"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(field="sidecar", value=sidecar, rule=f"{str(sidecar)!r} holds no run configuration "
+                             f"({type(exc).__name__}: {exc})", hint="use the JSON written beside a protected photo "
+                             "by this version of MASQUE") from None
+        if stored is None:
+            raise InputError(field="sidecar", value=sidecar, rule=f"{str(sidecar)!r} comes from a run built from "
+                             "engine configs, not a `ProtectConfig`", hint="rebuild that run the way it was made")
+        from dataclasses import replace
+
+        return cls.from_config(replace(ProtectConfig.from_dict(stored), engine=settings["engine"]), device=device,
+                               overwrite=overwrite)
 
     @property
     def prompt(self) -> str:
@@ -216,11 +269,13 @@ class Protector:
                 "faces": self.faces, "detector": self.detector, "face_scale": self.face_scale,
                 "parser": str(self.parser) if self.parser else None, "crop_size": self.crop_size,
                 "device": self.device, "engine_config": _config_dict(self.engine.config),
-                "model": self.model,
+                "model": self.model, "config": self.config.to_dict() if self.config is not None else None,
                 **({"until_protected": {"levels": list(self.until), "max_strength": self.until[-1],
                                         "held_out": [m.name for m in self.pipeline.judge.models
                                                      if m.name not in self.pipeline.judge.surrogates],
-                                        "held_out_by_rule": self.held_out}} if self.until else {})}
+                                        "held_out_by_rule": [self.held_out.model] if self.held_out else [],
+                                        **({"held_out_rule": self.held_out.to_dict()} if self.held_out else {})}}
+                   if self.until else {})}
 
     def with_prompt(self, prompt: str, region: str | Sequence[str] | None = None,
                     detector: str | None = None) -> Protector:
@@ -233,6 +288,10 @@ class Protector:
         other.__dict__.update(self.__dict__)
         other.pipeline = self.pipeline.with_prompt(prompt, region, detector)
         other.detector = detector or self.detector
+        if self.config is not None:
+            from dataclasses import replace
+
+            other.config = replace(self.config, prompt=prompt, region=region, detector=other.detector)
         other.load_times = StageTimes()  # loading was paid by the first
         return other
 
@@ -243,7 +302,8 @@ class Protector:
             check_output_path(p, inputs=[photo, *inputs], name="out")
         for p in (out, side):
             if p.exists() and not self.overwrite:
-                raise InputError(f"`out` {str(p)!r} already exists; pass `--overwrite` or choose another path.")
+                raise InputError(field="out", value=p, audience="api", rule=f"{str(p)!r} already exists",
+                                 hint=lambda n: f"pass {n.overwrite} or choose another path")
         return out, side
 
     # -- the run ------------------------------------------------------------------------------------------------

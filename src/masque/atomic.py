@@ -1,5 +1,6 @@
 """The one atomic file writer: every file MASQUE writes (photos, sidecars, manifests' outputs, imported or downloaded
-weights, converted caches) goes through `write_atomic`.
+weights, converted caches, the evaluator's crop cache) goes through `write_atomic`; a folder completed elsewhere (a
+Stable Diffusion download) is put in place by `publish_folder`. ``os.replace`` is called here and nowhere else.
 
 Why: a reader (a user, a re-run, another process) must see the whole file or none of it. The data goes to a
 temporary file beside the target (same folder, so the same file system), is flushed to disk, given its permissions,
@@ -42,3 +43,10 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], object],
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def publish_folder(complete: str | Path, path: str | Path) -> Path:
+    """Rename the finished folder ``complete`` onto ``path`` (same file system; ``path`` must not exist): readers see
+    no folder or the whole one, never a download in progress. Returns ``path``."""
+    os.replace(complete, path)
+    return Path(path)

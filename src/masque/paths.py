@@ -1,6 +1,6 @@
 """Where MASQUE's model files live, with no dependency beyond the standard library and `errors`.
 
-The bottom layer of the package (DESIGN.md): embedders, faces and engines ask it for paths; the catalogue, fetch and
+The bottom layer (ARCHITECTURE.md): embedders, faces and engines ask it for paths; the catalogue, fetch and
 import code (`masque.catalogue`) sits on top of everything and builds on it. Layout under ``$MASQUE_HOME`` (default
 ``~/.cache/masque``): ``fr/<checkpoint>`` face-recognition weights, ``parser/79999_iter.pth`` the optional face parser,
 ``sd/<repo name>`` a Stable Diffusion snapshot, ``converted/`` weights MASQUE converted itself (a cache, safe to

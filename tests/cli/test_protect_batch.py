@@ -128,6 +128,9 @@ def test_official_ref_map_layout_and_flag_names(tmp_path, faces_dir, capsys):
     assert sides["biden.protected.jpg.json"]["faces"][0]["anchor"] == "self"  # no reference: single mode
     assert sides["obama3.protected.jpg.json"]["input"] == str(faces_dir / "obama3.jpg")
     assert len(_records(out)) == 3
+    # every worker built its run from the batch's `ProtectConfig`: each sidecar stores the same one
+    configs = {json.dumps(side["settings"]["config"], sort_keys=True) for side in sides.values()}
+    assert len(configs) == 1 and json.loads(configs.pop())["engine"] == "parametric"
 
 
 def test_a_ctrl_c_lost_inside_a_photo_still_stops_the_batch_after_it():

@@ -41,6 +41,12 @@ def test_protect_crop_mode_writes_image_and_sidecar(tmp_path, face_crop, tiny_sd
     side = json.loads((tmp_path / "out.png.json").read_text())
     assert side["settings"]["seed"] == 3 and side["settings"]["engine"] == "diffusion"
     assert side["settings"]["engine_config"]["inversion"]["num_steps"] == 3
+    # the CLI's flags are the run's `ProtectConfig` in the sidecar (machine settings such as the device left out)
+    from masque.run_config import ProtectConfig
+
+    config = ProtectConfig.from_dict(side["settings"]["config"])
+    assert (config.prompt, config.seed, config.engine, config.options.steps) == ("red lipstick", 3, "diffusion", 3)
+    assert config.options.model == str(tiny_sd_dir) and config.options.device is None
     face = side["faces"][0]
     # optimised against tiny-random only; the present real models (dlib at least) judge it as held out
     held_out = [n for n in side["settings"]["judges"] if n not in (*side["settings"]["surrogates"], "dlib-bin")]

@@ -52,3 +52,50 @@ def test_reshape_is_a_parametric_knob_the_diffusion_engine_refuses():
         engine_kwargs("parametric", EngineOptions(reshape=9.0))
     with pytest.raises(InputError, match="`--reshape` does not apply to the diffusion engine"):
         engine_kwargs("diffusion", EngineOptions(reshape=1.0))
+
+
+def test_the_catalog_declares_options_by_the_fields_of_engine_options():
+    """`OPTION_NAMES` (the torch-free catalog) is exactly `EngineOptions`' fields, so an entry cannot accept an option
+    that does not exist, nor miss a new one silently."""
+    from dataclasses import fields
+
+    from masque.engines.catalog import KNOWN_ENGINES, OPTION_NAMES
+
+    assert tuple(f.name for f in fields(EngineOptions)) == OPTION_NAMES
+    assert all(e.options <= set(OPTION_NAMES) for e in KNOWN_ENGINES.values())
+
+
+@pytest.mark.parametrize("option, value", [("model", "sd"), ("guidance_scale", 7.5), ("inversion", "direct"),
+                                           ("source_prompt", "a face")])
+def test_an_option_the_catalog_entry_does_not_accept_is_refused(option, value):
+    with pytest.raises(InputError, match=f"`--{option.replace('_', '-')}` does not apply to the parametric engine"):
+        engine_kwargs("parametric", EngineOptions(**{option: value}))
+
+
+def test_capabilities_are_read_from_the_entry_not_the_name():
+    """GPU and weights needs come from the catalog; the start level of escalation from the registered ``level_of``,
+    before any model loads (a guidance strength that is no level name is refused in one line)."""
+    from masque.engines.base import config_level
+    from masque.engines.catalog import auto_order, needs_gpu
+
+    assert needs_gpu("diffusion", None) and not needs_gpu("diffusion", "cpu") and not needs_gpu("parametric", None)
+    assert not needs_gpu("auto", None)  # not resolved yet: no engine entry
+    assert auto_order() == ["diffusion", "parametric"]
+    assert config_level("parametric") == config_level("diffusion") == "natural"
+    assert config_level("parametric", engine_kwargs("parametric", EngineOptions(strength="bold"))["config"]) == "bold"
+    assert config_level("diffusion", engine_kwargs("diffusion", EngineOptions(strength="max"))["config"]) == "max"
+    with pytest.raises(InputError, match="must be a level name .* got the number 0.7"):
+        config_level("diffusion", engine_kwargs("diffusion", EngineOptions(strength="0.7"))["config"])
+
+
+def test_no_front_end_probes_an_engine_or_compares_its_name():
+    """Issue 27's acceptance, kept: capabilities are declared (catalog / registry), never probed."""
+    import re
+    from pathlib import Path
+
+    import masque
+
+    pattern = re.compile(r"getattr\(engine|== \"diffusion\"|== 'diffusion'")
+    hits = [f"{p}:{i}" for p in Path(masque.__file__).parent.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert hits == []

@@ -17,7 +17,7 @@ EYE_AREA, BLUSH_AREA, SKIN = ("eyes", "skin"), ("cheeks", "skin"), ("skin",)
 # Every word with the regions it names, written out by hand (an independent reference for `vocabulary`): a word
 # remapped to another product or region fails here.
 WORDS = {
-    ("lips",): "lipstick, lip gloss, lipgloss, gloss, lip liner, lip stain, lip tint, lip, lips, mouth",
+    ("lips",): "lipstick, lip gloss, lipgloss, gloss, lip liner, lipliner, lip stain, lip tint, lip, lips, mouth",
     EYE_AREA: "eyeshadow, eye shadow, shadow, eyelid, eyelids, lid, lids, eye, eyes, eyeliner, eye liner, liner, kohl, "
               "wing, winged, cat eye, mascara, lash, lashes, eyelash, eyelashes",
     ("brows",): "eyebrow, eyebrows, brow, brows, brow pencil, brow gel",

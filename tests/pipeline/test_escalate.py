@@ -140,8 +140,13 @@ def test_ladder_and_held_out_rule():
         ladder("bold", "subtle")
     with pytest.raises(InputError, match="`--strength` must be one of"):
         ladder("1.5")
-    assert held_out_model(["dlib", "faceres", "sface"]) == "sface"
+    assert held_out_model(["dlib", "faceres", "sface"]).model == "sface"
     assert held_out_model(["dlib"]) is None  # the only model must be the surrogate
+    # explicit, not positional: a model registered after sface changes nothing
+    assert held_out_model(["dlib", "sface", "zz-new-model"]).model == "sface"
+    assert held_out_model(["dlib", "mobileface-v3", "zz-new-model"]).model == "mobileface-v3"
+    fallback = held_out_model(["dlib", "faceres"])  # neither default judge present: the last present, said so
+    assert fallback.model == "faceres" and fallback.reason.startswith("fallback: none of the default")
     esc = Escalation("max", [("natural", NOT_PROTECTED), ("bold", "unverified")])
     assert esc.holds and not esc.cap_reached  # unverified: a stronger level cannot make a reference prove anything
     assert esc.to_dict() == {"escalation": [{"strength": "natural", "status": NOT_PROTECTED},

@@ -69,6 +69,8 @@ def test_status_lists_engines_and_suggestions(server):
     assert st["engines"]["auto"]["runs"] == ("diffusion" if st["engines"]["diffusion"]["available"] else "parametric")
     diffusion = st["engines"]["diffusion"]
     assert diffusion["available"] or "Stable Diffusion" in diffusion["message"]  # no weights here: a clear message
+    # the page's strength control follows the catalog's declaration, not the engine's name
+    assert st["engines"]["parametric"]["level_presets"] and not diffusion["level_presets"]
 
 
 def test_protect_real_photo_over_http(server, faces_dir):

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     except MasqueError as exc:
         if os.environ.get("MASQUE_DEBUG"):
             raise
-        typer.secho(f"Error: {exc}", fg="red", err=True)
+        typer.secho(f"Error: {exc.worded('cli')}", fg="red", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)

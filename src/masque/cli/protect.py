@@ -190,8 +190,11 @@ def protect(
             from ..io import read_image
 
             mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
+        from ..run_config import ProtectConfig
+
         spec = ProtectSpec({**options, "parser": str(parser) if parser else None, "engine_options": engine_options},
-                           device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
+                           device=device, mask=mask_arr if mask is not None else None, aligned=aligned,
+                           config=ProtectConfig(**options, options=knobs))
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
         with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
@@ -201,8 +204,10 @@ def protect(
         raise typer.Exit(code)
 
     # 3. load the engine and FR models once
-    protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
-                              engine_options=engine_options)
+    from ..run_config import ProtectConfig
+
+    protector = api.Protector.from_config(ProtectConfig(**options, options=knobs), engine_choice=choice,
+                                          device=default_device(device), overwrite=overwrite)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
 

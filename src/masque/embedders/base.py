@@ -18,7 +18,7 @@ from torch import nn
 from ..checkpoints import assign_state_strict, load_state_dict_strict  # noqa: F401  (re-exported)
 from ..faces.templates import GENERATION_512, Template, warp_between
 
-PRIMARY_THRESHOLD = "far0.01"  # the anti-FR literature's operating point (REFERENCES.md)
+PRIMARY_THRESHOLD = "far0.01"  # the anti-FR literature's operating point (docs/protocol.md)
 
 
 def primary_threshold(thresholds: Mapping[str, float]) -> str:

@@ -23,7 +23,7 @@ from .facenet_keras import KerasFaceNet
 from .registry import register_embedder
 from .sface import SFaceNet
 
-# Sandberg's FaceNet was trained on detector boxes plus margin ("~1.3x the landmark box" in REFERENCES.md means the
+# Sandberg's FaceNet was trained on detector boxes plus margin ("~1.3x the landmark box", docs/protocol.md, means the
 # 68-point face box). In five-point terms that is ~2.8x the eyes-to-mouth box: a sweep of the margin on the
 # identities pairs (2.0 / 2.4 / 2.8 / 3.2 -> same-person min cos 0.46 / 0.52 / 0.59 / 0.57, different-person max
 # 0.45 / 0.46 / 0.42 / 0.47) separates the two sets best at 2.8.

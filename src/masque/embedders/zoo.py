@@ -5,7 +5,7 @@ architectures. Checkpoints are user-supplied files under ``$MASQUE_HOME/fr/`` (s
 ships with a clear licence for redistribution, so nothing here downloads them implicitly.
 
 Thresholds are the cosine-similarity thresholds at FAR 0.1 / 0.01 / 0.001 used by the evaluation code of AMT-GAN,
-CLIP2Protect, DiffAM and WeakenDiff (REFERENCES.md); same person when cos >= threshold.
+CLIP2Protect, DiffAM and WeakenDiff (docs/protocol.md); same person when cos >= threshold.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import engine_names
+from .catalog import KNOWN_ENGINES, engine_names
 
 AUTO = "auto"
 ENGINE_CHOICES = (AUTO, *engine_names())  # what users may ask for
@@ -60,7 +60,7 @@ def build_engine(choice: EngineChoice, embedders, options: dict):
     try:
         return create_engine(choice.name, embedders=embedders, **options), choice
     except WeightsError as exc:
-        if choice.requested != AUTO or choice.name != "diffusion":
+        if choice.requested != AUTO or not KNOWN_ENGINES[choice.name].weights:  # only weights can fail to load
             raise
         fallback = fallback_choice(f"the Stable Diffusion weights did not load ({exc})")
         return create_engine(fallback.name, embedders=embedders, **engine_kwargs(fallback.name)), fallback

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import torch
@@ -22,7 +22,7 @@ import torch
 from ..errors import InputError
 from ..makeup.prompt import MakeupPlan
 from ..trace import CostTrace
-from .catalog import KNOWN_ENGINES, engine_names
+from .catalog import KNOWN_ENGINES, engine_entry, engine_names
 
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -119,6 +119,17 @@ class Engine(Protocol):
         """Protect ``job.crop`` inside ``job.mask``; pixels where the mask is 0 come back unchanged."""
         ...
 
+    @property
+    def strength_level(self) -> str | None:
+        """The strength level (`masque.makeup.prompt.STRENGTHS`) this engine runs at; None when its setting is no
+        level (a diffusion guidance strength given as a number). Escalation starts here."""
+        ...
+
+    def with_strength(self, level: str) -> Engine:
+        """The same loaded models at strength ``level``: what `--until-protected` climbs with. An engine without
+        levels raises a one-line `InputError`."""
+        ...
+
 
 @dataclass(frozen=True)
 class EngineOptions:
@@ -137,15 +148,22 @@ class EngineOptions:
     inversion: str | None = None
     reshape: float | None = None  # parametric: the reshape's amplitude (px at a 256² crop; 0 = none)
 
-    def refuse(self, engine: str, *flags: str) -> None:
-        """One-line error for the first of ``flags`` (attribute names) that is set but unused by ``engine``."""
-        for flag in flags:
-            if getattr(self, flag) is not None:
-                raise InputError(f"`--{flag.replace('_', '-')}` does not apply to the {engine} engine; drop it or "
-                                 f"choose another `--engine`.")
+    def refuse(self, engine: str) -> None:
+        """One-line error for the first option that is set but not among those ``engine`` accepts (its catalog
+        entry's ``options``)."""
+        accepted = KNOWN_ENGINES[engine].options
+        for f in fields(self):
+            if f.name not in accepted and getattr(self, f.name) != f.default:
+                raise InputError(field=f.name, value=getattr(self, f.name),
+                                 rule=f"does not apply to the {engine} engine",
+                                 hint={"cli": "drop it or choose another `--engine`", "web": "choose the other method",
+                                       "api": "drop it or choose another `engine`"})
 
 
 Planner = Callable[[str, "str | Sequence[str] | None", Any], MakeupPlan]  # (prompt, region, config) -> plan
+
+
+LevelOf = Callable[[Any], str]  # engine config -> the strength level it runs at (a one-line InputError if none)
 
 
 @dataclass(frozen=True)
@@ -154,18 +172,24 @@ class _Registered:
     config: type
     options: Callable[[EngineOptions], dict]
     plan: Planner
+    level_of: LevelOf | None = None
 
 
 _ENGINES: dict[str, _Registered] = {}
 
 
-def register_engine(name: str, *, config: type, options: Callable[[EngineOptions], dict], plan: Planner):
+def register_engine(name: str, *, config: type, options: Callable[[EngineOptions], dict], plan: Planner,
+                    level_of: LevelOf | None = None):
     """Register ``factory(embedders=..., config=..., **kw)`` with its frozen config class, the function that maps
-    `EngineOptions` onto factory keyword arguments (``config=`` included) and the engine's planner (what its
-    ``Engine.plan`` returns, callable before any weights load)."""
+    `EngineOptions` onto factory keyword arguments (``config=`` included), the engine's planner (what its
+    ``Engine.plan`` returns, callable before any weights load) and, for an engine with strength levels, ``level_of``:
+    the level a config of it runs at (what `--until-protected` starts from, read before the engine loads; None: the
+    engine has no levels). What needs no config class (accepted options, GPU, weights) is its `catalog` entry."""
 
     def deco(factory: Callable[..., Engine]):
-        _ENGINES[name] = _Registered(factory, config, options, plan)
+        if engine_entry(name) is None:
+            raise ValueError(f"engine {name!r} has no entry in masque.engines.catalog.KNOWN_ENGINES")
+        _ENGINES[name] = _Registered(factory, config, options, plan, level_of)
         return factory
 
     return deco
@@ -193,6 +217,16 @@ def check_prompt(name: str, prompt: str, region: str | Sequence[str] | None = No
     """The plan engine ``name`` would make of ``prompt`` with these factory arguments, *before* loading it: front ends
     refuse a prompt the engine cannot paint in one line, without paying for the models first."""
     return _registered(name).plan(prompt, region, (engine_kwargs or {}).get("config"))
+
+
+def config_level(name: str, config: Any = None) -> str:
+    """The strength level engine ``name`` runs at with ``config`` (None: its default config), read before any model
+    loads: where `--until-protected` starts. A one-line `InputError` for an engine without levels."""
+    entry = _registered(name)
+    if entry.level_of is None:
+        raise InputError(field="until_protected", value=True,
+                         rule=f"needs an engine with strength levels; the {name} engine has none")
+    return entry.level_of(entry.config() if config is None else config)
 
 
 def create_engine(name: str, **kwargs) -> Engine:

@@ -36,11 +36,11 @@ class PGDConfig:
 
     def check(self) -> None:
         if not 0 < self.epsilon <= 1:
-            raise InputError(f"`--epsilon` must lie in (0, 1] (pixel range [0, 1]), got {self.epsilon}.")
+            raise InputError(field="epsilon", rule=f"must lie in (0, 1] (pixel range [0, 1]), got {self.epsilon}.")
         if self.step_size <= 0:
-            raise InputError(f"`--pgd-step-size` must be positive, got {self.step_size}.")
+            raise InputError(field="pgd_step_size", rule=f"must be positive, got {self.step_size}.")
         if self.steps < 1:
-            raise InputError(f"`--pgd-steps` must be at least 1, got {self.steps}.")
+            raise InputError(field="pgd_steps", rule=f"must be at least 1, got {self.steps}.")
 
 
 class PGDBaseline:

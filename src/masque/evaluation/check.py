@@ -60,8 +60,9 @@ def _faces(rgb: np.ndarray, arg: str, path: Path) -> list:
 
     faces = detect_faces(rgb)
     if not faces:
-        raise NoFaceError(f"`{arg}` {str(path)!r}: no face found; use a photo where the face is visible and at least "
-                          "~80 px wide, or pass aligned crops with `--aligned`.")
+        raise NoFaceError(value=path, rule=f"`{arg}` {str(path)!r}: no face found",
+                          hint=lambda n: f"use a photo where the face is visible and at least ~80 px wide, or pass "
+                                         f"aligned crops with {n.aligned}")
     return faces
 
 
@@ -82,8 +83,9 @@ def check_protection(original: str | Path, protected: str | Path, references: Se
     if aligned:
         for arg, rgb in images.items():
             if abs(rgb.shape[0] - rgb.shape[1]) > 1:
-                raise InputError(f"`--aligned` expects square generation crops, but `{arg}` {str(paths[arg])!r} is "
-                                 f"{rgb.shape[1]}x{rgb.shape[0]}; drop `--aligned` to detect the face instead.")
+                raise InputError(field="aligned", value=paths[arg], rule=f"expects square generation crops, but "
+                                 f"`{arg}` {str(paths[arg])!r} is {rgb.shape[1]}x{rgb.shape[0]}",
+                                 hint=lambda n: f"drop {n.aligned} to detect the face instead")
     # 2. judges: the available models (surrogates as the protected photo's sidecar names them) and dlib-bin
     nets, records = load_models(models, device=device)
     judge = Judge(list(nets.values()), sidecar_surrogates(paths["PROTECTED"]),

@@ -4,7 +4,7 @@ Three layouts are read, all into one `EvalDataset`:
 
 * **folder per identity** — ``ROOT/<identity>/<photo>``; every photo is a source, the identity's other photos are
   its references (anchors of the pairwise objective and the same-person pairs of verification).
-* **MASQUE ref map** (the official ``--ref_map_json``, REFERENCES.md) — a JSON object mapping each identity to its
+* **MASQUE ref map** (the official ``--ref_map_json``, docs/protocol.md) — a JSON object mapping each identity to its
   source and reference image names: ``{"id": {"source": "a.jpg" | [...], "reference": "b.jpg" | [...]}}``
   (``sources``/``references`` are accepted too). Sources live in ``images_dir``, references in ``ref_base_dir``
   (default: ``images_dir``); a name without a file extension gets ``img_ext`` (the official ``--img_ext``).
@@ -54,7 +54,7 @@ class EvalDataset:
         if limit is None:
             return self
         if limit < 1:
-            raise InputError(f"`--limit` must be at least 1, got {limit}.")
+            raise InputError(field="limit", rule=f"must be at least 1, got {limit}.")
         return EvalDataset(self.layout, self.root, self.items[:limit], dict(self.gallery))
 
     def photos(self) -> list[Path]:
@@ -83,7 +83,7 @@ def load_folder_dataset(root: str | Path) -> EvalDataset:
     """``ROOT/<identity>/<photo>``: each photo is protected, anchored on its identity's other photos."""
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"`--dataset` must be a folder with one sub-folder per identity, got {str(root)!r}.")
+        raise InputError(field="dataset", rule=f"must be a folder with one sub-folder per identity, got {str(root)!r}.")
     items, gallery = [], {}
     for ident_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         photos = sorted(p for p in ident_dir.iterdir() if _is_image(p))
@@ -91,7 +91,7 @@ def load_folder_dataset(root: str | Path) -> EvalDataset:
             gallery[photo] = ident_dir.name
             items.append(EvalItem(ident_dir.name, photo, tuple(p for p in photos if p != photo)))
     if not items:
-        raise InputError(f"`--dataset` {str(root)!r} holds no images in identity sub-folders "
+        raise InputError(field="dataset", rule=f"{str(root)!r} holds no images in identity sub-folders "
                          f"(expected ROOT/<identity>/<photo>{IMAGE_SUFFIXES[0]}).")
     return EvalDataset("folders", root, items, gallery)
 
@@ -102,8 +102,8 @@ def _names(entry: dict, keys: tuple[str, ...], ident: str, path: Path) -> list[s
             value = entry[k]
             names = [value] if isinstance(value, str) else value
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise InputError(f"`--ref-map` {str(path)!r}: identity {ident!r} key {k!r} must be a file name or a "
-                                 f"list of file names, got {value!r}.")
+                raise InputError(field="ref_map", value=value, rule=f"{str(path)!r}: identity {ident!r} key {k!r} must "
+                                 f"be a file name or a list of file names, got {value!r}.")
             return names
     return []
 
@@ -119,26 +119,27 @@ def load_ref_map(path: str | Path, images_dir: str | Path | None = None,
     """MASQUE's ``--ref_map_json`` layout: identity -> source and reference image names."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"`--ref-map` must be an existing JSON file, got {str(path)!r}.")
+        raise InputError(field="ref_map", rule=f"must be an existing JSON file, got {str(path)!r}.")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise InputError(f"`--ref-map` {str(path)!r} is not valid JSON ({exc}).") from exc
+        raise InputError(field="ref_map", rule=f"{str(path)!r} is not valid JSON ({exc}).") from exc
     if not isinstance(data, dict) or not data:
-        raise InputError(f"`--ref-map` {str(path)!r} must map identities to {{\"source\": ..., \"reference\": ...}}.")
+        raise InputError(field="ref_map", value=path,
+                         rule=f"{str(path)!r} must map identities to {{\"source\": ..., \"reference\": ...}}.")
     images = Path(images_dir) if images_dir is not None else path.parent
     refs_root = Path(ref_base_dir) if ref_base_dir is not None else images
     items, gallery = [], {}
     for ident, entry in data.items():
         if not isinstance(entry, dict):
-            raise InputError(f"`--ref-map` {str(path)!r}: identity {ident!r} must map to an object with "
+            raise InputError(field="ref_map", rule=f"{str(path)!r}: identity {ident!r} must map to an object with "
                              f"\"source\" and \"reference\" names, got {entry!r}.")
         sources = [_existing(images / _with_ext(n, img_ext), f"`--ref-map` source of {ident!r}")
                    for n in _names(entry, ("source", "sources"), ident, path)]
         refs = [_existing(refs_root / _with_ext(n, img_ext), f"`--ref-map` reference of {ident!r}")
                 for n in _names(entry, ("reference", "references"), ident, path)]
         if not sources:
-            raise InputError(f"`--ref-map` {str(path)!r}: identity {ident!r} has no \"source\" image.")
+            raise InputError(field="ref_map", rule=f"{str(path)!r}: identity {ident!r} has no \"source\" image.")
         for src in sources:
             items.append(EvalItem(str(ident), src, tuple(refs)))
         for p in [*sources, *refs]:
@@ -150,7 +151,7 @@ def load_pairs(path: str | Path) -> EvalDataset:
     """A pairs list: ``SOURCE REFERENCE [IDENTITY]`` per line."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"`--pairs` must be an existing text file, got {str(path)!r}.")
+        raise InputError(field="pairs", rule=f"must be an existing text file, got {str(path)!r}.")
     order: list[Path] = []
     refs: dict[Path, list[Path]] = {}
     ident_of: dict[Path, str] = {}
@@ -160,22 +161,22 @@ def load_pairs(path: str | Path) -> EvalDataset:
             continue
         parts = line.split()
         if len(parts) not in (2, 3):
-            raise InputError(f"`--pairs` {str(path)!r} line {lineno}: expected `SOURCE REFERENCE [IDENTITY]`, "
-                             f"got {raw!r}.")
+            raise InputError(field="pairs", value=raw, rule=f"{str(path)!r} line {lineno}: expected `SOURCE "
+                             f"REFERENCE [IDENTITY]`, got {raw!r}.")
         src = _existing(path.parent / parts[0], f"`--pairs` line {lineno}")
         ref = _existing(path.parent / parts[1], f"`--pairs` line {lineno}")
         ident = parts[2] if len(parts) == 3 else src.parent.name
         for p in (src, ref):
             if ident_of.setdefault(p, ident) != ident:
-                raise InputError(f"`--pairs` {str(path)!r} line {lineno}: {str(p)!r} is listed under identities "
-                                 f"{ident_of[p]!r} and {ident!r}; one photo shows one person.")
+                raise InputError(field="pairs", value=p, rule=f"{str(path)!r} line {lineno}: {str(p)!r} is listed "
+                                 f"under identities {ident_of[p]!r} and {ident!r}; one photo shows one person.")
         if src not in refs:
             order.append(src)
             refs[src] = []
         if ref not in refs[src]:
             refs[src].append(ref)
     if not order:
-        raise InputError(f"`--pairs` {str(path)!r} lists no pairs.")
+        raise InputError(field="pairs", rule=f"{str(path)!r} lists no pairs.")
     items = [EvalItem(ident_of[s], s, tuple(refs[s])) for s in order]
     return EvalDataset("pairs", path, items, dict(ident_of))
 
@@ -184,9 +185,10 @@ def load_dataset(dataset: str | Path | None = None, *, ref_map: str | Path | Non
                  images_dir: str | Path | None = None, ref_base_dir: str | Path | None = None,
                  pairs: str | Path | None = None, img_ext: str | None = None) -> EvalDataset:
     """Pick the layout from which argument is given (exactly one of ``dataset``, ``ref_map``, ``pairs``)."""
-    given = [n for n, v in (("--dataset", dataset), ("--ref-map", ref_map), ("--pairs", pairs)) if v is not None]
+    given = [n for n, v in (("dataset", dataset), ("ref_map", ref_map), ("pairs", pairs)) if v is not None]
     if len(given) != 1:
-        raise InputError(f"give exactly one of `--dataset`, `--ref-map`, `--pairs`; got {given or 'none'}.")
+        raise InputError(value=given, rule=lambda n: f"give exactly one of {n.dataset}, {n.ref_map}, {n.pairs}; got "
+                         f"{', '.join(n[g] for g in given) or 'none'}")
     if dataset is not None:
         return load_folder_dataset(dataset)
     if ref_map is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import write_atomic
 from ..errors import NoFaceError
 from ..faces.align import crop_to_tensor
 from ..faces.templates import Template, generation_template
@@ -65,8 +66,9 @@ def detect_and_align(path: str | Path, size: int = 512, *, detector: str = "hog"
     image = read_image(path)
     faces = detect_faces(image.rgb, detector=detector)
     if not faces:
-        raise NoFaceError(f"no face found in {str(path)!r}; use a photo where the face is visible and at least "
-                          "~80 px wide, or pass an aligned crop with `--aligned`.")
+        raise NoFaceError(value=path, rule=f"no face found in {str(path)!r}",
+                          hint=lambda n: f"use a photo where the face is visible and at least ~80 px wide, or pass an "
+                                         f"aligned crop with {n.aligned}")
     template = generation_template(size)
     aligned = align_face(image.rgb, faces[0], template)
     return FaceCrop(path, aligned.crop, template, np.asarray(aligned.matrix, float),
@@ -114,7 +116,8 @@ class CropCache:
 
         directory.mkdir(parents=True, exist_ok=True)
         stem = self._stem(directory, face.path)
-        Image.fromarray(face.crop).save(stem.with_suffix(".png"))
-        stem.with_suffix(".json").write_text(json.dumps({
+        # atomic, the JSON last: a crop is cached once both files are whole (`_load` needs both)
+        write_atomic(stem.with_suffix(".png"), lambda tmp: Image.fromarray(face.crop).save(tmp, format="PNG"))
+        write_atomic(stem.with_suffix(".json"), json.dumps({
             "source": str(face.path), "size": self.size, "detector": self.detector,
             "matrix": face.matrix.tolist(), "landmarks68": face.landmarks68.tolist()}))

@@ -1,7 +1,7 @@
 """Protection and quality metrics.
 
 * Verification (dodging): a same-person pair (protected probe, another clean photo of that person) is *protected*
-  when cos(f(probe), f(reference)) < t at the model's threshold t (REFERENCES.md: FAR 0.1 / 0.01 / 0.001 for the
+  when cos(f(probe), f(reference)) < t at the model's threshold t (docs/protocol.md: FAR 0.1 / 0.01 / 0.001 for the
   literature zoo; dlib has one same-person rule). PSR = protected pairs / pairs.
 * Identification: identities are ranked by their best-matching gallery photo (every other photo of the dataset);
   protection at rank-k succeeds when the true identity is not among the top k.

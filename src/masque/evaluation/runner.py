@@ -5,7 +5,7 @@ Steps: 1. models (with weights' checksums)  2. aligned crops of every photo (cac
 6. write results.json, report.md and grid.png.
 
 Protocol: with several FR models, each is held out in turn and the protection is optimised on the others
-(leave-one-out, REFERENCES.md); with a single model the run is *white-box* (optimised and judged on the same
+(leave-one-out, docs/protocol.md); with a single model the run is *white-box* (optimised and judged on the same
 model) and labelled so. Each item is protected exactly as `masque protect` protects a photo (`FacePipeline`: the same
 masker with the face parser when imported, per-region masks, the engine's own crop size, paste-back into the photo,
 the judges' verdict on the written photo, recorded per item); the literature's scores are then computed on aligned
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..engines.catalog import engine_names
+from ..engines.catalog import EngineEntry, engine_entry, engine_names
 from ..errors import InputError, NoFaceError
 from ..io import read_image, write_image
 from ..pipeline import FacePipeline, Judge, PhotoResult, Preparer
@@ -51,6 +51,11 @@ from .zoo import load_models
 ENGINE_METHODS = {**{name: name for name in engine_names()}, "masque": "diffusion"}
 BASELINES = ("pgd", "masked-pgd")
 METHODS = ("clean", *ENGINE_METHODS, *BASELINES)
+
+
+def method_engine(method: str) -> EngineEntry | None:
+    """The catalog entry of ``method``'s engine (what it needs: weights, a GPU); None for clean and the baselines."""
+    return engine_entry(ENGINE_METHODS.get(method, ""))
 
 
 @dataclass(frozen=True)
@@ -74,20 +79,24 @@ class EvalConfig:
     detector: str = "hog"
     amplify: float = 10.0  # difference gain in grid.png
 
+    def engine_steps(self, engine: str) -> int | None:
+        """The steps setting of ``engine``'s method (DDIM steps or Adam iterations; None: its default)."""
+        return {"diffusion": self.diffusion_steps, "parametric": self.parametric_steps}.get(engine)
+
     def check(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
-            raise InputError(f"`--methods` must be a comma-separated subset of {list(METHODS)}, got "
+            raise InputError(field="methods", rule=f"must be a comma-separated subset of {list(METHODS)}, got "
                              f"{list(self.methods)}.")
         if self.size < 32:
-            raise InputError(f"`--size` must be at least 32 px, got {self.size}.")
-        if any(ENGINE_METHODS.get(m) == "diffusion" for m in self.methods) and not self.sd_model:
+            raise InputError(field="size", rule=f"must be at least 32 px, got {self.size}.")
+        if any(e is not None and e.weights for e in map(method_engine, self.methods)) and not self.sd_model:
             from ..engines.diffusion.backbone import MODEL_ENV
 
             if not os.environ.get(MODEL_ENV):
-                raise InputError(f"`--model` is required by the `masque` method (or set ${MODEL_ENV}): pass a Stable "
-                                 "Diffusion folder in diffusers layout (`masque models create-tiny DIR` makes a tiny "
-                                 "test one).")
+                raise InputError(field="model", rule=f"is required by the `masque` method (or set ${MODEL_ENV})",
+                                 hint="pass a Stable Diffusion folder in diffusers layout (`masque models create-tiny "
+                                      "DIR` makes a tiny test one)")
         self.pgd.check()
 
 
@@ -119,13 +128,12 @@ def build_method(method: str, surrogates: Sequence, cfg: EvalConfig):
     if method in BASELINES:
         return PGDBaseline(surrogates, cfg.pgd, masked=method == "masked-pgd")
     if method not in ENGINE_METHODS:
-        raise InputError(f"`--methods`: {method!r} has no protection engine.")
+        raise InputError(field="methods", value=method, rule=f"{method!r} has no protection engine")
     from ..engines import EngineOptions, create_engine, engine_kwargs
 
     name = ENGINE_METHODS[method]
-    steps = cfg.diffusion_steps if name == "diffusion" else cfg.parametric_steps
-    options = EngineOptions(steps=steps, model=cfg.sd_model if name == "diffusion" else None, device=cfg.device,
-                            eot=cfg.eot)
+    options = EngineOptions(steps=cfg.engine_steps(name), model=cfg.sd_model if method_engine(method).weights else None,
+                            device=cfg.device, eot=cfg.eot)
     return create_engine(name, embedders=list(surrogates), **engine_kwargs(name, options))
 
 
@@ -164,10 +172,10 @@ def _settings(method: str, cfg: EvalConfig, seed: int) -> dict:
     keep = {"size": cfg.size, "seed": seed, "prompt": cfg.prompt, "regions": cfg.regions, "detector": cfg.detector}
     if method in BASELINES:
         keep["pgd"] = asdict(cfg.pgd)
-    elif ENGINE_METHODS.get(method) == "diffusion":
-        keep |= {"sd_model": cfg.sd_model, "steps": cfg.diffusion_steps, "eot": cfg.eot}
     elif method in ENGINE_METHODS:
-        keep |= {"steps": cfg.parametric_steps, "eot": cfg.eot}
+        name = ENGINE_METHODS[method]
+        keep |= ({"sd_model": cfg.sd_model} if method_engine(method).weights else {}) | {
+            "steps": cfg.engine_steps(name), "eot": cfg.eot}
     return _json_safe(keep)
 
 
@@ -222,11 +230,12 @@ def _protect_items(method: str, proto: Protocol, pool, items: list[EvalItem], ca
 
 
 def unit_resources(method: str, cfg: EvalConfig):
-    """What a worker of ``method`` asks: the diffusion engine a GPU (unless on the CPU), PGD and the fast engine a
-    CPU."""
+    """What a worker of ``method`` asks: an engine whose catalog entry asks a GPU gets one (unless on the CPU); PGD
+    and the fast engine a CPU."""
     from ..executors import Resources
 
-    gpu = ENGINE_METHODS.get(method) == "diffusion" and cfg.device != "cpu"
+    engine = method_engine(method)
+    gpu = engine is not None and engine.gpu and cfg.device != "cpu"
     return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0)
 
 

@@ -55,7 +55,7 @@ def parse_models(models: str | Sequence[str] | None) -> list[str] | None:
     known = list_embedders()
     for n in names:
         if n not in known:
-            raise InputError(f"`--models` must name models from {known}, got {n!r}.")
+            raise InputError(field="models", rule=f"must name models from {known}, got {n!r}.")
     return names or None
 
 
@@ -81,5 +81,5 @@ def load_models(names: Sequence[str] | None = None, *, device: str = "cpu"
         models[name] = model
     if not models:
         reasons = "; ".join(f"{r.name}: {r.reason}" for r in records) or "no models registered"
-        raise InputError(f"`--models`: no face-recognition model is available ({reasons}).")
+        raise InputError(field="models", rule=f"leave no face-recognition model available ({reasons})")
     return models, records

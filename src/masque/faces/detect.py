@@ -295,7 +295,9 @@ def detect_faces(
 def select_faces(faces: Sequence[Face], which: str | int = "all") -> list[Face]:
     """Pick faces for protection: ``"all"``, ``"largest"`` or a 0-based index into the largest-first list."""
     if not faces:
-        raise NoFaceError("no face found in the photo; use a clearer or larger face, or `--detector cnn`.")
+        raise NoFaceError(rule="no face found in the photo", hint={
+            "cli": "use a clearer or larger face, or `--detector cnn`", "api": "use a clearer or larger face, or "
+            "`detector='cnn'`", "web": "use a clearer or larger face, or choose the thorough face finder"})
     ordered = sorted(faces, key=lambda f: f.area, reverse=True)
     if isinstance(which, str) and which.isdigit():  # "--face 1" arrives from the CLI as text
         which = int(which)

@@ -89,9 +89,11 @@ class MakeupPlan:
         """For an engine that lays cosmetics only: one-line error when the prompt asks for an effect (freckles) or
         names no product; returns self so it chains."""
         if self.effects:
-            raise InputError(f"`prompt` {self.prompt!r} asks for {', '.join(self.effects)}, which the {engine} engine "
-                             f"cannot paint (it lays cosmetics: {', '.join(PRODUCTS)}); drop the word or use "
-                             "`--engine diffusion`.")
+            raise InputError(field="prompt", value=self.prompt, rule=f"{self.prompt!r} asks for "
+                             f"{', '.join(self.effects)}, which the {engine} engine cannot paint (it lays cosmetics: "
+                             f"{', '.join(PRODUCTS)})", hint={"cli": "drop the word or use `--engine diffusion`",
+                                                              "web": "drop the word or choose the diffusion method",
+                                                              "api": "drop the word or use `engine='diffusion'`"})
         if not self.products:
             raise InputError(f"`prompt` {self.prompt!r} names no cosmetic the {engine} engine can lay, e.g. 'red "
                              f"lipstick' or 'full glam'; {VOCABULARY_POINTER}.")
@@ -183,9 +185,10 @@ def resolve_plan(prompt: str, strength: str | None = "natural",
     unknown = ", ".join(dict.fromkeys(ignored))
     if not products and not effects and override is None:
         which = f" (not understood: {unknown})" if unknown else ""
-        raise InputError(f"`prompt` {prompt!r} names no makeup we understand{which}; try e.g. 'red lipstick', "
-                         f"'smoky eyeshadow' or 'full glam', or name the face region with `--region`; "
-                         f"{VOCABULARY_POINTER}.")
+        examples = "try e.g. 'red lipstick', 'smoky eyeshadow' or 'full glam'"
+        raise InputError(field="prompt", value=prompt, rule=f"{prompt!r} names no makeup we understand{which}",
+                         hint={"cli": f"{examples}, or name the face region with `--region`; {VOCABULARY_POINTER}",
+                               "web": examples, "api": f"{examples}, or name the face region with `region`"})
     ordered = {p: products[p] for p in PRODUCTS if p in products}
     notes = ()
     if ignored:  # one line: what was ignored and where the list is (the list itself is ~12 lines at 80 columns)

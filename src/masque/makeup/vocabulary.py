@@ -7,19 +7,19 @@ words name which region is decided here.
 Words are matched as whole words or phrases, longest first ("lip liner" is lipstick, not lips + eyeliner; "cat eye" is
 eyeliner, not eyeshadow):
 
-===========  ========================================================================================  =============
-product      words                                                                                     regions
-===========  ========================================================================================  =============
-lipstick     lipstick, lip gloss, lipgloss, gloss, lip liner, lip stain, lip tint, lip, lips, mouth    lips
-eyeshadow    eyeshadow, eye shadow, shadow, eyelid(s), lid(s), eye, eyes                               eyes, skin
-eyeliner     eyeliner, eye liner, liner, kohl, wing, winged, cat eye, mascara, lash(es), eyelash(es)   eyes, skin
-brows        eyebrow(s), brow(s), brow pencil, brow gel                                                brows
-blush        blush, blusher, rouge, cheek(s)                                                           cheeks, skin
-highlight    highlighter, highlight, glow, strobing, cheekbone(s)                                      skin
-bronzer      bronzer, bronzed, sun-kissed, sunkissed, tanned, suntan, sun tan; "tan" alone             skin
-contour      contour, contouring, sculpt, sculpted                                                     skin
-foundation   foundation, concealer, powder, skin tint, complexion, skin, base, bb cream                skin
-===========  ========================================================================================  =============
+===========  =============================================================================================  ============
+product      words                                                                                          regions
+===========  =============================================================================================  ============
+lipstick     lipstick, lip gloss, lipgloss, gloss, lip liner, lipliner, lip stain, lip tint, lip(s), mouth  lips
+eyeshadow    eyeshadow, eye shadow, shadow, eyelid(s), lid(s), eye, eyes                                    eyes, skin
+eyeliner     eyeliner, eye liner, liner, kohl, wing, winged, cat eye, mascara, lash(es), eyelash(es)        eyes, skin
+brows        eyebrow(s), brow(s), brow pencil, brow gel                                                     brows
+blush        blush, blusher, rouge, cheek(s)                                                                cheeks, skin
+highlight    highlighter, highlight, glow, strobing, cheekbone(s)                                           skin
+bronzer      bronzer, bronzed, sun-kissed, sunkissed, tanned, suntan, sun tan; "tan" alone                  skin
+contour      contour, contouring, sculpt, sculpted                                                          skin
+foundation   foundation, concealer, powder, skin tint, complexion, skin, base, bb cream                     skin
+===========  =============================================================================================  ============
 
 Effects are makeup words that name no cosmetic product: a text-to-image model draws them, a model of real cosmetics
 cannot, so an engine without them refuses the word in one line (`MakeupPlan.require_cosmetics`): freckle(s) -> skin.
@@ -41,8 +41,8 @@ PRODUCT_REGIONS: Mapping[str, tuple[str, ...]] = {
 }
 
 PRODUCT_WORDS: Mapping[str, tuple[str, ...]] = {
-    "lipstick": ("lipstick", "lip gloss", "lipgloss", "gloss", "lip liner", "lip stain", "lip tint", "lip", "lips",
-                 "mouth"),
+    "lipstick": ("lipstick", "lip gloss", "lipgloss", "gloss", "lip liner", "lipliner", "lip stain", "lip tint", "lip",
+                 "lips", "mouth"),
     "eyeshadow": ("eyeshadow", "eye shadow", "shadow", "eyelid", "eyelids", "lid", "lids", "eye", "eyes"),
     "eyeliner": ("eyeliner", "eye liner", "liner", "kohl", "wing", "winged", "cat eye", "mascara", "lash", "lashes",
                  "eyelash", "eyelashes"),

@@ -12,8 +12,8 @@ its real name once more at the end, where every face is judged again (the final 
 A step *holds* when the face is ``protected`` under the one rule (`masque.pipeline.verdict`): no judge — surrogate,
 held-out model or dlib-bin — still matches it. It also stops at ``unverified`` (no judge matches, but a reference never
 matched the original): a stronger level cannot make that reference prove anything. For the check to be leave-one-out,
-a model the makeup was not optimised against must be among the judges: `held_out_model` picks it when the user names
-no surrogates.
+a model the makeup was not optimised against must be among the judges: `held_out_model` picks it (`DEFAULT_HELD_OUT`)
+when the user names no surrogates.
 """
 
 from __future__ import annotations
@@ -34,42 +34,49 @@ DEFAULT_CAP = STRENGTHS[-1]  # `--max-strength` default: the strongest level
 def ladder(start: str, cap: str | None = None) -> tuple[str, ...]:
     """The levels from ``start`` to ``cap`` (default the strongest) in `STRENGTHS` order, both included."""
     cap = cap or DEFAULT_CAP
-    for name, value in (("strength", start), ("max-strength", cap)):
+    for name, value in (("strength", start), ("max_strength", cap)):
         if value not in STRENGTHS:
-            raise InputError(f"`--{name}` must be one of {', '.join(STRENGTHS)} with `--until-protected`, got "
-                             f"{value!r}.")
+            raise InputError(field=name, value=value, rule=lambda n, v=value: f"must be one of "
+                             f"{', '.join(STRENGTHS)} with {n.until_protected}, got {v!r}")
     lo, hi = STRENGTHS.index(start), STRENGTHS.index(cap)
     if hi < lo:
-        raise InputError(f"`--max-strength` must be at least the starting `--strength` {start!r}, got {cap!r}; "
-                         f"raise the cap or start lower.")
+        raise InputError(field="max_strength", value=cap, rule=lambda n: f"must be at least the starting "
+                         f"{n.strength} {start!r}, got {cap!r}", hint={"cli": "raise the cap or start lower",
+                                                                       "web": "choose a higher strength"})
     return STRENGTHS[lo:hi + 1]
 
 
-def config_level(config) -> str:
-    """The ladder level an engine config starts at, read before any model loads: the parametric engine's
-    ``strength``, the diffusion engine's guidance strength when it is one of its named levels; the engines' default
-    (natural) without a config."""
-    if config is None:
-        return "natural"
-    if isinstance(getattr(config, "strength", None), str):
-        return config.strength
-    guidance = getattr(config, "guidance", None)
-    if guidance is not None:
-        from ..engines.diffusion.config import GUIDANCE_LEVELS
-
-        level = next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - guidance.strength) < 1e-9), None)
-        if level is None:
-            raise InputError(f"`--strength` must be a level name ({', '.join(GUIDANCE_LEVELS)}) with "
-                             f"`--until-protected`, got the number {guidance.strength}.")
-        return level
-    raise InputError(f"`--until-protected` needs an engine with strength levels; {type(config).__name__} has none.")
+# The default held-out judge of `--until-protected` when no surrogates are named, in order of preference: the two
+# judges the makeup transfers to least (sface, then mobileface-v3: README, "How strong is it?"), so escalation stops
+# only when a hard unseen model is fooled too. A named list, not "the last model in registry order": registering a
+# new model changes nothing unless none of these is present.
+DEFAULT_HELD_OUT = ("sface", "mobileface-v3")
 
 
-def held_out_model(present: Sequence[str]) -> str | None:
-    """The model escalation holds out when the user names no surrogates: the last present one in registry order
-    (`masque.embedders.present_embedders`; with the registry models fetched, ``sface``). None with fewer than two
-    models: the one model is needed as the surrogate, and only dlib-bin judges independently."""
-    return present[-1] if len(present) >= 2 else None
+@dataclass(frozen=True)
+class HeldOut:
+    """The model escalation holds out of the optimisation, and why (written into the sidecar)."""
+
+    model: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "reason": self.reason}
+
+
+def held_out_model(present: Sequence[str], preference: Sequence[str] = DEFAULT_HELD_OUT) -> HeldOut | None:
+    """The model escalation holds out when the user names no surrogates: the first of ``preference`` that is present;
+    when none is, the present model listed last (`masque.embedders.present_embedders`, registry order), said so in
+    the reason. None with fewer than two models: the one model is needed as the surrogate, and only dlib-bin judges
+    independently."""
+    if len(present) < 2:
+        return None
+    for name in preference:
+        if name in present:
+            return HeldOut(name, f"the default held-out judge ({', '.join(preference)}: the first present; the models "
+                                 "the makeup transfers to least)")
+    return HeldOut(present[-1], f"fallback: none of the default held-out judges ({', '.join(preference)}) is present, "
+                                "so the present model listed last in `masque models list` is held out")
 
 
 @dataclass

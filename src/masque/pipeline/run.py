@@ -168,9 +168,11 @@ class FacePipeline:
 
         then = ("the other pair photos anchor it" if left else
                 "no pair photo is left, so it is protected in single mode (pushed away from itself)")
-        warnings.warn(f"pair photo {', '.join(skipped)}: most judges do not match it with face {before.owner} before "
-                      f"protection (another person?), so it is skipped as a reference; {then}. Use `--force-pair` "
-                      "to keep it anyway.", UserNote, stacklevel=2)
+        warnings.warn(UserNote(value=skipped, rule=f"pair photo {', '.join(skipped)}: most judges do not match it "
+                               f"with face {before.owner} before protection (another person?), so it is skipped as a "
+                               f"reference; {then}",
+                               hint={"cli": "use `--force-pair` to keep it anyway",
+                                     "api": "pass `force_pair=True` to keep it anyway"}), stacklevel=2)
         return ([p for p, k in zip(pair_photos, keep, strict=True) if k],
                 Before(before.faces, left, before.owner if left else None), skipped)
 
@@ -191,19 +193,15 @@ class FacePipeline:
 
     def at_strength(self, level: str) -> Preparer:
         """This pipeline's preparer with the engine at another strength level (same loaded models), kept."""
-        if level not in self._levels:
-            with_strength = getattr(self.engine, "with_strength", None)
-            if with_strength is None:
-                raise InputError(f"`--until-protected` needs an engine with strength levels; the {self.engine.name} "
-                                 "engine has none.")
-            self._levels[level] = self.preparer.with_engine(with_strength(level))
+        if level not in self._levels:  # an engine without levels refuses in one line (`Engine.with_strength`)
+            self._levels[level] = self.preparer.with_engine(self.engine.with_strength(level))
         return self._levels[level]
 
     def _escalate(self, outcomes: list[FaceOutcome], crops: list[np.ndarray], until: Sequence[str], compose,
                   judge, look: Writer | None, times: StageTimes, trace: CostTrace,
                   progress: ProgressCallback | None) -> bool:
         """`escalate.escalate` over the outcomes; True when some face was protected again (the photo changed)."""
-        level = getattr(self.engine, "strength_level", None)
+        level = self.engine.strength_level
         if not until or level != until[0]:
             raise InputError(f"`until` must start at the engine's strength {level!r}, got {list(until)}.")
         reran = []

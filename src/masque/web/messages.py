@@ -1,20 +1,14 @@
 """Error lines for a person using the web page: what went wrong and what to do *on the page* (no command-line flags,
-no argument names, no private folder paths)."""
+no argument names, no private folder paths).
+
+Errors and notes carry their own wording per front end (`masque.errors.Worded`): the page reads the web one; nothing
+here re-parses the CLI's line.
+"""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-from ..errors import MasqueError, NoFaceError, WeightsError
-from ..io import ImageTooLargeError
-
-_FLAG_ADVICE = re.compile(r"[;,(]?\s*[^;()]*`--?[a-z][a-z-]*[^`]*`[^;()]*\)?")  # a clause that names a flag
-_IMAGE = re.compile(r"`image` (.+?): ")
-_ARGUMENT = re.compile(r"`([a-z_]+)`\s*")
-# flags the page has a control for: named as the page names them
-PAGE_CONTROLS = {"`--strength`": "the strength", "`--max-strength`": "the strength",
-                 "`--until-protected`": "'protect until it holds'"}
+from ..errors import MasqueError, NoFaceError, UserNote, WeightsError, worded
+from ..io import ImageTooLargeError, UnreadableImageError
 
 
 def web_message(exc: MasqueError) -> str:
@@ -28,20 +22,18 @@ def web_message(exc: MasqueError) -> str:
                 "or choose the thorough face finder.")
     if isinstance(exc, WeightsError):
         return "A model this method needs is missing on this computer; choose the fast method."
-    text = str(exc)
-    image = _IMAGE.match(text)
-    if image and ("decode" in text or "not a recognised image" in text or "empty" in text):
-        return (f"The file {Path(image.group(1)).name!r} could not be read as a photo (it is damaged or not an "
-                "image). Choose a JPEG, PNG or WebP.")
-    return web_text(text) or "The photo could not be protected."
+    if isinstance(exc, UnreadableImageError) and exc.damaged:
+        return (f"The file {exc.path.name!r} could not be read as a photo (it is damaged or not an image). Choose a "
+                "JPEG, PNG or WebP.")
+    return sentence(worded(exc, "web")) or "The photo could not be protected."
 
 
-def web_text(text: str) -> str:
-    """A message or note worded for the page: flags the page has a control for named as the page names them,
-    advice that only applies on the command line and argument names dropped; one sentence-cased line ('' if nothing
-    is left)."""
-    for flag, control in PAGE_CONTROLS.items():
-        text = text.replace(flag, control)
-    text = _FLAG_ADVICE.sub("", text)  # drop advice that only applies on the command line
-    text = _ARGUMENT.sub("", " ".join(text.split())).strip(" ;,")
+def web_note(note: UserNote | Warning) -> str:
+    """A run's note (a skipped pair photo, what the output format cannot keep) in the page's words."""
+    return sentence(worded(note, "web"))
+
+
+def sentence(text: str) -> str:
+    """One sentence-cased line ending in a full stop ('' if there is nothing)."""
+    text = " ".join(text.split()).strip(" ;,")
     return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else ""

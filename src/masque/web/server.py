@@ -199,10 +199,11 @@ def make_server(host: str = "127.0.0.1", port: int = 7860, config: ServeConfig |
     """Bind (port 0: any free port) without serving yet; call ``serve_forever()`` and later ``shutdown()``."""
     config = (config or ServeConfig()).validate()
     if not allow_remote and not is_loopback(host):
-        raise InputError(f"`--host` {host!r} is not a loopback address: the photos you upload would be reachable from "
-                         "the network. Use 127.0.0.1, or pass `--allow-remote` if you really mean it.")
+        raise InputError(field="host", value=host, rule=f"{host!r} is not a loopback address: the photos you upload "
+                         "would be reachable from the network",
+                         hint=lambda n: f"use 127.0.0.1, or pass {n.allow_remote} if you really mean it")
     try:
         return MasqueServer((host, port), config, allow_remote=allow_remote)
     except OSError as exc:
-        raise InputError(f"`--port` {port}: cannot listen on {host}:{port} ({exc.strerror}); choose another port "
-                         "with `--port`.") from exc
+        raise InputError(field="port", value=port, rule=f"{port}: cannot listen on {host}:{port} ({exc.strerror})",
+                         hint=lambda n: f"choose another port with {n.port}") from exc

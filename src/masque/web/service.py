@@ -12,11 +12,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engines.catalog import KNOWN_ENGINES, auto_order, engine_entry
 from ..errors import InputError, MasqueError, WeightsError
 from .answer import BROWSER_FORMATS, OTHER_EXTENSIONS, answer
 from .choices import DETECTORS, ENGINES, default_strength, page_choices
 from .form import Form, UserError, file_field, save, scrub, text_field
-from .messages import web_message, web_text
+from .messages import web_message, web_note
 from .progress import JOB_ID, ProgressBoard
 
 MAX_PROMPT_CHARS = 200
@@ -38,9 +39,10 @@ class ServeConfig:
 
     def validate(self) -> ServeConfig:
         if self.engine not in ENGINES:
-            raise InputError(f"`--engine` must be one of {ENGINES}; got {self.engine!r}.")
+            raise InputError(field="engine", value=self.engine, rule=f"must be one of {ENGINES}; got {self.engine!r}")
         if self.max_upload_bytes <= 0:
-            raise InputError(f"`--max-upload-mb` must be positive; got {self.max_upload_bytes / 2**20:g}.")
+            raise InputError(field="max_upload_mb", value=self.max_upload_bytes / 2**20,
+                             rule=f"must be positive; got {self.max_upload_bytes / 2**20:g}")
         return self
 
 
@@ -62,10 +64,12 @@ class ProtectService:
         engines = {}
         for name in ENGINES:
             reason = self._unavailable.get(name)
-            if reason is None and name == "diffusion" and name not in self._protectors:
+            entry = engine_entry(name)
+            if reason is None and entry is not None and entry.weights and name not in self._protectors:
                 reason = diffusion_weights_missing(self.config.model)
-            engines[name] = {"available": reason is None, "message": reason or ""}
-        engines["auto"]["runs"] = "diffusion" if engines["diffusion"]["available"] else "parametric"
+            engines[name] = {"available": reason is None, "message": reason or "",
+                             "level_presets": entry is not None and entry.level_presets}
+        engines["auto"]["runs"] = next(n for n in auto_order() if engines[n]["available"])
         return {"engines": engines, "default_engine": self.config.engine, **page_choices(),
                 "max_upload_bytes": self.config.max_upload_bytes}
 
@@ -74,14 +78,15 @@ class ProtectService:
         from ..engines import EngineOptions
 
         cfg = self.config
-        return EngineOptions(steps=cfg.steps, model=cfg.model if engine == "diffusion" else None, device=cfg.device,
-                             strength=strength)
+        return EngineOptions(steps=cfg.steps, model=cfg.model if KNOWN_ENGINES[engine].accepts("model") else None,
+                             device=cfg.device, strength=strength)
 
     def _protector(self, engine: str, prompt: str, detector: str = "hog", job: str | None = None,
                    strength: str | None = None, until_protected: bool = False):
         from .. import api
         from ..engines import engine_kwargs
         from ..engines.auto import choose_engine
+        from ..run_config import ProtectConfig
 
         choice = choose_engine(engine, self.config.model)
         engine = choice.name
@@ -91,7 +96,7 @@ class ProtectService:
         if escalation:  # the strength control is the cap; start at the default level (or the cap when it is lower)
             strength = start_strength(strength)
         options = self.engine_options(engine, strength)
-        kwargs = engine_kwargs(engine, options)  # a strength the engine does not take: InputError, worded for the page
+        engine_kwargs(engine, options)  # a strength the engine does not take: InputError, worded for the page
         key = (options, tuple(sorted(escalation.items())))
         loaded = self._protectors.get(engine)
         if loaded is None or loaded[0] != key:
@@ -99,10 +104,10 @@ class ProtectService:
                               "Loading the models for the new strength (a second or two)")
             self._protectors.pop(engine, None)  # one Protector per engine in memory
             cfg = self.config
+            config = ProtectConfig(prompt, engine=engine, options=options, surrogates=cfg.surrogates or None,
+                                   **escalation)
             try:
-                protector = api.Protector(prompt=prompt, engine=engine, engine_choice=choice,
-                                          surrogates=list(cfg.surrogates) if cfg.surrogates else None,
-                                          device=cfg.device, overwrite=True, engine_options=kwargs, **escalation)
+                protector = api.Protector.from_config(config, device=cfg.device, overwrite=True, engine_choice=choice)
             except WeightsError as exc:
                 self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
                                              "not load); choose the fast method.")
@@ -178,7 +183,7 @@ class ProtectService:
         finally:
             self._lock.release()
         data = out_path.read_bytes()
-        notes = [web_text(str(w.message)) for w in caught if issubclass(w.category, UserNote)]
+        notes = [web_note(w.message) for w in caught if issubclass(w.category, UserNote)]
         diffusion_available = self.status()["engines"]["diffusion"]["available"]
         return answer(report, data, image.format, photo_path.name, pair_path.name if pair_path else None, notes,
                       diffusion_available=diffusion_available)

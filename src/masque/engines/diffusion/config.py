@@ -15,7 +15,7 @@ from ...errors import InputError
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """DDIM settings of the SD v1.x null-text-inversion setup (REFERENCES.md); override a loaded scheduler config."""
+    """DDIM settings of the SD v1.x null-text-inversion setup (docs/protocol.md); override a loaded scheduler config."""
 
     beta_start: float = 0.00085
     beta_end: float = 0.012
@@ -164,3 +164,9 @@ def null_text_lr(cfg: InversionConfig, step: int) -> float:
 def step_count(fraction: float, num_steps: int) -> int:
     """Number of leading steps covered by ``fraction`` of a ``num_steps`` schedule (rounded down)."""
     return int(fraction * num_steps)
+
+
+def guidance_level(config: DiffusionConfig) -> str | None:
+    """The `GUIDANCE_LEVELS` name of ``config``'s guidance strength; None for another number."""
+    value = config.guidance.strength
+    return next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - value) < 1e-9), None)

@@ -9,7 +9,7 @@ from ...embedders import FaceEmbedder, create_embedder
 from ...errors import InputError
 from ...makeup.prompt import MakeupPlan, resolve_plan
 from ..base import EngineOptions, FaceJob, ProgressCallback, ProtectResult, register_engine
-from .config import GUIDANCE_LEVELS, DiffusionConfig
+from .config import GUIDANCE_LEVELS, DiffusionConfig, guidance_level
 from .pipeline import DEFAULT_SOURCE_PROMPT, MasquePipeline
 
 
@@ -33,8 +33,7 @@ class DiffusionEngine:
     @property
     def strength_level(self) -> str | None:
         """The `GUIDANCE_LEVELS` name of the configured guidance strength; None for another number."""
-        value = self.config.guidance.strength
-        return next((k for k, v in GUIDANCE_LEVELS.items() if abs(v - value) < 1e-9), None)
+        return guidance_level(self.config)
 
     def with_strength(self, level: str) -> DiffusionEngine:
         """The same loaded pipeline and surrogates with the guidance strength of ``level`` (`GUIDANCE_LEVELS`)."""
@@ -55,7 +54,7 @@ class DiffusionEngine:
 
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
         """`Engine.protect`; the union ``job.mask`` bounds the edit (per-region masks are not needed)."""
-        res = self.pipeline.protect(job.crop, job.mask, job.prompt, list(job.anchors), self.embedders,
+        res = self.pipeline.protect(job.crop, job.mask, job.plan.prompt, list(job.anchors), self.embedders,
                                     source_prompt=self.source_prompt, target_word=self.target_word, seed=job.seed,
                                     progress=progress, anchor_embeddings=job.anchor_embeddings)
         details = dict(res.details)
@@ -76,7 +75,7 @@ def diffusion_options(options: EngineOptions) -> dict:
     device and prompt arguments."""
     from ...adversarial import EOTConfig
 
-    options.refuse("diffusion", "reshape")
+    options.refuse("diffusion")  # what its catalog entry does not accept (the parametric reshape)
     cfg = DiffusionConfig()
     inv = cfg.inversion
     if options.steps is not None:
@@ -103,14 +102,27 @@ def _strength(value: float | str) -> float:
     try:
         level = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"`--strength` must be a number >= 0 or one of {', '.join(GUIDANCE_LEVELS)} for the "
-                         f"diffusion engine, got {value!r}.") from None
+        raise InputError(field="strength", value=value, rule=f"must be a number >= 0 or one of "
+                         f"{', '.join(GUIDANCE_LEVELS)} for the diffusion engine, got {value!r}") from None
     if not level >= 0:
-        raise InputError(f"`--strength` must be a number >= 0 for the diffusion engine, got {value!r}.")
+        raise InputError(field="strength", value=value,
+                         rule=f"must be a number >= 0 for the diffusion engine, got {value!r}")
     return level
 
 
-@register_engine("diffusion", config=DiffusionConfig, options=diffusion_options, plan=diffusion_plan)
+def until_level(config: DiffusionConfig) -> str:
+    """The level `--until-protected` starts from: the name of the configured guidance strength; a number that is no
+    level cannot be stepped up from, in one line."""
+    level = guidance_level(config)
+    if level is None:
+        value = config.guidance.strength
+        raise InputError(field="strength", value=value, rule=lambda n: f"must be a level name "
+                         f"({', '.join(GUIDANCE_LEVELS)}) with {n.until_protected}, got the number {value}")
+    return level
+
+
+@register_engine("diffusion", config=DiffusionConfig, options=diffusion_options, plan=diffusion_plan,
+                 level_of=until_level)
 def create_diffusion_engine(*, model: str | None = None, device=None, torch_dtype=None,
                             embedders: Sequence[FaceEmbedder | str] = (), config: DiffusionConfig | None = None,
                             pipeline: MasquePipeline | None = None, source_prompt: str = DEFAULT_SOURCE_PROMPT,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from operator import attrgetter
 
 from ...adversarial import EOTConfig
 from ...embedders import FaceEmbedder
@@ -21,13 +22,12 @@ from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
 def parametric_options(options: EngineOptions) -> dict:
     """Map the user's knobs onto `ParametricConfig` (unset ones keep its defaults); diffusion-only knobs are refused.
     ``strength`` is a level here (subtle | natural | bold | max)."""
-    options.refuse("parametric", "model", "guidance_scale", "mask_fusion", "target_word", "source_prompt",
-                   "inversion")
+    options.refuse("parametric")  # what the catalog entry does not accept: model, guidance_scale, ...
     config = ParametricConfig() if options.steps is None else ParametricConfig(steps=options.steps)
     if options.strength is not None:
         if options.strength not in STRENGTHS:
-            raise InputError(f"`--strength` must be one of {', '.join(STRENGTHS)} for the parametric engine, got "
-                             f"{options.strength!r}.")
+            raise InputError(field="strength", value=options.strength, rule=f"must be one of {', '.join(STRENGTHS)} "
+                             f"for the parametric engine, got {options.strength!r}")
         config = replace(config, strength=options.strength)
     if options.eot:
         config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
@@ -36,7 +36,8 @@ def parametric_options(options: EngineOptions) -> dict:
     return {"config": config}
 
 
-@register_engine("parametric", config=ParametricConfig, options=parametric_options, plan=parametric_plan)
+@register_engine("parametric", config=ParametricConfig, options=parametric_options, plan=parametric_plan,
+                 level_of=attrgetter("strength"))
 def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig | None = None) -> ParametricEngine:
     return ParametricEngine(embedders, config)
 
