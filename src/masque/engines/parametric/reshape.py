@@ -156,19 +156,27 @@ def retouch_basis(frame: FaceFrame) -> dict[str, np.ndarray]:
     }
 
 
+def corner_pin(frame: FaceFrame) -> np.ndarray:
+    """(S, S): 0 on the mouth corners, 1 from `_CORNER_ZONE` away: nothing moves the corners, in any direction (a
+    corner moved up is a smile, down a frown, inward a pursed mouth — the slimmer cheeks pulled them in at 2.5 px)."""
+    x, y = frame.coords
+    keep = np.ones(x.shape)
+    for corner in (frame.landmarks[48], frame.landmarks[54]):
+        keep *= _smoothstep(np.hypot(x - corner[0], y - corner[1]) / _CORNER_ZONE - 1.0)
+    return keep
+
+
 def free_weight(frame: FaceFrame) -> np.ndarray:
     """W (S, S): 0 on the eyes (with their lids), the brows and the mouth corners, 1 elsewhere, smooth between."""
     lm = frame.landmarks
     x, y = frame.coords
-    keep = np.ones(x.shape)
+    keep = corner_pin(frame)
     for pts in (lm[36:42], lm[42:48]):
         c = pts.mean(0)
         r = np.hypot((x - c[0]) / (0.5 * float(np.ptp(pts[:, 0])) + 0.5 * _EYE_ZONE), (y - c[1]) / _EYE_ZONE)
         keep *= _smoothstep(r - 1.0)
     for pts in (lm[17:22], lm[22:27]):
         keep *= _smoothstep(_polyline_distance(frame, pts)[0] / _BROW_ZONE - 1.0)
-    for corner in (lm[48], lm[54]):
-        keep *= _smoothstep(np.hypot(x - corner[0], y - corner[1]) / _CORNER_ZONE - 1.0)
     return keep
 
 
@@ -195,6 +203,8 @@ class Reshape(nn.Module):
         names = RETOUCHES if config.basis else ()
         basis = retouch_basis(self.frame)
         basis["eye_size"] = basis["eye_size"] * config.eye_reach
+        pin = corner_pin(self.frame)
+        basis = {n: b * pin for n, b in basis.items()}
         self.names = names
         self.register_buffer("basis", torch.from_numpy(np.stack([basis[n] for n in names])).float()
                              if names else torch.zeros(0, 2, side, side))
