@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 import torch
 
+from masque.adversarial import Dodge, ModelView, ObjectiveConfig, register_term
 from masque.embedders import create_embedder
 from masque.engines.diffusion import GuidanceConfig, InversionConfig
 from masque.engines.diffusion.guidance import guidance_steps
@@ -77,9 +78,9 @@ def test_same_seed_gives_bit_identical_output(tiny_pipe, face_crop, lips_mask, e
 
 def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pipe, face_crop, lips_mask, embedders):
     """The objective's options reach the diffusion engine: EOT draws differ per seed, and guidance still works."""
-    from masque.adversarial import EOTConfig, PairwiseConfig
+    from masque.adversarial import EOTConfig, Repel
 
-    robust = replace(GUIDED, pairwise=PairwiseConfig(source_weight=1.0, eot=EOTConfig(samples=2, p=1.0)))
+    robust = replace(GUIDED, objective=ObjectiveConfig(terms=(Dodge(), Repel(1.0)), eot=EOTConfig(samples=2, p=1.0)))
     plain = _run(tiny_pipe, face_crop, lips_mask, embedders, GuidanceConfig(strength=0.0))
     guided = _run(tiny_pipe, face_crop, lips_mask, embedders, robust)
     # Random tiny SD + random tiny FR under the default EOT (alignment jitter, colour, JPEG ...): measured a 0.008
@@ -88,3 +89,32 @@ def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pi
     other_seed = _run(tiny_pipe, face_crop, lips_mask, embedders, robust, seed=1)
     assert not torch.equal(other_seed.image, guided.image)  # EOT transforms are drawn from the seed
     assert guided.trace.forward["fr:tiny-random"] == 4  # anchors, source, similarity before and after
+
+
+PROBED: list[int] = []
+
+
+@register_term("test-guidance-probe")
+@dataclass(frozen=True)
+class Probe:
+    """A term the diffusion engine never heard of (the mean embedding coordinate)."""
+
+    weight: float = 1.0
+    kind: str = field(default="test-guidance-probe", init=False)
+    needs_source = False
+
+    def __call__(self, view: ModelView) -> torch.Tensor:
+        PROBED.append(view.batch)
+        return view.embeddings.mean()
+
+
+def test_a_new_term_reaches_guidance_with_no_engine_change(tiny_pipe, face_crop, lips_mask, embedders):
+    """Acceptance of issue 27: guidance follows whatever terms its configuration names, and scores each iteration
+    through the same objective."""
+    probed = replace(GUIDED, objective=ObjectiveConfig(terms=(Dodge(), Probe(3.0))))
+    PROBED.clear()
+    res = _run(tiny_pipe, face_crop, lips_mask, embedders, probed)
+    plain = _run(tiny_pipe, face_crop, lips_mask, embedders, GUIDED)
+    assert len(PROBED) == len(guidance_steps(GUIDED, STEPS)) * GUIDED.iters
+    assert not torch.equal(res.image, plain.image)
+    assert len(res.details["guidance_scores"]) == len(res.details["guidance_losses"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from masque.adversarial import EOTConfig, PairwiseConfig
+from masque.adversarial import EOTConfig, ObjectiveConfig
 from masque.embedders import create_embedder
 from masque.engines import create_engine
 from masque.engines.parametric import STRENGTH_PRESETS, Finish, FinishConfig, ParametricConfig, ParametricEngine
@@ -133,10 +133,10 @@ def test_strength_presets_fill_the_config_and_the_sidecar_states_the_amplitude(f
     assert ParametricConfig(strength="max").resolved().steps == STRENGTH_PRESETS["max"].steps
     assert ParametricConfig(strength="max", finish=0).resolved().finish == 0
     for level in STRENGTHS:  # the EOT copies per step follow the preset unless the user set an EOT of their own
-        assert ParametricConfig(strength=level).resolved().pairwise.eot.samples == STRENGTH_PRESETS[level].eot_samples
-    own = PairwiseConfig(eot=EOTConfig(samples=3))
-    assert ParametricConfig(strength="max", pairwise=own).resolved().pairwise.eot.samples == 3
-    assert ParametricConfig(strength="max", eot=False).resolved().pairwise.eot is None
+        assert ParametricConfig(strength=level).resolved().objective.eot.samples == STRENGTH_PRESETS[level].eot_samples
+    own = ObjectiveConfig(eot=EOTConfig(samples=3))
+    assert ParametricConfig(strength="max", objective=own).resolved().objective.eot.samples == 3
+    assert ParametricConfig(strength="max", eot=False).resolved().objective.eot is None
     with pytest.raises(InputError, match="`finish`"):
         ParametricConfig(finish=-1)
 

@@ -30,7 +30,7 @@ def parametric_options(options: EngineOptions) -> dict:
                              f"{options.strength!r}.")
         config = replace(config, strength=options.strength)
     if options.eot:
-        config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
+        config = replace(config, objective=replace(config.objective, eot=EOTConfig()))
     return {"config": config}
 
 

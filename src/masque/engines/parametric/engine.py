@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...adversarial import EOT, EOTConfig, PairwiseConfig, PairwiseLoss, margin_threshold, pairwise_loss
+from ...adversarial import Dodge, EOTConfig, Objective, ObjectiveConfig, Repel, margin_threshold
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import STRENGTHS, MakeupPlan, resolve_plan
@@ -48,7 +48,7 @@ class StrengthPreset:
     # At `max` the five surrogates of a face were all beaten within 4-12 steps when the hardest model (mobileface-v3)
     # was the one held out, and the run stopped with that judge still matching (README "How strong is it?")
     min_steps: int = 1
-    # how the surrogates share a step (`ParametricConfig.balance`): at `max` the sum of mean losses left
+    # how the surrogates share a step (`ObjectiveConfig.balance`): at `max` the sum of mean losses left
     # mobileface-v3 (threshold 0.24, slope 1 / (1 - t) = 1.3 against dlib's 10.7) matching its closest pair photo
     # on 5 of 10 faces, though alone it is beaten within 40 steps. Unit-norm gradients per model: white-box 40 -> 90 %
     # at max, 10 -> 40 % at bold (leave-one-out 80 -> 70 % and 60 -> 60 %); at natural nothing moved either way
@@ -86,14 +86,8 @@ class ParametricConfig:
     finish: float | None = None
     finish_lr: float = 0.3  # Adam step on the finish's unconstrained field
     finish_shape: FinishConfig = field(default_factory=FinishConfig)
-    # optimise under `FINISH_EOT` (unless `pairwise.eot` is set); None: the strength's preset
+    # optimise under `FINISH_EOT` (unless `objective.eot` is set); None: the strength's preset
     eot: bool | None = None
-    # how the surrogates share each step: "loss" = the gradient of their mean loss; "gradient" = each model's image
-    # gradient scaled to unit norm before they are summed (a model whose cosine moves slowly, or whose calibrated
-    # slope 1 / (1 - t) is small, is not drowned by the others), models already past their stop target weighted
-    # `balance_done`
-    balance: str | None = None  # None: the strength's preset (`StrengthPreset.balance`)
-    balance_done: float = 0.25
     # key of `spec.thresholds` giving each surrogate's stop target; "auto": the model's verdict threshold; None: never
     # stop early
     stop_threshold: str | None = "auto"
@@ -102,8 +96,10 @@ class ParametricConfig:
     # judged on one EOT draw stopped `max` after 3-14 of 60 steps, past 4 of 5 surrogates and 1 of 5 held-out models
     stop_margin: float = 0.2
     min_steps: int | None = None  # None: the strength's preset (`StrengthPreset.min_steps`)
-    pairwise: PairwiseConfig = field(default_factory=lambda: PairwiseConfig(source_weight=1.0, calibrated=True,
-                                                                            worst_anchor=0.5))
+    # the loss (`masque.adversarial.ObjectiveConfig`): away from the closest pair photo and the source, calibrated
+    # per model; its `balance` None: the strength's preset (`StrengthPreset.balance`)
+    objective: ObjectiveConfig = field(default_factory=lambda: ObjectiveConfig(
+        terms=(Dodge(worst_anchor=0.5), Repel(1.0)), calibrated=True))
     crop_size: int = 256  # the layer is smooth, so 256² keeps FR gradients cheap; paste-back restores resolution
     # side the optimisation renders at (None: crop_size). The settings are resolution-free (landmark frame, widths in
     # px of a 256² crop), so they are found on a 128² copy — the FR models read 112-160 px anyway — and the answer is
@@ -122,22 +118,21 @@ class ParametricConfig:
             raise InputError(f"`optimise_size` must be None or >= 32 px, got {self.optimise_size}.")
         if self.finish is not None and not 0.0 <= self.finish <= MAX_FINISH:
             raise InputError(f"`finish` must lie in [0, {MAX_FINISH:g}] (/255), got {self.finish}; 0 turns it off.")
-        if self.balance not in (None, "loss", "gradient"):
-            raise InputError(f"`balance` must be 'loss' or 'gradient', got {self.balance!r}.")
         if self.finish_lr <= 0:
             raise InputError(f"`finish_lr` must be > 0, got {self.finish_lr}.")
 
     def resolved(self) -> ParametricConfig:
         """Every setting the strength leaves open filled from its preset: what actually runs (and the sidecar)."""
         preset = STRENGTH_PRESETS[self.strength]
-        pairwise, eot = self.pairwise, preset.eot if self.eot is None else self.eot
-        if pairwise.eot is None and eot:
-            pairwise = replace(pairwise, eot=replace(FINISH_EOT, samples=preset.eot_samples))
+        objective, eot = self.objective, preset.eot if self.eot is None else self.eot
+        if objective.eot is None and eot:
+            objective = replace(objective, eot=replace(FINISH_EOT, samples=preset.eot_samples))
+        if objective.balance is None:
+            objective = replace(objective, balance=preset.balance)
         steps = preset.steps if self.steps is None else self.steps
         return replace(self, steps=steps, min_steps=min(steps, preset.min_steps) if self.min_steps is None
                        else self.min_steps,
-                       finish=preset.finish if self.finish is None else self.finish, eot=eot, pairwise=pairwise,
-                       balance=preset.balance if self.balance is None else self.balance)
+                       finish=preset.finish if self.finish is None else self.finish, eot=eot, objective=objective)
 
 
 def parametric_plan(prompt: str, region: str | Sequence[str] | None = None,
@@ -217,13 +212,6 @@ class ParametricEngine:
         margin = self.config.stop_margin
         return {m.name: (t := _threshold(m, key)) - margin * (1 - t) for m in self.embedders}
 
-    @torch.no_grad()
-    def _similarities(self, image: torch.Tensor, anchor_emb: Mapping[str, torch.Tensor], trace: CostTrace
-                      ) -> PairwiseLoss:
-        """Without EOT: ``per_model`` (mean cosine to the anchors, the sidecar's similarity) and ``worst`` (to the
-        closest anchor: what every decision uses, as the verdict does)."""
-        return pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=False)
-
     # -- 2. plan (once per prompt) and optimise -----------------------------------------------------------------
     def plan(self, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
         """`Engine.plan`: `parametric_plan` at this engine's strength."""
@@ -251,11 +239,11 @@ class ParametricEngine:
         finish = None if cfg.finish <= 0 else Finish(finish_support(work, layer), cfg.finish / 255.0,
                                                       cfg.finish_shape)
 
-        anchor_emb, source_emb = job.anchor_embeddings, job.source_embeddings
+        objective = Objective(self.embedders, cfg.objective, job.anchor_embeddings,
+                              job.source_embeddings if cfg.objective.needs_source else None, seed=job.seed,
+                              targets=targets, trace=trace)
         before = job.similarity_before()
-        eot = None
-        if cfg.pairwise.eot is not None:
-            eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed))
+        eot = objective.eot
         opts = [Adam(layer.parameters(), lr=cfg.lr)]
         if finish is not None:
             opts.append(Adam(finish.parameters(), lr=cfg.finish_lr))
@@ -270,28 +258,22 @@ class ParametricEngine:
         steps_run, stopped_early = 0, False
         for step in range(cfg.steps):
             rendered = render()
-            image = rendered.detach().requires_grad_() if cfg.balance == "gradient" else rendered
-            adv = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=True,
-                                source=source_emb if cfg.pairwise.source_weight else None, config=cfg.pairwise,
-                                eot=eot)
+            image = rendered.detach().requires_grad_()
+            adv = objective(image)
             steps_run = step + 1
-            score = max(adv.worst[n] - (targets or {}).get(n, 0.0) for n in adv.worst)
+            score = objective.score(adv)
             if score < best["score"]:
                 state = (_snapshot(layer), _snapshot(finish) if finish is not None else None)
                 best = {"score": score, "state": state, "step": step}
             if progress is not None:
                 progress("parametric", steps_run, cfg.steps)
-            if targets is not None and cfg.min_steps <= steps_run < cfg.steps and all(
-                    adv.worst[n] < targets[n] for n in targets) and (eot is None or all(
-                    c < targets[n] for n, c in self._similarities(image.detach(), anchor_emb, trace).worst.items())):
+            if cfg.min_steps <= steps_run < cfg.steps and objective.reached(adv, image):
                 stopped_early = True
                 break
             for opt in opts:
                 opt.zero_grad()
-            if cfg.balance == "gradient":
-                rendered.backward(self._balanced_gradient(adv, image, targets))
-            else:
-                adv.loss.backward()
+            rendered.backward(objective.gradient(
+                adv, lambda loss, retain, x=image: torch.autograd.grad(loss, x, retain_graph=retain)[0]))
             for opt in opts:
                 opt.step()
 
@@ -301,7 +283,6 @@ class ParametricEngine:
         candidates = [(best["state"], best["step"] + 1 if best["state"] is not None else 0)]
         if eot is not None and steps_run and not stopped_early:
             candidates.append(((_snapshot(layer), _snapshot(finish) if finish is not None else None), steps_run))
-        goal = targets or {m.name: margin_threshold(m) for m in self.embedders}
         with torch.no_grad():
             if small != crop.shape[-1]:  # settings found on the small copy, rendered at the crop's size
                 work = _Canvas.of(crop, mask, landmarks, crop.shape[-1])
@@ -313,8 +294,8 @@ class ParametricEngine:
                     if finish is not None:
                         finish.load_state_dict(state[1])
                 image = render(reference=state is None)
-                sims = self._similarities(image, anchor_emb, trace)
-                score = max(sims.worst[n] - goal[n] for n in sims.worst)
+                sims = objective.judge(image)
+                score = objective.distance(sims)
                 if chosen is None or score < chosen[0]:
                     chosen = (score, image, sims, state, iteration)
             _, out, judged, state, best_iteration = chosen
@@ -340,17 +321,6 @@ class ParametricEngine:
         }
         return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
                              similarity_after=after)
-
-    def _balanced_gradient(self, adv: PairwiseLoss, image: torch.Tensor, targets: Mapping[str, float] | None
-                           ) -> torch.Tensor:
-        """Σ_m w_m ∇_x L_m / ‖∇_x L_m‖ over the surrogates (`ParametricConfig.balance` = "gradient")."""
-        total = torch.zeros_like(image)
-        names = list(adv.terms)
-        for i, name in enumerate(names):
-            (g,) = torch.autograd.grad(adv.terms[name], image, retain_graph=i < len(names) - 1)
-            done = targets is not None and adv.worst[name] < targets[name]
-            total += (self.config.balance_done if done else 1.0) * g / g.norm().clamp_min(1e-12)
-        return total
 
     def white_box(self, similarity: Mapping[str, float]) -> dict[str, bool]:
         """Per surrogate: did the optimiser beat its own model (``similarity``: the cosine to the closest anchor,
