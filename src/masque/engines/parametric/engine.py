@@ -2,16 +2,19 @@
 
 The plan (`masque.makeup.resolve_plan`: products + shades + strength) fixes *what* is applied; the optimiser only
 moves what a make-up artist could: shades within their colour family, opacities, placements, sizes and contour
-intensities (`makeup.CosmeticLayer`, every value inside its bounds by construction). Objective (minimised):
+intensities (`settings.CosmeticSettings`, every value inside its bounds by construction). Objective (minimised):
 
-    L(θ, φ) = L_pair(compose(makeup(θ) + finish(φ)))     the shared pairwise dodging loss, per-model calibrated
+    L(θ, φ) = L_obj(compose(makeup(θ) + finish(φ)))     `masque.adversarial.Objective`, per-model calibrated
 
 with compose(y) = crop + A ⊙ (y − crop), A = the region mask with eye openings, inner mouth and nostrils zeroed, so
 pixels outside the mask are bit-identical and eyeballs/teeth are never painted. ``finish`` is the protective finish
 (`finish.Finish`, |Δ| ≤ ε by construction, 0 at ε = 0) on the made-up skin, lids and lips. The strength dial sets the
-cosmetics' intensity, ε, the steps and EOT together (`STRENGTH_PRESETS`). The reference makeup (θ at the tutorial
-values, φ = 0) is step 0; the best iterate (worst surrogate's cosine relative to its target) is returned, and the run
-stops once every surrogate is past its target.
+cosmetics' intensity, ε, the steps and EOT together (`STRENGTH_PRESETS`).
+
+`ParametricEngine.protect` is three steps over portable parameters (`carriers.Carriers`: θ and φ, nothing of one
+face) bound to a face by `render.Painter`: `fit.fit` (Adam; the reference makeup, θ at the tutorial values and
+φ = 0, is step 0; the best iterate by the objective's score is kept and the run stops once every surrogate is past
+its target), `fit.select` (the candidates judged without EOT at full size) and the render of the chosen one.
 """
 
 from __future__ import annotations
@@ -22,19 +25,18 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...adversarial import Dodge, EOTConfig, Objective, ObjectiveConfig, Repel, margin_threshold
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import STRENGTHS, MakeupPlan, resolve_plan
-from ...optim import Adam
 from ...trace import CostTrace
 from ..base import FaceJob, ProgressCallback, ProtectResult
-from .finish import Finish, FinishConfig
-from .geometry import forbidden_mask
-from .makeup import CosmeticLayer
+from .carriers import Carriers
+from .finish import FinishConfig
+from .fit import fit, select
 from .quality import quality_report
+from .render import Canvas, Painter
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ class ParametricEngine:
         margin = self.config.stop_margin
         return {m.name: (t := _threshold(m, key)) - margin * (1 - t) for m in self.embedders}
 
-    # -- 2. plan (once per prompt) and optimise -----------------------------------------------------------------
+    # -- 2. plan (once per prompt) and protect ------------------------------------------------------------------
     def plan(self, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
         """`Engine.plan`: `parametric_plan` at this engine's strength."""
         return parametric_plan(prompt, region, self.config)
@@ -220,149 +222,62 @@ class ParametricEngine:
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
         """`Engine.protect`: the plan's products (and the protective finish) on ``job.crop``, placed by
         ``job.aligned``'s 68 landmarks (found on the crop when the job has no alignment), optimised against the
-        job's prepared anchor embeddings."""
+        job's prepared anchor embeddings: fit on the optimisation's copy, select at full size, report."""
         cfg = self.config.resolved()
         t0 = time.perf_counter()
+        # 1. inputs: the crop, its mask and landmarks
+        crop, mask, landmarks = self.face_inputs(job)
+        trace = CostTrace()
+        # 2. the objective of this face (anchors, source, EOT by seed, stop targets) and fresh carriers
+        objective = Objective(self.embedders, cfg.objective, job.anchor_embeddings,
+                              job.source_embeddings if cfg.objective.needs_source else None, seed=job.seed,
+                              targets=self.stop_targets(), trace=trace)
+        small = self.optimise_side(crop.shape[-1])
+        carriers = Carriers.new(job.plan, small, lr=cfg.lr, finish=cfg.finish, finish_lr=cfg.finish_lr,
+                                finish_shape=cfg.finish_shape)
+        # 3. fit on the copy the surrogates read (the settings are resolution-free)
+        work = Painter(Canvas.of(crop, mask, landmarks, small), job.plan, carriers)
+        fitted = fit([work], [objective], carriers, steps=cfg.steps, min_steps=cfg.min_steps,
+                     on_step=None if progress is None else lambda done, total: progress(self.name, done, total))
+        # 4. select among the candidates, rendered at the crop's size and judged without EOT
+        full = work if small == crop.shape[-1] else Painter(Canvas.of(crop, mask, landmarks, crop.shape[-1]),
+                                                             job.plan, carriers)
+        choice = select([full], [objective], carriers, fitted.candidates)
+        # 5. report
+        out, judged = choice.images[0], choice.judged[0]
+        details = {
+            "engine": self.name,
+            "settings": asdict(cfg),
+            "plan": job.plan.to_dict(),
+            "parameters": carriers.cosmetics.values(),
+            "quality": quality_report(crop, out, landmarks, full.canvas.area, full.shades()),
+            "stop_targets": objective.targets,
+            "white_box": self.white_box(judged.worst),
+            "finish": full.finish_usage(),
+            "iterations": fitted.steps_run,
+            "best_iteration": choice.candidate.iteration,
+            "stopped_early": fitted.stopped_early,
+            "seconds": time.perf_counter() - t0,
+        }
+        return ProtectResult(image=out.detach(), trace=trace, details=details,
+                             similarity_before=job.similarity_before(), similarity_after=judged.per_model)
+
+    def face_inputs(self, job: FaceJob) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """The job's crop and mask (checked) and its 68 landmarks in crop pixels (found on the crop when the job
+        has no alignment)."""
         self.check_inputs(job.crop, job.mask, job.anchors)
-        plan = job.plan
         crop, mask = job.crop.detach().float(), job.mask.detach().float()
         landmarks = (self.crop_landmarks(crop) if job.aligned is None
                      else np.asarray(job.aligned.landmarks68, np.float64))
         if landmarks.shape != (68, 2):
             raise InputError(f"`landmarks` must have shape (68, 2), got {landmarks.shape}.")
-        targets = self.stop_targets()
-        trace = CostTrace()
-
-        small = self.optimise_side(crop.shape[-1])
-        work = _Canvas.of(crop, mask, landmarks, small)  # what the optimisation renders and the surrogates read
-        layer = CosmeticLayer(work.crop, work.landmarks, plan)
-        finish = None if cfg.finish <= 0 else Finish(finish_support(work, layer), cfg.finish / 255.0,
-                                                      cfg.finish_shape)
-
-        objective = Objective(self.embedders, cfg.objective, job.anchor_embeddings,
-                              job.source_embeddings if cfg.objective.needs_source else None, seed=job.seed,
-                              targets=targets, trace=trace)
-        before = job.similarity_before()
-        eot = objective.eot
-        opts = [Adam(layer.parameters(), lr=cfg.lr)]
-        if finish is not None:
-            opts.append(Adam(finish.parameters(), lr=cfg.finish_lr))
-
-        def render(reference: bool = False) -> torch.Tensor:
-            made = layer(reference=reference)
-            if finish is not None and not reference:
-                made = (made + finish()).clamp(0, 1)
-            return work.compose(made)
-
-        best = {"score": float("inf"), "state": None, "step": 0}
-        steps_run, stopped_early = 0, False
-        for step in range(cfg.steps):
-            rendered = render()
-            image = rendered.detach().requires_grad_()
-            adv = objective(image)
-            steps_run = step + 1
-            score = objective.score(adv)
-            if score < best["score"]:
-                state = (_snapshot(layer), _snapshot(finish) if finish is not None else None)
-                best = {"score": score, "state": state, "step": step}
-            if progress is not None:
-                progress("parametric", steps_run, cfg.steps)
-            if cfg.min_steps <= steps_run < cfg.steps and objective.reached(adv, image):
-                stopped_early = True
-                break
-            for opt in opts:
-                opt.zero_grad()
-            rendered.backward(objective.gradient(
-                adv, lambda loss, retain, x=image: torch.autograd.grad(loss, x, retain_graph=retain)[0]))
-            for opt in opts:
-                opt.step()
-
-        # -- 3. answer: the best iterate (the reference makeup when no step ran) rendered at the crop's size. Under EOT
-        # "best" was judged on one random draw, so the last iterate is a second candidate; both are judged without EOT
-        # (one forward each) and the one further past the targets wins.
-        candidates = [(best["state"], best["step"] + 1 if best["state"] is not None else 0)]
-        if eot is not None and steps_run and not stopped_early:
-            candidates.append(((_snapshot(layer), _snapshot(finish) if finish is not None else None), steps_run))
-        with torch.no_grad():
-            if small != crop.shape[-1]:  # settings found on the small copy, rendered at the crop's size
-                work = _Canvas.of(crop, mask, landmarks, crop.shape[-1])
-                layer = CosmeticLayer(crop, landmarks, plan)
-            chosen = None
-            for state, iteration in candidates:
-                if state is not None:
-                    layer.load_state_dict(state[0])
-                    if finish is not None:
-                        finish.load_state_dict(state[1])
-                image = render(reference=state is None)
-                sims = objective.judge(image)
-                score = objective.distance(sims)
-                if chosen is None or score < chosen[0]:
-                    chosen = (score, image, sims, state, iteration)
-            _, out, judged, state, best_iteration = chosen
-            after = judged.per_model
-            if state is not None:  # the layer's values and shades as chosen (for the sidecar)
-                layer.load_state_dict(state[0])
-                if finish is not None:
-                    finish.load_state_dict(state[1])
-        shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
-        details = {
-            "engine": self.name,
-            "settings": asdict(cfg),
-            "plan": plan.to_dict(),
-            "parameters": layer.values(),
-            "quality": quality_report(crop, out, landmarks, work.area, shades),
-            "stop_targets": targets,
-            "white_box": self.white_box(judged.worst),
-            "finish": None if finish is None else finish.usage(),
-            "iterations": steps_run,
-            "best_iteration": best_iteration,
-            "stopped_early": stopped_early,
-            "seconds": time.perf_counter() - t0,
-        }
-        return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
-                             similarity_after=after)
+        return crop, mask, landmarks
 
     def white_box(self, similarity: Mapping[str, float]) -> dict[str, bool]:
         """Per surrogate: did the optimiser beat its own model (``similarity``: the cosine to the closest anchor,
         below the model's verdict threshold, as the verdict judges)? If not, the optimisation, not transfer, is what
         failed."""
         return {m.name: bool(similarity[m.name] < margin_threshold(m)) for m in self.embedders}
-
-
-def finish_support(canvas: _Canvas, layer: CosmeticLayer) -> torch.Tensor:
-    """Where the finish may go: the paintable area (made-up skin, lids, lips; never eye openings, teeth, nostrils)
-    minus the brows, which are hair."""
-    brows = torch.from_numpy(layer.geo.regions.brows()).float()[None, None]
-    return canvas.area * (1 - brows)
-
-
-@dataclass(frozen=True)
-class _Canvas:
-    """The crop, its landmarks and the paintable area at one resolution; ``compose`` keeps every pixel outside the
-    area (and the eye openings, inner mouth, nostrils) bit-identical to the crop."""
-
-    crop: torch.Tensor
-    landmarks: np.ndarray
-    area: torch.Tensor
-
-    @classmethod
-    def of(cls, crop: torch.Tensor, mask: torch.Tensor, landmarks: np.ndarray, side: int) -> _Canvas:
-        if side != crop.shape[-1]:
-            scale = side / crop.shape[-1]
-            crop = F.interpolate(crop, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-            mask = F.interpolate(mask, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-            landmarks = (landmarks + 0.5) * scale - 0.5  # pixel centres
-        forbidden = torch.from_numpy(forbidden_mask(landmarks, (side, side)))
-        return cls(crop.clamp(0, 1), landmarks, mask.clamp(0, 1) * (~forbidden).float()[None, None])
-
-    def compose(self, made: torch.Tensor) -> torch.Tensor:
-        return self.crop + self.area * (made - self.crop)  # exactly `crop` where area == 0
-
-
-def lab_of_shade(layer: CosmeticLayer, product: str, requested: bool) -> np.ndarray:
-    """The product's Lab shade as requested by the plan (reference) or as the optimiser left it."""
-    with torch.no_grad():
-        return layer.shade_lab(product, reference=requested).double().numpy()
 
 
 def _threshold(model: FaceEmbedder, key: str) -> float:
@@ -373,10 +288,3 @@ def _threshold(model: FaceEmbedder, key: str) -> float:
         raise InputError(f"`stop_threshold` must be 'auto', None or one of {sorted(model.thresholds)} for "
                          f"{model.name!r}, got {key!r}.")
     return model.thresholds[key]
-
-
-def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-
