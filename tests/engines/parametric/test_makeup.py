@@ -9,8 +9,9 @@ import torch
 from skimage.draw import polygon
 
 from masque.engines.parametric import PARAMS, CosmeticLayer, bounds_for
+from masque.engines.parametric.colour import CHROMA_RANGE, HUE_TOLERANCE
 from masque.engines.parametric.geometry import MIRROR, FaceGeometry, forbidden_mask
-from masque.engines.parametric.makeup import CHROMA_RANGE, HUE_TOLERANCE
+from masque.engines.parametric.products import PRODUCTS
 from masque.engines.parametric.settings import SHADE_LIGHTNESS
 from masque.errors import InputError
 from masque.makeup import resolve_plan
@@ -83,7 +84,8 @@ def test_rendered_lips_and_blush_keep_the_prompt_hue_for_any_raw_value(face):
     lab_in = kornia.color.rgb_to_lab(crop)[0]
     with torch.no_grad():
         lips = (layer.lip_sd > 2) & ~torch.from_numpy(forbidden_mask(aligned.landmarks68, tuple(crop.shape[-2:])))
-        cheeks = (layer.blush_shape(lambda p, n: layer.settings.value(p, n, True)) > 0.6) & (layer.skin_area > 0.5)
+        blush = PRODUCTS["blush"].shape(layer, lambda p, n: layer.settings.value(p, n, True))
+        cheeks = (blush > 0.6) & (layer.skin_area > 0.5)
     tol = 5.0
     for scale, seed in ((0.0, 0), (3.0, 1), (100.0, 2), (100.0, 3)):
         _randomise(layer, scale, seed)
@@ -164,7 +166,7 @@ def test_contour_highlight_bronzer_are_left_right_symmetric(face, product):
     _randomise(layer, 2.0, seed=3)
     v = lambda p, n: layer.settings.value(p, n)  # noqa: E731
     with torch.no_grad():
-        shape = layer._shading_shape(product, v)
+        shape = PRODUCTS[product].shape(layer, v)
     assert float(shape.max()) > 0.05
     assert torch.allclose(shape, torch.flip(shape, dims=[-1]), atol=0.02 * float(shape.max()))
 
@@ -193,3 +195,17 @@ def test_lipstick_reads_as_its_shade(face):
     far = torch.ones_like(lips)
     far[: int(lm[:, 1].max()) + 10] = False  # well below the chin
     assert torch.equal(out[..., far], crop[..., far])
+
+
+def test_the_registry_holds_one_class_per_vocabulary_product_in_render_order():
+    """Every product the vocabulary names has its class (bounds, shade rule, render step, order); the layer paints
+    them in the registry's order: foundation first, the shading products together, lipstick last."""
+    from masque.engines.parametric.products import Shading, in_order
+    from masque.makeup.vocabulary import PRODUCTS as WORDS
+
+    assert set(PRODUCTS) == set(WORDS)
+    order = [p.name for p in in_order(WORDS)]
+    assert order[0] == "foundation" and order[-1] == "lipstick"
+    shading = [i for i, p in enumerate(in_order(WORDS)) if isinstance(p, Shading)]
+    assert shading == list(range(shading[0], shading[0] + 3))  # contour, bronzer, highlight: one multiply blend
+    assert set(PARAMS) == set(WORDS) | {"eyeshadow:smoky"}
