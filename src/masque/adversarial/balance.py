@@ -12,21 +12,12 @@ from collections.abc import Callable, Mapping
 import torch
 
 from ..errors import InputError
-from .terms import PairwiseLoss
+from .terms import PairwiseLoss, registrar
 
 GradOf = Callable[[torch.Tensor, bool], torch.Tensor]
 Balance = Callable[[PairwiseLoss, GradOf, "Mapping[str, float] | None", float], torch.Tensor]
 BALANCES: dict[str, Balance] = {}
-
-
-def register_balance(name: str) -> Callable[[Balance], Balance]:
-    def add(fn: Balance) -> Balance:
-        if name in BALANCES:
-            raise ValueError(f"balance {name!r} is registered twice")
-        BALANCES[name] = fn
-        return fn
-
-    return add
+register_balance = registrar(BALANCES, "balance")
 
 
 def balance_named(name: str) -> Balance:

@@ -75,19 +75,24 @@ class ObjectiveTerm(Protocol):
     def __call__(self, view: ModelView) -> torch.Tensor: ...
 
 
+def registrar(table: dict, what: str) -> Callable[[str], Callable]:
+    """``register(name)``: a decorator putting its object into ``table`` under ``name`` (once)."""
+
+    def register(name: str) -> Callable:
+        def add(obj):
+            if name in table:
+                raise ValueError(f"{what} {name!r} is registered twice")
+            table[name] = obj
+            return obj
+
+        return add
+
+    return register
+
+
 TERMS: dict[str, type] = {}
-
-
-def register_term(kind: str) -> Callable[[type], type]:
-    """Class decorator: the term is built from its ``kind`` when a configuration is loaded back."""
-
-    def add(cls: type) -> type:
-        if kind in TERMS:
-            raise ValueError(f"objective term {kind!r} is registered twice")
-        TERMS[kind] = cls
-        return cls
-
-    return add
+# class decorator: the term is built from its ``kind`` when a configuration is loaded back
+register_term = registrar(TERMS, "objective term")
 
 
 def term_from_dict(data: Mapping) -> ObjectiveTerm:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pytest
 import torch
 
-from masque.adversarial import Dodge, ModelView, ObjectiveConfig, register_term
+from masque.adversarial import Dodge, ObjectiveConfig
 from masque.embedders import create_embedder
 from masque.engines.diffusion import GuidanceConfig, InversionConfig
 from masque.engines.diffusion.guidance import guidance_steps
@@ -91,30 +91,14 @@ def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pi
     assert guided.trace.forward["fr:tiny-random"] == 4  # anchors, source, similarity before and after
 
 
-PROBED: list[int] = []
-
-
-@register_term("test-guidance-probe")
-@dataclass(frozen=True)
-class Probe:
-    """A term the diffusion engine never heard of (the mean embedding coordinate)."""
-
-    weight: float = 1.0
-    kind: str = field(default="test-guidance-probe", init=False)
-    needs_source = False
-
-    def __call__(self, view: ModelView) -> torch.Tensor:
-        PROBED.append(view.batch)
-        return view.embeddings.mean()
-
-
-def test_a_new_term_reaches_guidance_with_no_engine_change(tiny_pipe, face_crop, lips_mask, embedders):
+def test_a_new_term_reaches_guidance_with_no_engine_change(tiny_pipe, face_crop, lips_mask, embedders, probe_term):
     """Acceptance of issue 27: guidance follows whatever terms its configuration names, and scores each iteration
     through the same objective."""
+    Probe, calls = probe_term
     probed = replace(GUIDED, objective=ObjectiveConfig(terms=(Dodge(), Probe(3.0))))
-    PROBED.clear()
+    calls.clear()
     res = _run(tiny_pipe, face_crop, lips_mask, embedders, probed)
     plain = _run(tiny_pipe, face_crop, lips_mask, embedders, GUIDED)
-    assert len(PROBED) == len(guidance_steps(GUIDED, STEPS)) * GUIDED.iters
+    assert len(calls) == len(guidance_steps(GUIDED, STEPS)) * GUIDED.iters
     assert not torch.equal(res.image, plain.image)
     assert len(res.details["guidance_scores"]) == len(res.details["guidance_losses"])

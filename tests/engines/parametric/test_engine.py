@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from skimage.draw import polygon
 
-from masque.adversarial import BALANCES, TERMS, ModelView, ObjectiveConfig, PairwiseLoss, register_term
+from masque.adversarial import BALANCES, TERMS, ObjectiveConfig, PairwiseLoss
 from masque.embedders import create_embedder
 from masque.engines import create_engine
 from masque.engines.parametric import STRENGTH_PRESETS, ParametricConfig, ParametricEngine, bounds_for
@@ -184,40 +184,34 @@ def test_a_balanced_run_lowers_the_similarity(face, pair, embedders):
     assert res.details["settings"]["objective"]["balance"] == "gradient"
 
 
-CALLS: list[int] = []
-
-
-@register_term("test-brightness")
-@dataclass(frozen=True)
-class Brightness:
-    """A term the engines never heard of: the mean embedding coordinate (only its being called matters here)."""
-
-    weight: float = 1.0
-    kind: str = field(default="test-brightness", init=False)
-    needs_source = False
-
-    def __call__(self, view: ModelView) -> torch.Tensor:
-        CALLS.append(view.batch)
-        return view.embeddings.mean()
-
-
-def test_a_new_term_reaches_the_parametric_engine_with_no_engine_change(face, pair, embedders):
+def test_a_new_term_reaches_the_parametric_engine_with_no_engine_change(face, pair, embedders, probe_term):
     """Acceptance of issue 27: a term registered outside the engines is optimised by the parametric engine from its
     configuration alone, and the sidecar names it."""
-    assert TERMS["test-brightness"] is Brightness
+    Probe, calls = probe_term
+    assert TERMS["test-probe"] is Probe
     aligned, crop = face
     plan = resolve_plan("red lipstick", "natural")
     mask = torch.from_numpy(RegionMasker()(aligned, plan.regions))[None, None]
     results = {}
-    for name, extra in (("plain", ()), ("new", (Brightness(5.0),))):
+    for name, extra in (("plain", ()), ("new", (Probe(5.0),))):
         objective = replace(ParametricConfig().objective, terms=(*ParametricConfig().objective.terms, *extra))
         engine = create_engine("parametric", embedders=embedders, config=ParametricConfig(
             steps=2, stop_threshold=None, objective=objective))
         job = make_job(engine, crop, mask, "red lipstick", regions=plan.regions, plan=plan, anchors=[pair],
                        aligned=aligned)
-        CALLS.clear()
+        calls.clear()
         results[name] = engine.protect(job)
-        assert bool(CALLS) == (name == "new")
+        assert bool(calls) == (name == "new")
     kinds = [t["kind"] for t in results["new"].details["settings"]["objective"]["terms"]]
-    assert kinds == ["dodge", "repel", "test-brightness"]
+    assert kinds == ["dodge", "repel", "test-probe"]
     assert not torch.equal(results["new"].image, results["plain"].image)
+
+
+def test_the_sidecar_objective_loads_back_into_the_configuration_that_ran(face, pair, embedders):
+    """The objective a run used (terms by kind, EOT, the preset's balance) is in the sidecar and loads back equal."""
+    import json
+
+    res, _ = _run(face, pair, embedders, "red lipstick", strength="max", steps=1)
+    stored = json.loads(json.dumps(res.details["settings"]["objective"]))
+    ran = ParametricConfig(strength="max", steps=1, stop_threshold=None).resolved().objective
+    assert ObjectiveConfig.from_dict(stored) == ran and ran.balance == "gradient" and ran.eot.samples == 2
