@@ -41,9 +41,10 @@ def main() -> None:
 
     from masque.embedders import create_embedder, present_embedders
     from masque.engines.parametric import parametric_plan
-    from masque.engines.parametric.engine import ParametricConfig, _Canvas, finish_support
+    from masque.engines.parametric.engine import ParametricConfig
     from masque.engines.parametric.geometry import forbidden_mask
     from masque.engines.parametric.makeup import CosmeticLayer
+    from masque.engines.parametric.render import Canvas, finish_support
     from masque.evaluation.faces import detect_and_align
     from masque.faces.regions import RegionMasker
 
@@ -58,7 +59,7 @@ def main() -> None:
         face = source_crop.aligned()
         crop, anchor = source_crop.tensor(), detect_and_align(pair_photo, config.crop_size).tensor()
         mask = torch.from_numpy(masker(face, plan.regions))[None, None].float()
-        canvas = _Canvas.of(crop, mask, np.asarray(face.landmarks68, np.float64), crop.shape[-1])
+        canvas = Canvas.of(crop, mask, np.asarray(face.landmarks68, np.float64), crop.shape[-1])
         layer = CosmeticLayer(canvas.crop, canvas.landmarks, plan)
         finish = finish_support(canvas, layer)[0, 0] > 0
         openings = torch.from_numpy(forbidden_mask(canvas.landmarks, tuple(crop.shape[-2:])))

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--finish-coarse", type=float, default=None, help="band-pass high edge σ (`FinishConfig.coarse`)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="override a `ParametricConfig` field for every row, dotted for nested ones "
-                         "(e.g. finish_lr=0.6, pairwise.floor=-0.3, finish_shape.coarse=3); repeatable")
+                         "(e.g. finish_lr=0.6, objective.floor=-0.3, objective.terms.repel.weight=0, "
+                         "objective.eot.flip=0.5, finish_shape.coarse=3); repeatable")
     ap.add_argument("--models", nargs="*", default=None, help="FR models to use (default: every present one)")
     ap.add_argument("--rotate", action=argparse.BooleanOptionalAction, default=True,
                     help="hold out one model per face, cycling across faces (default) instead of every model")
@@ -198,12 +199,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def override(config, item: str):
-    """``config`` with one ``FIELD=VALUE`` (dotted for nested dataclasses; VALUE parsed as JSON, else a string)."""
+    """``config`` with one ``FIELD=VALUE`` (dotted for nested dataclasses; VALUE parsed as JSON, else a string).
+
+    The objective's terms are addressed by kind: ``objective.terms.repel.weight=0`` changes a term,
+    ``objective.terms.spread.weight=0.5`` adds one (at its defaults otherwise), so every registered term
+    (`masque.adversarial.TERMS`) is an experiment without a code change."""
     key, _, raw = item.partition("=")
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
+    if isinstance(config, tuple):  # the objective's terms, by kind
+        return override_term(config, key, raw)
     head, _, rest = key.partition(".")
     if not hasattr(config, head):
         raise SystemExit(f"--set: {type(config).__name__} has no field {head!r}")
@@ -213,6 +220,19 @@ def override(config, item: str):
 
         current = FINISH_EOT
     return replace(config, **{head: override(current, f"{rest}={raw}") if rest else value})
+
+
+def override_term(terms: tuple, key: str, raw: str) -> tuple:
+    from masque.adversarial import TERMS
+
+    kind, _, rest = key.partition(".")
+    if kind not in TERMS:
+        raise SystemExit(f"--set: no objective term {kind!r}; registered: {sorted(TERMS)}")
+    if not rest:
+        raise SystemExit(f"--set: name a field of the {kind!r} term, e.g. objective.terms.{kind}.weight=1")
+    old = next((t for t in terms if t.kind == kind), None)
+    new = override(old if old is not None else TERMS[kind](), f"{rest}={raw}")
+    return tuple(new if t is old else t for t in terms) + (() if old is not None else (new,))
 
 
 def margin(row) -> float:
@@ -233,7 +253,7 @@ def summarise(prompt: str, strength: str, finish: float, config, faces: list[dic
         by_model.setdefault(f["held_out"], []).append(f["loo"])
     dlib_bin = [f["dlib_bin"] for f in faces if f["dlib_bin"] is not None]
     return {"prompt": prompt, "strength": strength, "finish": finish, "steps": config.steps,
-            "eot": config.pairwise.eot is not None, "faces_n": len(faces),
+            "eot": config.objective.eot is not None, "faces_n": len(faces),
             "loo_psr": mean("loo"), "held_out_margin": mean("held_out_margin"),
             "loo_by_held_out": {k: float(np.mean(v)) for k, v in by_model.items()},
             "dlib_bin_psr": float(np.mean(dlib_bin)) if dlib_bin else None, "dlib_bin_n": len(dlib_bin),

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import masque.engines.parametric.engine as engine
+import masque.engines.parametric.carriers as carriers
 from masque.engines.parametric.finish import Finish, FinishConfig, _blur, band_pass
 
 GRID = 8  # crop px (at 256²) per cell of the amplitude field
@@ -30,22 +30,21 @@ GRID = 8  # crop px (at 256²) per cell of the amplitude field
 class TextureFinish(Finish):
     """Δ = ε · fade · G ∗ [tanh(θ↑) · T]: a fixed texture T, its sign and strength θ on a coarse grid."""
 
-    def __init__(self, support: torch.Tensor, amplitude: float, config: FinishConfig = FinishConfig()):
-        super().__init__(support, amplitude, config)
-        side = support.shape[-1]
+    def __init__(self, side: int, amplitude: float, config: FinishConfig = FinishConfig()):
+        super().__init__(side, amplitude, config)
         noise = torch.randn(1, 1, side, side, generator=torch.Generator().manual_seed(1))
         texture = band_pass(noise, self.fine, 3 * self.fine)
         self.register_buffer("texture", torch.tanh(2 * texture / texture.std()))
         cells = max(2, side // GRID)
         self.theta = nn.Parameter(torch.zeros(1, 1, cells, cells))
 
-    def forward(self) -> torch.Tensor:
+    def forward(self, fade: torch.Tensor) -> torch.Tensor:
         field = F.interpolate(self.theta, size=self.texture.shape[-2:], mode="bicubic", align_corners=False)
-        return self.amplitude * self.fade * _blur(torch.tanh(field) * self.texture, self.fine).expand(1, 3, -1, -1)
+        return self.amplitude * fade * _blur(torch.tanh(field) * self.texture, self.fine).expand(1, 3, -1, -1)
 
 
 if __name__ == "__main__":
-    engine.Finish = TextureFinish  # the engine builds its finish through this name
+    carriers.Finish = TextureFinish  # the carriers build their finish through this name
     table = Path(__file__).with_name("protection_table.py")
     sys.argv = [str(table), *sys.argv[1:]]
     runpy.run_path(str(table), run_name="__main__")

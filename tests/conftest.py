@@ -76,3 +76,28 @@ def package_weights():
         return found[name]
 
     return weights
+
+
+@pytest.fixture(scope="session")
+def probe_term():
+    """``(Probe, calls)``: an objective term no engine has heard of (the mean embedding coordinate), registered once;
+    ``calls`` records each evaluation's batch size, so a test sees whether an engine ran it (issue 27: a new term
+    needs no engine change)."""
+    from dataclasses import dataclass, field
+
+    from masque.adversarial import register_term
+
+    calls: list[int] = []
+
+    @register_term("test-probe")
+    @dataclass(frozen=True)
+    class Probe:
+        weight: float = 1.0
+        kind: str = field(default="test-probe", init=False)
+        needs_source = False
+
+        def __call__(self, view):
+            calls.append(view.batch)
+            return view.embeddings.mean()
+
+    return Probe, calls

@@ -12,8 +12,10 @@ from PIL import Image
 
 from masque.adversarial import (
     EOT,
+    Dodge,
     EOTConfig,
-    PairwiseConfig,
+    ObjectiveConfig,
+    Repel,
     diff_jpeg,
     encode_anchors,
     gaussian_blur,
@@ -87,35 +89,35 @@ def test_the_closest_anchor_can_weigh_extra_as_the_verdict_judges(tiny):
     x, a = _crop(0), [_crop(1), _crop(2)]
     with torch.no_grad():
         cos = (tiny(x) @ tiny(torch.cat(a)).T)[0]
-    res = pairwise_loss([tiny], x, a, config=PairwiseConfig(worst_anchor=0.5))
+    res = pairwise_loss([tiny], x, a, config=ObjectiveConfig(terms=(Dodge(worst_anchor=0.5),)))
     assert res.worst["tiny-random"] == pytest.approx(float(cos.max()), abs=1e-6)
     assert float(res.loss) == pytest.approx(0.5 * float(cos.mean()) + 0.5 * float(cos.max()), abs=1e-6)
-    one = pairwise_loss([tiny], x, a[:1], config=PairwiseConfig(worst_anchor=0.5))
+    one = pairwise_loss([tiny], x, a[:1], config=ObjectiveConfig(terms=(Dodge(worst_anchor=0.5),)))
     assert float(one.loss) == pytest.approx(float(cos[0]), abs=1e-6)
 
 
 def test_source_repulsion_adds_weighted_cosine_to_the_source(tiny):
     x, a, s = _crop(0), [_crop(1)], _crop(3)
     base = pairwise_loss([tiny], x, a).loss
-    res = pairwise_loss([tiny], x, a, source=s, config=PairwiseConfig(source_weight=0.5))
+    res = pairwise_loss([tiny], x, a, source=s, config=ObjectiveConfig(terms=(Dodge(), Repel(0.5))))
     with torch.no_grad():
         cos_src = float(tiny(x) @ tiny(s).T)
     assert float(res.loss) == pytest.approx(float(base) + 0.5 * cos_src, abs=1e-6)
     # Precomputed source embeddings give the same value; a missing source is a clear error.
     emb = encode_anchors([tiny], [s])
-    assert torch.allclose(pairwise_loss([tiny], x, a, source=emb, config=PairwiseConfig(source_weight=0.5)).loss,
-                          res.loss)
+    repel = ObjectiveConfig(terms=(Dodge(), Repel(0.5)))
+    assert torch.allclose(pairwise_loss([tiny], x, a, source=emb, config=repel).loss, res.loss)
     with pytest.raises(InputError, match="`source` is required"):
-        pairwise_loss([tiny], x, a, config=PairwiseConfig(source_weight=0.5))
+        pairwise_loss([tiny], x, a, config=ObjectiveConfig(terms=(Dodge(), Repel(0.5))))
 
 
 def test_margin_hinge_switches_off_models_already_past_their_threshold(tiny):
     x, a = _crop(0), [_crop(1)]
     cos = pairwise_loss([tiny], x, a).per_model["tiny-random"]
     t = margin_threshold(tiny)
-    below = pairwise_loss([tiny], x, a, config=PairwiseConfig(margin=t - cos - 0.05))  # cos < t - margin
+    below = pairwise_loss([tiny], x, a, config=ObjectiveConfig(margin=t - cos - 0.05))  # cos < t - margin
     assert float(below.loss) == 0.0 and below.per_model["tiny-random"] == pytest.approx(cos)
-    above = pairwise_loss([tiny], x, a, config=PairwiseConfig(margin=t - cos + 0.05))
+    above = pairwise_loss([tiny], x, a, config=ObjectiveConfig(margin=t - cos + 0.05))
     assert float(above.loss) == pytest.approx(0.05, abs=1e-5)
 
 
@@ -191,7 +193,7 @@ def test_eot_is_seeded_draws_vary_and_loss_averages_samples(tiny):
     assert first.shape == (3, 3, 64, 64) and torch.equal(first, e2(x))  # same seed, same draws
     assert not torch.equal(first, e1(x))  # the next call draws new transforms
     trace = CostTrace()
-    res = pairwise_loss([tiny], x, a, config=PairwiseConfig(eot=cfg), trace=trace)
+    res = pairwise_loss([tiny], x, a, config=ObjectiveConfig(eot=cfg), trace=trace)
     with torch.no_grad():
         expected = (tiny(EOT(cfg)(x)) @ tiny(torch.cat(a)).T).mean()
     assert torch.allclose(res.loss, expected, atol=1e-6)

@@ -10,7 +10,6 @@ delete).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from collections.abc import Callable
 from functools import cache
@@ -37,7 +36,7 @@ def parser_path() -> Path:
 def converted_path(source: Path | str, name: str, *, converter: str = "", suffix: str = "") -> Path:
     """Where the converted copy of ``source`` is cached: a foreign-format checkpoint (.dat, .pb, .onnx, TFJS) parsed
     into a state dict, or a built-in model that is slow to build. Keyed by the source's path, size and mtime, the
-    model's name and ``converter`` (`converter_fingerprint` of the code that converts), so a changed file or changed
+    model's name and ``converter`` (`source_fingerprint` of the code that converts), so a changed file or changed
     conversion code never reads a stale copy. The key ends the file name, before ``suffix`` (a name such as
     ``hog-frontal-19.24.2`` holds dots, so ``with_suffix`` would cut the key off). Parsing FaceNet's GraphDef costs
     0.25 s, reading the copy ~0.02 s (issue 15)."""
@@ -48,17 +47,13 @@ def converted_path(source: Path | str, name: str, *, converter: str = "", suffix
 
 
 @cache
-def converter_fingerprint(package: str) -> str:
-    """sha1 of every module's source in ``package`` (e.g. ``masque.embedders``, where the weight converters live):
-    any change to the conversion code, a fix or a bug, gives converted copies a new key, so an earlier run's files can
-    never hide it (a hand-bumped version number could be forgotten)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"`package` must name an importable package, got {package!r}.")
+def source_fingerprint(files: tuple[Path, ...]) -> str:
+    """sha1 of these source files (e.g. the modules that convert one model's weights, `embedders.weights`): any
+    change to that code, a fix or a bug, gives its converted copies a new key, so an earlier run's files can never
+    hide it (a hand-bumped version number could be forgotten), while an edit elsewhere keeps them."""
     h = hashlib.sha1()
-    for folder in spec.submodule_search_locations:
-        for file in sorted(Path(folder).glob("*.py")):
-            h.update(file.name.encode() + b"\0" + file.read_bytes())
+    for file in sorted(Path(f) for f in files):
+        h.update(file.name.encode() + b"\0" + file.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -181,8 +181,8 @@ def test_eot_flag_reaches_the_engine_config(engine, tmp_path, face_crop, tiny_sd
     assert run(["protect", *inputs, "-p", "red lipstick", "--engine", engine, "--steps", "2",
                 "--surrogates", "tiny-random", "--eot", "--quiet", "--out", str(out)]) == 0
     cfg = json.loads((tmp_path / "o.png.json").read_text())["settings"]["engine_config"]
-    pairwise = cfg["pairwise"] if engine == "parametric" else cfg["guidance"]["pairwise"]
-    assert pairwise["eot"]["samples"] >= 1
+    objective = cfg["objective"] if engine == "parametric" else cfg["guidance"]["objective"]
+    assert objective["eot"]["samples"] >= 1
 
 
 @pytest.mark.parametrize("method", ["null-text", "negative-prompt"])

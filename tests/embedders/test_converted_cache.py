@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 
 from masque.embedders import create_embedder
-from masque.embedders.registry import CONVERTERS, converted_copy, default_weights
-from masque.paths import converted_path, converter_fingerprint
+from masque.embedders.dlib_resnet import DlibResNet
+from masque.embedders.registry import default_weights
+from masque.embedders.weights import converted_copy, converter_modules
+from masque.paths import converted_path, source_fingerprint
 
 TOL = 1e-6  # the copy holds the parsed tensors themselves: outputs agree to float rounding
 
@@ -30,7 +32,7 @@ def home(tmp_path, monkeypatch):
 
 def test_dlib_dat_is_parsed_once_then_read_from_the_copy(home):
     source = default_weights("dlib")
-    copy = converted_copy(source, "dlib")
+    copy = converted_copy(source, "dlib", DlibResNet)
     assert not copy.exists()
     first = create_embedder("dlib")
     assert copy.is_file() and copy.is_relative_to(home)
@@ -43,7 +45,7 @@ def test_dlib_dat_is_parsed_once_then_read_from_the_copy(home):
 def test_torn_copy_is_parsed_again(home):
     source = default_weights("dlib")
     create_embedder("dlib")
-    copy = converted_copy(source, "dlib")
+    copy = converted_copy(source, "dlib", DlibResNet)
     copy.write_bytes(b"not a checkpoint")
     model = create_embedder("dlib")  # no error: the .dat is parsed again and the copy rewritten
     reference = create_embedder("dlib", weights=source)
@@ -66,31 +68,39 @@ def test_changed_source_gets_a_new_key(tmp_path):
 def test_changed_converter_code_does_not_reuse_a_converted_file(home, monkeypatch):
     """A converter bug (say a transposed weight view in dlib_resnet.py) must not hide behind a copy an earlier run
     wrote: the copies are keyed by the converters' source, so changed code converts again."""
-    import masque.embedders.registry as registry
+    import masque.embedders.weights as weights
 
     source = default_weights("dlib")
     create_embedder("dlib")
-    old = converted_copy(source, "dlib")
+    old = converted_copy(source, "dlib", DlibResNet)
     assert old.is_file()
-    monkeypatch.setattr(registry, "converter_fingerprint", lambda package: "changed-code")
-    new = converted_copy(source, "dlib")
+    monkeypatch.setattr(weights, "source_fingerprint", lambda files: "changed-code")
+    new = converted_copy(source, "dlib", DlibResNet)
     assert new != old and not new.exists()
     create_embedder("dlib")  # converts again instead of reading the old copy
     assert new.is_file()
 
 
-def test_the_fingerprint_is_the_converters_source(tmp_path, monkeypatch):
-    pkg = tmp_path / "fakeconv"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "convert.py").write_text("W = 'x.view(a, b).T'\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    before = converter_fingerprint("fakeconv")
-    (pkg / "convert.py").write_text("W = 'x.view(b, a)'\n")
-    converter_fingerprint.cache_clear()
-    assert converter_fingerprint("fakeconv") != before
-    converter_fingerprint.cache_clear()
-    assert len(converter_fingerprint(CONVERTERS)) == 16
+def test_the_fingerprint_is_the_converters_source(tmp_path):
+    code = tmp_path / "convert.py"
+    code.write_text("W = 'x.view(a, b).T'\n")
+    before = source_fingerprint((code,))
+    code.write_text("W = 'x.view(b, a)'\n")
+    source_fingerprint.cache_clear()
+    assert source_fingerprint((code,)) != before
+    source_fingerprint.cache_clear()
+
+
+def test_the_cache_key_is_the_code_that_converts_this_model_only():
+    """dlib's copy is keyed by its port and its reader, not by every file under embedders/: an edit to another
+    model's converter (sface.py, the ONNX reader) keeps it."""
+    from masque.embedders.sface import SFaceNet
+    from masque.embedders.zoo import IRBackbone
+
+    assert converter_modules(DlibResNet) == ("masque.embedders.dlib_resnet", "masque.embedders.formats.dlib_format")
+    assert converter_modules(SFaceNet) == ("masque.embedders.formats.onnx_format", "masque.embedders.sface")
+    assert "masque.embedders.formats.onnx_format" not in converter_modules(DlibResNet)
+    assert converter_modules(IRBackbone) == ("masque.embedders.irse",)  # a state-dict model converts nothing
 
 
 def test_saved_hog_detector_finds_the_same_faces(home, faces_dir):

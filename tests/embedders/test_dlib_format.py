@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from masque.embedders.dlib_format import DlibFormatError, DlibLayer, Reader, parse_network, read_network
 from masque.embedders.dlib_resnet import FACE_RECOGNITION_STACK, dlib_model_path
+from masque.embedders.formats.dlib_format import DlibFormatError, DlibLayer, Reader, parse_network, read_network
 
 STACK = [op.token for op in FACE_RECOGNITION_STACK]
 

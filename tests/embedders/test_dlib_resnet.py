@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 
 from masque.embedders import create_embedder, get_spec
-from masque.embedders.dlib_chip import DlibFaceTools, calibrate_chip_template, points5_from_68
 from masque.embedders.dlib_resnet import (
     SAME_PERSON_COSINE,
     SAME_PERSON_DISTANCE,
@@ -16,6 +15,7 @@ from masque.embedders.dlib_resnet import (
     raw_descriptor_distance,
 )
 from masque.faces.templates import DLIB_150, GENERATION_512, similarity_matrix
+from masque.pipeline.dlib_chip import DlibFaceTools, calibrate_chip_template, points5_from_68
 
 PHOTOS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "32bit.png"]
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from masque.embedders import create_embedder, get_spec
-from masque.embedders.onnx_format import dequantize_linear
+from masque.embedders.formats.onnx_format import dequantize_linear
 from masque.faces.templates import landmark_box_template
 
 REF = Path(__file__).resolve().parents[1] / "data" / "fr_reference"

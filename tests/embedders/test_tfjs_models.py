@@ -18,7 +18,7 @@ from PIL import Image
 
 from masque.embedders import create_embedder, get_spec
 from masque.embedders.faceres import pad_same
-from masque.embedders.tfjs_format import TfjsFormatError, read_tfjs_graph
+from masque.embedders.formats.tfjs_format import TfjsFormatError, read_tfjs_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from make_fr_reference import TFJS_OUTPUT, tfjs_available, tfjs_runtime  # noqa: E402

@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
-from . import dlib_format
-from .dlib_format import DlibLayer
+from .formats import dlib_format
+from .formats.dlib_format import DlibLayer
+from .weights import ConvertsWeights, WeightsFormat
 
 DLIB_MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CHIP_SIZE = 150  # input_rgb_image_sized<150>
@@ -98,10 +99,10 @@ def _add_prev(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return grow(a) + grow(b)
 
 
-class DlibResNet(nn.Module):
+class DlibResNet(ConvertsWeights, nn.Module):
     """The dlib layer stack as an interpreter over PyTorch modules; ``forward`` takes RGB in [0, 1]."""
 
-    loads_own_weights = True  # `create_embedder` hands weight files to `load_weights` (a .dat or a state dict)
+    weights_format = WeightsFormat(".dat", code=("masque.embedders.formats.dlib_format",))
 
     def __init__(self, stack: tuple[Op, ...] = FACE_RECOGNITION_STACK, in_channels: int = 3):
         super().__init__()
@@ -156,16 +157,9 @@ class DlibResNet(nn.Module):
 
     # ---- weights ------------------------------------------------------------------------------------------------
 
-    def load_weights(self, path: Path) -> None:
-        """Load a dlib ``.dat`` (parsed by `dlib_format`) or a PyTorch state dict of this module."""
-        path = Path(path)
-        if path.suffix.lower() != ".dat":
-            from ..checkpoints import load_state_dict_strict
-
-            load_state_dict_strict(self, path, name="dlib")
-            return
-        net = dlib_format.read_network(path, [op.token for op in self.stack])
-        self.load_dlib(net)
+    def read_weights(self, path: Path) -> None:
+        """A dlib ``.dat`` (parsed by `formats.dlib_format`)."""
+        self.load_dlib(dlib_format.read_network(path, [op.token for op in self.stack]))
 
     @torch.no_grad()
     def load_dlib(self, net: dlib_format.DlibNetwork) -> None:

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoints import assign_state_strict
 from ..errors import WeightsError
 from .facenet import BN_EPS, InceptionResnetV1
-from .graphdef_format import read_graphdef
+from .formats.graphdef_format import read_graphdef
+from .weights import ConvertsWeights, WeightsFormat
 
 ROOT = "InceptionResnetV1"
 # TF scope (after ROOT) -> our module prefix, for the stem (the Keras port uses the same layer names).
@@ -27,21 +29,16 @@ STEM_SCOPES = {"Conv2d_1a_3x3": "conv2d_1a", "Conv2d_2a_3x3": "conv2d_2a", "Conv
 _REPEATS = {"Repeat": ("repeat_1", "block35"), "Repeat_1": ("repeat_2", "block17"), "Repeat_2": ("repeat_3", "block8")}
 
 
-class SandbergFaceNet(InceptionResnetV1):
+class SandbergFaceNet(ConvertsWeights, InceptionResnetV1):
     """Inception-ResNet-v1 without the classification head; loads Sandberg's frozen ``.pb`` or a state dict."""
 
-    loads_own_weights = True
+    weights_format = WeightsFormat(".pb", code=("masque.embedders.formats.graphdef_format",))
 
     def __init__(self, embedding_dim: int = 512):
         super().__init__(embedding_dim, num_classes=0)
 
-    def load_weights(self, path: Path) -> None:
-        path = Path(path)
-        from ..checkpoints import assign_state_strict, load_state_dict_strict
-
-        if path.suffix.lower() != ".pb":
-            load_state_dict_strict(self, path, name="facenet-casia")
-            return
+    def read_weights(self, path: Path) -> None:
+        """Sandberg's frozen GraphDef ``.pb``."""
         assign_state_strict(self, graphdef_state_dict(path, self), name="facenet-casia", source=path)
 
 

@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoints import assign_state_strict
 from ..errors import WeightsError
 from .facenet import BN_EPS, InceptionResnetV1
 from .facenet_graphdef import STEM_SCOPES
-from .keras_h5 import KerasLayer, read_keras_h5
+from .formats.keras_h5 import KerasLayer, read_keras_h5
+from .weights import ConvertsWeights, WeightsFormat
 
 _BLOCKS = {"Block35": "repeat_1", "Block17": "repeat_2", "Block8": "repeat_3"}
 _LAST_BLOCK8 = 6  # Block8_6 is our `block8` (scale 1, no ReLU); Block8_1..5 form `repeat_3`
@@ -39,10 +41,11 @@ def prewhiten(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-class KerasFaceNet(InceptionResnetV1):
+class KerasFaceNet(ConvertsWeights, InceptionResnetV1):
     """Inception-ResNet-v1, 128-D, no classification head; loads the Keras ``.h5`` or a state dict."""
 
-    loads_own_weights = True
+    weights_format = WeightsFormat(".h5", code=("masque.embedders.formats.keras_h5",
+                                                "masque.embedders.facenet_graphdef"))  # its scope table
 
     def __init__(self, embedding_dim: int = 128, standardise: bool = True):
         super().__init__(embedding_dim, num_classes=0)
@@ -51,13 +54,8 @@ class KerasFaceNet(InceptionResnetV1):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(prewhiten(x) if self.standardise else x)
 
-    def load_weights(self, path: Path) -> None:
-        from ..checkpoints import assign_state_strict, load_state_dict_strict
-
-        path = Path(path)
-        if path.suffix.lower() != ".h5":
-            load_state_dict_strict(self, path, name="facenet-keras")
-            return
+    def read_weights(self, path: Path) -> None:
+        """The Keras ``.h5`` (HDF5 weights of the Keras FaceNet port)."""
         assign_state_strict(self, keras_state_dict(path, self), name="facenet-keras", source=path)
 
 

@@ -14,15 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tfjs_format import (
-    TfjsBackbone,
-    TfjsFormatError,
-    TfjsGraph,
-    conv_kernel,
-    depthwise_kernel,
-    expect_attr,
-    expect_ops,
-)
+from .formats.tfjs_format import TfjsFormatError, TfjsGraph, expect_attr, expect_ops
+from .tfjs_port import TfjsBackbone, conv_kernel, depthwise_kernel
 
 INPUT_SIZE = 224
 STEM = 32

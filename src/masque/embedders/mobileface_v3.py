@@ -13,15 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .tfjs_format import (
-    TfjsBackbone,
-    TfjsFormatError,
-    TfjsGraph,
-    conv_kernel,
-    depthwise_kernel,
-    expect_attr,
-    expect_ops,
-)
+from .formats.tfjs_format import TfjsFormatError, TfjsGraph, expect_attr, expect_ops
+from .tfjs_port import TfjsBackbone, conv_kernel, depthwise_kernel
 
 INPUT_SIZE = 112
 STEM = 32

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from ..errors import InputError, WeightsError
-from ..paths import converted_path, converter_fingerprint, default_weight_path, write_cache
-from .base import EmbedderSpec, FaceEmbedder, load_state_dict_strict
+from ..paths import default_weight_path
+from .base import EmbedderSpec, FaceEmbedder
+from .weights import load_weights
 
 Builder = Callable[[EmbedderSpec], nn.Module]
 _BUILDERS: dict[str, Builder] = {}
@@ -82,39 +83,10 @@ def create_embedder(name: str, weights: str | Path | None = "default", *, device
     backbone = _BUILDERS[name](spec)
     if weights == "default":
         weights = default_weights(name)
-    if weights is not None and not getattr(backbone, "loads_own_weights", False):
-        load_state_dict_strict(backbone, weights, name=name)
-    elif weights is not None:
-        load_own_weights(backbone, Path(weights), name)
+    if weights is not None:
+        load_weights(backbone, weights, name)
     # channels-last convolution weights: fwd+bwd 25 % faster for FaceNet and MobileFace, 15 % for dlib, the same for
     # the others on 2 CPU cores (`benchmarks/bench_fr_cost.py --layout ...`); outputs agree to float rounding
     model = FaceEmbedder(spec, backbone).eval().to(device, memory_format=torch.channels_last)
     model.requires_grad_(False)
     return model
-
-
-STATE_SUFFIXES = (".pt", ".pth")  # PyTorch state dicts: loaded as they are, never converted nor cached
-CONVERTERS = "masque.embedders"  # the package whose code converts foreign weights: its source keys the copies
-
-
-def converted_copy(path: Path, name: str) -> Path:
-    """Where model ``name``'s converted copy of ``path`` is cached, keyed by the file and the converters' code."""
-    return converted_path(path, name, converter=converter_fingerprint(CONVERTERS), suffix=".pt")
-
-
-def load_own_weights(backbone: nn.Module, path: Path, name: str) -> None:
-    """``backbone.load_weights(path)``, with a foreign-format file (dlib .dat, GraphDef, ONNX, TFJS) parsed once: the
-    converted state dict is cached (`paths.converted_path`) and later loads read it (memory-mapped) instead of
-    parsing again. A cache that cannot be written or read is ignored, never an error."""
-    if path.suffix.lower() in STATE_SUFFIXES or not path.is_file():
-        backbone.load_weights(path)
-        return
-    cache = converted_copy(path, name)
-    if cache.is_file():
-        try:
-            load_state_dict_strict(backbone, cache, name=name, mmap=True)
-            return
-        except WeightsError:
-            cache.unlink(missing_ok=True)  # a torn or foreign file: parse the original again
-    backbone.load_weights(path)
-    write_cache(cache, lambda tmp: torch.save(backbone.state_dict(), tmp))

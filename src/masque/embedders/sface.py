@@ -17,8 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoints import assign_state_strict
 from ..errors import WeightsError
-from .onnx_format import read_onnx
+from .formats.onnx_format import read_onnx
+from .weights import ConvertsWeights, WeightsFormat
 
 BN_EPS = 1e-3  # the convolution BatchNorms' epsilon in the graph
 HEAD_BN_EPS = 2e-5  # bn1 and fc1
@@ -50,10 +52,10 @@ class ConvBNPReLU(nn.Module):
         return self.prelu(self.bn(self.conv(x)))
 
 
-class SFaceNet(nn.Module):
+class SFaceNet(ConvertsWeights, nn.Module):
     """SFace backbone; ``forward`` takes RGB in [0, 255] like the ONNX graph."""
 
-    loads_own_weights = True  # `create_embedder` hands weight files to `load_weights` (.onnx or a state dict)
+    weights_format = WeightsFormat(".onnx", code=("masque.embedders.formats.onnx_format",))
 
     def __init__(self, embedding_dim: int = 128):
         super().__init__()
@@ -74,14 +76,8 @@ class SFaceNet(nn.Module):
 
     # ---- weights ------------------------------------------------------------------------------------------------
 
-    def load_weights(self, path: Path) -> None:
-        """Load OpenCV Zoo's ``.onnx`` (int8 block-quantised weights folded to float) or a state dict of this module."""
-        path = Path(path)
-        from ..checkpoints import assign_state_strict, load_state_dict_strict
-
-        if path.suffix.lower() != ".onnx":
-            load_state_dict_strict(self, path, name="sface")
-            return
+    def read_weights(self, path: Path) -> None:
+        """OpenCV Zoo's ``.onnx``: int8 block-quantised weights folded to float."""
         assign_state_strict(self, onnx_state_dict(path, self), name="sface", source=path)
 
 

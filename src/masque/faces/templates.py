@@ -92,7 +92,7 @@ def warp_between(image: torch.Tensor, src: Template, dst: Template, out_size: in
 
 # dlib's face-recognition chip (`dlib.get_face_chip(img, shape5, 150, 0.25)`, the input of the dlib ResNet).
 # dlib frames that chip from its *5-point* landmark model; our templates use five points derived from the 68-point
-# model, so the template below was calibrated empirically (`masque.embedders.dlib_chip.calibrate_chip_template`):
+# model, so the template below was calibrated empirically (`masque.pipeline.dlib_chip.calibrate_chip_template`):
 # for each shared test photo (obama, obama2, obama3, biden, skimage astronaut) and its mirror image, take the largest
 # HOG detection, map the 68-point-derived five points through dlib's own image->chip transform (rebuilt from
 # `get_face_chip_details`: rect corners rotated by `angle` -> chip corners) and average them over the 10 faces.

@@ -88,7 +88,7 @@ class Judge:
 
     def _dlib(self):
         if self._tools is None:
-            from ..embedders.dlib_chip import dlib_face_tools
+            from .dlib_chip import dlib_face_tools
 
             self._tools = dlib_face_tools()
         return self._tools

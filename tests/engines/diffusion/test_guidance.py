@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from masque.adversarial import Dodge, ObjectiveConfig
 from masque.embedders import create_embedder
 from masque.engines.diffusion import GuidanceConfig, InversionConfig
 from masque.engines.diffusion.guidance import guidance_steps
@@ -77,9 +78,9 @@ def test_same_seed_gives_bit_identical_output(tiny_pipe, face_crop, lips_mask, e
 
 def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pipe, face_crop, lips_mask, embedders):
     """The objective's options reach the diffusion engine: EOT draws differ per seed, and guidance still works."""
-    from masque.adversarial import EOTConfig, PairwiseConfig
+    from masque.adversarial import EOTConfig, Repel
 
-    robust = replace(GUIDED, pairwise=PairwiseConfig(source_weight=1.0, eot=EOTConfig(samples=2, p=1.0)))
+    robust = replace(GUIDED, objective=ObjectiveConfig(terms=(Dodge(), Repel(1.0)), eot=EOTConfig(samples=2, p=1.0)))
     plain = _run(tiny_pipe, face_crop, lips_mask, embedders, GuidanceConfig(strength=0.0))
     guided = _run(tiny_pipe, face_crop, lips_mask, embedders, robust)
     # Random tiny SD + random tiny FR under the default EOT (alignment jitter, colour, JPEG ...): measured a 0.008
@@ -88,3 +89,16 @@ def test_guidance_under_eot_and_source_repulsion_still_lowers_similarity(tiny_pi
     other_seed = _run(tiny_pipe, face_crop, lips_mask, embedders, robust, seed=1)
     assert not torch.equal(other_seed.image, guided.image)  # EOT transforms are drawn from the seed
     assert guided.trace.forward["fr:tiny-random"] == 4  # anchors, source, similarity before and after
+
+
+def test_a_new_term_reaches_guidance_with_no_engine_change(tiny_pipe, face_crop, lips_mask, embedders, probe_term):
+    """Acceptance of issue 27: guidance follows whatever terms its configuration names, and scores each iteration
+    through the same objective."""
+    Probe, calls = probe_term
+    probed = replace(GUIDED, objective=ObjectiveConfig(terms=(Dodge(), Probe(3.0))))
+    calls.clear()
+    res = _run(tiny_pipe, face_crop, lips_mask, embedders, probed)
+    plain = _run(tiny_pipe, face_crop, lips_mask, embedders, GUIDED)
+    assert len(calls) == len(guidance_steps(GUIDED, STEPS)) * GUIDED.iters
+    assert not torch.equal(res.image, plain.image)
+    assert len(res.details["guidance_scores"]) == len(res.details["guidance_losses"])

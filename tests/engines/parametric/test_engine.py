@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from skimage.draw import polygon
 
-from masque.adversarial import PairwiseLoss
+from masque.adversarial import BALANCES, TERMS, ObjectiveConfig, PairwiseLoss
 from masque.embedders import create_embedder
 from masque.engines import create_engine
 from masque.engines.parametric import STRENGTH_PRESETS, ParametricConfig, ParametricEngine, bounds_for
@@ -159,23 +161,57 @@ def test_early_stop_waits_for_the_minimum_steps(face, pair, embedders):
     assert ParametricConfig(strength="max", steps=5).resolved().min_steps == 5
 
 
-def test_gradient_balancing_gives_every_surrogate_a_unit_share(embedders):
+def test_gradient_balancing_gives_every_surrogate_a_unit_share():
     """Each model's image gradient counts with unit norm, so a model whose loss is 1000x steeper does not drown the
     other; a model already past its stop target counts `balance_done`."""
-    engine = ParametricEngine(embedders, ParametricConfig(balance="gradient", balance_done=0.25))
     image = torch.rand(1, 3, 8, 8, requires_grad=True)
     wa, wb = torch.randn(1, 3, 8, 8), torch.randn(1, 3, 8, 8)
     adv = PairwiseLoss(loss=torch.zeros(()), per_model={"a": 0.9, "b": 0.9}, worst={"a": 0.9, "b": 0.1},
                        terms={"a": (image * wa).sum(), "b": 1000 * (image * wb).sum()})
-    got = engine._balanced_gradient(adv, image, {"a": 0.5, "b": 0.5})
+    got = BALANCES["gradient"](adv, lambda loss, retain: torch.autograd.grad(loss, image, retain_graph=retain)[0],
+                               {"a": 0.5, "b": 0.5}, 0.25)
     want = wa / wa.norm() + 0.25 * wb / wb.norm()
     assert torch.allclose(got, want, atol=1e-6)
     with pytest.raises(InputError, match="balance"):
-        ParametricConfig(balance="max")
-    assert ParametricConfig(strength="max").resolved().balance == STRENGTH_PRESETS["max"].balance
+        ObjectiveConfig(balance="max")
+    assert ParametricConfig(strength="max").resolved().objective.balance == STRENGTH_PRESETS["max"].balance
 
 
 def test_a_balanced_run_lowers_the_similarity(face, pair, embedders):
-    res, _ = _run(face, pair, embedders, "full glam", strength="max", steps=6, balance="gradient")
+    res, _ = _run(face, pair, embedders, "full glam", strength="max", steps=6,
+                  objective=replace(ParametricConfig().objective, balance="gradient"))
     assert res.similarity_after["tiny-random"] < res.similarity_before["tiny-random"]
-    assert res.details["settings"]["balance"] == "gradient"
+    assert res.details["settings"]["objective"]["balance"] == "gradient"
+
+
+def test_a_new_term_reaches_the_parametric_engine_with_no_engine_change(face, pair, embedders, probe_term):
+    """Acceptance of issue 27: a term registered outside the engines is optimised by the parametric engine from its
+    configuration alone, and the sidecar names it."""
+    Probe, calls = probe_term
+    assert TERMS["test-probe"] is Probe
+    aligned, crop = face
+    plan = resolve_plan("red lipstick", "natural")
+    mask = torch.from_numpy(RegionMasker()(aligned, plan.regions))[None, None]
+    results = {}
+    for name, extra in (("plain", ()), ("new", (Probe(5.0),))):
+        objective = replace(ParametricConfig().objective, terms=(*ParametricConfig().objective.terms, *extra))
+        engine = create_engine("parametric", embedders=embedders, config=ParametricConfig(
+            steps=2, stop_threshold=None, objective=objective))
+        job = make_job(engine, crop, mask, "red lipstick", regions=plan.regions, plan=plan, anchors=[pair],
+                       aligned=aligned)
+        calls.clear()
+        results[name] = engine.protect(job)
+        assert bool(calls) == (name == "new")
+    kinds = [t["kind"] for t in results["new"].details["settings"]["objective"]["terms"]]
+    assert kinds == ["dodge", "repel", "test-probe"]
+    assert not torch.equal(results["new"].image, results["plain"].image)
+
+
+def test_the_sidecar_objective_loads_back_into_the_configuration_that_ran(face, pair, embedders):
+    """The objective a run used (terms by kind, EOT, the preset's balance) is in the sidecar and loads back equal."""
+    import json
+
+    res, _ = _run(face, pair, embedders, "red lipstick", strength="max", steps=1)
+    stored = json.loads(json.dumps(res.details["settings"]["objective"]))
+    ran = ParametricConfig(strength="max", steps=1, stop_threshold=None).resolved().objective
+    assert ObjectiveConfig.from_dict(stored) == ran and ran.balance == "gradient" and ran.eot.samples == 2

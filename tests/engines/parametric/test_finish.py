@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from masque.adversarial import EOTConfig, PairwiseConfig
+from masque.adversarial import EOTConfig, ObjectiveConfig
 from masque.embedders import create_embedder
 from masque.engines import create_engine
 from masque.engines.parametric import STRENGTH_PRESETS, Finish, FinishConfig, ParametricConfig, ParametricEngine
-from masque.engines.parametric.engine import _Canvas, finish_support
 from masque.engines.parametric.finish import edge_fade
 from masque.engines.parametric.geometry import forbidden_mask
 from masque.engines.parametric.makeup import CosmeticLayer
+from masque.engines.parametric.render import Canvas, finish_support
 from masque.errors import InputError
 from masque.faces.regions import RegionMasker
 from masque.makeup import STRENGTHS, resolve_plan
@@ -33,11 +33,25 @@ def _support(size=96):
     return s
 
 
-def _saturated(support, amplitude, config=FinishConfig()):
-    fin = Finish(support, amplitude, config)
-    with torch.no_grad():
-        fin.theta.copy_(torch.randn(fin.theta.shape, generator=torch.Generator().manual_seed(1)) * 50)
-    return fin
+class _OnSupport:
+    """A finish field saturated by random parameters, laid on one support (its fade computed once)."""
+
+    def __init__(self, support, amplitude, config=FinishConfig(), saturate=True):
+        self.field = Finish(support.shape[-1], amplitude, config)
+        self.fade = self.field.fade_of(support)
+        if saturate:
+            with torch.no_grad():
+                self.field.theta.copy_(torch.randn(self.field.theta.shape,
+                                                   generator=torch.Generator().manual_seed(1)) * 50)
+
+    def __call__(self):
+        return self.field(self.fade)
+
+    def usage(self):
+        return self.field.usage(self.fade)
+
+
+_saturated = _OnSupport
 
 
 def test_finish_is_bounded_confined_and_zero_at_zero_amplitude():
@@ -51,7 +65,9 @@ def test_finish_is_bounded_confined_and_zero_at_zero_amplitude():
     assert torch.equal(delta * (support == 0), torch.zeros_like(delta))  # exactly nothing outside the support
     assert torch.equal(zero, torch.zeros_like(zero))
     with pytest.raises(InputError, match="amplitude"):
-        Finish(support, -1.0)
+        Finish(support.shape[-1], -1.0)
+    with pytest.raises(InputError, match="`support` must be 96"):
+        Finish(96, eps).fade_of(torch.ones(1, 1, 64, 64))
 
 
 def test_finish_is_luminance_led_and_fades_at_the_edge():
@@ -98,7 +114,7 @@ def test_the_engine_never_touches_pixels_outside_the_area_and_never_the_openings
     outside = (mask[0, 0] == 0) | forbidden
     assert torch.equal(out[0][:, outside], crop[0][:, outside])
     plan = resolve_plan("full glam", "natural")
-    canvas = _Canvas.of(crop, mask, aligned.landmarks68, crop.shape[-1])
+    canvas = Canvas.of(crop, mask, aligned.landmarks68, crop.shape[-1])
     support = finish_support(canvas, CosmeticLayer(canvas.crop, canvas.landmarks, plan))
     brows = torch.from_numpy(CosmeticLayer(canvas.crop, canvas.landmarks, plan).geo.regions.brows())
     assert float(support[0, 0][brows].abs().max()) == 0.0  # brows are hair: no finish
@@ -109,7 +125,7 @@ def test_the_finish_changes_the_result_by_at_most_its_amplitude(face, pair, embe
     aligned, crop = face
     plan = resolve_plan("full glam", "natural")
     mask = torch.from_numpy(RegionMasker()(aligned, plan.regions))[None, None]
-    canvas = _Canvas.of(crop, mask, aligned.landmarks68, crop.shape[-1])
+    canvas = Canvas.of(crop, mask, aligned.landmarks68, crop.shape[-1])
     layer = CosmeticLayer(canvas.crop, canvas.landmarks, plan)
     eps = 6 / 255
     fin = _saturated(finish_support(canvas, layer), eps)
@@ -133,10 +149,10 @@ def test_strength_presets_fill_the_config_and_the_sidecar_states_the_amplitude(f
     assert ParametricConfig(strength="max").resolved().steps == STRENGTH_PRESETS["max"].steps
     assert ParametricConfig(strength="max", finish=0).resolved().finish == 0
     for level in STRENGTHS:  # the EOT copies per step follow the preset unless the user set an EOT of their own
-        assert ParametricConfig(strength=level).resolved().pairwise.eot.samples == STRENGTH_PRESETS[level].eot_samples
-    own = PairwiseConfig(eot=EOTConfig(samples=3))
-    assert ParametricConfig(strength="max", pairwise=own).resolved().pairwise.eot.samples == 3
-    assert ParametricConfig(strength="max", eot=False).resolved().pairwise.eot is None
+        assert ParametricConfig(strength=level).resolved().objective.eot.samples == STRENGTH_PRESETS[level].eot_samples
+    own = ObjectiveConfig(eot=EOTConfig(samples=3))
+    assert ParametricConfig(strength="max", objective=own).resolved().objective.eot.samples == 3
+    assert ParametricConfig(strength="max", eot=False).resolved().objective.eot is None
     with pytest.raises(InputError, match="`finish`"):
         ParametricConfig(finish=-1)
 
@@ -167,5 +183,5 @@ def test_usage_reports_how_much_of_the_bound_is_used():
     used = _saturated(_support(), eps).usage()
     assert used["amplitude"] == pytest.approx(8.0, abs=1e-4)
     assert 0 < used["mean_abs"] <= used["max_abs"] <= 8.0 + BOUND_TOL * 255
-    idle = Finish(_support(), eps).usage()
+    idle = _OnSupport(_support(), eps, saturate=False).usage()
     assert idle["mean_abs"] == pytest.approx(0.0, abs=1e-9) and idle["max_abs"] == pytest.approx(0.0, abs=1e-9)

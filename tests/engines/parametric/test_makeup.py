@@ -9,8 +9,10 @@ import torch
 from skimage.draw import polygon
 
 from masque.engines.parametric import PARAMS, CosmeticLayer, bounds_for
+from masque.engines.parametric.colour import CHROMA_RANGE, HUE_TOLERANCE
 from masque.engines.parametric.geometry import MIRROR, FaceGeometry, forbidden_mask
-from masque.engines.parametric.makeup import CHROMA_RANGE, HUE_TOLERANCE, SHADE_LIGHTNESS
+from masque.engines.parametric.products import PRODUCTS
+from masque.engines.parametric.settings import SHADE_LIGHTNESS
 from masque.errors import InputError
 from masque.makeup import resolve_plan
 
@@ -27,7 +29,7 @@ def test_every_parameter_stays_in_bounds_for_any_raw_value(face):
     layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan("full glam", "max"))
     for scale in (0.0, 3.0, 100.0):
         _randomise(layer, scale)
-        for product, values in layer.values().items():
+        for product, values in layer.settings.values().items():
             for name, value in values.items():
                 b = bounds_for(product, "max")[name]
                 assert b.lo - 1e-6 <= value <= b.hi + 1e-6, (product, name, value, b)
@@ -55,11 +57,11 @@ def test_shades_stay_in_their_colour_family_for_any_raw_value(face, prompt):
     lightness never more than half its range darker."""
     aligned, crop = face
     layer = CosmeticLayer(crop, aligned.landmarks68, resolve_plan(prompt, "max"))
-    assert layer.shade_raw
+    assert layer.settings.shade_raw
     for scale, seed in ((0.0, 0), (3.0, 1), (50.0, 2), (50.0, 3), (1e4, 4)):
         _randomise(layer, scale, seed)
         with torch.no_grad():
-            for product in layer.shade_raw:
+            for product in layer.settings.shade_raw:
                 (l0, c0, h0), (l1, c1, h1) = _lch(layer.shade_lab(product, True)), _lch(layer.shade_lab(product))
                 assert -SHADE_LIGHTNESS[product] / 2 - 1e-3 <= l1 - l0 <= SHADE_LIGHTNESS[product] + 1e-3, product
                 assert c0 * (1 - CHROMA_RANGE / 2) - 1e-3 <= c1 <= c0 * (1 + CHROMA_RANGE) + 1e-3, (product, c0, c1)
@@ -82,7 +84,8 @@ def test_rendered_lips_and_blush_keep_the_prompt_hue_for_any_raw_value(face):
     lab_in = kornia.color.rgb_to_lab(crop)[0]
     with torch.no_grad():
         lips = (layer.lip_sd > 2) & ~torch.from_numpy(forbidden_mask(aligned.landmarks68, tuple(crop.shape[-2:])))
-        cheeks = (layer.blush_shape(lambda p, n: layer.value(p, n, True)) > 0.6) & (layer.skin_area > 0.5)
+        blush = PRODUCTS["blush"].shape(layer, lambda p, n: layer.settings.value(p, n, True))
+        cheeks = (blush > 0.6) & (layer.skin_area > 0.5)
     tol = 5.0
     for scale, seed in ((0.0, 0), (3.0, 1), (100.0, 2), (100.0, 3)):
         _randomise(layer, scale, seed)
@@ -161,9 +164,9 @@ def test_contour_highlight_bronzer_are_left_right_symmetric(face, product):
     sym = 0.5 * (lm + _mirror_landmarks(lm, size))
     layer = CosmeticLayer(crop, sym, resolve_plan("contoured", "max"))
     _randomise(layer, 2.0, seed=3)
-    v = lambda p, n: layer.value(p, n)  # noqa: E731
+    v = lambda p, n: layer.settings.value(p, n)  # noqa: E731
     with torch.no_grad():
-        shape = layer._shading_shape(product, v)
+        shape = PRODUCTS[product].shape(layer, v)
     assert float(shape.max()) > 0.05
     assert torch.allclose(shape, torch.flip(shape, dims=[-1]), atol=0.02 * float(shape.max()))
 
@@ -192,3 +195,17 @@ def test_lipstick_reads_as_its_shade(face):
     far = torch.ones_like(lips)
     far[: int(lm[:, 1].max()) + 10] = False  # well below the chin
     assert torch.equal(out[..., far], crop[..., far])
+
+
+def test_the_registry_holds_one_class_per_vocabulary_product_in_render_order():
+    """Every product the vocabulary names has its class (bounds, shade rule, render step, order); the layer paints
+    them in the registry's order: foundation first, the shading products together, lipstick last."""
+    from masque.engines.parametric.products import Shading, in_order
+    from masque.makeup.vocabulary import PRODUCTS as WORDS
+
+    assert set(PRODUCTS) == set(WORDS)
+    order = [p.name for p in in_order(WORDS)]
+    assert order[0] == "foundation" and order[-1] == "lipstick"
+    shading = [i for i, p in enumerate(in_order(WORDS)) if isinstance(p, Shading)]
+    assert shading == list(range(shading[0], shading[0] + 3))  # contour, bronzer, highlight: one multiply blend
+    assert set(PARAMS) == set(WORDS) | {"eyeshadow:smoky"}

@@ -41,12 +41,12 @@ def _saturated(face, amplitude, seed=1, config=ReshapeConfig()):
     """A reshape with random parameters far past saturation: the worst case each bound must survive."""
     aligned, _ = face
     _, support = _support(face)
-    module = Reshape(aligned.landmarks68, support, amplitude, config)
+    params = Reshape(amplitude, config)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        module.coefficients.copy_(torch.rand(module.coefficients.shape, generator=g) * 1.5)
-        module.field.copy_(torch.randn(module.field.shape, generator=g) * 20)
-    return module
+        params.coefficients.copy_(torch.rand(params.coefficients.shape, generator=g) * 1.5)
+        params.field.copy_(torch.randn(params.field.shape, generator=g) * 20)
+    return params.on_face(aligned.landmarks68, support)
 
 
 def test_zero_amplitude_moves_nothing_and_leaves_the_image_bit_identical(face):
@@ -56,7 +56,7 @@ def test_zero_amplitude_moves_nothing_and_leaves_the_image_bit_identical(face):
         assert torch.equal(module.motion(), torch.zeros_like(module.motion()))
         assert torch.equal(module(crop), crop)
     with pytest.raises(InputError, match="amplitude"):
-        Reshape(face[0].landmarks68, _support(face)[1], -1.0)
+        Reshape(-1.0)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -115,8 +115,8 @@ def test_the_free_field_is_left_right_symmetric(face):
     g = torch.Generator().manual_seed(5)
     points = torch.rand(1, 7, 9, 2, generator=g) * 2 - 1
     with torch.no_grad():
-        here = module.free(points)
-        there = module.free(points * torch.tensor([-1.0, 1.0]))
+        here = module.params.free(points)
+        there = module.params.free(points * torch.tensor([-1.0, 1.0]))
     assert torch.allclose(here[:, 0], -there[:, 0], atol=1e-6)  # x flips
     assert torch.allclose(here[:, 1], there[:, 1], atol=1e-6)  # y is the same
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from ...adversarial import PairwiseConfig
+from ...adversarial import ObjectiveConfig
 from ...errors import InputError
 
 
@@ -94,7 +94,7 @@ class GuidanceConfig:
 
     In steps ``[start, end)`` (fractions) each of ``iters`` inner iterations predicts x0 from the target latent,
     decodes it, composites it with the source crop through the pixel mask, and takes a normalised gradient step
-    ``z <- z - strength * step_size * M * g / rms(M * g)`` on L = `masque.adversarial.pairwise_loss`.
+    ``z <- z - strength * step_size * M * g / rms(M * g)`` on L = `masque.adversarial.Objective`.
     ``strength = 0`` turns guidance off. ``through_unet`` also back-propagates through the UNet's noise prediction
     (costs a UNet forward+backward per iteration); by default the noise prediction is held fixed, so the gradient
     only flows through the VAE decoder and the FR models.
@@ -107,8 +107,9 @@ class GuidanceConfig:
     end: float = 1.0
     through_unet: bool = False
     composite: bool = True
-    # the objective's options (source repulsion, margin, EOT for robustness to JPEG/resize/blur)
-    pairwise: PairwiseConfig = field(default_factory=PairwiseConfig)
+    # the objective (`masque.adversarial.ObjectiveConfig`: terms such as source repulsion, margin, EOT for
+    # robustness to JPEG/resize/blur, the balancing strategy)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def diffusion_options(options: EngineOptions) -> dict:
         inv = replace(inv, method=options.inversion)
     guid = cfg.guidance if options.strength is None else replace(cfg.guidance, strength=_strength(options.strength))
     if options.eot:
-        guid = replace(guid, pairwise=replace(guid.pairwise, eot=EOTConfig()))
+        guid = replace(guid, objective=replace(guid.objective, eot=EOTConfig()))
     edit = cfg.edit if options.mask_fusion is None else replace(cfg.edit, mask_fusion=options.mask_fusion)
     cfg = replace(cfg, inversion=inv, guidance=guid, edit=edit).validate()
     words = [w.strip() for w in options.target_word.split(",")] if options.target_word else None

@@ -5,23 +5,22 @@ At step t with target latent z_t and noise prediction eps:
     x0_hat = (z_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)          (DDIM's x0 prediction, eq. 12 of DDIM;
                                                                              by prediction_type, `split_prediction`)
     x_hat  = m * D(x0_hat / s) + (1 - m) * x_src                           (decode, composite with the source crop)
-    L      = `masque.adversarial.pairwise_loss`(embedders, x_hat, anchors)  (mean cosine to the anchors)
-    z_t   <- z_t - strength * step_size * M * g / rms(M * g),  g = dL/dz_t
+    L      = `masque.adversarial.Objective`(x_hat)                          (its terms: the dodge from the anchors ...)
+    z_t   <- z_t - strength * step_size * M * g / rms(M * g),  g = dL/dz_t (or the objective's balanced gradient)
 
 with s = ``vae.config.scaling_factor``, m the pixel mask and M the latent blend mask, so the latent outside M never
-moves. The loss itself lives in `masque.adversarial`; this module only routes gradients to the latent (loss-scaled
-when the backbone is fp16: the per-pixel gradient entering the fp16 VAE decoder underflows otherwise).
+moves. The loss, its balancing and its score live in `masque.adversarial.Objective`; this module only routes
+gradients to the latent (loss-scaled when the backbone is fp16: the per-pixel gradient entering the fp16 VAE decoder
+underflows otherwise).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from ...adversarial import EOT, pairwise_loss
-from ...embedders import FaceEmbedder
+from ...adversarial import Objective
 from ...trace import CostTrace
 from .backbone import Backbone
 from .config import GuidanceConfig, step_count
@@ -33,14 +32,12 @@ from .precision import LossScaler
 class GuidanceContext:
     """Everything guidance needs that is fixed for one image."""
 
-    embedders: Sequence[FaceEmbedder]
-    anchor_embeddings: dict[str, torch.Tensor]  # from `masque.adversarial.encode_anchors`, computed once
+    objective: Objective  # the anchors' (and source's) embeddings, computed once; one EOT sampler per image
     source_image: torch.Tensor  # (1, 3, R, R) native-resolution source crop in [0, 1]
     pixel_mask: torch.Tensor  # (1, 1, R, R)
     trace: CostTrace
     losses: list[float] = field(default_factory=list)  # loss of every inner iteration, for the sidecar
-    source_embeddings: dict[str, torch.Tensor] | None = None  # for `PairwiseConfig.source_weight`
-    eot: EOT | None = None  # one sampler per image, so each iteration draws new transforms
+    scores: list[float] = field(default_factory=list)  # `Objective.score` of every inner iteration (one EOT draw)
     scaler: LossScaler | None = None  # loss scale of the fp16 VAE-decoder gradient (default: by the backbone dtype)
 
 
@@ -83,11 +80,11 @@ def guide(bb: Backbone, z: torch.Tensor, eps: torch.Tensor, t, latent_mask: torc
             img = decode(bb, x0, ctx.trace, backward=True)
             if cfg.composite:
                 img = ctx.pixel_mask * img + (1 - ctx.pixel_mask) * ctx.source_image
-            loss = pairwise_loss(ctx.embedders, img, ctx.anchor_embeddings, trace=ctx.trace, backward=True,
-                                 source=ctx.source_embeddings, config=cfg.pairwise, eot=ctx.eot).loss
-            (g,) = scaler.grad(loss, [zg])
-        ctx.losses.append(float(loss.detach()))
-        del loss, img, x0, e  # free the retained graph
+            adv = ctx.objective(img)
+            g = ctx.objective.gradient(adv, lambda loss, retain, zg=zg: scaler.grad(loss, [zg], retain)[0])
+        ctx.losses.append(float(adv.loss.detach()))
+        ctx.scores.append(ctx.objective.score(adv))
+        del adv, img, x0, e  # free the retained graph
         g = m_lat * g
         rms = g.pow(2).sum().div(m_lat.expand_as(g).sum().clamp_min(1)).sqrt()
         if bool(torch.isfinite(rms)) and rms > 0:

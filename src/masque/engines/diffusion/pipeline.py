@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from ...adversarial import EOT, encode_anchors, pairwise_loss
+from ...adversarial import Objective, encode_anchors
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import require_prompt
@@ -221,14 +221,16 @@ class MasquePipeline:
         anchor_emb = anchor_embeddings
         if anchor_emb is None:
             anchor_emb = encode_anchors(embedders, [a.float().to(dev) for a in anchors], trace) if embedders else {}
-        before = _similarity(embedders, crop.float().to(dev), anchor_emb, trace)
+        objective = self._objective(embedders, anchor_emb, crop_n, trace, seed) if embedders else None
+        before = objective.judge(crop.float().to(dev)).per_model if objective is not None else {}
         # 4. inversion of the source crop (null-text, direct or negative-prompt)
         t0 = time.perf_counter()
         inv = self.invert(crop_n, source_prompt, trace, progress)
         timings["inversion_s"] = time.perf_counter() - t0
         # 5. prompt-to-prompt edit with mask fusion and pairwise adversarial guidance
         t0 = time.perf_counter()
-        ctx = self._guidance_context(embedders, anchor_emb, crop_n, mask_n, trace, seed) if embedders else None
+        ctx = None if objective is None else GuidanceContext(objective, crop_n, mask_n, trace,
+                                                             scaler=LossScaler.for_dtype(self.backbone.dtype))
         region = blend.region_to_latent(mask_n, self.latent_side)
         res = self.edit(inv, source_prompt, target_prompt, words, region, ctx, trace, on_step, progress)
         timings["edit_s"] = time.perf_counter() - t0
@@ -240,13 +242,14 @@ class MasquePipeline:
         m = mask.float().to(dev)
         out = m * img.clamp(0, 1) + (1 - m) * crop.float().to(dev)
         # 7. "after" similarity and the sidecar info
-        after = _similarity(embedders, out.float(), anchor_emb, trace)
+        after = objective.judge(out.float()).per_model if objective is not None else {}
         timings["total_s"] = time.perf_counter() - t_start
         info = {
             "engine": "diffusion", "model": self.backbone.source, "resolution": r, "seed": seed,
             "source_prompt": source_prompt, "target_prompt": target_prompt, "target_words": list(words),
             "config": self.config.to_dict(), "similarity_before": before, "similarity_after": after,
-            "guidance_losses": ctx.losses if ctx is not None else [], "inversion_method": inv.method,
+            "guidance_losses": ctx.losses if ctx is not None else [],
+            "guidance_scores": ctx.scores if ctx is not None else [], "inversion_method": inv.method,
             "null_text_losses": inv.losses,
             "timings": timings,
         }
@@ -254,12 +257,11 @@ class MasquePipeline:
 
     __call__ = protect
 
-    def _guidance_context(self, embedders, anchor_emb, crop_n, mask_n, trace, seed: int) -> GuidanceContext:
-        pw = self.config.guidance.pairwise
-        source = encode_anchors(embedders, [crop_n], trace) if pw.source_weight else None
-        eot = EOT(replace(pw.eot, seed=pw.eot.seed + seed)) if pw.eot is not None else None
-        return GuidanceContext(embedders, anchor_emb, crop_n, mask_n, trace, source_embeddings=source, eot=eot,
-                               scaler=LossScaler.for_dtype(self.backbone.dtype))
+    def _objective(self, embedders, anchor_emb, crop_n, trace, seed: int) -> Objective:
+        """The guidance objective of one image: its anchors, the source crop when a term needs it, EOT by seed."""
+        config = self.config.guidance.objective
+        source = encode_anchors(embedders, [crop_n], trace) if config.needs_source else None
+        return Objective(embedders, config, anchor_emb, source, seed=seed, trace=trace)
 
     def with_config(self, **groups) -> MasquePipeline:
         """A pipeline sharing the components with some config groups replaced (``guidance=GuidanceConfig(...)``)."""
@@ -288,10 +290,3 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-2:] == (size, size):
         return x
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-
-
-@torch.no_grad()
-def _similarity(embedders, image, anchor_emb, trace) -> dict[str, float]:
-    if not embedders:
-        return {}
-    return pairwise_loss(embedders, image, anchor_emb, trace=trace, backward=False).per_model

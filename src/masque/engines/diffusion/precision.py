@@ -30,18 +30,20 @@ class LossScaler:
         """Enabled only for fp16: bf16 has fp32's exponent range and needs no scaling."""
         return cls(scale=scale, enabled=dtype == torch.float16)
 
-    def grad(self, loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def grad(self, loss: torch.Tensor, inputs: Sequence[torch.Tensor], retain_graph: bool = False
+             ) -> list[torch.Tensor]:
         """``d loss / d inputs`` in the inputs' dtype, computed as ``d (scale * loss) / d inputs / scale``.
 
         A non-finite scaled gradient halves the scale and recomputes (so the graph is retained: callers drop their
         references to it, e.g. ``del loss``, before the next forward pass to keep peak memory at one graph); a
-        gradient that stays non-finite at the smallest scale is returned as it is.
+        gradient that stays non-finite at the smallest scale is returned as it is. ``retain_graph``: keep the
+        graph for another gradient of the same forward pass (per-model balancing).
         """
         if not self.enabled:
-            return list(torch.autograd.grad(loss, inputs))
+            return list(torch.autograd.grad(loss, inputs, retain_graph=retain_graph))
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
-            grads = torch.autograd.grad(loss * self.scale, inputs, retain_graph=not last)
+            grads = torch.autograd.grad(loss * self.scale, inputs, retain_graph=retain_graph or not last)
             grads = [g.float() / self.scale for g in grads]
             if last or all(bool(torch.isfinite(g).all()) for g in grads):
                 return [g.to(x.dtype) for g, x in zip(grads, inputs, strict=True)]

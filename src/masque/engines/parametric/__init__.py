@@ -16,7 +16,8 @@ from ...makeup.prompt import STRENGTHS
 from ..base import EngineOptions, register_engine
 from .engine import STRENGTH_PRESETS, ParametricConfig, ParametricEngine, StrengthPreset, parametric_plan
 from .finish import Finish, FinishConfig
-from .makeup import PARAMS, STRENGTH_SCALE, CosmeticLayer, bounds_for
+from .makeup import CosmeticLayer
+from .settings import PARAMS, STRENGTH_SCALE, CosmeticSettings, bounds_for
 
 
 def parametric_options(options: EngineOptions) -> dict:
@@ -30,7 +31,7 @@ def parametric_options(options: EngineOptions) -> dict:
                              f"for the parametric engine, got {options.strength!r}")
         config = replace(config, strength=options.strength)
     if options.eot:
-        config = replace(config, pairwise=replace(config.pairwise, eot=EOTConfig()))
+        config = replace(config, objective=replace(config.objective, eot=EOTConfig()))
     if options.reshape is not None:
         config = replace(config, reshape=options.reshape)
     return {"config": config}
@@ -42,6 +43,6 @@ def build_parametric(embedders: Sequence[FaceEmbedder], config: ParametricConfig
     return ParametricEngine(embedders, config)
 
 
-__all__ = ["PARAMS", "STRENGTH_PRESETS", "STRENGTH_SCALE", "CosmeticLayer", "Finish", "FinishConfig",
-           "ParametricConfig", "ParametricEngine", "StrengthPreset", "bounds_for", "build_parametric",
+__all__ = ["PARAMS", "STRENGTH_PRESETS", "STRENGTH_SCALE", "CosmeticLayer", "CosmeticSettings", "Finish",
+           "FinishConfig", "ParametricConfig", "ParametricEngine", "StrengthPreset", "bounds_for", "build_parametric",
            "parametric_options", "parametric_plan"]

@@ -2,16 +2,19 @@
 
 The plan (`masque.makeup.resolve_plan`: products + shades + strength) fixes *what* is applied; the optimiser only
 moves what a make-up artist could: shades within their colour family, opacities, placements, sizes and contour
-intensities (`makeup.CosmeticLayer`, every value inside its bounds by construction). Objective (minimised):
+intensities (`settings.CosmeticSettings`, every value inside its bounds by construction). Objective (minimised):
 
-    L(θ, φ) = L_pair(compose(makeup(θ) + finish(φ)))     the shared pairwise dodging loss, per-model calibrated
+    L(θ, φ) = L_obj(compose(makeup(θ) + finish(φ)))     `masque.adversarial.Objective`, per-model calibrated
 
 with compose(y) = crop + A ⊙ (y − crop), A = the region mask with eye openings, inner mouth and nostrils zeroed, so
 pixels outside the mask are bit-identical and eyeballs/teeth are never painted. ``finish`` is the protective finish
 (`finish.Finish`, |Δ| ≤ ε by construction, 0 at ε = 0) on the made-up skin, lids and lips. The strength dial sets the
-cosmetics' intensity, ε, the steps and EOT together (`STRENGTH_PRESETS`). The reference makeup (θ at the tutorial
-values, φ = 0) is step 0; the best iterate (worst surrogate's cosine relative to its target) is returned, and the run
-stops once every surrogate is past its target.
+cosmetics' intensity, ε, the steps and EOT together (`STRENGTH_PRESETS`).
+
+`ParametricEngine.protect` is three steps over portable parameters (`carriers.Carriers`: θ and φ, nothing of one
+face) bound to a face by `render.Painter`: `fit.fit` (Adam; the reference makeup, θ at the tutorial values and
+φ = 0, is step 0; the best iterate by the objective's score is kept and the run stops once every surrogate is past
+its target), `fit.select` (the candidates judged without EOT at full size) and the render of the chosen one.
 """
 
 from __future__ import annotations
@@ -22,20 +25,19 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ...adversarial import EOT, EOTConfig, PairwiseConfig, PairwiseLoss, margin_threshold, pairwise_loss
+from ...adversarial import Dodge, EOTConfig, Objective, ObjectiveConfig, Repel, margin_threshold
 from ...embedders import FaceEmbedder
 from ...errors import InputError
 from ...makeup.prompt import STRENGTHS, MakeupPlan, resolve_plan
-from ...optim import Adam
 from ...trace import CostTrace
-from ..base import FaceJob, ProgressCallback, ProtectResult, Reshaped
-from .finish import Finish, FinishConfig
-from .geometry import forbidden_mask
-from .makeup import CosmeticLayer
+from ..base import FaceJob, ProgressCallback, ProtectResult
+from .carriers import Carriers
+from .finish import FinishConfig
+from .fit import fit, select
 from .quality import quality_report
-from .reshape import Reshape, ReshapeConfig, registered, support_of
+from .render import Canvas, Painter
+from .reshape import ReshapeConfig, registered
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class StrengthPreset:
     # At `max` the five surrogates of a face were all beaten within 4-12 steps when the hardest model (mobileface-v3)
     # was the one held out, and the run stopped with that judge still matching (README "How strong is it?")
     min_steps: int = 1
-    # how the surrogates share a step (`ParametricConfig.balance`): at `max` the sum of mean losses left
+    # how the surrogates share a step (`ObjectiveConfig.balance`): at `max` the sum of mean losses left
     # mobileface-v3 (threshold 0.24, slope 1 / (1 - t) = 1.3 against dlib's 10.7) matching its closest pair photo
     # on 5 of 10 faces, though alone it is beaten within 40 steps. Unit-norm gradients per model: white-box 40 -> 90 %
     # at max, 10 -> 40 % at bold (leave-one-out 80 -> 70 % and 60 -> 60 %); at natural nothing moved either way
@@ -58,8 +60,7 @@ class StrengthPreset:
     # left obama2's mobileface-v3 matching; two beat every surrogate on all 20 measured runs (white-box 90 -> 100 %,
     # the same held-out judges fooled) at 1.4x the time
     eot_samples: int = 1
-    # the reshape's amplitude (`reshape.Reshape`: the largest content motion, px at a 256² crop); 0: makeup and
-    # finish only
+    # the reshape's amplitude (`reshape`: the largest content motion, px at a 256² crop); 0: makeup and finish only
     reshape: float = 0.0
 
 
@@ -91,18 +92,12 @@ class ParametricConfig:
     finish: float | None = None
     finish_lr: float = 0.3  # Adam step on the finish's unconstrained field
     finish_shape: FinishConfig = field(default_factory=FinishConfig)
-    # reshape amplitude in px at a 256² crop (`reshape.Reshape`, |motion| < it); None: the strength's preset; 0: none
+    # reshape amplitude in px at a 256² crop (`reshape`, |motion| < it); None: the strength's preset; 0: none
     reshape: float | None = None
     reshape_lr: float = 0.1  # Adam step on the retouch coefficients (in [0, 1]) and the free field
     reshape_shape: ReshapeConfig = field(default_factory=ReshapeConfig)
-    # optimise under `FINISH_EOT` (unless `pairwise.eot` is set); None: the strength's preset
+    # optimise under `FINISH_EOT` (unless `objective.eot` is set); None: the strength's preset
     eot: bool | None = None
-    # how the surrogates share each step: "loss" = the gradient of their mean loss; "gradient" = each model's image
-    # gradient scaled to unit norm before they are summed (a model whose cosine moves slowly, or whose calibrated
-    # slope 1 / (1 - t) is small, is not drowned by the others), models already past their stop target weighted
-    # `balance_done`
-    balance: str | None = None  # None: the strength's preset (`StrengthPreset.balance`)
-    balance_done: float = 0.25
     # key of `spec.thresholds` giving each surrogate's stop target; "auto": the model's verdict threshold; None: never
     # stop early
     stop_threshold: str | None = "auto"
@@ -111,8 +106,10 @@ class ParametricConfig:
     # judged on one EOT draw stopped `max` after 3-14 of 60 steps, past 4 of 5 surrogates and 1 of 5 held-out models
     stop_margin: float = 0.2
     min_steps: int | None = None  # None: the strength's preset (`StrengthPreset.min_steps`)
-    pairwise: PairwiseConfig = field(default_factory=lambda: PairwiseConfig(source_weight=1.0, calibrated=True,
-                                                                            worst_anchor=0.5))
+    # the loss (`masque.adversarial.ObjectiveConfig`): away from the closest pair photo and the source, calibrated
+    # per model; its `balance` None: the strength's preset (`StrengthPreset.balance`)
+    objective: ObjectiveConfig = field(default_factory=lambda: ObjectiveConfig(
+        terms=(Dodge(worst_anchor=0.5), Repel(1.0)), calibrated=True))
     crop_size: int = 256  # the layer is smooth, so 256² keeps FR gradients cheap; paste-back restores resolution
     # side the optimisation renders at (None: crop_size). The settings are resolution-free (landmark frame, widths in
     # px of a 256² crop), so they are found on a 128² copy — the FR models read 112-160 px anyway — and the answer is
@@ -131,8 +128,6 @@ class ParametricConfig:
             raise InputError(f"`optimise_size` must be None or >= 32 px, got {self.optimise_size}.")
         if self.finish is not None and not 0.0 <= self.finish <= MAX_FINISH:
             raise InputError(f"`finish` must lie in [0, {MAX_FINISH:g}] (/255), got {self.finish}; 0 turns it off.")
-        if self.balance not in (None, "loss", "gradient"):
-            raise InputError(f"`balance` must be 'loss' or 'gradient', got {self.balance!r}.")
         if self.finish_lr <= 0:
             raise InputError(f"`finish_lr` must be > 0, got {self.finish_lr}.")
         if self.reshape is not None and not 0.0 <= self.reshape <= MAX_RESHAPE:
@@ -144,15 +139,16 @@ class ParametricConfig:
     def resolved(self) -> ParametricConfig:
         """Every setting the strength leaves open filled from its preset: what actually runs (and the sidecar)."""
         preset = STRENGTH_PRESETS[self.strength]
-        pairwise, eot = self.pairwise, preset.eot if self.eot is None else self.eot
-        if pairwise.eot is None and eot:
-            pairwise = replace(pairwise, eot=replace(FINISH_EOT, samples=preset.eot_samples))
+        objective, eot = self.objective, preset.eot if self.eot is None else self.eot
+        if objective.eot is None and eot:
+            objective = replace(objective, eot=replace(FINISH_EOT, samples=preset.eot_samples))
+        if objective.balance is None:
+            objective = replace(objective, balance=preset.balance)
         steps = preset.steps if self.steps is None else self.steps
         return replace(self, steps=steps, min_steps=min(steps, preset.min_steps) if self.min_steps is None
                        else self.min_steps,
-                       finish=preset.finish if self.finish is None else self.finish, eot=eot, pairwise=pairwise,
-                       reshape=preset.reshape if self.reshape is None else self.reshape,
-                       balance=preset.balance if self.balance is None else self.balance)
+                       finish=preset.finish if self.finish is None else self.finish, eot=eot, objective=objective,
+                       reshape=preset.reshape if self.reshape is None else self.reshape)
 
 
 def parametric_plan(prompt: str, region: str | Sequence[str] | None = None,
@@ -232,14 +228,7 @@ class ParametricEngine:
         margin = self.config.stop_margin
         return {m.name: (t := _threshold(m, key)) - margin * (1 - t) for m in self.embedders}
 
-    @torch.no_grad()
-    def _similarities(self, image: torch.Tensor, anchor_emb: Mapping[str, torch.Tensor], trace: CostTrace
-                      ) -> PairwiseLoss:
-        """Without EOT: ``per_model`` (mean cosine to the anchors, the sidecar's similarity) and ``worst`` (to the
-        closest anchor: what every decision uses, as the verdict does)."""
-        return pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=False)
-
-    # -- 2. plan (once per prompt) and optimise -----------------------------------------------------------------
+    # -- 2. plan (once per prompt) and protect ------------------------------------------------------------------
     def plan(self, prompt: str, region: str | Sequence[str] | None = None) -> MakeupPlan:
         """`Engine.plan`: `parametric_plan` at this engine's strength."""
         return parametric_plan(prompt, region, self.config)
@@ -247,178 +236,66 @@ class ParametricEngine:
     def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
         """`Engine.protect`: the plan's products (and the protective finish) on ``job.crop``, placed by
         ``job.aligned``'s 68 landmarks (found on the crop when the job has no alignment), optimised against the
-        job's prepared anchor embeddings."""
+        job's prepared anchor embeddings: fit on the optimisation's copy, select at full size, report."""
         cfg = self.config.resolved()
         t0 = time.perf_counter()
+        # 1. inputs: the crop, its mask and landmarks
+        crop, mask, landmarks = self.face_inputs(job)
+        trace = CostTrace()
+        # 2. the objective of this face (anchors, source, EOT by seed, stop targets) and fresh carriers
+        objective = Objective(self.embedders, cfg.objective, job.anchor_embeddings,
+                              job.source_embeddings if cfg.objective.needs_source else None, seed=job.seed,
+                              targets=self.stop_targets(), trace=trace)
+        small = self.optimise_side(crop.shape[-1])
+        carriers = Carriers.new(job.plan, small, lr=cfg.lr, finish=cfg.finish, finish_lr=cfg.finish_lr,
+                                finish_shape=cfg.finish_shape, reshape=cfg.reshape, reshape_lr=cfg.reshape_lr,
+                                reshape_shape=cfg.reshape_shape)
+        # 3. fit on the copy the surrogates read (the settings are resolution-free)
+        work = Painter(Canvas.of(crop, mask, landmarks, small), job.plan, carriers)
+        fitted = fit([work], [objective], carriers, steps=cfg.steps, min_steps=cfg.min_steps,
+                     on_step=None if progress is None else lambda done, total: progress(self.name, done, total))
+        # 4. select among the candidates, rendered at the crop's size and judged without EOT
+        full = work if small == crop.shape[-1] else Painter(Canvas.of(crop, mask, landmarks, crop.shape[-1]),
+                                                             job.plan, carriers)
+        choice = select([full], [objective], carriers, fitted.candidates)
+        # 5. report
+        out, judged, moved = choice.images[0], choice.judged[0], choice.geometry[0]
+        details = {
+            "engine": self.name,
+            "settings": asdict(cfg),
+            "plan": job.plan.to_dict(),
+            "parameters": carriers.cosmetics.values(),
+            "quality": quality_report(crop, out, landmarks, full.canvas.area, full.shades(),
+                                      None if moved is None else registered(out, moved.motion)),
+            "stop_targets": objective.targets,
+            "white_box": self.white_box(judged.worst),
+            "finish": full.finish_usage(),
+            "reshape": full.reshape_usage(),
+            "iterations": fitted.steps_run,
+            "best_iteration": choice.candidate.iteration,
+            "stopped_early": fitted.stopped_early,
+            "seconds": time.perf_counter() - t0,
+        }
+        return ProtectResult(image=out.detach(), trace=trace, details=details,
+                             similarity_before=job.similarity_before(), similarity_after=judged.per_model,
+                             reshaped=moved)
+
+    def face_inputs(self, job: FaceJob) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """The job's crop and mask (checked) and its 68 landmarks in crop pixels (found on the crop when the job
+        has no alignment)."""
         self.check_inputs(job.crop, job.mask, job.anchors)
-        plan = job.plan
         crop, mask = job.crop.detach().float(), job.mask.detach().float()
         landmarks = (self.crop_landmarks(crop) if job.aligned is None
                      else np.asarray(job.aligned.landmarks68, np.float64))
         if landmarks.shape != (68, 2):
             raise InputError(f"`landmarks` must have shape (68, 2), got {landmarks.shape}.")
-        targets = self.stop_targets()
-        trace = CostTrace()
-
-        small = self.optimise_side(crop.shape[-1])
-        work = _Canvas.of(crop, mask, landmarks, small)  # what the optimisation renders and the surrogates read
-        layer = CosmeticLayer(work.crop, work.landmarks, plan)
-        finish = None if cfg.finish <= 0 else Finish(finish_support(work, layer), cfg.finish / 255.0,
-                                                      cfg.finish_shape)
-        reshape = None if cfg.reshape <= 0 else Reshape(work.landmarks, support_of(mask, work.openings), cfg.reshape,
-                                                        cfg.reshape_shape)
-        carriers = [m for m in (layer, finish, reshape) if m is not None]
-
-        anchor_emb, source_emb = job.anchor_embeddings, job.source_embeddings
-        before = job.similarity_before()
-        eot = None
-        if cfg.pairwise.eot is not None:
-            eot = EOT(replace(cfg.pairwise.eot, seed=cfg.pairwise.eot.seed + job.seed))
-        opts = [Adam(layer.parameters(), lr=cfg.lr)]
-        if finish is not None:
-            opts.append(Adam(finish.parameters(), lr=cfg.finish_lr))
-        if reshape is not None:
-            opts.append(Adam(reshape.parameters(), lr=cfg.reshape_lr))
-
-        def texture(reference: bool = False) -> torch.Tensor:
-            made = layer(reference=reference)
-            if finish is not None and not reference:
-                made = (made + finish()).clamp(0, 1)
-            return work.compose(made)
-
-        def render(reference: bool = False) -> torch.Tensor:
-            composed = texture(reference)
-            return composed if reshape is None or reference else reshape(composed)
-
-        best = {"score": float("inf"), "state": None, "step": 0}
-        steps_run, stopped_early = 0, False
-        for step in range(cfg.steps):
-            rendered = render()
-            image = rendered.detach().requires_grad_() if cfg.balance == "gradient" else rendered
-            adv = pairwise_loss(self.embedders, image, anchor_emb, trace=trace, backward=True,
-                                source=source_emb if cfg.pairwise.source_weight else None, config=cfg.pairwise,
-                                eot=eot)
-            steps_run = step + 1
-            score = max(adv.worst[n] - (targets or {}).get(n, 0.0) for n in adv.worst)
-            if score < best["score"]:
-                best = {"score": score, "state": [_snapshot(m) for m in carriers], "step": step}
-            if progress is not None:
-                progress("parametric", steps_run, cfg.steps)
-            if targets is not None and cfg.min_steps <= steps_run < cfg.steps and all(
-                    adv.worst[n] < targets[n] for n in targets) and (eot is None or all(
-                    c < targets[n] for n, c in self._similarities(image.detach(), anchor_emb, trace).worst.items())):
-                stopped_early = True
-                break
-            for opt in opts:
-                opt.zero_grad()
-            if cfg.balance == "gradient":
-                rendered.backward(self._balanced_gradient(adv, image, targets))
-            else:
-                adv.loss.backward()
-            for opt in opts:
-                opt.step()
-
-        # -- 3. answer: the best iterate (the reference makeup when no step ran) rendered at the crop's size. Under EOT
-        # "best" was judged on one random draw, so the last iterate is a second candidate; both are judged without EOT
-        # (one forward each) and the one further past the targets wins.
-        candidates = [(best["state"], best["step"] + 1 if best["state"] is not None else 0)]
-        if eot is not None and steps_run and not stopped_early:
-            candidates.append(([_snapshot(m) for m in carriers], steps_run))
-        goal = targets or {m.name: margin_threshold(m) for m in self.embedders}
-        with torch.no_grad():
-            if small != crop.shape[-1]:  # settings found on the small copy, rendered at the crop's size
-                work = _Canvas.of(crop, mask, landmarks, crop.shape[-1])
-                layer = CosmeticLayer(crop, landmarks, plan)
-                carriers[0] = layer
-            chosen = None
-            for state, iteration in candidates:
-                _restore(carriers, state)
-                image = render(reference=state is None)
-                sims = self._similarities(image, anchor_emb, trace)
-                score = max(sims.worst[n] - goal[n] for n in sims.worst)
-                if chosen is None or score < chosen[0]:
-                    chosen = (score, image, sims, state, iteration)
-            _, out, judged, state, best_iteration = chosen
-            after = judged.per_model
-            _restore(carriers, state)  # the values and shades as chosen (for the sidecar and the paste)
-            moved = None
-            if reshape is not None and state is not None:
-                moved = Reshaped(texture(), reshape.motion(), reshape.region)
-        shades = {p: (lab_of_shade(layer, p, True), lab_of_shade(layer, p, False)) for p in plan.products}
-        details = {
-            "engine": self.name,
-            "settings": asdict(cfg),
-            "plan": plan.to_dict(),
-            "parameters": layer.values(),
-            "quality": quality_report(crop, out, landmarks, work.area, shades,
-                                      None if moved is None else registered(out, moved.motion)),
-            "stop_targets": targets,
-            "white_box": self.white_box(judged.worst),
-            "finish": None if finish is None else finish.usage(),
-            "reshape": None if reshape is None else reshape.usage(landmarks) if moved is not None else
-            {"amplitude_px": reshape.amplitude, "max_px": 0.0, "max_landmark_px": 0.0, "max_landmark_iod_pct": 0.0},
-            "iterations": steps_run,
-            "best_iteration": best_iteration,
-            "stopped_early": stopped_early,
-            "seconds": time.perf_counter() - t0,
-        }
-        return ProtectResult(image=out.detach(), trace=trace, details=details, similarity_before=before,
-                             similarity_after=after, reshaped=moved)
-
-    def _balanced_gradient(self, adv: PairwiseLoss, image: torch.Tensor, targets: Mapping[str, float] | None
-                           ) -> torch.Tensor:
-        """Σ_m w_m ∇_x L_m / ‖∇_x L_m‖ over the surrogates (`ParametricConfig.balance` = "gradient")."""
-        total = torch.zeros_like(image)
-        names = list(adv.terms)
-        for i, name in enumerate(names):
-            (g,) = torch.autograd.grad(adv.terms[name], image, retain_graph=i < len(names) - 1)
-            done = targets is not None and adv.worst[name] < targets[name]
-            total += (self.config.balance_done if done else 1.0) * g / g.norm().clamp_min(1e-12)
-        return total
+        return crop, mask, landmarks
 
     def white_box(self, similarity: Mapping[str, float]) -> dict[str, bool]:
         """Per surrogate: did the optimiser beat its own model (``similarity``: the cosine to the closest anchor,
         below the model's verdict threshold, as the verdict judges)? If not, the optimisation, not transfer, is what
         failed."""
         return {m.name: bool(similarity[m.name] < margin_threshold(m)) for m in self.embedders}
-
-
-def finish_support(canvas: _Canvas, layer: CosmeticLayer) -> torch.Tensor:
-    """Where the finish may go: the paintable area (made-up skin, lids, lips; never eye openings, teeth, nostrils)
-    minus the brows, which are hair."""
-    brows = torch.from_numpy(layer.geo.regions.brows()).float()[None, None]
-    return canvas.area * (1 - brows)
-
-
-@dataclass(frozen=True)
-class _Canvas:
-    """The crop, its landmarks and the paintable area at one resolution; ``compose`` keeps every pixel outside the
-    area (and the eye openings, inner mouth, nostrils) bit-identical to the crop."""
-
-    crop: torch.Tensor
-    landmarks: np.ndarray
-    area: torch.Tensor
-    openings: np.ndarray  # eye openings, inner mouth, nostrils (boolean): never painted, moved only by a reshape
-
-    @classmethod
-    def of(cls, crop: torch.Tensor, mask: torch.Tensor, landmarks: np.ndarray, side: int) -> _Canvas:
-        if side != crop.shape[-1]:
-            scale = side / crop.shape[-1]
-            crop = F.interpolate(crop, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-            mask = F.interpolate(mask, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-            landmarks = (landmarks + 0.5) * scale - 0.5  # pixel centres
-        forbidden = torch.from_numpy(forbidden_mask(landmarks, (side, side)))
-        return cls(crop.clamp(0, 1), landmarks, mask.clamp(0, 1) * (~forbidden).float()[None, None],
-                   forbidden.numpy())
-
-    def compose(self, made: torch.Tensor) -> torch.Tensor:
-        return self.crop + self.area * (made - self.crop)  # exactly `crop` where area == 0
-
-
-def lab_of_shade(layer: CosmeticLayer, product: str, requested: bool) -> np.ndarray:
-    """The product's Lab shade as requested by the plan (reference) or as the optimiser left it."""
-    with torch.no_grad():
-        return layer.shade_lab(product, reference=requested).double().numpy()
 
 
 def _threshold(model: FaceEmbedder, key: str) -> float:
@@ -429,17 +306,3 @@ def _threshold(model: FaceEmbedder, key: str) -> float:
         raise InputError(f"`stop_threshold` must be 'auto', None or one of {sorted(model.thresholds)} for "
                          f"{model.name!r}, got {key!r}.")
     return model.thresholds[key]
-
-
-def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _restore(carriers: Sequence[torch.nn.Module], state: Sequence[dict] | None) -> None:
-    """Load an iterate's snapshot into the carriers (None: the reference makeup, nothing to load)."""
-    if state is not None:
-        for module, values in zip(carriers, state, strict=True):
-            module.load_state_dict(values)
-
-
-

@@ -72,38 +72,46 @@ def edge_fade(support: torch.Tensor, width: float) -> torch.Tensor:
 
 
 class Finish(nn.Module):
-    """The finish on one crop: ``forward()`` is Δ (1, 3, S, S), added to the made-up crop in sRGB."""
+    """The finish field θ of an S² generation crop, with its amplitude and shape: ``forward(fade)`` is Δ (1, 3, S, S)
+    for one face (`fade_of` its support), added to the made-up crop in sRGB.
 
-    def __init__(self, support: torch.Tensor, amplitude: float, config: FinishConfig = FinishConfig()):
+    θ holds nothing of any one face: it lives in the aligned crop's frame, where alignment has put every face's
+    landmarks on one template, so a field fitted on some faces can be laid on another's crop of the same side."""
+
+    def __init__(self, side: int, amplitude: float, config: FinishConfig = FinishConfig()):
         super().__init__()
         if amplitude < 0:
             raise InputError(f"`finish` amplitude must be >= 0, got {amplitude}.")
-        side = support.shape[-1]
         k = side / 256.0
-        self.amplitude, self.config = float(amplitude), config
-        self.fine, self.coarse = config.fine * k, config.coarse * k
-        self.fade = edge_fade(support, config.edge * k)
+        self.side, self.amplitude, self.config = side, float(amplitude), config
+        self.fine, self.coarse, self.edge = config.fine * k, config.coarse * k, config.edge * k
         self.theta = nn.Parameter(torch.zeros(1, 3, side, side))
         # unit-variance normalisation of the band-pass (a fixed constant: white noise through B has std 1/norm)
         noise = torch.randn(1, 1, side, side, generator=torch.Generator().manual_seed(0))
         self.norm = float(band_pass(noise, self.fine, self.coarse).std())
+
+    def fade_of(self, support: torch.Tensor) -> torch.Tensor:
+        """One face's fade (`edge_fade` of its support (1, 1, S, S) at this crop side's edge width)."""
+        if support.shape[-1] != self.side:
+            raise InputError(f"`support` must be {self.side}² like the finish field, got {tuple(support.shape)}.")
+        return edge_fade(support, self.edge)
 
     def field(self) -> torch.Tensor:
         """The bounded luma (1, 1, S, S) and chroma (1, 2, S, S) planes, in [-1, 1]."""
         f = torch.tanh(band_pass(self.theta, self.fine, self.coarse) / self.norm)
         return f[:, :1], f[:, 1:]
 
-    def forward(self) -> torch.Tensor:
+    def forward(self, fade: torch.Tensor) -> torch.Tensor:
         luma, chroma = self.field()
         k = self.config.chroma
         colour = torch.einsum("cj,bjhw->bchw", _OPPONENT, chroma)
-        return self.amplitude * self.fade * _blur((1 - k) * luma + k * colour, self.fine)
+        return self.amplitude * fade * _blur((1 - k) * luma + k * colour, self.fine)
 
     @torch.no_grad()
-    def usage(self) -> dict[str, float]:
-        """How much of its bound the finish uses (for the sidecar): ε, and the mean and largest |Δ| over its support
-        in 8-bit units."""
-        delta = self().abs().amax(dim=1)
-        inside = self.fade[:, 0] > 0
+    def usage(self, fade: torch.Tensor) -> dict[str, float]:
+        """How much of its bound the finish uses on one face (for the sidecar): ε, and the mean and largest |Δ|
+        over its support in 8-bit units."""
+        delta = self(fade).abs().amax(dim=1)
+        inside = fade[:, 0] > 0
         mean = float(delta[inside].mean()) if bool(inside.any()) else 0.0
         return {"amplitude": self.amplitude * 255.0, "mean_abs": mean * 255.0, "max_abs": float(delta.max()) * 255.0}

@@ -1,25 +1,16 @@
-"""A differentiable model of real cosmetics: every parameter is something a make-up artist could set.
+"""A differentiable model of real cosmetics on one face: every parameter is something a make-up artist could set.
 
-Products are pigments laid over skin in linear RGB, each with an opacity and a soft, landmark-anchored shape
-(`geometry.FaceGeometry`):
-
-    covering products (foundation, blush, eyeshadow, brows, eyeliner, lipstick):
-        x ← lerp(x, c_lin · S(x), α · shape(x))          S = lum(x) / mean skin lum: shading and texture show through
-    shading products (contour, highlight, bronzer):    a multiply blend with a skin-derived tone t = lin(c) / lin(skin)
-        x ← x · (1 + Σ_k α_k · shape_k(x) · (t − 1))
-    gloss:                                             x ← x + g · shape(x) · (tint − x)   (screen, pale shade tint)
-
-Shades live in CIE Lab within a small ball around the plan's shade (the colour family); skin-relative shades
-(contour, highlight, skin-matched foundation) are the wearer's median skin Lab moved in lightness and warmth, so skin
-never turns grey or green. Every parameter is ``lo + (hi - lo) · sigmoid(raw)``: bounds hold by construction, the
-strength dial scales the opacity/intensity bounds, and the reference makeup (what a tutorial would give) is ``raw = 0``
-at the ``init`` values. The layer is smooth; fine structure is the protective finish's job (`finish.Finish`).
+The products themselves — their bounds, shade rules, render steps and order — are the registry of `products`; this
+layer holds one face's constants (landmarks, median skin tone, the pigment shading S(x) per product, lid and lip
+fields) and paints the plan's products in their order. Shades live in CIE Lab within a small ball around the plan's
+shade (the colour family); skin-relative shades (contour, highlight, skin-matched foundation) are the wearer's median
+skin Lab moved in lightness and warmth, so skin never turns grey or green. The parameters themselves (bounded by
+construction, zero = the tutorial makeup) live in `settings.CosmeticSettings`, apart from this face's constants, so
+they can be carried to another face. The layer is smooth; fine structure is the protective finish's job
+(`finish.Finish`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 import kornia
 import numpy as np
@@ -27,157 +18,31 @@ import torch
 from torch import nn
 
 from ...errors import InputError
-from ...makeup.prompt import STRENGTHS, MakeupPlan
-from .geometry import SIDES, FaceGeometry, side_index
-
-STRENGTH_SCALE: Mapping[str, float] = {"subtle": 0.5, "natural": 0.75, "bold": 1.0, "max": 1.3}
-
-
-@dataclass(frozen=True)
-class Bound:
-    """One parameter: range [lo, hi] and the tutorial value ``init``; ``scaled``: the strength dial scales it."""
-
-    lo: float
-    hi: float
-    init: float
-    scaled: bool = False
-
-
-# Opacities/intensities are fractions; lengths are eye distances (u); angles radians; overdraw crop px at 256².
-PARAMS: Mapping[str, Mapping[str, Bound]] = {
-    "foundation": {"opacity": Bound(0.1, 0.5, 0.3, True)},
-    "contour": {"cheek": Bound(0.0, 0.5, 0.25, True), "jaw": Bound(0.0, 0.45, 0.2, True),
-                "temple": Bound(0.0, 0.5, 0.2, True), "nose": Bound(0.0, 0.5, 0.2, True),
-                "forehead": Bound(0.0, 0.4, 0.15, True), "cheek_dy": Bound(-0.1, 0.1, 0.0),
-                "cheek_len": Bound(0.4, 0.7, 0.55), "cheek_w": Bound(0.05, 0.12, 0.08),
-                "nose_dx": Bound(-0.04, 0.04, 0.0)},
-    "highlight": {"cheekbone": Bound(0.0, 0.6, 0.3, True), "nose": Bound(0.0, 0.5, 0.25, True),
-                  "forehead": Bound(0.0, 0.5, 0.2, True), "chin": Bound(0.0, 0.5, 0.2, True),
-                  "browbone": Bound(0.0, 0.5, 0.15, True), "cupid": Bound(0.0, 0.5, 0.2, True),
-                  "cheek_dy": Bound(-0.08, 0.08, 0.0)},
-    "bronzer": {"opacity": Bound(0.0, 0.5, 0.25, True), "dy": Bound(-0.08, 0.08, 0.0),
-                "width": Bound(0.08, 0.16, 0.11)},
-    "blush": {"opacity": Bound(0.1, 0.55, 0.35, True), "dx": Bound(-0.06, 0.12, 0.0), "dy": Bound(-0.1, 0.1, 0.0),
-              "size": Bound(0.14, 0.28, 0.2), "aspect": Bound(1.0, 1.7, 1.3), "angle": Bound(-0.45, 0.45, 0.2)},
-    "eyeshadow": {"opacity": Bound(0.3, 0.85, 0.6, True), "height": Bound(0.3, 0.75, 0.5),
-                  "outer": Bound(0.0, 0.7, 0.35), "lower": Bound(0.0, 0.6, 0.2, True)},
-    # a smoky eye (a dark shade: smoky, charcoal, black ...) is worn deepest at the lash line and outer corner,
-    # smudged under the lower lashes and blended higher towards the crease
-    "eyeshadow:smoky": {"opacity": Bound(0.45, 0.9, 0.78, True), "height": Bound(0.45, 0.8, 0.6),
-                        "outer": Bound(0.3, 0.9, 0.65), "lower": Bound(0.2, 0.7, 0.45, True)},
-    "eyeliner": {"opacity": Bound(0.5, 0.95, 0.85), "thickness": Bound(0.015, 0.04, 0.025, True),
-                 "wing": Bound(0.04, 0.3, 0.15, True), "angle": Bound(0.15, 0.6, 0.35)},
-    "brows": {"opacity": Bound(0.15, 0.6, 0.35, True), "thickness": Bound(0.85, 1.25, 1.0),
-              "arch": Bound(-0.03, 0.04, 0.0)},
-    "lipstick": {"opacity": Bound(0.45, 0.95, 0.75, True), "overdraw": Bound(-1.5, 2.0, 0.0),
-                 "gloss": Bound(0.0, 0.25, 0.12)},  # a stronger white screen reads as a grey film on dark lips
-}
-# How far the optimiser may move a shade within its family, in LCh (not a Lab ball, which let it lower b* and turn
-# rose blush and lipstick mauve): lightness up to SHADE_LIGHTNESS[product] lighter and half that darker; chroma up
-# to CHROMA_RANGE richer and half that duller; hue angle up to HUE_TOLERANCE degrees warmer (towards the skin's
-# hues, ~60°) and half that cooler (towards blue/mauve). So the hue stays the prompt's for any parameter values.
-SHADE_LIGHTNESS: Mapping[str, float] = {"foundation": 3.0, "blush": 4.0, "eyeshadow": 4.0, "eyeliner": 3.0,
-                                        "brows": 3.0, "lipstick": 4.0, "bronzer": 4.0}
-CHROMA_RANGE = 0.12
-HUE_TOLERANCE = 6.0  # degrees
-# Blush is a sheer wash whose lightness follows the wearer: its pigment's L* lies between the skin's minus BLUSH_DEPTH
-# and the skin's own, so a rose blush reads pink over pale skin (not a dark, mauve bruise) and deepens over dark skin
-# (not a chalky pastel).
-BLUSH_DEPTH = 12.0
-EYESHADOW_LIFT = 4.0  # eyeshadow pigment L* is at most the lid's mean L* + this (grey/ashy lids otherwise)
-SMOKY_LIGHTNESS = 32.0  # eyeshadow shades darker than this (L*) are applied as a smoky eye
-# Skin-relative tones (ΔL, Δa, Δb from the median skin Lab) when the plan's shade is skin-matched.
-RELATIVE_TONES: Mapping[str, tuple[float, float, float]] = {
-    "foundation": (0.0, 0.0, 0.0), "contour": (-24.0, 1.0, 3.0), "highlight": (18.0, -1.0, 2.0),
-    "bronzer": (-14.0, 4.0, 12.0)}
-
-
-def bounds_for(product: str, strength: str) -> dict[str, Bound]:
-    """`PARAMS[product]` with the strength dial applied (scaled bounds capped at 0.95 for opacities)."""
-    if strength not in STRENGTHS:
-        raise InputError(f"`strength` must be one of {', '.join(STRENGTHS)}, got {strength!r}.")
-    k = STRENGTH_SCALE[strength]
-    out = {}
-    for name, b in PARAMS[product].items():
-        if b.scaled:
-            cap = 0.95 if name in ("opacity", "gloss") or product in ("contour", "highlight") else b.hi * k
-            b = Bound(min(b.lo * k, cap), min(b.hi * k, cap), min(b.init * k, cap), True)
-        out[name] = b
-    return out
-
-
-def param_key(product: str, shade) -> str:
-    """The `PARAMS` entry for ``product`` in ``shade``: a dark eyeshadow is worn as a smoky eye."""
-    if product == "eyeshadow" and shade.rgb is not None and float(lab_of(shade.rgb)[0]) < SMOKY_LIGHTNESS:
-        return "eyeshadow:smoky"
-    return product
-
-
-def lab_of(rgb) -> torch.Tensor:
-    """sRGB triple in [0, 1] -> Lab (3,)."""
-    return kornia.color.rgb_to_lab(torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1)).view(3)
-
-
-def lin_of_lab(lab: torch.Tensor) -> torch.Tensor:
-    """Lab (3,) -> linear RGB (1, 3, 1, 1), clipped to the gamut."""
-    rgb = kornia.color.lab_to_rgb(lab.view(1, 3, 1, 1), clip=True)
-    return kornia.color.rgb_to_linear_rgb(rgb)
-
-
-def shade_in_family(base: torch.Tensor, raw: torch.Tensor, lightness: float) -> torch.Tensor:
-    """Lab ``base`` moved by the unconstrained ``raw`` (3,) within its colour family: bounded separately in
-    lightness (up to ``lightness`` lighter, half that darker), chroma (up to CHROMA_RANGE richer, half that duller)
-    and hue angle (HUE_TOLERANCE degrees warmer, half that cooler): darker, duller and cooler is the way to mauve."""
-    r = torch.tanh(raw)
-    chroma = torch.hypot(base[1], base[2]) * (1 + CHROMA_RANGE * torch.where(r[1] > 0, r[1], 0.5 * r[1]))
-    h0 = torch.atan2(base[2], base[1])
-    warm = 1.0 if float(torch.sin(float(np.radians(60.0)) - h0)) >= 0 else -1.0  # which way is towards ~60°
-    turn = warm * r[2]
-    hue = h0 + float(np.radians(HUE_TOLERANCE)) * torch.where(turn > 0, turn, 0.5 * turn) * warm
-    light = base[0] + lightness * torch.where(r[0] > 0, r[0], 0.5 * r[0])
-    return torch.stack([light, chroma * torch.cos(hue), chroma * torch.sin(hue)])
-
-
-def deep_shade(lab: torch.Tensor) -> torch.Tensor:
-    """The darker shade of the same family an artist presses into the outer corner and lash line: lighter shades
-    lose more lightness; yellowish browns turn a little redder (a dark yellow reads olive, a dark brown does not)."""
-    hue = torch.atan2(lab[2], lab[1])
-    lo, hi = float(np.radians(40.0)), float(np.radians(100.0))
-    hue = torch.where((hue > lo) & (hue < hi), torch.clamp(hue - float(np.radians(12.0)), min=lo), hue)
-    chroma = 0.9 * torch.hypot(lab[1], lab[2])
-    light = lab[0] - (8.0 + 0.25 * lab[0])
-    return torch.stack([light.clamp_min(8.0), chroma * torch.cos(hue), chroma * torch.sin(hue)])
-
-
-def luminance(lin: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor((0.2126729, 0.7151522, 0.0721750), dtype=lin.dtype).view(1, 3, 1, 1)
-    return (lin * w).sum(1, keepdim=True)
+from ...makeup.prompt import MakeupPlan
+from .colour import lin_of_lab, luminance, shade_in_family
+from .geometry import SIDES, FaceGeometry
+from .products import PRODUCTS, in_order
+from .settings import CosmeticSettings
 
 
 class CosmeticLayer(nn.Module):
-    """The plan's products on one face crop (1, 3, S, S); ``forward()`` renders it, ``reference=True`` the tutorial
-    makeup (every parameter at its ``init``)."""
+    """The plan's products on one face crop (1, 3, S, S): the face's constants (landmarks, skin tone, shading, lid
+    and lip fields) bound to ``settings`` (`CosmeticSettings`, the portable parameters; a new set when omitted, or
+    one shared with other faces); ``forward()`` renders it, ``reference=True`` the tutorial makeup (every parameter
+    at its ``init``)."""
 
-    def __init__(self, crop: torch.Tensor, landmarks: np.ndarray, plan: MakeupPlan):
+    def __init__(self, crop: torch.Tensor, landmarks: np.ndarray, plan: MakeupPlan,
+                 settings: CosmeticSettings | None = None):
         super().__init__()
+        if settings is not None and settings.plan != plan:
+            raise InputError("`settings` were made for another plan; build them from this one "
+                             "(CosmeticSettings(plan)).")
         self.plan, self.crop = plan, crop.detach()
+        self.settings = settings if settings is not None else CosmeticSettings(plan)
         size = crop.shape[-1]
         self.geo = geo = FaceGeometry(landmarks, size)
         self.low = geo.coarse(size // 2)  # mid-scale shapes are drawn at half resolution and upsampled
         self.px = size / 256.0  # overdraw and edge softness are in pixels of a 256² crop
-        self.bounds = {p: bounds_for(param_key(p, shade), plan.strength) for p, shade in plan.products.items()}
-        self.raw = nn.ParameterDict({f"{p}__{n}": nn.Parameter(torch.zeros(())) for p, bs in self.bounds.items()
-                                     for n in bs})
-        # every bounded value in one vector (one sigmoid per render instead of one per use: ~150 uses a render)
-        self._keys = [(p, n) for p, bs in self.bounds.items() for n in bs]
-        spans = [self.bounds[p][n] for p, n in self._keys]
-        self._lo = torch.tensor([b.lo for b in spans])
-        self._span = torch.tensor([b.hi - b.lo for b in spans])
-        self._init = torch.tensor([b.init for b in spans])
-        start = [min(max((b.init - b.lo) / max(b.hi - b.lo, 1e-8), 1e-4), 1 - 1e-4) for b in spans]
-        self._logit = torch.tensor([float(np.log(q / (1 - q))) for q in start])
-        self.shade_raw = nn.ParameterDict({p: nn.Parameter(torch.zeros(3)) for p in plan.products
-                                           if p in SHADE_LIGHTNESS})
         # 1. constants: linear crop, skin likelihood and median skin tone, product areas, eye and lip fields
         self.crop_lin = kornia.color.rgb_to_linear_rgb(self.crop)
         lab = kornia.color.rgb_to_lab(self.crop)
@@ -187,217 +52,43 @@ class CosmeticLayer(nn.Module):
         # S(x) per product: the crop's luminance over its mean where the product sits, so the pigment's mean is
         # the shade asked for while the skin's (or lips') shading and texture show through
         lum = luminance(self.crop_lin)
-        lids = geo.lid(SIDES[0])[0] | geo.lid(SIDES[1])[0]  # the lids themselves, not the dark lash line
-        areas = {"lipstick": geo.regions.lips(), "brows": geo.regions.brows(), "eyeshadow": lids, "eyeliner": lids}
+        self.lids_mask = geo.lid(SIDES[0])[0] | geo.lid(SIDES[1])[0]  # the lids themselves, not the lash line
+        lids = self.lids_mask
         self.lid_lightness = float(lab[0, 0][torch.from_numpy(lids)].mean()) if lids.any() else 100.0
-        self.rel_shading = {p: lum / max(float(lum[0, 0][torch.from_numpy(areas[p])].mean()), 1e-4)
-                            if p in areas and areas[p].any() else lum / max(self.skin_lum, 1e-4)
-                            for p in plan.products}
-        if "lipstick" in self.rel_shading:  # a creamy pigment evens out the lips' own dark lines and shadowed upper
-            self.rel_shading["lipstick"] = self.rel_shading["lipstick"].pow(0.6)  # lip (fully, they read plum)
-        if "eyeshadow" in plan.products or "eyeliner" in plan.products:
-            self.lids = [(geo.soft(a, 0.9), t, s) for a, t, s in (geo.lid(side) for side in SIDES)]
-            self.under = [(geo.soft(a, 0.6), d) for a, d in (geo.under_eye(side) for side in SIDES)]
-            self.below_brows = geo.clear_of(geo.regions.brows(), 0.05)  # shadow fades out before the brows
-            # per eye, the maps no setting moves (once, not every render): lid area, lash-line -> brow coordinate t,
-            # outer-corner weight, the deep shade's weight on the lid, the under-lash smudge
-            self.lid_maps = []
-            for (area, t, s_pos), (under, d_low) in zip(self.lids, self.under, strict=True):
-                outer = torch.sigmoid((s_pos - 0.55) / 0.15)
-                smudge = under * torch.exp(-0.5 * (d_low / (0.08 * geo.u)) ** 2) * (0.55 + 0.45 * outer)
-                self.lid_maps.append((area, t, outer, area * outer * torch.exp(-t / 0.6), smudge))
-        if "lipstick" in plan.products:
-            self.lip_sd = geo.lips_signed_distance()  # teeth and inner mouth are cut by the engine afterwards
-
-    # -- parameter values --------------------------------------------------------------------------------------
-    def bounded_values(self, reference: bool = False) -> dict[tuple[str, str], torch.Tensor]:
-        """Every (product, setting) value: lo + (hi - lo) · sigmoid(raw + logit(init)), inside its bounds by
-        construction and at ``init`` when raw = 0; the tutorial values themselves when ``reference``."""
-        if reference or not self._keys:
-            vals = self._init
-        else:
-            raw = torch.stack([self.raw[f"{p}__{n}"] for p, n in self._keys])
-            vals = self._lo + self._span * torch.sigmoid(raw + self._logit)
-        return dict(zip(self._keys, vals.unbind(), strict=True))
-
-    def value(self, product: str, name: str, reference: bool = False) -> torch.Tensor:
-        return self.bounded_values(reference)[(product, name)]
-
-    def values(self) -> dict[str, dict[str, float]]:
-        """Every parameter's current value (for the sidecar and bound tests)."""
-        with torch.no_grad():
-            vals = self.bounded_values()
-            return {p: {n: float(vals[(p, n)]) for n in bs} for p, bs in self.bounds.items()}
+        self.products = in_order(plan.products)
+        self.rel_shading = {}
+        for product in self.products:
+            area = product.area(self)
+            inside = lum / max(float(lum[0, 0][torch.from_numpy(area)].mean()), 1e-4) if area is not None and \
+                area.any() else lum / max(self.skin_lum, 1e-4)
+            power = product.shading_power
+            self.rel_shading[product.name] = inside if power is None else inside.pow(power)
+            product.prepare(self)
 
     def shade_lab(self, product: str, reference: bool = False) -> torch.Tensor:
-        """The product's Lab shade: the plan's (or the skin-relative) shade plus its bounded in-family offset."""
-        shade = self.plan.products[product]
-        if shade.rgb is None:
-            base = self.skin_lab + torch.tensor(RELATIVE_TONES.get(product, (0.0, 0.0, 0.0)))
-        elif product in RELATIVE_TONES and product != "foundation":  # a named contour/bronzer: half-way to skin
-            base = 0.5 * (self.skin_lab + lab_of(shade.rgb))
-        else:
-            base = lab_of(shade.rgb)
-        if product == "eyeshadow":  # never lighter than the lid it sits on: a light shade on a shadowed lid is ash
-            base = torch.cat([base[:1].clamp_max(self.lid_lightness + EYESHADOW_LIFT), base[1:]])
-        if product == "blush":
-            skin = float(self.skin_lab[0])
-            base = torch.cat([base[:1].clamp(skin - BLUSH_DEPTH, skin), base[1:]])
-        if product in self.shade_raw and not reference:
-            base = shade_in_family(base, self.shade_raw[product], SHADE_LIGHTNESS[product])
+        """The product's Lab shade: its rule on the plan's (or the skin-relative) shade, plus its bounded in-family
+        offset."""
+        kind = PRODUCTS[product]
+        base = kind.base_shade(self, self.plan.products[product])
+        if product in self.settings.shade_raw and not reference:
+            base = shade_in_family(base, self.settings.shade_raw[product], kind.shade_lightness)
         return base
 
     # -- rendering ---------------------------------------------------------------------------------------------
     def forward(self, reference: bool = False) -> torch.Tensor:
         """The made-up crop in sRGB (1, 3, S, S); identical to the crop wherever no product reaches."""
-        x = self.crop_lin
-        products = self.plan.products
-        vals = self.bounded_values(reference)
+        vals = self.settings.bounded_values(reference)
         v = lambda p, n: vals[(p, n)]  # noqa: E731
-        g, u = self.geo, self.geo.u
-        if "foundation" in products:
-            x = self._cover(x, "foundation", v("foundation", "opacity") * self.skin_area, reference)
-        blush = self.blush_shape(v) if "blush" in products else None
-        shading = [(p, g.upsample(self._shading_shape(p, v))) for p in ("contour", "bronzer", "highlight")
-                   if p in products]
-        if shading:
-            factor = 1.0
-            for p, shape in shading:
-                if p == "contour" and blush is not None:  # contour sits under the blush, not beneath it: dark
-                    shape = shape * (1 - 0.8 * blush.clamp(0, 1))  # pink over contour reads as a mauve bruise
-                tone = lin_of_lab(self.shade_lab(p, reference)) / lin_of_lab(self.skin_lab).clamp_min(1e-4)
-                factor = factor + (shape * self.skin_area)[None, None] * (tone - 1)
-            x = x * factor
-        if "blush" in products:
-            x = self._cover(x, "blush", v("blush", "opacity") * blush * self.skin_area, reference)
-        if "eyeshadow" in products:
-            x = self._eyeshadow(x, v, reference)
-        if "brows" in products:
-            x = self._brows(x, v, reference)
-        if "eyeliner" in products:
-            x = self._eyeliner(x, v, reference)
-        if "lipstick" in products:
-            cov = torch.sigmoid((self.lip_sd + v("lipstick", "overdraw") * self.px) / (0.8 * self.px))
-            x = self._cover(x, "lipstick", v("lipstick", "opacity") * cov, reference)
-            lower = 0.5 * (g.lm[57] + g.lm[66])
-            shine = g.ellipse(lower - 0.02 * u * g.ey, 0.11, 0.03, 0.0) * cov
-            # screen with a pale tint of the shade, not white: a white film over a rose lip reads grey-mauve
-            tint = 0.5 + 0.5 * lin_of_lab(self.shade_lab("lipstick", reference)) / lin_of_lab(
-                self.shade_lab("lipstick", reference)).amax().clamp_min(1e-4)
-            x = x + v("lipstick", "gloss") * shine[None, None] * (tint - x).clamp_min(0)
+        x, scratch = self.crop_lin, {}  # scratch: what one render's products share (the blush shape ...)
+        for product in self.products:
+            x = product.paint(self, x, v, reference, scratch)
         return kornia.color.linear_rgb_to_rgb(x.clamp(0, 1)).clamp(0, 1)
 
-    def blush_shape(self, v) -> torch.Tensor:
-        """Both cheeks' blush ellipses on the apples of the cheeks (full resolution, peak ~1), faded out before
-        the nose wings: blush across the nose reads as sunburn."""
-        g, low = self.geo, self.low
-        across = ((low.grid - g.origin) * g.ex).sum(-1) / g.u  # face-frame x, eye distances
-        out = 0.0
-        for s in SIDES:
-            wing = float(((g.point(31, s) - g.origin) * g.ex).sum() / g.u)
-            beyond = torch.sigmoid((s * (across - wing) - 0.06) / 0.04)
-            out = out + beyond * low.ellipse(g.point(31, s) * 0.35 + g.point(2, s) * 0.3 + g.point(41, s) * 0.35
-                                             + g.offset(v("blush", "dx"), v("blush", "dy"), s),
-                                             v("blush", "size") * v("blush", "aspect"), v("blush", "size"),
-                                             -s * v("blush", "angle"))
-        return g.upsample(out)
-
-    def _cover(self, x: torch.Tensor, product: str, alpha: torch.Tensor, reference: bool,
-               lab: torch.Tensor | None = None) -> torch.Tensor:
+    def cover(self, x: torch.Tensor, product: str, alpha: torch.Tensor, reference: bool,
+              lab: torch.Tensor | None = None) -> torch.Tensor:
         """lerp(x, pigment · S, α): a translucent pigment whose shading and texture follow the skin under it."""
         lab = self.shade_lab(product, reference) if lab is None else lab
         shading = self.rel_shading[product]
         pigment = lin_of_lab(lab) * shading if lab.ndim == 1 else lab * shading
         alpha = alpha if alpha.ndim == 4 else alpha[None, None]
         return x + alpha * (pigment - x)
-
-    def _shading_shape(self, product: str, v) -> torch.Tensor:
-        """Sum of the product's strokes and ellipses (weighted by their intensities), both sides."""
-        g = self.low
-        out = torch.zeros(g.shape)
-        for s in SIDES:
-            if product == "contour":
-                a = g.point(1, s) + g.offset(0.0, v(product, "cheek_dy"), s)
-                b = a + v(product, "cheek_len") * (g.point(48, s) - g.point(1, s))
-                out = out + v(product, "cheek") * g.stroke(a, b, v(product, "cheek_w"), taper=0.5)
-                inward = g.offset(-0.08, -0.02, s)
-                out = out + v(product, "jaw") * (g.stroke(g.point(3, s) + inward, g.point(5, s) + inward, 0.06)
-                                                 + g.stroke(g.point(5, s) + inward, g.point(7, s) + inward, 0.05,
-                                                            taper=0.5))
-                temple = g.point(17, s) + 0.3 * (g.point(0, s) - g.point(17, s)) + g.offset(0.02, -0.3, s)
-                out = out + v(product, "temple") * g.ellipse(temple, 0.12, 0.2, 0.0)
-                nose_a = g.point(27, s) * 0.5 + g.point(21, s) * 0.5 + g.offset(v(product, "nose_dx"), 0.05, s)
-                nose_b = g.lm[30] + g.offset(0.13 + v(product, "nose_dx"), -0.12, s)
-                out = out + v(product, "nose") * g.stroke(nose_a, nose_b, 0.035)
-                out = out + v(product, "forehead") * g.ellipse(g.point(18, s) + g.offset(0.05, -0.5, s), 0.16, 0.12,
-                                                               0.0)
-            elif product == "highlight":
-                a = g.point(36, s) + g.offset(0.05, 0.28 + v(product, "cheek_dy"), s)
-                b = g.point(0, s) + g.offset(-0.1, 0.05 + v(product, "cheek_dy"), s)
-                out = out + v(product, "cheekbone") * g.stroke(a, b, 0.05)
-                out = out + v(product, "browbone") * g.stroke(g.point(19, s) + g.offset(0, 0.12, s),
-                                                              g.point(17, s) + g.offset(0, 0.1, s), 0.03)
-            else:  # bronzer: where the sun hits, upper cheekbones, temples, forehead edges
-                a = g.point(0, s) + g.offset(-0.05, v(product, "dy"), s)
-                b = a + 0.45 * (g.lm[30] - a)
-                out = out + v(product, "opacity") * (g.stroke(a, b, v(product, "width"), taper=0.4)
-                                                     + 0.7 * g.ellipse(g.point(18, s) + g.offset(0.1, -0.45, s),
-                                                                       0.2, 0.15, 0.0))
-        if product == "highlight":  # centre-line shapes, drawn once
-            out = out + v(product, "nose") * g.stroke(g.lm[27] + g.offset(0, 0.12, 1), g.lm[30] + g.offset(0, -0.1, 1),
-                                                      0.03)
-            mid = 0.5 * (g.lm[21] + g.lm[22])
-            out = out + v(product, "forehead") * g.ellipse(mid + g.offset(0, -0.42, 1), 0.14, 0.18, 0.0)
-            out = out + v(product, "chin") * g.ellipse(g.lm[8] + g.offset(0, -0.16, 1), 0.1, 0.07, 0.0)
-            out = out + v(product, "cupid") * g.ellipse(g.lm[51] + g.offset(0, -0.05, 1), 0.06, 0.025, 0.0)
-        return out
-
-    def _eyeshadow(self, x: torch.Tensor, v, reference: bool) -> torch.Tensor:
-        """Lash line -> crease gradient (densest at the lashes, blended out softly before the crease), deeper
-        towards the outer corner, a smudge under the lower lashes."""
-        g = self.geo
-        lid_lab = self.shade_lab("eyeshadow", reference)
-        deep_lab = deep_shade(lid_lab)
-        cov, depth = torch.zeros(g.shape), torch.zeros(g.shape)
-        height = v("eyeshadow", "height")
-        for area, t, outer, lid_depth, smudge in self.lid_maps:
-            reach = height * (1 + 0.3 * outer)  # the outer V rises a little higher than the inner lid
-            fade = torch.sigmoid((reach - t) / 0.15) * (1 - 0.35 * (t / reach).clamp(0, 1))
-            cov = cov + area * fade
-            depth = torch.maximum(depth, lid_depth)
-            cov = cov + v("eyeshadow", "lower") * smudge
-            depth = torch.maximum(depth, v("eyeshadow", "lower") * smudge)
-        cov = cov.clamp(0, 1) * self.below_brows
-        w = (v("eyeshadow", "outer") * depth.clamp(0, 1))[None, None]
-        pigment = lin_of_lab(lid_lab) * (1 - w) + lin_of_lab(deep_lab) * w
-        return self._cover(x, "eyeshadow", v("eyeshadow", "opacity") * cov.clamp(0, 1), reference, lab=pigment)
-
-    def _eyeliner(self, x: torch.Tensor, v, reference: bool) -> torch.Tensor:
-        """A line along the upper lashes, thin inside, thicker outside, ending in a wing out and up."""
-        g = self.geo
-        cov = torch.zeros(g.shape)
-        thick = v("eyeliner", "thickness") * g.u
-        for s in SIDES:
-            pts = torch.stack([g.point(i, s) for i in (39, 38, 37, 36)])
-            pts = pts - 0.6 * thick * g.ey  # sit on the lashes, above the opening
-            ang = v("eyeliner", "angle")
-            tip = pts[-1] + g.offset(v("eyeliner", "wing") * torch.cos(ang), -v("eyeliner", "wing") * torch.sin(ang), s)
-            pts = torch.cat([pts, tip[None]])
-            widths = torch.stack([0.35 * thick, 0.6 * thick, 0.85 * thick, thick, 0.15 * thick + 0.3])
-            win, box = g.window(g.np_lm[[side_index(i, s) for i in (36, 39)]], 0.45)
-            cov = torch.maximum(cov, g.paste(win.band(pts, widths, soft=0.6 * self.px), box))
-        return self._cover(x, "eyeliner", v("eyeliner", "opacity") * cov, reference)
-
-    def _brows(self, x: torch.Tensor, v, reference: bool) -> torch.Tensor:
-        """Brow fill along the brow landmarks (their upper edge), thickness and arch within a small range."""
-        g = self.geo
-        cov = torch.zeros(g.shape)
-        half = 0.055 * g.u * v("brows", "thickness")
-        for s in SIDES:
-            pts = torch.stack([g.point(i, s) for i in (21, 20, 19, 18, 17)])
-            lift = torch.tensor([0.0, 0.5, 1.0, 0.5, 0.0])[:, None] * g.offset(0.0, -v("brows", "arch"), s)
-            pts = pts + lift + half * g.ey
-            widths = half * torch.tensor([1.0, 1.0, 0.95, 0.8, 0.5])
-            win, box = g.window(g.np_lm[[side_index(i, s) for i in (17, 18, 19, 20, 21)]], 0.2)
-            cov = torch.maximum(cov, g.paste(win.band(pts, widths, soft=1.2 * self.px), box))
-        return self._cover(x, "brows", v("brows", "opacity") * cov, reference)

@@ -187,33 +187,23 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
 
 
 class Reshape(nn.Module):
-    """The reshape on one crop. ``motion()`` is m (1, 2, S, S) in crop px (x, y); ``forward(image)`` warps."""
+    """The reshape's parameters: one coefficient per retouch (clamped to [0, 1]) and the free field's control grid,
+    with the amplitude (px at a 256² crop) and shape. Both live in the face's landmark frame, so they hold nothing of
+    any one face (`on_face` binds them to one: its frame, basis fields, weights and support) and travel between photos
+    of a person."""
 
-    def __init__(self, landmarks: np.ndarray, support: torch.Tensor, amplitude: float,
-                 config: ReshapeConfig = ReshapeConfig()):
+    def __init__(self, amplitude: float, config: ReshapeConfig = ReshapeConfig()):
         super().__init__()
         if amplitude < 0:
             raise InputError(f"`reshape` amplitude must be >= 0 px, got {amplitude}.")
-        side = support.shape[-1]
-        k = side / 256.0
-        self.amplitude, self.config, self.side = float(amplitude) * k, config, side
-        self.frame = FaceFrame(landmarks, side)
-        self.region = (support > 0).float()
-        self.fade = edge_fade(self.region, config.edge * k)
-        names = RETOUCHES if config.basis else ()
-        basis = retouch_basis(self.frame)
-        basis["eye_size"] = basis["eye_size"] * config.eye_reach
-        pin = corner_pin(self.frame)
-        basis = {n: b * pin for n, b in basis.items()}
-        self.names = names
-        self.register_buffer("basis", torch.from_numpy(np.stack([basis[n] for n in names])).float()
-                             if names else torch.zeros(0, 2, side, side))
-        self.coefficients = nn.Parameter(torch.zeros(len(names)))
+        self.amplitude, self.config = float(amplitude), config
+        self.names = RETOUCHES if config.basis else ()
+        self.coefficients = nn.Parameter(torch.zeros(len(self.names)))
         g = config.grid if config.field else 1
         self.field = nn.Parameter(torch.zeros(1, 2, g, g))
-        self.register_buffer("weight", torch.from_numpy(free_weight(self.frame)).float()[None, None])
-        x, y = self.frame.coords  # the control grid spans the face frame's box, frame x in [-1.6, 1.6] u
-        self._grid = torch.from_numpy(np.stack([x / 1.6, (y - 0.45) / 1.55], -1)).float()[None]
+
+    def on_face(self, landmarks: np.ndarray, support: torch.Tensor) -> FaceReshape:
+        return FaceReshape(self, landmarks, support)
 
     def free(self, grid: torch.Tensor) -> torch.Tensor:
         """sym(F) (1, 2, H, W) in frame components at ``grid`` (1, H, W, 2: frame points in the control grid's
@@ -227,17 +217,38 @@ class Reshape(nn.Module):
         """Each retouch's coefficient in [0, 1] (0: not used)."""
         return {n: float(c) for n, c in zip(self.names, self.coefficients.detach().clamp(0, 1), strict=True)}
 
+
+class FaceReshape:
+    """The reshape bound to one face of side S: ``motion()`` is m (1, 2, S, S) in crop px (x, y), ``forward(image)``
+    warps, both from the parameters as they are now."""
+
+    def __init__(self, params: Reshape, landmarks: np.ndarray, support: torch.Tensor):
+        side = support.shape[-1]
+        k = side / 256.0
+        self.params, self.side, self.amplitude = params, side, params.amplitude * k
+        self.frame = FaceFrame(landmarks, side)
+        self.region = (support > 0).float()
+        self.fade = edge_fade(self.region, params.config.edge * k)
+        basis = retouch_basis(self.frame)
+        basis["eye_size"] = basis["eye_size"] * params.config.eye_reach
+        pin = corner_pin(self.frame)
+        self.basis = (torch.from_numpy(np.stack([basis[n] * pin for n in params.names])).float() if params.names
+                      else torch.zeros(0, 2, side, side))
+        self.weight = torch.from_numpy(free_weight(self.frame)).float()[None, None]
+        x, y = self.frame.coords  # the control grid spans the face frame's box, frame x in [-1.6, 1.6] u
+        self.grid = torch.from_numpy(np.stack([x / 1.6, (y - 0.45) / 1.55], -1)).float()[None]
+
     def motion(self) -> torch.Tensor:
         """m (1, 2, S, S): where each pixel's content moves, in crop px; |m| < amplitude, 0 outside the support."""
-        c = self.coefficients.clamp(0.0, 1.0)
+        c = self.params.coefficients.clamp(0.0, 1.0)
         v = (c[:, None, None, None] * self.basis).sum(0, keepdim=True)
-        if self.config.field:
-            v = v + self.weight * self.free(self._grid)
+        if self.params.config.field:
+            v = v + self.weight * self.params.free(self.grid)
         v = self.frame.to_crop(v[0])[None]
         r = v.pow(2).sum(1, keepdim=True).add(1e-12).sqrt()
         return self.amplitude * self.fade * v * (torch.tanh(r) / r)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return warp(image, self.motion(), self.region)
 
     @torch.no_grad()
@@ -251,7 +262,7 @@ class Reshape(nn.Module):
         areas = [polygon_area(moved[s]) / max(polygon_area(landmarks[s]), 1e-9) - 1 for s in EYES]
         return {"amplitude_px": self.amplitude, "max_px": float(size.max()),
                 "max_landmark_px": lm_px, "max_landmark_iod_pct": 100.0 * lm_px / self.frame.u,
-                "eye_area_change_pct": [100.0 * a for a in areas], "retouch": self.retouch()}
+                "eye_area_change_pct": [100.0 * a for a in areas], "retouch": self.params.retouch()}
 
 
 def warp(image: torch.Tensor, motion: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -294,8 +305,8 @@ def registered(after: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
 
 
 def support_of(mask: torch.Tensor, openings: np.ndarray) -> torch.Tensor:
-    """Where the reshape may move pixels (1, 1, S, S): the made-up region and the eye openings / inner mouth it
-    encloses (they move with their lids and lips); never hair, background or an occluder cut out of the mask."""
+    """Where the reshape may move pixels (1, 1, S, S): the made-up region (``mask`` > 0) and the eye openings / inner
+    mouth it encloses (they move with their lids and lips); never hair, background or an occluder cut out of it."""
     from scipy.ndimage import binary_fill_holes
 
     inside = mask[0, 0].numpy() > 0

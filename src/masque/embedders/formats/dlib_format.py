@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from ...errors import WeightsError
 
 # Integer codes of dlib's float_details for non-finite values.
 _IS_INF, _IS_NINF, _IS_NAN = 32000, 32001, 32002

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from ...errors import WeightsError
 
 # TensorFlow DataType enum values (types.proto) -> numpy dtypes of the tensors a frozen inference graph holds.
 _DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,

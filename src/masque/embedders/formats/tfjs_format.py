@@ -11,9 +11,9 @@ TensorFlow is needed:
   ``value = q * scale + min`` (``scale``/``min`` in the entry).
 Input references ``"node:1"`` name an op's second output; ``"^node"`` is a control dependency (ignored).
 
-TFJS tensors are NHWC and kernels HWIO (depthwise: H, W, C, multiplier); `conv_kernel` / `depthwise_kernel` give
-PyTorch's OIHW layouts. `TfjsBackbone` is the base of our hand-built ports: it loads either the graph (checking
-that every op of the graph is the op the port computes) or a PyTorch state dict of itself.
+TFJS tensors are NHWC and kernels HWIO (depthwise: H, W, C, multiplier); `embedders.tfjs_port` turns them into
+PyTorch layouts and is the base of our hand-built ports. This module is numpy only: `expect_ops` / `expect_attr`
+check that a graph holds exactly the ops a port computes.
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
-from ..errors import WeightsError
+from ...errors import WeightsError
 
 _DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
 _QUANT = {"float16": np.float16, "uint8": np.uint8, "uint16": np.uint16}
@@ -147,46 +145,6 @@ def read_tfjs_graph(path: str | Path) -> TfjsGraph:
     inputs = [_tensor_name(v["name"]) for v in signature.get("inputs", {}).values()]
     outputs = [_tensor_name(v["name"]) for v in signature.get("outputs", {}).values()]
     return TfjsGraph(nodes, weights, inputs, outputs)
-
-
-# ---- TFJS (NHWC) -> PyTorch (NCHW) ---------------------------------------------------------------------------------
-
-def conv_kernel(hwio: np.ndarray) -> torch.Tensor:
-    """Conv2D kernel (kh, kw, in, out) -> PyTorch (out, in, kh, kw)."""
-    return torch.from_numpy(np.ascontiguousarray(hwio.transpose(3, 2, 0, 1)))
-
-
-def depthwise_kernel(hwcm: np.ndarray) -> torch.Tensor:
-    """DepthwiseConv2dNative kernel (kh, kw, C, M) -> PyTorch grouped (C*M, 1, kh, kw); TF's output channel c*M+m."""
-    kh, kw, c, m = hwcm.shape
-    return torch.from_numpy(np.ascontiguousarray(hwcm.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None]))
-
-
-class TfjsBackbone(nn.Module):
-    """A PyTorch port of one TFJS graph. Subclasses say how the graph's constants become their state dict
-    (`state_from_graph`) and which ops the graph must hold (`check_graph`), so a file with another structure fails
-    with one clear error instead of loading into the wrong places."""
-
-    loads_own_weights = True  # `create_embedder` hands files to `load_weights`
-    weights_name = "tfjs"  # the registry name, used in error messages
-
-    def state_from_graph(self, graph: TfjsGraph) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def check_graph(self, graph: TfjsGraph) -> None:
-        raise NotImplementedError
-
-    def load_weights(self, path: str | Path) -> None:
-        """A TFJS ``model.json`` (weights beside it) or a PyTorch state dict of this module."""
-        from ..checkpoints import assign_state_strict, load_state_dict_strict
-
-        path = Path(path)
-        if path.suffix.lower() != ".json":
-            load_state_dict_strict(self, path, name=self.weights_name)
-            return
-        graph = read_tfjs_graph(path)
-        self.check_graph(graph)
-        assign_state_strict(self, self.state_from_graph(graph), name=self.weights_name, source=path)
 
 
 def expect_ops(graph: TfjsGraph, expected: dict[str, int], source: str) -> None:

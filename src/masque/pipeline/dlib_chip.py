@@ -1,4 +1,4 @@
-"""dlib's face-chip geometry, used to calibrate `faces.templates.DLIB_150` and to compare with dlib-bin.
+"""dlib's face-chip geometry for the dlib-bin judge (`judge.Judge`), also used to calibrate `faces.templates.DLIB_150`.
 
 dlib crops its recognition input with ``get_face_chip(img, shape5, 150, 0.25)``; the chip is described by
 ``chip_details`` (a rectangle, a rotation angle and the output size). ``get_mapping_to_chip`` in dlib's
@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 
-from .dlib_resnet import CHIP_PADDING, CHIP_SIZE, dlib_model_path
+from ..embedders.dlib_resnet import CHIP_PADDING, CHIP_SIZE, dlib_model_path
 
 
 def image_to_chip_matrix(details) -> np.ndarray:
