@@ -205,3 +205,16 @@ def test_paste_back_moves_the_photo_itself_and_nothing_outside_the_support(faces
     expected = nd_shift(rgb[y - 20:y + 20, x - 20:x + 20].astype(float), (0, shift, 0), order=3, mode="nearest")
     assert np.abs(written[y - 10:y + 10, x - 10:x + 10].astype(float) - expected[10:30, 10:30]).max() <= 2.0
     assert np.array_equal(warp_photo(rgb, aligned, np.zeros((2, side, side)), support[0, 0].numpy()), rgb)
+
+
+def test_the_free_field_never_reaches_the_eyes_brows_or_lips(face):
+    """Where expressions are read only the retouch basis moves the face: W is exactly 0 on every eye, brow and lip
+    landmark (a free field there squinted, frowned and thinned the lips)."""
+    from masque.engines.parametric.reshape import free_weight
+
+    aligned, crop = face
+    frame = FaceFrame(aligned.landmarks68, crop.shape[-1])
+    w = free_weight(frame)
+    pts = np.round(aligned.landmarks68[np.r_[17:27, 36:68]]).astype(int)
+    assert float(w[pts[:, 1], pts[:, 0]].max()) == 0.0
+    assert float(w.max()) == 1.0  # and it is free elsewhere (cheeks, nose, forehead)

@@ -10,11 +10,11 @@ distance u), and applied as the backward warp out(x) = in(x − m(x)):
 
 - B_k, k in `RETOUCHES`: fixed unit fields anchored on the 68 landmarks, each with a one-sided coefficient
   c_k ∈ [0, 1] (clamped): eyes magnified about their centres (area only grows, shape kept), brows and their tails
-  lifted (never lowered), lips made fuller about the corner line (corners never move up or down), nose wings and
+  lifted (never lowered), lips made fuller about the corner line (the corners never move), nose wings and
   lower cheeks moved towards the face's axis (slimmer, never wider). Left and right share one coefficient.
 - F: a free field on a ``grid``² control grid in the face frame (bicubic), mirrored into left/right symmetry and
-  weighted by W, which is 0 on the eyes, brows and mouth corners (where expressions are read: a free field there
-  squints and frowns) and 1 on the cheeks, nose, forehead, chin and lips.
+  weighted by W, which is 0 on the eyes, brows and lips (where expressions are read: a free field there squints,
+  frowns and thins the lips) and 1 on the cheeks, nose, forehead, chin and jaw.
 - squash(v) = v · tanh(|v|) / |v| keeps every vector's direction (so each constraint above survives) and bounds
   |m| < a (``amplitude``, px at a 256² crop); fade is 0 outside the support (the made-up region plus the eye
   openings and inner mouth it surrounds, which move with their lids and lips) and rises smoothly inside it.
@@ -37,7 +37,7 @@ from .finish import edge_fade
 EYES = (slice(36, 42), slice(42, 48))  # the 6-point eye contours
 RETOUCHES = ("eye_size", "brow_lift", "brow_tail", "lip_fullness", "nose_slim", "cheek_slim")
 # where the free field may not go (in eye distances): the eyes with their lids, the brows, the mouth corners
-_EYE_ZONE, _BROW_ZONE, _CORNER_ZONE = 0.32, 0.16, 0.14
+_EYE_ZONE, _BROW_ZONE, _CORNER_ZONE, _LIP_ZONE = 0.32, 0.16, 0.14, 0.1
 
 
 @dataclass(frozen=True)
@@ -167,10 +167,14 @@ def corner_pin(frame: FaceFrame) -> np.ndarray:
 
 
 def free_weight(frame: FaceFrame) -> np.ndarray:
-    """W (S, S): 0 on the eyes (with their lids), the brows and the mouth corners, 1 elsewhere, smooth between."""
+    """W (S, S): 0 on the eyes (with their lids), the brows and the lips, 1 elsewhere, smooth between. On the lips a
+    free field thinned the upper lip into a wavy line (katy1 at 2.5 px); only the basis moves them (fuller)."""
     lm = frame.landmarks
     x, y = frame.coords
     keep = corner_pin(frame)
+    lips = lm[48:60]
+    c, half = lips.mean(0), 0.5 * np.ptp(lips, axis=0) + _LIP_ZONE
+    keep *= _smoothstep(np.hypot((x - c[0]) / half[0], (y - c[1]) / half[1]) - 1.0)
     for pts in (lm[36:42], lm[42:48]):
         c = pts.mean(0)
         r = np.hypot((x - c[0]) / (0.5 * float(np.ptp(pts[:, 0])) + 0.5 * _EYE_ZONE), (y - c[1]) / _EYE_ZONE)
