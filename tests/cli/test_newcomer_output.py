@@ -42,10 +42,13 @@ def test_piped_tables_keep_every_cell_and_progress_is_printed(piped_run):
     assert steps and steps[-1] == "parametric step 4/4", text
 
 
-def test_unknown_word_is_one_line_pointing_to_the_vocabulary(piped_run):
+def test_unknown_word_is_one_line_pointing_to_the_vocabulary_before_the_engine_line(piped_run):
     _, text, _ = piped_run
     lines = [line for line in text.splitlines() if "unicorn" in line]
     assert len(lines) == 1 and "masque vocabulary" in lines[0], text
+    order = text.splitlines()
+    engine = next(i for i, line in enumerate(order) if line.startswith("Engine:"))
+    assert order.index(lines[0]) < engine, text  # named before the wait (issue 29), not after the run
     assert "cherry" not in text  # the colour list is not dumped
 
 

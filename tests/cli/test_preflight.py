@@ -61,6 +61,8 @@ CASES = {
     "unreadable pair": (["{good}", "-p", "red lipstick", "--pair", "{text}"], ["`--pair`", "not a recognised image"]),
     "empty pair": (["{good}", "-p", "red lipstick", "--pair", "{empty}"], ["`--pair`", "empty"]),
     "prompt understood nowhere": (["{good}", "-p", "unicorn glitter sparkles"], ["`prompt`", "unicorn"]),
+    "prompt mostly not understood": (["{good}", "-p", "purple unicorn sparkle"],
+                                     ["`prompt`", "unicorn, sparkle", "--allow-unknown-words"]),
     "mask of another size": (["{good}", "-p", "red lipstick", "--mask", "{small_mask}"], ["`mask`", "10x10"]),
 }
 
@@ -93,3 +95,13 @@ def test_bad_inputs_never_import_torch(files):
                           env={**os.environ, "PYTHONPATH": str(SRC)})
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"codes": [2, 2, 2, 2], "torch": False}, done.stderr
+
+
+def test_a_mostly_unknown_prompt_runs_when_the_user_insists():
+    """`--allow-unknown-words`: the same prompt passes the preflight, its ignored words returned to be said."""
+    from masque.cli.preflight import check_prompt
+
+    (note,) = check_prompt("purple unicorn sparkle", region=None, allow_unknown_words=True)
+    assert "unicorn, sparkle" in note
+    assert check_prompt("red lipstick with sparkle", region=None) == check_prompt(
+        "red lipstick with sparkle", region=None, allow_unknown_words=True)  # one unknown word of three: a note only

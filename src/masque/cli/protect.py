@@ -75,6 +75,10 @@ def protect(
     require_protected: Annotated[bool, typer.Option(
         "--require-protected", help="Exit 3 when some face is still recognised (4: none recognised, but some face "
                                     "unverified), for one photo or a whole batch, instead of 0.")] = False,
+    allow_unknown_words: Annotated[bool, typer.Option(
+        "--allow-unknown-words", help="Run a prompt even when most of its words are not makeup words MASQUE knows "
+                                      "(they are ignored; `masque vocabulary` lists the known ones). By default "
+                                      "such a prompt is refused before anything loads.")] = False,
     seed: Seed = 0,
     device: Device = None,
     force_pair: Annotated[bool, typer.Option(help="Use every --pair photo as a reference, even one that most judges "
@@ -138,10 +142,14 @@ def protect(
     batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
     targets = _output_targets(photos, out)
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
+    from .console import FaceProgress, console
     from .preflight import check_inputs  # every input read and the prompt parsed before torch or a model loads
 
-    check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
-                 max_pixels=max_pixels)
+    err = console(stderr=True)
+    said = check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
+                        max_pixels=max_pixels, allow_unknown_words=allow_unknown_words)
+    for note in said:  # the words that will be ignored, said before the wait (and not again in the summary)
+        err.print(f"Note: {note}", style="yellow", highlight=False, markup=False)
 
     # one photo: its faces are found in a forked process while torch and the models load (`masque.prefetch`)
     prefetch = None
@@ -155,9 +163,7 @@ def protect(
     from ..devices import default_device
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
-    from .console import FaceProgress, console
 
-    err = console(stderr=True)
     choice = choose_engine(engine, model)
     if until_protected:  # the ladder from --strength to --max-strength, checked before any model loads
         from ..pipeline.escalate import ladder
@@ -222,7 +228,7 @@ def protect(
             continue
         statuses += [f.status for f in report.faces]
         if not quiet:
-            _summary(err, report)
+            _summary(err, report, said)
     if failures:
         raise typer.Exit(1)
     if require_protected and statuses:
@@ -286,7 +292,7 @@ class _format_notes:
         return False
 
 
-def _summary(console, report) -> None:
+def _summary(console, report, said: tuple[str, ...] = ()) -> None:
     from ..hints import missed_faces_hint, weak_protection_hint
     from .verdicts import print_verdicts
 
@@ -324,7 +330,7 @@ def _summary(console, report) -> None:
 
             shades = ", ".join(f"{p} {v['shade']}" for p, v in plan["products"].items())
             console.print(f"face {f.index} makeup: {shades} [strength {plan['strength']}]", markup=False)
-            for note in plan.get("notes", []):
+            for note in (n for n in plan.get("notes", []) if n not in said):
                 console.print(note, style="yellow", markup=False, highlight=False)
             console.print(expected_protection(list(plan["products"]), plan["strength"]), markup=False)
         if q:
