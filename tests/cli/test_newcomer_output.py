@@ -49,6 +49,18 @@ def test_unknown_word_is_one_line_pointing_to_the_vocabulary_before_the_engine_l
     order = text.splitlines()
     engine = next(i for i, line in enumerate(order) if line.startswith("Engine:"))
     assert order.index(lines[0]) < engine, text  # named before the wait (issue 29), not after the run
+
+
+def test_expected_protection_is_said_before_the_wait_from_the_measured_file(piped_run):
+    """Right after the "Engine:" line, before the first optimisation step: the measured row of the strength with
+    its faces and 95 % interval, and the stronger levels (issue 29)."""
+    _, text, _ = piped_run
+    order = text.splitlines()
+    expected = [i for i, line in enumerate(order) if line.startswith("Expected at natural (measured on 10 faces")]
+    first_step = next(i for i, line in enumerate(order) if line.startswith("parametric step "))
+    assert len(expected) == 1 and expected[0] < first_step, text
+    line = order[expected[0]]
+    assert "95 % CI" in line and "Stronger: --strength bold" in line, line
     assert "cherry" not in text  # the colour list is not dumped
 
 

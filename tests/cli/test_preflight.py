@@ -101,7 +101,7 @@ def test_a_mostly_unknown_prompt_runs_when_the_user_insists():
     """`--allow-unknown-words`: the same prompt passes the preflight, its ignored words returned to be said."""
     from masque.cli.preflight import check_prompt
 
-    (note,) = check_prompt("purple unicorn sparkle", region=None, allow_unknown_words=True)
+    (note,) = check_prompt("purple unicorn sparkle", region=None, allow_unknown_words=True).notes
     assert "unicorn, sparkle" in note
     assert check_prompt("red lipstick with sparkle", region=None) == check_prompt(
         "red lipstick with sparkle", region=None, allow_unknown_words=True)  # one unknown word of three: a note only

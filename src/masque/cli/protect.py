@@ -146,8 +146,9 @@ def protect(
     from .preflight import check_inputs  # every input read and the prompt parsed before torch or a model loads
 
     err = console(stderr=True)
-    said = check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
+    plan = check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
                         max_pixels=max_pixels, allow_unknown_words=allow_unknown_words)
+    said = plan.notes
     for note in said:  # the words that will be ignored, said before the wait (and not again in the summary)
         err.print(f"Note: {note}", style="yellow", highlight=False, markup=False)
 
@@ -196,6 +197,7 @@ def protect(
                            device=device, mask=mask_arr if mask is not None else None, aligned=aligned)
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
+            _say_expected(err, plan, choice.name, engine_options, until_protected, max_strength)
         with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
             code = run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor, address=address,
                              workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet,
@@ -207,6 +209,7 @@ def protect(
                               engine_options=engine_options)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
+        _say_expected(err, plan, choice.name, engine_options, until_protected, max_strength)
 
     # 4. protect the photo
     failures, statuses = 0, []
@@ -235,6 +238,19 @@ def protect(
         from ..pipeline.verdict import status_exit_code
 
         raise typer.Exit(status_exit_code(statuses))
+
+
+def _say_expected(console, plan, engine: str, engine_options: dict, until: bool, cap: str | None) -> None:
+    """Before the wait: what the look and strength are measured to give (`masque.makeup.expected`, the measured
+    frontier of the parametric engine); with ``until`` (--until-protected) the levels up to ``cap`` too."""
+    if engine != "parametric":  # only the parametric engine's frontier is measured
+        return
+    from ..makeup.expected import expected_protection
+    from ..pipeline.escalate import config_level, ladder
+
+    start = config_level(engine_options.get("config"))
+    top = ladder(start, cap)[-1] if until else None
+    console.print(expected_protection(list(plan.products), start, cap=top), markup=False, highlight=False)
 
 
 def _output_targets(photos: list[Path], out: Path | None) -> list[Path | None]:
@@ -320,19 +336,16 @@ def _summary(console, report, said: tuple[str, ...] = ()) -> None:
 
             console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs), strengths=STRENGTHS),
                           markup=False, highlight=False, style="green" if f.status == "protected" else "yellow")
-    for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
+    for f in report.faces:  # the parametric engine: what was applied and how it looks
         if f.bare_regions:
             console.print(f"face {f.index} left bare: " + "; ".join(f"{r}: {why}" for r, why in f.bare_regions.items()),
                           style="yellow", markup=False, highlight=False)
         plan, q = f.engine.get("plan"), f.engine.get("quality")
-        if plan:
-            from ..makeup.expected import expected_protection
-
+        if plan:  # what it is measured to give was said before the wait (`_say_expected`)
             shades = ", ".join(f"{p} {v['shade']}" for p, v in plan["products"].items())
             console.print(f"face {f.index} makeup: {shades} [strength {plan['strength']}]", markup=False)
             for note in (n for n in plan.get("notes", []) if n not in said):
                 console.print(note, style="yellow", markup=False, highlight=False)
-            console.print(expected_protection(list(plan["products"]), plan["strength"]), markup=False)
         if q:
             console.print(f"face {f.index} look: face SSIM {q['face_ssim']:.3f}, PSNR {q['face_psnr']:.1f} dB, "
                           f"high-frequency energy {q['hf_energy']:.2f}")
