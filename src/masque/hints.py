@@ -32,11 +32,14 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
     if missing and "skin" not in regions:
         lead = "Small regions (lips) protect weakly: " if regions <= {"lips", "eyes", "brows"} else ""
         remedies.append(f"{lead}add a larger region to the makeup (e.g. {' or '.join(missing)})")
-    strength = ((settings.get("until_protected") or {}).get("max_strength")  # escalation went up to its cap
-                or (settings.get("engine_config") or {}).get("strength"))
+    cap = (settings.get("until_protected") or {}).get("max_strength")  # escalation went up to its cap
+    strength = cap or (settings.get("engine_config") or {}).get("strength")
     if isinstance(strength, str) and strength in strengths and strength != strengths[-1]:
-        remedies.append(f"raise `--strength` (now {strength})" if cli else
-                        f"choose a stronger strength than {strength}")
+        if cap:
+            remedies.append(f"raise `--max-strength` (now {cap})" if cli else f"raise 'up to' above {cap}")
+        else:
+            remedies.append(f"raise `--strength` (now {strength})" if cli else
+                            f"choose a stronger strength than {strength}")
     if cli:  # the page has no steps setting
         remedies.append("raise `--steps`")
     if settings.get("engine") != "diffusion" and (cli or diffusion_available):
@@ -81,7 +84,7 @@ def escalation_line(index: int, escalation: Mapping, has_pair: bool = False,
         return f"face {index}: {status} at strength {level} ({tried})."
     if level != strengths[-1]:
         nxt = (f"raise `--max-strength` (up to {strengths[-1]})" if audience == "cli"
-               else "choose a stronger strength")
+               else f"raise 'up to' (the strongest level is {strengths[-1]})")
     else:
         nxt = ("add another photo of you with `--pair`" if audience == "cli" else "add another photo of you") \
             if not has_pair else "see the advice above"

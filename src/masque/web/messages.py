@@ -13,7 +13,7 @@ _FLAG_ADVICE = re.compile(r"[;,(]?\s*[^;()]*`--?[a-z][a-z-]*[^`]*`[^;()]*\)?")  
 _IMAGE = re.compile(r"`image` (.+?): ")
 _ARGUMENT = re.compile(r"`([a-z_]+)`\s*")
 # flags the page has a control for: named as the page names them
-PAGE_CONTROLS = {"`--strength`": "the strength", "`--max-strength`": "the strength",
+PAGE_CONTROLS = {"`--strength`": "the strength", "`--max-strength`": "the 'up to' strength",
                  "`--until-protected`": "'protect until it holds'"}
 
 
@@ -27,7 +27,7 @@ def web_message(exc: MasqueError) -> str:
         return ("No face was found in the photo. Use a photo where the face is clearly visible and not too small, "
                 "or choose the thorough face finder.")
     if isinstance(exc, WeightsError):
-        return "A model this method needs is missing on this computer; choose the fast method."
+        return "A model this method needs is missing on this computer; choose the parametric method."
     text = str(exc)
     image = _IMAGE.match(text)
     if image and ("decode" in text or "not a recognised image" in text or "empty" in text):
