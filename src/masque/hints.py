@@ -57,11 +57,11 @@ def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Litera
     if not possibly_missed:
         return None
     n = len(possibly_missed)
-    where = "; ".join(f"box {list(b)}" for b, _ in possibly_missed[:3]) + ("; ..." if n > 3 else "")
+    where = "; ".join(f"box {list(b)}" for b, _ in possibly_missed)  # every one: the user checks each
     if audience == "web":
         where = "marked '?' on the preview"
     better = ""
-    if detector != "hog+cnn":
+    if detector in ("hog", "cnn"):  # "auto" and "hog+cnn" already asked both detectors
         better = " or try again with `--detector hog+cnn`" if audience == "cli" else \
             " or try again with the thorough face finder"
     plural = n > 1

@@ -35,10 +35,12 @@ def protect(
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
     region: Annotated[str | None, typer.Option(help="Override the region chosen from the prompt: lips, eyes, brows, "
                                                     "cheeks, skin (comma-separated).")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: hog (fast; found every face of the shared test photos "
-                                               "in ~0.3 s) | cnn (dlib's MMOD: turned faces, ~10x slower) | "
-                                               "hog+cnn (both, for crowded photos). Regions the detector was "
-                                               "unsure of are reported as possibly missed faces.")] = "hog",
+    detector: Annotated[str, typer.Option(help="Face detector: auto (hog, confirmed by cnn on a photo with several "
+                                               "faces or a region hog was unsure of) | hog (fast; found every face "
+                                               "of the shared test photos in ~0.3 s) | cnn (dlib's MMOD: turned "
+                                               "faces, ~10x slower) | hog+cnn (both, always). Regions no detector "
+                                               "confirmed are reported as possibly missed faces, with their "
+                                               "boxes.")] = "auto",
     parser: Annotated[Path | None, typer.Option(
         help="BiSeNet face-parsing checkpoint (79999_iter.pth) for pixel-exact regions; default: the one imported "
              "with `masque models import face-parser FILE`, else landmark polygons.")] = None,

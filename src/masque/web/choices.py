@@ -8,7 +8,7 @@ from ..makeup.expected import measured_settings
 from ..makeup.prompt import STRENGTHS
 
 ENGINES = ("auto", *engine_names())  # auto: diffusion when its weights are here, else parametric
-DETECTORS = {"hog": "fast", "hog+cnn": "thorough"}  # the page's face finders (masque.faces.detect.DETECTORS)
+DETECTORS = {"auto": "fast", "hog+cnn": "thorough"}  # the page's face finders (masque.faces.detect.DETECTORS)
 DEFAULT_PROMPT = "full glam"  # a full look: lips, eyes or cheeks alone protect little (makeup.expected)
 # "protect until it holds" (issue 19) is the page's default: from the strength control up to its own "up to" control,
 # whose default is the strongest level (issue 29: a cap at the default strength could never escalate)

@@ -77,7 +77,7 @@ class ProtectService:
         return EngineOptions(steps=cfg.steps, model=cfg.model if engine == "diffusion" else None, device=cfg.device,
                              strength=strength)
 
-    def _protector(self, engine: str, prompt: str, detector: str = "hog", job: str | None = None,
+    def _protector(self, engine: str, prompt: str, detector: str = "auto", job: str | None = None,
                    strength: str | None = None, cap: str | None = None):
         from .. import api
         from ..engines import engine_kwargs
@@ -124,7 +124,7 @@ class ProtectService:
         pair_name, pair = file_field(form, "pair", required=False)
         prompt = text_field(form, "prompt").strip()
         engine = text_field(form, "engine").strip() or self.config.engine
-        detector = text_field(form, "detector").strip() or "hog"
+        detector = text_field(form, "detector").strip() or "auto"
         strength = text_field(form, "strength").strip() or None  # None: the engine's default
         until_protected = text_field(form, "until_protected").strip() == "1"
         cap = escalation_cap(strength, text_field(form, "max_strength").strip() or None) if until_protected else None
@@ -148,7 +148,7 @@ class ProtectService:
                 raise UserError(scrub(web_message(exc), root)) from exc
 
     def _run(self, root: Path, engine: str, prompt: str, photo: tuple[str, bytes],
-             pair: tuple[str, bytes] | None, detector: str = "hog", job: str | None = None,
+             pair: tuple[str, bytes] | None, detector: str = "auto", job: str | None = None,
              strength: str | None = None, cap: str | None = None) -> dict:
         import warnings
 
