@@ -51,6 +51,18 @@ def test_max_pixels_flag_default_is_the_library_default(capsys, monkeypatch):
 
 
 
+def test_eot_and_executor_help_match_what_runs(capsys, monkeypatch):
+    """Issue 29: `--eot` help says the strength presets already run EOT (the sidecar showed it on while the help
+    said off), and the `[ray]` extra of the install command survives the help renderer."""
+    from masque.engines.parametric import STRENGTH_PRESETS
+
+    monkeypatch.setenv("COLUMNS", "400")
+    text = " ".join(_help(["protect"], capsys).replace("│", " ").split())
+    assert "pip install 'masque-privacy[ray]'" in text
+    assert all(p.eot for p in STRENGTH_PRESETS.values())  # what the help says: every preset optimises under EOT
+    assert "Every --strength preset already optimises under a cheaper EOT" in text and "[default: no-eot]" not in text
+
+
 def test_face_index_out_of_range_names_the_flag(tmp_path, faces_dir, capsys):
     code = _run(["protect", str(faces_dir / "obama.jpg"), "-p", "red lipstick", "--engine", "parametric",
                  "--surrogates", "dlib", "--steps", "1", "--faces", "7", "--out", str(tmp_path / "o.jpg"), "-q"])

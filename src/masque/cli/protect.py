@@ -62,8 +62,12 @@ def protect(
     inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
                                                        "(the paper's, ~10x slower) | negative-prompt (cheapest, "
                                                        "approximate).")] = None,
-    eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
-                                           "transformation) so protection survives re-encoding; slower.")] = False,
+    eot: Annotated[bool, typer.Option(
+        "--eot", help="Optimise under two random JPEG / resize / blur copies per model and step (expectation over "
+                      "transformation), so protection survives re-encoding; slower. (parametric) Every --strength "
+                      "preset already optimises under a cheaper EOT (one copy a step; two at max: the sidecar's "
+                      "engine_config shows it), so this only makes it heavier. (diffusion) Off unless given.")
+    ] = False,
     until_protected: Annotated[bool, typer.Option(
         "--until-protected", help="Protect each face at --strength, judge the written photo, and redo a face that "
                                   "some judge still matches at the next stronger level, up to --max-strength. "
@@ -233,7 +237,7 @@ def protect(
             continue
         statuses += [f.status for f in report.faces]
         if not quiet:
-            _summary(err, report, said)
+            _summary(err, report, said, protector.load_times.seconds.get("load"))
     if failures:
         raise typer.Exit(1)
     if require_protected and statuses:
@@ -310,14 +314,18 @@ class _format_notes:
         return False
 
 
-def _summary(console, report, said: tuple[str, ...] = ()) -> None:
+def _summary(console, report, said: tuple[str, ...] = (), load_seconds: float | None = None) -> None:
     from ..hints import missed_faces_hint, weak_protection_hint
     from .verdicts import print_verdicts
 
     s = report.summary
-    print_verdicts(console, report.verdicts, f"{report.output} ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
-    console.print(f"faces found: {s['faces_found']}, protected (no judge still matches): {s['protected']}, still "
-                  f"recognised: {s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
+    print_verdicts(console, report.verdicts, f"{report.output} ({report.trace.nfe()} NFE)")
+    console.print(f"faces found: {s['faces_found']}, protected: {s['protected']}, not protected: "
+                  f"{s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
+    loaded = f"; before it, loading the engine and models took {load_seconds:.1f} s" if load_seconds else ""
+    console.print(f"time: {report.seconds:.1f} s for this photo (detect, optimise, write, judge){loaded}; the "
+                  "command's wall time also counts starting Python and importing torch", markup=False,
+                  highlight=False)
     missed = missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""))
     if missed:
         console.print(missed, style="yellow", markup=False, highlight=False)
