@@ -332,8 +332,8 @@ def _summary(console, report, said: tuple[str, ...] = (), load_seconds: float | 
     if s["still_matched_by"]:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
         # threshold; skin-wide makeup does (see README, "How strong is it?").
-        console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
-                      highlight=False)
+        console.print(weak_protection_hint(s["still_matched_by"], report.settings, has_pair=bool(report.pairs),
+                                           faces=len(report.faces)), style="yellow", markup=False, highlight=False)
     until = report.settings.get("until_protected")
     if until is not None and not until["held_out"]:
         console.print("Note: every face-recognition model present was optimised against, so no held-out model "
@@ -344,7 +344,8 @@ def _summary(console, report, said: tuple[str, ...] = (), load_seconds: float | 
             from ..hints import escalation_line
             from ..makeup.prompt import STRENGTHS
 
-            console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs), strengths=STRENGTHS),
+            console.print(escalation_line(f.index, f.escalation.to_dict(), f.anchor != "self", strengths=STRENGTHS,
+                                          faces=len(report.faces)),
                           markup=False, highlight=False, style="green" if f.status == "protected" else "yellow")
     for f in report.faces:  # the parametric engine: what was applied and how it looks
         if f.bare_regions:
