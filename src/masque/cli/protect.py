@@ -9,6 +9,10 @@ import typer
 
 from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
+# how long the command waits, after importing torch, for the prefetched detection before it loads models anyway: a
+# faceless photo's HOG pass (~0.3 s) has long finished by then; a slow one (CNN confirming a group photo) goes on
+# overlapping the model loading
+FACELESS_WAIT_SECONDS = 1.0
 AUTO_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else parametric; "
              "one line says which ran and why). ")
 
@@ -210,7 +214,12 @@ def protect(
                              require_protected=require_protected)
         raise typer.Exit(code)
 
-    # 3. load the engine and FR models once
+    # 3. load the engine and FR models once, unless the photo has no face (its detection ran while torch imported)
+    if prefetch is not None and prefetch.found_no_face(timeout=FACELESS_WAIT_SECONDS):
+        from ..faces.detect import select_faces
+
+        prefetch.close()
+        select_faces([])  # the one "no face found" error, before any model loads
     protector = api.Protector(**options, engine_choice=choice, device=default_device(device), overwrite=overwrite,
                               engine_options=engine_options)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
