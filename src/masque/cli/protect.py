@@ -133,7 +133,7 @@ def protect(
     unverified, 130 interrupted.
     """
     from ..engines.auto import ENGINE_CHOICES
-    from ..errors import InputError, MasqueError, NoFaceError
+    from ..errors import InputError
 
     # 1. check the arguments that need no model, and that every output can be written
     if engine not in ENGINE_CHOICES:
@@ -226,33 +226,16 @@ def protect(
         err.print(choice.line, highlight=False, markup=False)
         _say_expected(err, plan, choice.name, engine_options, until_protected, max_strength)
 
-    # 4. protect the photo
-    failures, statuses = 0, []
-    for photo, target in zip(photos, targets, strict=True):
-        try:
-            with FaceProgress(err, quiet) as progress, _format_notes(err):
-                report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
-                                                 progress=progress, prefetch=prefetch)
-        except NoFaceError as exc:
-            if len(photos) == 1:
-                raise
-            err.print(f"[yellow]Skipped[/] {photo}: {exc}")
-            continue
-        except MasqueError as exc:
-            if len(photos) == 1:
-                raise
-            failures += 1
-            err.print(f"[red]Error[/] {photo}: {exc}")
-            continue
-        statuses += [f.status for f in report.faces]
-        if not quiet:
-            _summary(err, report, said, protector.load_times.seconds.get("load"))
-    if failures:
-        raise typer.Exit(1)
-    if require_protected and statuses:
+    # 4. protect the photo (several photos are a batch, above)
+    with FaceProgress(err, quiet) as progress, _format_notes(err):
+        report = protector.protect_photo(photos[0], out=targets[0], pair=pair or (), mask=mask, aligned=aligned,
+                                         progress=progress, prefetch=prefetch)
+    if not quiet:
+        _summary(err, report, said, protector.load_times.seconds.get("load"))
+    if require_protected and report.faces:
         from ..pipeline.verdict import status_exit_code
 
-        raise typer.Exit(status_exit_code(statuses))
+        raise typer.Exit(status_exit_code([f.status for f in report.faces]))
 
 
 def _say_expected(console, plan, engine: str, engine_options: dict, until: bool, cap: str | None) -> None:

@@ -26,6 +26,9 @@ SOURCE = "benchmarks/protection_table.py, shared identities"
 # the outcomes a row counts, in the order they are said, with the words the user reads
 OUTCOMES: Mapping[str, str] = {"leave_one_out": "leave-one-out", "dlib_bin": "dlib-bin",
                                "white_box": "white-box", "protected": "protected (no judge matches)"}
+# the page's words for the same outcomes (its suggestion chips say "unseen models" too)
+WEB_OUTCOMES: Mapping[str, str] = {**OUTCOMES, "leave_one_out": "protected against unseen models",
+                                   "dlib_bin": "against dlib-bin", "protected": "against every model checked"}
 
 
 def measured_path() -> Path:
@@ -140,8 +143,8 @@ def measured_settings() -> list[MeasuredSetting]:
                   key=lambda m: (m.leave_one_out, m.dlib_bin), reverse=True)
 
 
-def _level(row: MeasuredRow) -> str:
-    said = ", ".join(f"{OUTCOMES[k]} {row.outcomes[k].say()}" for k in ("leave_one_out", "dlib_bin", "protected")
+def _level(row: MeasuredRow, words: Mapping[str, str]) -> str:
+    said = ", ".join(f"{words[k]} {row.outcomes[k].say()}" for k in ("leave_one_out", "dlib_bin", "protected")
                      if k in row.outcomes)
     return f"{said}; finish {row.settings.get('finish', 0):g}/255, ~{row.seconds_per_face:.0f} s a face"
 
@@ -164,18 +167,19 @@ def expected_protection(products: Sequence[str], strength: str, audience: Litera
     if row is None:
         return f"Expected protection at strength {strength}: not measured. {verify}"
     source = f"; {SOURCE}" if cli else ""  # a benchmark's path means nothing on the page
-    head = (f"Expected at {strength} (measured on {row.faces} faces for '{row.prompt}'{source}): {_level(row)}.")
+    words = OUTCOMES if cli else WEB_OUTCOMES
+    head = f"Expected at {strength} (measured on {row.faces} faces for '{row.prompt}'{source}): {_level(row, words)}."
     levels = list(STRENGTHS)
     top = levels.index(cap) if cap in levels else -1
     stronger = [r for r in (measured_row(s) for s in levels[levels.index(strength) + 1:top + 1 if cap else None])
                 if r is not None]
     if cap and stronger:  # until it holds: each face tries the stronger levels in turn
         tail = " Then, for a face still recognised: " + "; ".join(
-            f"{r.strength} {OUTCOMES['leave_one_out']} {r.outcomes['leave_one_out'].say()}" for r in stronger) + "."
+            f"{r.strength} {words['leave_one_out']} {r.outcomes['leave_one_out'].say()}" for r in stronger) + "."
     elif stronger:
         flag = "--strength " if cli else ""
         tail = " Stronger: " + "; ".join(
-            f"{flag}{r.strength} {OUTCOMES['leave_one_out']} {r.outcomes['leave_one_out'].say()}, dlib-bin "
+            f"{flag}{r.strength} {words['leave_one_out']} {r.outcomes['leave_one_out'].say()}, dlib-bin "
             f"{100 * r.outcomes['dlib_bin'].rate:.0f} %" for r in stronger) + "."
     else:
         tail = ""
