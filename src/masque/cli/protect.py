@@ -9,10 +9,10 @@ import typer
 
 from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
-# how long the command waits, after importing torch, for the prefetched detection before it loads models anyway: a
-# faceless photo's HOG pass (~0.3 s) has long finished by then; a slow one (CNN confirming a group photo) goes on
-# overlapping the model loading
-FACELESS_WAIT_SECONDS = 1.0
+# how long the command waits, after importing torch (1.5-2.5 s), for the prefetched detection before it loads models
+# anyway: a faceless photo's read and HOG pass (~0.3 s) have long finished by then; a slow one (CNN confirming a
+# group photo, ~6 s) goes on overlapping the model loading and costs at most this
+FACELESS_WAIT_SECONDS = 0.3
 AUTO_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else parametric; "
              "one line says which ran and why). ")
 
