@@ -130,3 +130,12 @@ def test_check_names_missing_models_in_at_most_two_lines(tmp_path, faces_dir, mo
     about = [line for line in out.splitlines() if any(n in line for n in packaged) and "│" not in line]
     assert 1 <= len(about) <= 2 and "masque models fetch --all-fr" in about[0], out
     assert "unavailable" not in out and str(tmp_path) not in out, out
+
+
+def test_the_printed_time_says_what_it_covers(piped_run):
+    """Issue 29: the photo's seconds and the loading before it are named apart, and the line says that the wall time
+    also counts starting Python and importing torch."""
+    _, text, _ = piped_run
+    (line,) = [x for x in text.splitlines() if x.startswith("time: ")]
+    assert " s for this photo (detect, optimise, write, judge); before it, loading the engine and models took " in line
+    assert "starting Python and importing torch" in line, line

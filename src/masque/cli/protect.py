@@ -231,7 +231,7 @@ def protect(
         report = protector.protect_photo(photos[0], out=targets[0], pair=pair or (), mask=mask, aligned=aligned,
                                          progress=progress, prefetch=prefetch)
     if not quiet:
-        _summary(err, report, said, protector.load_times.seconds.get("load"))
+        _summary(err, report, said)
     if require_protected and report.faces:
         from ..pipeline.verdict import status_exit_code
 
@@ -306,7 +306,7 @@ class _format_notes:
         return False
 
 
-def _summary(console, report, said: tuple[str, ...] = (), load_seconds: float | None = None) -> None:
+def _summary(console, report, said: tuple[str, ...] = ()) -> None:
     from ..hints import missed_faces_hint, weak_protection_hint
     from .verdicts import print_verdicts
 
@@ -314,6 +314,7 @@ def _summary(console, report, said: tuple[str, ...] = (), load_seconds: float | 
     print_verdicts(console, report.verdicts, f"{report.output} ({report.trace.nfe()} NFE)")
     console.print(f"faces found: {s['faces_found']}, protected: {s['protected']}, not protected: "
                   f"{s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
+    load_seconds = report.times.seconds.get("load")  # the first photo carries the loading (`Protector.load_times`)
     loaded = f"; before it, loading the engine and models took {load_seconds:.1f} s" if load_seconds else ""
     console.print(f"time: {report.seconds:.1f} s for this photo (detect, optimise, write, judge){loaded}; the "
                   "command's wall time also counts starting Python and importing torch", markup=False,
