@@ -20,7 +20,12 @@ model; `FacePipeline`: prepare → engine → paste back → write → judge the
 - look: face-box SSIM on the crop (`quality_report`), MS-SSIM of the written photo's face box at full resolution
   against the original, and seconds per face (the whole `protect_photo`, judging included; the machine was shared).
 
-Prints a markdown table; ``--out`` also writes every row (and every face) as JSON.
+Prints a markdown table; ``--out`` also writes every row (and every face) as JSON; ``--write-measured FILE`` writes
+the rows in the format the product reads (`masque.makeup.expected`: counts, rates, 95 % Wilson intervals and the
+resolved settings of each row); to update what `masque protect` and the web page say before the wait:
+
+    python benchmarks/protection_table.py --strengths subtle natural bold max --sources-per-person 2 \
+        --write-measured src/masque/makeup/measured/frontier.json
 """
 
 from __future__ import annotations
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     from masque.engines.parametric import STRENGTH_PRESETS, ParametricConfig
     from masque.io import read_image
     from masque.makeup import STRENGTHS
+    from masque.makeup.expected import settings_of
     from masque.pipeline.verdict import PROTECTED
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", nargs="*", default=None, metavar="PHOTO",
                     help="run only these photos (file names), keeping the held-out model the rotation gave them")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--write-measured", type=Path, default=None, metavar="FILE",
+                    help="write the rows as the product's results file (src/masque/makeup/measured/frontier.json)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep every written photo as KEEP/<strength>_<finish>/<photo>.png (for contact_sheet.py)")
     args = ap.parse_args(argv)
@@ -191,11 +199,35 @@ def main(argv: list[str] | None = None) -> None:
                             "iterations": face.engine["iterations"], "seconds": seconds,
                             "engine_seconds": face.engine["seconds"]})
                         print(json.dumps({"strength": strength, "finish": amp, **faces[-1]}), flush=True)
-                rows.append({**summarise(prompt, strength, amp, config.resolved(), faces), "tag": tag})
+                rows.append({**summarise(prompt, strength, amp, config.resolved(), faces), "tag": tag,
+                             "settings": settings_of(config.resolved())})
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "faces"}), flush=True)
     print_table(rows)
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=2))
+    if args.write_measured is not None:
+        import sys
+
+        from masque.atomic import write_atomic
+        from masque.makeup.expected import measured_document
+
+        command = "python benchmarks/protection_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_atomic(args.write_measured, measured_document([measured_row(r) for r in rows], command=command,
+                                                            judges=names))
+
+
+def measured_row(row: dict):
+    """One printed row as the product's `MeasuredRow`: each outcome a count of faces (95 % Wilson interval)."""
+    from masque.makeup.expected import MeasuredRow, Outcome
+
+    faces = row["faces"]
+    dlib = [f["dlib_bin"] for f in faces if f["dlib_bin"] is not None]
+    outcomes = {"leave_one_out": Outcome.of(sum(f["loo"] for f in faces), len(faces)),
+                **({"dlib_bin": Outcome.of(sum(dlib), len(dlib))} if dlib else {}),
+                "white_box": Outcome.of(sum(all(f["white_box"].values()) for f in faces), len(faces)),
+                "protected": Outcome.of(sum(f["status"] == "protected" for f in faces), len(faces))}
+    return MeasuredRow(row["prompt"], row["strength"], row["settings"], len(faces), outcomes,
+                       round(row["face_ssim"], 3), round(row["seconds"], 1))
 
 
 def override(config, item: str):

@@ -338,6 +338,18 @@ def test_non_srgb_profile_is_converted_when_dropped(tmp_path):
     src = tmp_path / "tagged.png"
     Image.fromarray(_pattern()).save(src, icc_profile=other)
     img = read_image(src)
-    out = write_image(tmp_path / "out.png", img.rgb, like=img)
+    import warnings
+
+    from masque.io import OutputFormatWarning
+
+    with warnings.catch_warnings(record=True) as caught:  # issue 29: the conversion is said, as a Note
+        warnings.simplefilter("always")
+        out = write_image(tmp_path / "out.png", img.rgb, like=img)
+    notes = [str(w.message) for w in caught if issubclass(w.category, OutputFormatWarning)]
+    assert len(notes) == 1 and "colour profile 'test" in notes[0] and "converted to sRGB" in notes[0], notes
     assert "icc_profile" not in Image.open(out).info
     assert np.abs(read_image(out).rgb.astype(int) - img.rgb).max() <= 2
+    with warnings.catch_warnings(record=True) as caught:  # kept: nothing converted, nothing to say
+        warnings.simplefilter("always")
+        write_image(tmp_path / "kept.png", img.rgb, like=img, keep_metadata=True)
+    assert not [w for w in caught if issubclass(w.category, OutputFormatWarning)]

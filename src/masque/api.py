@@ -156,7 +156,7 @@ class Protector:
     """
 
     def __init__(self, prompt: str, *, engine: str = "auto", surrogates: Sequence[str] | None = None,
-                 region: str | Sequence[str] | None = None, faces: str | int = "all", detector: str = "hog",
+                 region: str | Sequence[str] | None = None, faces: str | int = "all", detector: str = "auto",
                  face_scale: float = 0.8, parser: str | Path | None = None, seed: int = 0, device: str = "cpu",
                  keep_metadata: bool = False, overwrite: bool = False, engine_options: dict | None = None,
                  judges: Sequence[str] | None = None, dlib_bin: bool = True,

@@ -18,7 +18,7 @@ from typing import Any
 FRONT_ENDS = ("cli", "web", "api")
 # Settings the web page has a control for, named as the page names them (any other setting it cannot change).
 PAGE_NAMES: Mapping[str, str] = {
-    "strength": "the strength", "max_strength": "the strength", "until_protected": "'protect until it holds'",
+    "strength": "the strength", "max_strength": "the 'up to' strength", "until_protected": "'protect until it holds'",
     "prompt": "the makeup description", "engine": "the method", "detector": "the face finder", "photo": "the photo",
     "pair": "the second photo",
 }

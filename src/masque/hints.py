@@ -15,7 +15,7 @@ LARGER_REGIONS = (("cheeks", "'and pink blush'"), ("skin", "'tan foundation'")) 
 
 def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
                          audience: Literal["cli", "web"] = "cli", *, diffusion_available: bool = True,
-                         strengths: Sequence[str] = ()) -> str:
+                         strengths: Sequence[str] = (), has_pair: bool | None = None, faces: int = 1) -> str:
     """One line: who still matches, then only the remedies this run has not used yet and the user can reach.
 
     ``settings`` is the report's settings (``regions``, ``engine``, ``engine_config``); without it every remedy is
@@ -23,6 +23,8 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
     `masque check`; it offers the diffusion method only when ``diffusion_available`` (else that choice is greyed out).
     ``strengths``: the strength levels, gentlest first (`masque.makeup.prompt.STRENGTHS`, passed in: this helper
     layer sits below `masque.makeup`); with them a stronger level is offered when the run used a weaker one.
+    ``has_pair``: whether the run had a pair photo (False: say how to add one, worded for a photo of ``faces``
+    faces, `pair_advice`; None: not known).
     """
     settings = settings or {}
     regions = set(settings.get("regions") or ())
@@ -32,16 +34,21 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
     if missing and "skin" not in regions:
         lead = "Small regions (lips) protect weakly: " if regions <= {"lips", "eyes", "brows"} else ""
         remedies.append(f"{lead}add a larger region to the makeup (e.g. {' or '.join(missing)})")
-    strength = ((settings.get("until_protected") or {}).get("max_strength")  # escalation went up to its cap
-                or (settings.get("engine_config") or {}).get("strength"))
+    cap = (settings.get("until_protected") or {}).get("max_strength")  # escalation went up to its cap
+    strength = cap or (settings.get("engine_config") or {}).get("strength")
     if isinstance(strength, str) and strength in strengths and strength != strengths[-1]:
-        remedies.append(f"raise `--strength` (now {strength})" if cli else
-                        f"choose a stronger strength than {strength}")
+        if cap:
+            remedies.append(f"raise `--max-strength` (now {cap})" if cli else f"raise 'up to' above {cap}")
+        else:
+            remedies.append(f"raise `--strength` (now {strength})" if cli else
+                            f"choose a stronger strength than {strength}")
     if cli:  # the page has no steps setting
         remedies.append("raise `--steps`")
     if settings.get("engine") != "diffusion" and (cli or diffusion_available):
         remedies.append("use the diffusion engine (needs Stable Diffusion weights)" if cli else
                         "choose the diffusion method")
+    if has_pair is False:
+        remedies.append(pair_advice(faces, audience))
     if not remedies:
         remedies.append("try another photo of you as the pair photo" if not cli else
                         "add `--pair` photos of the same person")
@@ -49,16 +56,30 @@ def weak_protection_hint(models: Sequence[str], settings: Mapping | None = None,
     return f"Still matched by: {', '.join(models)}. To protect more strongly: {'; '.join(remedies)}{then}"
 
 
+def pair_advice(faces: int, audience: Literal["cli", "web"] = "cli") -> str:
+    """What to do for a face that had no pair photo. A pair photo shows one person: in a group photo it is used for
+    the one face it matches (the judges pick it), and every other face is protected against itself (single mode), so
+    protecting everyone with a pair means one run per person, each on the previous run's output."""
+    if faces <= 1:
+        return "add another photo of you with `--pair`" if audience == "cli" else "add another photo of you"
+    if audience == "cli":
+        return ("in a group photo a `--pair` photo is used for the one face it shows (the others are protected "
+                "against themselves): protect each person with a photo of them, one run per person, each on the "
+                "last run's output (`--faces N --pair THEIR_PHOTO`)")
+    return ("in a group photo another photo is used for the one face it shows: protect the photo once per person, "
+            "each time with another photo of that person, starting from the last result")
+
+
 def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Literal["cli", "web"] = "cli") -> str | None:
     """One line when the detector saw face-like regions it did not protect (None when there were none)."""
     if not possibly_missed:
         return None
     n = len(possibly_missed)
-    where = "; ".join(f"box {list(b)}" for b, _ in possibly_missed[:3]) + ("; ..." if n > 3 else "")
+    where = "; ".join(f"box {list(b)}" for b, _ in possibly_missed)  # every one: the user checks each
     if audience == "web":
         where = "marked '?' on the preview"
     better = ""
-    if detector != "hog+cnn":
+    if detector in ("hog", "cnn"):  # "auto" and "hog+cnn" already asked both detectors
         better = " or try again with `--detector hog+cnn`" if audience == "cli" else \
             " or try again with the thorough face finder"
     plural = n > 1
@@ -67,12 +88,13 @@ def missed_faces_hint(possibly_missed: Sequence, detector: str, audience: Litera
 
 
 def escalation_line(index: int, escalation: Mapping, has_pair: bool = False,
-                    audience: Literal["cli", "web"] = "cli", *, strengths: Sequence[str]) -> str:
+                    audience: Literal["cli", "web"] = "cli", *, strengths: Sequence[str], faces: int = 1) -> str:
     """One line per face after `--until-protected`: the level it needed, or that the cap was reached and what next.
 
     ``escalation`` is the face's sidecar entry (``escalation``, ``strength_reached``, ``cap_reached``); ``has_pair``:
-    the run had another photo of the person (so that is not the advice); ``strengths``: the levels, gentlest first
-    (`masque.makeup.prompt.STRENGTHS`, passed in: this helper layer sits below `masque.makeup`)."""
+    this face had a pair photo of its own (so that is not the advice); ``strengths``: the levels, gentlest first
+    (`masque.makeup.prompt.STRENGTHS`, passed in: this helper layer sits below `masque.makeup`); ``faces``: how many
+    faces the photo has (a group photo's advice about pairs differs, `pair_advice`)."""
     steps = escalation["escalation"]
     tried = ", ".join(f"{s['strength']}: {s['status']}" for s in steps)
     level = escalation["strength_reached"]
@@ -81,10 +103,9 @@ def escalation_line(index: int, escalation: Mapping, has_pair: bool = False,
         return f"face {index}: {status} at strength {level} ({tried})."
     if level != strengths[-1]:
         nxt = (f"raise `--max-strength` (up to {strengths[-1]})" if audience == "cli"
-               else "choose a stronger strength")
+               else f"raise 'up to' (the strongest level is {strengths[-1]})")
     else:
-        nxt = ("add another photo of you with `--pair`" if audience == "cli" else "add another photo of you") \
-            if not has_pair else "see the advice above"
+        nxt = pair_advice(faces, audience) if not has_pair else "see the advice above"
     return f"face {index}: not protected at the cap {level} ({tried}); next: {nxt}."
 
 

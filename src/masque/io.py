@@ -193,9 +193,14 @@ def _encoding_of(im: Image.Image, fmt: str) -> dict:
     return enc
 
 
-def format_changes(like: LoadedImage, fmt: str) -> list[str]:
-    """What the written ``fmt`` file cannot keep of the input ``like`` (empty when nothing is lost)."""
+def format_changes(like: LoadedImage, fmt: str, keep_metadata: bool = False) -> list[str]:
+    """What the written ``fmt`` file cannot keep of the input ``like`` (empty when nothing is lost); without
+    ``keep_metadata`` also a colour profile other than sRGB, which is dropped after converting the pixels."""
     notes = []
+    profile = _profile_name(like.info.get("icc_profile")) if not keep_metadata else None
+    if profile is not None:
+        notes.append(f"{like.path.name} has the colour profile {profile!r}; the protected photo is converted to sRGB "
+                     "and written without it (colours look the same; --keep-metadata keeps the profile)")
     if like.encoding.get("bits", 8) > 8:
         notes.append(f"{like.path.name} has 16 bits per sample; the protected photo is written with 8 (Pillow "
                      f"cannot write 16-bit colour {fmt})")
@@ -288,11 +293,19 @@ def prepare_output_folder(folder: str | Path, *, name: str = "--out") -> Path:
     return folder
 
 
+def _profile_name(icc: bytes | None) -> str | None:
+    """The description of an ICC profile that is not sRGB (None for none, or for sRGB: nothing to convert)."""
+    if not icc:
+        return None
+    name = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip()
+    return None if "srgb" in name.lower() else name
+
+
 def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
     """Express pixels tagged with ``icc`` in untagged sRGB; an sRGB-tagged image is returned untouched, so pixels
     outside the edited region stay bit-identical (most camera JPEGs embed an sRGB profile)."""
     src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    if "srgb" in ImageCms.getProfileDescription(src).lower():
+    if _profile_name(icc) is None:
         return img
     converted = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode=img.mode)
     return Image.fromarray(np.asarray(converted))  # fresh image: lcms tags its result with a profile
@@ -314,8 +327,8 @@ def write_image(
     ``quality=None`` a JPEG input's own quantisation tables and chroma subsampling are reused (re-encoding with the
     same tables changes untouched pixels by at most a few levels, see README), otherwise ``quality`` (default
     `JPEG_QUALITY`) with 4:4:4 chroma so fine makeup colour survives. ``alpha`` defaults to ``like.alpha`` when the
-    shapes agree. What the output format cannot keep (16-bit depth, greyscale, CMYK) is reported as
-    `OutputFormatWarning`.
+    shapes agree. What the output format cannot keep (16-bit depth, greyscale, CMYK, a non-sRGB colour profile
+    converted away) is reported as `OutputFormatWarning`.
     """
     path = Path(path)
     # 1. validate inputs before touching the disk
@@ -365,7 +378,7 @@ def write_image(
     elif fmt == "WEBP":
         kwargs.update(quality=quality or JPEG_QUALITY)
     if like is not None:
-        for note in format_changes(like, fmt):
+        for note in format_changes(like, fmt, keep_metadata):
             warnings.warn(note, OutputFormatWarning, stacklevel=2)
 
     # 3. write atomically (`masque.atomic`: a temporary file beside the target, renamed once complete)

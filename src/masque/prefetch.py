@@ -44,6 +44,24 @@ class DetectionPrefetch:
 
     def __init__(self, process, conn):
         self._process, self._conn = process, conn
+        self._got: tuple | None = None
+        self._received = False
+
+    def _receive(self, timeout: float) -> tuple | None:
+        """The child's message when it came within ``timeout`` seconds (kept: it is sent once)."""
+        if not self._received:
+            try:
+                if self._conn.poll(timeout):
+                    self._got, self._received = self._conn.recv(), True
+            except (EOFError, OSError):
+                self._got, self._received = None, True
+        return self._got
+
+    def found_no_face(self, timeout: float) -> bool:
+        """True when the child has finished within ``timeout`` seconds and found no face and nothing it was unsure
+        of: the command can say so before it loads any model (a faceless photo fails in about a second)."""
+        got = self._receive(timeout)
+        return got is not None and not got[1].faces and not got[1].possibly_missed
 
     @classmethod
     def start(cls, photo: str | Path, detector: str, max_pixels: int) -> DetectionPrefetch | None:
@@ -66,9 +84,7 @@ class DetectionPrefetch:
     def result(self, rgb: np.ndarray):
         """The child's `Detection` when it saw the same pixels, else None; reaps the child either way."""
         try:
-            got = self._conn.recv() if self._conn.poll(WAIT_SECONDS) else None
-        except (EOFError, OSError):
-            got = None
+            got = self._receive(WAIT_SECONDS)
         finally:
             self.close()
         if got is None or got[0] != pixel_digest(rgb):

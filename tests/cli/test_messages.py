@@ -51,6 +51,18 @@ def test_max_pixels_flag_default_is_the_library_default(capsys, monkeypatch):
 
 
 
+def test_eot_and_executor_help_match_what_runs(capsys, monkeypatch):
+    """Issue 29: `--eot` help says the strength presets already run EOT (the sidecar showed it on while the help
+    said off), and the `[ray]` extra of the install command survives the help renderer."""
+    from masque.engines.parametric import STRENGTH_PRESETS
+
+    monkeypatch.setenv("COLUMNS", "400")
+    text = " ".join(_help(["protect"], capsys).replace("│", " ").split())
+    assert "pip install 'masque-privacy[ray]'" in text
+    assert all(p.eot for p in STRENGTH_PRESETS.values())  # what the help says: every preset optimises under EOT
+    assert "Every --strength preset already optimises under a cheaper EOT" in text and "[default: no-eot]" not in text
+
+
 def test_face_index_out_of_range_names_the_flag(tmp_path, faces_dir, capsys):
     code = _run(["protect", str(faces_dir / "obama.jpg"), "-p", "red lipstick", "--engine", "parametric",
                  "--surrogates", "dlib", "--steps", "1", "--faces", "7", "--out", str(tmp_path / "o.jpg"), "-q"])
@@ -99,3 +111,23 @@ def test_readme_set_up_creates_a_virtual_environment_before_installing():
     setup = text[text.index("## Set up"):text.index("## Main command")]
     venv = setup.index("python3 -m venv .venv && . .venv/bin/activate")
     assert venv < setup.index("pip install")
+
+
+def test_pair_advice_fits_a_group_photo():
+    """Issue 29: a group photo without a pair is not told "add another photo of you"; it is told that a pair photo
+    serves the one face it shows and how to protect everyone (one run per person)."""
+    from masque.hints import escalation_line
+    from masque.makeup.prompt import STRENGTHS
+
+    settings = {"regions": ["skin"], "engine": "parametric", "engine_config": {"strength": "max"}}
+    group = weak_protection_hint(["dlib"], settings, has_pair=False, faces=3, strengths=STRENGTHS)
+    assert "one run per person" in group and "`--faces N --pair THEIR_PHOTO`" in group and "of you" not in group
+    alone = weak_protection_hint(["dlib"], settings, has_pair=False, faces=1, strengths=STRENGTHS)
+    assert "add another photo of you with `--pair`" in alone
+    assert "--pair" not in weak_protection_hint(["dlib"], settings, has_pair=True, faces=1, strengths=STRENGTHS)
+    capped = {"escalation": [{"strength": "max", "status": "not protected"}], "strength_reached": "max",
+              "cap_reached": True}
+    line = escalation_line(2, capped, False, strengths=STRENGTHS, faces=3)
+    assert "one run per person" in line, line
+    web = escalation_line(2, capped, False, "web", strengths=STRENGTHS, faces=3)
+    assert "once per person" in web and "--" not in web, web

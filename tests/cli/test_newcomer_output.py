@@ -42,10 +42,25 @@ def test_piped_tables_keep_every_cell_and_progress_is_printed(piped_run):
     assert steps and steps[-1] == "parametric step 4/4", text
 
 
-def test_unknown_word_is_one_line_pointing_to_the_vocabulary(piped_run):
+def test_unknown_word_is_one_line_pointing_to_the_vocabulary_before_the_engine_line(piped_run):
     _, text, _ = piped_run
     lines = [line for line in text.splitlines() if "unicorn" in line]
     assert len(lines) == 1 and "masque vocabulary" in lines[0], text
+    order = text.splitlines()
+    engine = next(i for i, line in enumerate(order) if line.startswith("Engine:"))
+    assert order.index(lines[0]) < engine, text  # named before the wait (issue 29), not after the run
+
+
+def test_expected_protection_is_said_before_the_wait_from_the_measured_file(piped_run):
+    """Right after the "Engine:" line, before the first optimisation step: the measured row of the strength with
+    its faces and 95 % interval, and the stronger levels (issue 29)."""
+    _, text, _ = piped_run
+    order = text.splitlines()
+    expected = [i for i, line in enumerate(order) if line.startswith("Expected at natural (measured on 10 faces")]
+    first_step = next(i for i, line in enumerate(order) if line.startswith("parametric step "))
+    assert len(expected) == 1 and expected[0] < first_step, text
+    line = order[expected[0]]
+    assert "95 % CI" in line and "Stronger: --strength bold" in line, line
     assert "cherry" not in text  # the colour list is not dumped
 
 
@@ -115,3 +130,12 @@ def test_check_names_missing_models_in_at_most_two_lines(tmp_path, faces_dir, mo
     about = [line for line in out.splitlines() if any(n in line for n in packaged) and "│" not in line]
     assert 1 <= len(about) <= 2 and "masque models fetch --all-fr" in about[0], out
     assert "unavailable" not in out and str(tmp_path) not in out, out
+
+
+def test_the_printed_time_says_what_it_covers(piped_run):
+    """Issue 29: the photo's seconds and the loading before it are named apart, and the line says that the wall time
+    also counts starting Python and importing torch."""
+    _, text, _ = piped_run
+    (line,) = [x for x in text.splitlines() if x.startswith("time: ")]
+    assert " s for this photo (detect, optimise, write, judge); before it, loading the engine and models took " in line
+    assert "starting Python and importing torch" in line, line

@@ -61,6 +61,8 @@ CASES = {
     "unreadable pair": (["{good}", "-p", "red lipstick", "--pair", "{text}"], ["`--pair`", "not a recognised image"]),
     "empty pair": (["{good}", "-p", "red lipstick", "--pair", "{empty}"], ["`--pair`", "empty"]),
     "prompt understood nowhere": (["{good}", "-p", "unicorn glitter sparkles"], ["`prompt`", "unicorn"]),
+    "prompt mostly not understood": (["{good}", "-p", "purple unicorn sparkle"],
+                                     ["`prompt`", "unicorn, sparkle", "--allow-unknown-words"]),
     "mask of another size": (["{good}", "-p", "red lipstick", "--mask", "{small_mask}"], ["`mask`", "10x10"]),
 }
 
@@ -93,3 +95,31 @@ def test_bad_inputs_never_import_torch(files):
                           env={**os.environ, "PYTHONPATH": str(SRC)})
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"codes": [2, 2, 2, 2], "torch": False}, done.stderr
+
+
+def test_a_mostly_unknown_prompt_runs_when_the_user_insists():
+    """`--allow-unknown-words`: the same prompt passes the preflight, its ignored words returned to be said."""
+    from masque.cli.preflight import check_prompt
+
+    (note,) = check_prompt("purple unicorn sparkle", region=None, allow_unknown_words=True).notes
+    assert "unicorn, sparkle" in note
+    assert check_prompt("red lipstick with sparkle", region=None) == check_prompt(
+        "red lipstick with sparkle", region=None, allow_unknown_words=True)  # one unknown word of three: a note only
+
+
+def test_a_faceless_photo_fails_before_any_model_loads(tmp_path):
+    """Issue 29: the photo's faces are found in a forked process while torch imports; when it found none, the
+    command says so in one line before loading the engine and models (no "Engine:" line, which follows the load)."""
+    from PIL import Image
+
+    photo = tmp_path / "wall.jpg"
+    Image.new("RGB", (640, 480), (150, 140, 130)).save(photo)
+    done = subprocess.run([sys.executable, "-c", "import sys; from masque.cli import main; main(sys.argv[1:])",
+                           "protect", str(photo), "-p", "red lipstick", "--surrogates", "dlib", "--engine",
+                           "parametric", "--out", str(tmp_path / "out.jpg")],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(SRC)})
+    err = done.stderr.strip()
+    assert done.returncode == 2, err
+    assert err.startswith("Error:") and "no face found" in err and len(err.splitlines()) == 1, err
+    assert "Engine:" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wall.jpg"]  # nothing written

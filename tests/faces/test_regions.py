@@ -5,8 +5,9 @@ import pytest
 
 from masque.errors import InputError
 from masque.faces.align import align_face
-from masque.faces.regions import REGIONS, MaskConfig, RegionMasker, parse_regions
+from masque.faces.regions import REGIONS, LandmarkRegions, MaskConfig, RegionMasker, parse_regions
 from masque.faces.templates import generation_template
+from masque.io import read_image
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +138,62 @@ def test_closed_lips_are_painted_across_without_a_seam(faces_dir):
     core = binary_erosion(outer, iterations=3)
     assert core.sum() > 100
     assert float(RegionMasker()(al, ["lips"])[core].min()) >= 0.9  # the feathered edge reaches in a little
+
+
+TURNED = {"kit2.jpg": "identities", "obama2.jpg": "faces", "obama_and_biden.jpg": "groups"}  # the most turned faces
+
+
+@pytest.fixture(scope="module")
+def turned_faces(faces_dir):
+    """The turned faces the tests own (nose tip at 16-25 % of the jaw width from one side: kit2, obama2 and the
+    child of the group photo), aligned as the pipeline aligns them."""
+    from masque.faces.detect import detect
+
+    out = {}
+    for name, folder in TURNED.items():
+        rgb = read_image(faces_dir.parent / folder / name).rgb
+        faces = detect(rgb).faces
+        face = faces[-1] if name == "obama_and_biden.jpg" else faces[0]  # the child: the smallest face
+        out[name] = align_face(rgb, face)
+    return out
+
+
+@pytest.mark.parametrize("name", list(TURNED))
+def test_no_makeup_outside_the_face_its_landmarks_allow_on_a_turned_face(turned_faces, name):
+    """Issue 29: every region of "full glam" on a turned face lies inside the face's outline (jaw line and forehead
+    band), beyond the feathered edge (3 sigma of `MaskConfig.feather`) nothing at all."""
+    from scipy.ndimage import binary_dilation
+
+    al = turned_faces[name]
+    geo = LandmarkRegions(al.landmarks68, al.crop.shape[:2], MaskConfig())
+    hard = RegionMasker().hard(al, list(REGIONS))
+    assert hard.any() and not (hard & ~geo.outline()).any()
+    soft = RegionMasker()(al, list(REGIONS))
+    reach = int(np.ceil(3 * MaskConfig().feather * geo.u)) + 1
+    allowed = binary_dilation(geo.outline(), iterations=reach)
+    assert float(soft[~allowed].max(initial=0.0)) == 0.0
+
+
+def test_profile_landmarks_too_wide_a_mouth_are_shrunk_not_painted_onto_the_cheek(turned_faces):
+    """On a profile dlib puts the far mouth corner back towards the ear (the streak of lipstick on the cheek in
+    issue 29). kit2's real landmarks with that corner moved 0.9 eye distances along the eye axis: the lips mask is
+    squeezed back to at most `MaskConfig.max_mouth_width` eye distances and stays inside the jaw line."""
+    al = turned_faces["kit2.jpg"]
+    shape = al.crop.shape[:2]
+    cfg = MaskConfig()
+    real = LandmarkRegions(al.landmarks68, shape, cfg)
+    assert not real.mouth_shrunk  # a real turned face's mouth is plausible: left as it is
+    lm = al.landmarks68.copy()
+    far = 54 if ((lm[54] - lm[48]) @ real.across) > 0 else 48
+    for i in (far, far + 1 if far == 54 else 59, far - 1 if far == 54 else 49, 64 if far == 54 else 60):
+        lm[i] = lm[i] + 0.9 * real.u * real.across * (1 if far == 54 else -1)
+    geo = LandmarkRegions(lm, shape, cfg)
+    assert geo.mouth_shrunk
+    lips = geo.hard("lips")
+    cols = np.nonzero(lips)
+    pts = np.stack([cols[1], cols[0]], 1).astype(float)
+    width = float(np.ptp(pts @ geo.across)) / geo.u
+    assert width <= cfg.max_mouth_width + 0.05, width  # 0.05 u: the polygon's rasterisation
+    from masque.faces.regions import _hull
+
+    assert not (lips & ~_hull(shape, lm[0:17])).any()

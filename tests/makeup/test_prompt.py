@@ -85,3 +85,13 @@ def test_regions_follow_products():
     assert resolve_plan("full glam").regions == ("lips", "eyes", "brows", "cheeks", "skin")
     assert resolve_plan("smoky eyeshadow").regions == ("eyes", "skin")
     assert resolve_plan("full glam", region="lips").regions == ("lips",)
+
+
+@pytest.mark.parametrize(("prompt", "mostly"), [("purple unicorn sparkle", True), ("sparkly unicorn lipstick", True),
+                                                ("red lipstick with sparkle", False), ("full glam unicorn", False),
+                                                ("#123456 lips and a bold smoky eye", False)])
+def test_mostly_unknown_counts_meaningful_words_only(prompt, mostly):
+    """More than half of the words that carry meaning (filler, modifiers and strength names do not) unknown."""
+    from masque.makeup.prompt import mostly_unknown
+
+    assert mostly_unknown(resolve_plan(prompt)) is mostly

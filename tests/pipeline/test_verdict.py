@@ -64,7 +64,9 @@ def test_face_status_counts_only_faces_no_judge_matches():
     clean = FaceVerdict(0, None, [], [_cos(0.2), _l2(0.9)])
     partial = FaceVerdict(1, None, [], [_cos(0.2), _l2(0.3)])
     caught = FaceVerdict(2, None, [], [_cos(0.8), _l2(0.3)])
-    assert [f.status for f in (clean, partial, caught)] == [PROTECTED, PARTIAL, NOT_PROTECTED]
+    # one vocabulary (issue 29): a face some judges still match is "not protected", as one all judges match
+    assert [f.status for f in (clean, partial, caught)] == [PROTECTED, NOT_PROTECTED, NOT_PROTECTED]
+    assert partial.still_matched_by == ["dlib-bin"] and caught.still_matched_by == ["m", "dlib-bin"]
     s = summarise(4, [clean, partial, caught])
     assert (s["faces_found"], s["protected"], s["still_recognised"]) == (4, 1, 2)
     assert s["still_matched_by"] == ["dlib-bin", "m"]
@@ -86,3 +88,21 @@ def test_a_pair_photo_shows_the_person_when_at_least_half_the_judges_match_it(ma
     from masque.pipeline.verdict import shows_the_person
 
     assert shows_the_person(matched) is shows
+
+
+def test_the_overall_sentence_states_the_rule_and_never_contradicts_the_table():
+    """Issue 29: with references, judges that still match the *original* are named, and the sentence says that
+    references decide; without references the original decides."""
+    from masque.pipeline.verdict import OUTCOMES, overall_sentence
+
+    with_refs = FaceVerdict(0, None, ["pair.jpg"], [_cos(0.7, {"pair.jpg": 0.1}, {"pair.jpg": 0.9}),
+                                                    _l2(0.3, {"pair.jpg": 0.9}, {"pair.jpg": 0.3})])
+    text = overall_sentence([with_refs])
+    assert text.startswith("protected: no judge recognises any face"), text
+    assert "References decide" in text and "dlib-bin, m still match the original" in text, text
+    assert "no judge still matches it, against the original" not in text
+    single = FaceVerdict(0, None, [], [_cos(0.8), _l2(0.9)])
+    text = overall_sentence([single])
+    assert text.startswith("not protected: still recognised by m") and "matches the original" in text, text
+    assert set(OUTCOMES) == {PROTECTED, NOT_PROTECTED, UNVERIFIED, PARTIAL}
+    assert overall([with_refs, single]) == PARTIAL  # a photo's word: some faces protected, others not

@@ -10,6 +10,7 @@ and is skipped, with the reason, elsewhere. The result page's screenshot is save
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,14 +50,14 @@ def _masque_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from masque.cli import main; sys.argv[0] = 'masque'; main()"]
 
 
-@pytest.fixture(scope="module")
-def masque_serve(tmp_path_factory):
-    """`masque serve` on a free loopback port as a user starts it, with one surrogate (parametric engine, dlib; the
-    strength presets' steps) so that the page can reach a real "protected" within a test's time."""
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+@contextlib.contextmanager
+def _serve(folder: Path, *extra: str):
+    """`masque serve` on a free loopback port as a user starts it (parametric engine, one surrogate: dlib); yields
+    its address."""
+    log = folder / "serve.log"
     with open(log, "w+b") as err:
         proc = subprocess.Popen([*_masque_command(), "serve", "--port", "0", "--engine", "parametric",
-                                 "--surrogates", "dlib", "--quiet"],
+                                 "--surrogates", "dlib", "--quiet", *extra],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         try:
             line = proc.stdout.readline()  # "MASQUE is running at http://127.0.0.1:PORT/  (open it ...)"
@@ -65,6 +66,21 @@ def masque_serve(tmp_path_factory):
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def masque_serve(tmp_path_factory):
+    """With the strength presets' steps, so that the page can reach a real "protected" within a test's time."""
+    with _serve(tmp_path_factory.mktemp("serve")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def masque_serve_one_step(tmp_path_factory):
+    """One optimisation step at every level (`--steps 1`): natural cannot hold, so the page's defaults must
+    escalate, and the test stays short."""
+    with _serve(tmp_path_factory.mktemp("serve1"), "--steps", "1") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +147,8 @@ def test_protect_a_photo_in_a_real_browser(browser, masque_serve, faces_dir, tmp
     strengths = page.eval_on_selector_all("#strength option", "os => os.map(o => o.value)")
     assert strengths == ["subtle", "natural", "bold", "max"]
     page.select_option("#strength", "max")
-    assert page.is_checked("#until")  # "protect until it holds" is the page's default; the strength is its cap
+    assert page.is_checked("#until")  # "protect until it holds" is the page's default, from the strength up to the cap
+    assert page.input_value("#cap") == "max"  # the cap follows a start above it
     page.check('input[name="engine"][value="parametric"]')
     page.click("#go")
 
@@ -189,6 +206,38 @@ def test_protect_a_photo_in_a_real_browser(browser, masque_serve, faces_dir, tmp
     context.close()
     with capsys.disabled():
         print(f"browser test (page open to both downloads checked): {time.perf_counter() - start:.1f} s")
+
+
+def test_the_defaults_escalate_past_natural_and_the_progress_names_the_level(browser, masque_serve_one_step,
+                                                                           faces_dir):
+    """Issue 29: with the page's defaults (start at natural, protect until it holds, up to max) a face natural does
+    not protect is redone at bold, and the progress line names the level being tried; the measured expectation is on
+    the page before the button is pressed, and the method's speed is not called "seconds per face"."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.goto(masque_serve_one_step)
+    page.wait_for_selector("#cap option", state="attached")
+    assert (page.input_value("#strength"), page.input_value("#cap"), page.is_checked("#until")) == (
+        "natural", "max", True)
+    page.wait_for_selector("#expected:not([hidden])")
+    expected = page.inner_text("#expected")
+    assert expected.startswith("Expected at natural (measured on 10 faces") and "95 % CI" in expected, expected
+    assert "seconds per face" not in page.inner_text("form"), page.inner_text("form")
+    page.evaluate("""() => { window.seen = []; const st = document.getElementById("status");
+        new MutationObserver(() => window.seen.push(st.innerText)).observe(st, {childList: true, subtree: true,
+                                                                                characterData: true}); }""")
+    page.set_input_files("#photo", str(faces_dir / "obama.jpg"))
+    page.check('input[name="engine"][value="parametric"]')
+    page.click("#go")
+    page.wait_for_selector("#result:not([hidden])", timeout=RESULT_TIMEOUT_MS)
+    assert page.locator("#error").is_hidden(), page.inner_text("#error")
+    seen = page.evaluate("window.seen")
+    tried = page.inner_text("#notes")
+    assert "Trying natural" in " ".join(seen), seen
+    assert any(s.startswith("Trying bold") for s in seen), seen  # the level being tried, by name
+    assert "up to max" in page.inner_text("#summary"), page.inner_text("#summary")
+    assert "bold" in tried, tried  # the escalation line names the levels tried past natural
+    context.close()
 
 
 def test_a_post_from_another_site_is_refused(browser, masque_serve, other_site):

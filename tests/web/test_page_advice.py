@@ -157,22 +157,64 @@ def test_notes_from_the_run_are_worded_for_the_page(server, faces_dir):
     assert r["faces"][0]["anchor"] == "self"
 
 
-@pytest.mark.parametrize(("cap", "levels"), [("bold", ["natural", "bold"]), ("subtle", ["subtle"])])
-def test_until_protected_escalates_up_to_the_strength_control(server, faces_dir, cap, levels):
-    status, body = _post(server, {"prompt": "full glam", "strength": cap, "engine": "parametric",
-                                  "until_protected": "1"},
-                         {"photo": ("me.jpg", (faces_dir / "obama.jpg").read_bytes())})
+@pytest.mark.parametrize(("start", "cap", "levels"), [(None, None, ["natural", "bold", "max"]),
+                                                       ("natural", "bold", ["natural", "bold"]),
+                                                       ("subtle", "subtle", ["subtle"])])
+def test_until_protected_escalates_from_the_strength_up_to_its_own_cap(server, faces_dir, start, cap, levels):
+    """Issue 29: the strength control is where escalation starts, the "up to" control (default: the strongest
+    level) its cap, so the page's defaults can escalate past natural."""
+    fields = {"prompt": "full glam", "engine": "parametric", "until_protected": "1",
+              **({"strength": start} if start else {}), **({"max_strength": cap} if cap else {})}
+    status, body = _post(server, fields, {"photo": ("me.jpg", (faces_dir / "obama.jpg").read_bytes())})
     assert status == 200, body[:300]
     r = json.loads(body)
-    assert r["until_protected"]["max_strength"] == cap and r["until_protected"]["levels"] == levels
+    assert r["until_protected"]["max_strength"] == levels[-1] and r["until_protected"]["levels"] == levels
     (face,) = r["faces"]
     tried = [step["strength"] for step in face["escalation"]["escalation"]]
     assert tried == levels[:len(tried)] and face["escalation"]["strength_reached"] == tried[-1]
-    assert face["escalation"]["cap_reached"] == (face["status"] != "protected" and tried[-1] == cap)
+    assert face["escalation"]["cap_reached"] == (face["status"] != "protected" and tried[-1] == levels[-1])
     line = face["escalation_line"]
     assert line.startswith("face 1: ") and "`" not in line and "--" not in line, line
     _, protector = server.service._protectors["parametric"]
-    assert protector.engine.config.strength == levels[0]  # starts at the default, or at a lower cap
+    assert protector.engine.config.strength == levels[0]  # starts at the strength control
+
+
+def test_a_cap_below_the_start_is_refused_in_page_words(server, faces_dir):
+    status, body = _post(server, {"prompt": "full glam", "engine": "parametric", "until_protected": "1",
+                                  "strength": "bold", "max_strength": "natural"},
+                         {"photo": ("me.jpg", (faces_dir / "obama.jpg").read_bytes())})
+    assert status == 400 and b"below the starting strength" in body and b"--" not in body, body
+
+
+def test_expected_protection_is_offered_before_the_button(server):
+    """`/api/expected`: the measured row of the page's choice, the escalation up to the cap, ignored words named."""
+    from urllib.parse import urlencode
+
+    status, body = _request(server, "GET", "/api/expected?" + urlencode(
+        {"prompt": "full glam", "strength": "natural", "max_strength": "max"}))
+    text = json.loads(body)["text"]
+    assert status == 200 and text.startswith("Expected at natural (measured on 10 faces"), text
+    assert "95 % CI" in text and "still recognised: bold" in text and "--" not in text, text
+    _, body = _request(server, "GET", "/api/expected?" + urlencode({"prompt": "purple unicorn sparkle"}))
+    text = json.loads(body)["text"]
+    assert text.startswith("Most of these words are not makeup words") and "unicorn, sparkle" in text, text
+
+
+def test_progress_names_the_level_being_tried_and_the_time_left():
+    import time
+
+    from masque.web.progress import ProgressBoard
+
+    board = ProgressBoard()
+    report = board.engine_callback("job-12345678", ("natural", "bold", "max"))
+    for done in range(4):
+        report("face 1/2: parametric at bold", done, 40)
+        time.sleep(0.01)
+    message = board.get("job-12345678")["message"]
+    assert message.startswith("Trying bold: step 3 of 40 (level 2 of 3, face 1 of 2)"), message
+    assert "left at bold" in message and "if max is needed" in message, message
+    report("face 1/2: parametric at bold", 40, 40)
+    assert board.get("job-12345678")["message"].startswith("Trying bold: pasting back, saving and checking")
 
 
 def test_web_hint_after_escalation_reads_the_cap_not_the_starting_level():
@@ -183,4 +225,4 @@ def test_web_hint_after_escalation_reads_the_cap_not_the_starting_level():
 
     assert "stronger strength" not in hint()
     settings["until_protected"] = {"levels": ["natural", "bold"], "max_strength": "bold"}
-    assert "stronger strength than bold" in hint()
+    assert "raise 'up to' above bold" in hint()

@@ -102,24 +102,24 @@ def test_progress_says_what_is_happening(server, faces_dir, monkeypatch):
         real(job, message, done, total)
     monkeypatch.setattr(server.progress, "set", record)
     job = "job-" + uuid.uuid4().hex
-    status, body = _post(server, {"prompt": "red lipstick", "job": job, "detector": "hog"},
+    status, body = _post(server, {"prompt": "red lipstick", "job": job, "detector": "auto"},
                          {"photo": ("me.jpg", (faces_dir / "obama.jpg").read_bytes())})
     assert status == 200, body[:300]
     assert "Finding faces" in seen
-    assert any(re.fullmatch(r"Optimising the makeup \(the face: step 1 of 2\)", m) for m in seen), seen
-    assert seen[-1].startswith("Pasting back")
+    assert any(re.fullmatch(r"Optimising the makeup at natural: step 1 of 2", m) for m in seen), seen
+    assert seen[-1].startswith("Optimising the makeup at natural: pasting back")
     st, answer = _request(server, "GET", f"/api/progress?job={job}")
     assert st == 200 and json.loads(answer)["message"] == ""  # forgotten once the answer is sent
     r = json.loads(body)
     assert r["faces"][0]["index"] == 0 and len(r["faces"][0]["box"]) == 4  # the page numbers faces from these
     assert r["possibly_missed"] == [] and r["missed_hint"] is None
-    assert r["sidecar"]["settings"]["detector"] == "hog"
+    assert r["sidecar"]["settings"]["detector"] == "auto"
 
 
 def test_progress_board_words_each_face():
     board = ProgressBoard()
     board.engine_callback("j1234567")("face 2/3: parametric", 4, 30)
-    assert board.get("j1234567")["message"] == "Optimising the makeup (face 2 of 3: step 4 of 30)"
+    assert board.get("j1234567")["message"] == "Optimising the makeup: step 4 of 30 (face 2 of 3)"
     board.forget("j1234567")
     assert board.get("j1234567") is None
 

@@ -58,9 +58,12 @@ def _print(report) -> None:
     missing = missing_models_line([r.name for r in report.models if not r.available])
     if missing:
         console.print(missing, style="dim", markup=False, highlight=False)
+    from ..pipeline.verdict import overall_sentence
+
     colour = STATUS_COLOURS.get(report.overall, "yellow")
-    console.print(f"Overall: [bold {colour}]{report.overall}[/bold {colour}] (a face is protected when no judge "
-                  "still matches it, against the original or any reference)")
+    word, _, why = overall_sentence(report.faces).partition(": ")
+    console.print(f"Overall: [bold {colour}]{word}[/bold {colour}]: ", end="")
+    console.print(why, markup=False, highlight=False)
 
 
 def missing_models_line(names: list[str]) -> str | None:

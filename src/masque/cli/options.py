@@ -19,9 +19,10 @@ Surrogates = Annotated[str | None, typer.Option(
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed and inputs give the same output.")]
 Device = Annotated[str | None, typer.Option(help="Torch device, e.g. cpu, cuda, cuda:1 (default: cuda if "
                                                  "available, else cpu).")]
+# `\\[ray]`: rich (typer's help renderer) would read an unescaped [ray] as markup and print nothing of it
 Executor = Annotated[str, typer.Option(
     help="Where batch units run: local (this process) | ray (a Ray cluster: one actor per GPU for the diffusion "
-         "engine, per CPU for the fast engine and PGD; needs `pip install 'masque-privacy[ray]'`).")]
+         "engine, per CPU for the fast engine and PGD; needs `pip install 'masque-privacy\\[ray]'`).")]
 Address = Annotated[str | None, typer.Option(
     help="(ray) Cluster to join: auto (the one `ray start --head` runs here) or HOST:PORT; default: start a local "
          "Ray instance for this run.")]

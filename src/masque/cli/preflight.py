@@ -27,20 +27,30 @@ def read_checked(path: Path, flag: str, max_pixels: int):
         raise InputError(message) from exc
 
 
-def check_prompt(prompt: str, *, region: str | None) -> None:
+def check_prompt(prompt: str, *, region: str | None, allow_unknown_words: bool = False):
     """An empty prompt, one in which the makeup vocabulary (`masque.makeup.vocabulary`, the one every engine reads)
-    understands no word, or an unknown ``--region`` fails here. What only one engine refuses (the parametric engine
-    cannot draw freckles) is refused by that engine's `check_prompt`, also before any model loads."""
-    from ..makeup.prompt import resolve_plan
+    understands no word, or an unknown ``--region`` fails here; so does a prompt most of whose words are not
+    understood (`masque.makeup.prompt.mostly_unknown`) unless ``allow_unknown_words``. Returns the plan (its
+    ``notes`` name the words that will be ignored, said before the wait; its products say what to expect). What
+    only one engine refuses (the parametric engine cannot draw freckles) is refused by that engine's
+    `check_prompt`, also before any model loads."""
+    from ..makeup.prompt import mostly_unknown, resolve_plan
 
-    resolve_plan(prompt, None, region)
+    plan = resolve_plan(prompt, None, region)
+    if plan.ignored and mostly_unknown(plan) and not allow_unknown_words:
+        understood = [*plan.looks, *plan.products, *plan.effects]
+        raise InputError(f"`prompt` {prompt!r}: most of its words are not understood ({', '.join(plan.ignored)}); "
+                         f"it would run as {', '.join(understood) or 'the region alone'}. Reword it (`masque "
+                         "vocabulary` lists the words) or add `--allow-unknown-words` to run it anyway.")
+    return plan
 
 
 def check_inputs(photos: Sequence[Path], *, pairs: Sequence[Path], mask: Path | None, prompt: str,
-                 region: str | None, max_pixels: int) -> None:
+                 region: str | None, max_pixels: int, allow_unknown_words: bool = False):
     """Every input the run reads, decoded once here: ``photos`` (a batch passes none: a bad photo there fails alone
-    and is listed in the summary), ``pairs``, ``mask`` (of the single photo's size), and the prompt."""
-    check_prompt(prompt, region=region)
+    and is listed in the summary), ``pairs``, ``mask`` (of the single photo's size), and the prompt. Returns the
+    prompt's plan (`check_prompt`): the front end prints its notes before the "Engine:" line."""
+    plan = check_prompt(prompt, region=region, allow_unknown_words=allow_unknown_words)
     shape = None
     for photo in photos:
         shape = read_checked(photo, "PHOTO", max_pixels).rgb.shape[:2]
@@ -52,3 +62,4 @@ def check_inputs(photos: Sequence[Path], *, pairs: Sequence[Path], mask: Path | 
             from ..io import read_mask
 
             read_mask(mask, shape)
+    return plan

@@ -9,6 +9,10 @@ import typer
 
 from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
+# how long the command waits, after importing torch (1.5-2.5 s), for the prefetched detection before it loads models
+# anyway: a faceless photo's read and HOG pass (~0.3 s) have long finished by then; a slow one (CNN confirming a
+# group photo, ~6 s) goes on overlapping the model loading and costs at most this
+FACELESS_WAIT_SECONDS = 0.3
 AUTO_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else parametric; "
              "one line says which ran and why). ")
 
@@ -35,10 +39,12 @@ def protect(
     faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
     region: Annotated[str | None, typer.Option(help="Override the region chosen from the prompt: lips, eyes, brows, "
                                                     "cheeks, skin (comma-separated).")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: hog (fast; found every face of the shared test photos "
-                                               "in ~0.3 s) | cnn (dlib's MMOD: turned faces, ~10x slower) | "
-                                               "hog+cnn (both, for crowded photos). Regions the detector was "
-                                               "unsure of are reported as possibly missed faces.")] = "hog",
+    detector: Annotated[str, typer.Option(help="Face detector: auto (hog, confirmed by cnn on a photo with several "
+                                               "faces or a region hog was unsure of) | hog (fast; found every face "
+                                               "of the shared test photos in ~0.3 s) | cnn (dlib's MMOD: turned "
+                                               "faces, ~10x slower) | hog+cnn (both, always). Regions no detector "
+                                               "confirmed are reported as possibly missed faces, with their "
+                                               "boxes.")] = "auto",
     parser: Annotated[Path | None, typer.Option(
         help="BiSeNet face-parsing checkpoint (79999_iter.pth) for pixel-exact regions; default: the one imported "
              "with `masque models import face-parser FILE`, else landmark polygons.")] = None,
@@ -64,8 +70,12 @@ def protect(
         metavar="PX", help="(parametric) How far the retouch-like reshape may move the face, in px of a 256-px face "
                            "crop (about 1.4 % of the eye distance a px; eyes only grow, brows only lift, mouth corners "
                            "stay; default: the strength's preset; 0 = makeup and finish only).", min=0)] = None,
-    eot: Annotated[bool, typer.Option(help="Optimise under random JPEG, resize and blur (expectation over "
-                                           "transformation) so protection survives re-encoding; slower.")] = False,
+    eot: Annotated[bool, typer.Option(
+        "--eot", help="Optimise under two random JPEG / resize / blur copies per model and step (expectation over "
+                      "transformation), so protection survives re-encoding; slower. (parametric) Every --strength "
+                      "preset already optimises under a cheaper EOT (one copy a step; two at max: the sidecar's "
+                      "engine_config shows it), so this only makes it heavier. (diffusion) Off unless given.")
+    ] = False,
     until_protected: Annotated[bool, typer.Option(
         "--until-protected", help="Protect each face at --strength, judge the written photo, and redo a face that "
                                   "some judge still matches at the next stronger level, up to --max-strength. "
@@ -79,6 +89,10 @@ def protect(
     require_protected: Annotated[bool, typer.Option(
         "--require-protected", help="Exit 3 when some face is still recognised (4: none recognised, but some face "
                                     "unverified), for one photo or a whole batch, instead of 0.")] = False,
+    allow_unknown_words: Annotated[bool, typer.Option(
+        "--allow-unknown-words", help="Run a prompt even when most of its words are not makeup words MASQUE knows "
+                                      "(they are ignored; `masque vocabulary` lists the known ones). By default "
+                                      "such a prompt is refused before anything loads.")] = False,
     seed: Seed = 0,
     device: Device = None,
     force_pair: Annotated[bool, typer.Option(help="Use every --pair photo as a reference, even one that most judges "
@@ -123,7 +137,7 @@ def protect(
     unverified, 130 interrupted.
     """
     from ..engines.auto import ENGINE_CHOICES
-    from ..errors import InputError, MasqueError, NoFaceError
+    from ..errors import InputError
 
     # 1. check the arguments that need no model, and that every output can be written
     if engine not in ENGINE_CHOICES:
@@ -142,10 +156,15 @@ def protect(
     batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
     targets = _output_targets(photos, out)
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
+    from .console import FaceProgress, console
     from .preflight import check_inputs  # every input read and the prompt parsed before torch or a model loads
 
-    check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
-                 max_pixels=max_pixels)
+    err = console(stderr=True)
+    plan = check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
+                        max_pixels=max_pixels, allow_unknown_words=allow_unknown_words)
+    said = plan.notes
+    for note in said:  # the words that will be ignored, said before the wait (and not again in the summary)
+        err.print(f"Note: {note}", style="yellow", highlight=False, markup=False)
 
     # one photo: its faces are found in a forked process while torch and the models load (`masque.prefetch`)
     prefetch = None
@@ -159,9 +178,7 @@ def protect(
     from ..devices import default_device
     from ..engines.auto import choose_engine
     from ..engines.base import EngineOptions, engine_kwargs
-    from .console import FaceProgress, console
 
-    err = console(stderr=True)
     choice = choose_engine(engine, model)
     if until_protected:  # the ladder from --strength to --max-strength, checked before any model loads
         from ..pipeline.escalate import ladder
@@ -197,47 +214,50 @@ def protect(
                            config=ProtectConfig(**options, options=knobs))
         if not quiet:
             err.print(choice.line, highlight=False, markup=False)
+            _say_expected(err, plan, choice.name, engine_options, until_protected, max_strength)
         with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
             code = run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor, address=address,
                              workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet,
                              require_protected=require_protected)
         raise typer.Exit(code)
 
-    # 3. load the engine and FR models once
+    # 3. load the engine and FR models once, unless the photo has no face (its detection ran while torch imported)
+    if prefetch is not None and prefetch.found_no_face(timeout=FACELESS_WAIT_SECONDS):
+        from ..faces.detect import select_faces
+
+        prefetch.close()
+        select_faces([])  # the one "no face found" error, before any model loads
     from ..run_config import ProtectConfig
 
     protector = api.Protector.from_config(ProtectConfig(**options, options=knobs), engine_choice=choice,
                                           device=default_device(device), overwrite=overwrite)
     if not quiet:  # after loading: a model that fails to load is the one line the user sees
         err.print(choice.line, highlight=False, markup=False)
+        _say_expected(err, plan, choice.name, engine_options, until_protected, max_strength)
 
-    # 4. protect the photo
-    failures, statuses = 0, []
-    for photo, target in zip(photos, targets, strict=True):
-        try:
-            with FaceProgress(err, quiet) as progress, _format_notes(err):
-                report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
-                                                 progress=progress, prefetch=prefetch)
-        except NoFaceError as exc:
-            if len(photos) == 1:
-                raise
-            err.print(f"[yellow]Skipped[/] {photo}: {exc}")
-            continue
-        except MasqueError as exc:
-            if len(photos) == 1:
-                raise
-            failures += 1
-            err.print(f"[red]Error[/] {photo}: {exc}")
-            continue
-        statuses += [f.status for f in report.faces]
-        if not quiet:
-            _summary(err, report)
-    if failures:
-        raise typer.Exit(1)
-    if require_protected and statuses:
+    # 4. protect the photo (several photos are a batch, above)
+    with FaceProgress(err, quiet) as progress, _format_notes(err):
+        report = protector.protect_photo(photos[0], out=targets[0], pair=pair or (), mask=mask, aligned=aligned,
+                                         progress=progress, prefetch=prefetch)
+    if not quiet:
+        _summary(err, report, said)
+    if require_protected and report.faces:
         from ..pipeline.verdict import status_exit_code
 
-        raise typer.Exit(status_exit_code(statuses))
+        raise typer.Exit(status_exit_code([f.status for f in report.faces]))
+
+
+def _say_expected(console, plan, engine: str, engine_options: dict, until: bool, cap: str | None) -> None:
+    """Before the wait: what the look and strength are measured to give (`masque.makeup.expected`, the measured
+    frontier of the parametric engine); with ``until`` (--until-protected) the levels up to ``cap`` too."""
+    if engine != "parametric":  # only the parametric engine's frontier is measured
+        return
+    from ..makeup.expected import expected_protection
+    from ..pipeline.escalate import config_level, ladder
+
+    start = config_level(engine_options.get("config"))
+    top = ladder(start, cap)[-1] if until else None
+    console.print(expected_protection(list(plan.products), start, cap=top), markup=False, highlight=False)
 
 
 def _output_targets(photos: list[Path], out: Path | None) -> list[Path | None]:
@@ -295,22 +315,27 @@ class _format_notes:
         return False
 
 
-def _summary(console, report) -> None:
+def _summary(console, report, said: tuple[str, ...] = ()) -> None:
     from ..hints import missed_faces_hint, weak_protection_hint
     from .verdicts import print_verdicts
 
     s = report.summary
-    print_verdicts(console, report.verdicts, f"{report.output} ({report.seconds:.1f} s, {report.trace.nfe()} NFE)")
-    console.print(f"faces found: {s['faces_found']}, protected (no judge still matches): {s['protected']}, still "
-                  f"recognised: {s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
+    print_verdicts(console, report.verdicts, f"{report.output} ({report.trace.nfe()} NFE)")
+    console.print(f"faces found: {s['faces_found']}, protected: {s['protected']}, not protected: "
+                  f"{s['still_recognised']}, unverified: {s['unverified']}; sidecar: {report.sidecar}")
+    load_seconds = report.times.seconds.get("load")  # the first photo carries the loading (`Protector.load_times`)
+    loaded = f"; before it, loading the engine and models took {load_seconds:.1f} s" if load_seconds else ""
+    console.print(f"time: {report.seconds:.1f} s for this photo (detect, optimise, write, judge){loaded}; the "
+                  "command's wall time also counts starting Python and importing torch", markup=False,
+                  highlight=False)
     missed = missed_faces_hint(report.possibly_missed, report.settings.get("detector", ""))
     if missed:
         console.print(missed, style="yellow", markup=False, highlight=False)
     if s["still_matched_by"]:
         # Measured on the test photos: lips alone are ~1.5% of the face crop, too little to move dlib past its
         # threshold; skin-wide makeup does (see README, "How strong is it?").
-        console.print(weak_protection_hint(s["still_matched_by"], report.settings), style="yellow", markup=False,
-                      highlight=False)
+        console.print(weak_protection_hint(s["still_matched_by"], report.settings, has_pair=bool(report.pairs),
+                                           faces=len(report.faces)), style="yellow", markup=False, highlight=False)
     until = report.settings.get("until_protected")
     if until is not None and not until["held_out"]:
         console.print("Note: every face-recognition model present was optimised against, so no held-out model "
@@ -321,21 +346,19 @@ def _summary(console, report) -> None:
             from ..hints import escalation_line
             from ..makeup.prompt import STRENGTHS
 
-            console.print(escalation_line(f.index, f.escalation.to_dict(), bool(report.pairs), strengths=STRENGTHS),
+            console.print(escalation_line(f.index, f.escalation.to_dict(), f.anchor != "self", strengths=STRENGTHS,
+                                          faces=len(report.faces)),
                           markup=False, highlight=False, style="green" if f.status == "protected" else "yellow")
-    for f in report.faces:  # the parametric engine: what was applied, how it looks, what it is measured to give
+    for f in report.faces:  # the parametric engine: what was applied and how it looks
         if f.bare_regions:
             console.print(f"face {f.index} left bare: " + "; ".join(f"{r}: {why}" for r, why in f.bare_regions.items()),
                           style="yellow", markup=False, highlight=False)
         plan, q = f.engine.get("plan"), f.engine.get("quality")
-        if plan:
-            from ..makeup.expected import expected_protection
-
+        if plan:  # what it is measured to give was said before the wait (`_say_expected`)
             shades = ", ".join(f"{p} {v['shade']}" for p, v in plan["products"].items())
             console.print(f"face {f.index} makeup: {shades} [strength {plan['strength']}]", markup=False)
-            for note in plan.get("notes", []):
+            for note in (n for n in plan.get("notes", []) if n not in said):
                 console.print(note, style="yellow", markup=False, highlight=False)
-            console.print(expected_protection(list(plan["products"]), plan["strength"]), markup=False)
         if q:
             console.print(f"face {f.index} look: face SSIM {q['face_ssim']:.3f}, PSNR {q['face_psnr']:.1f} dB, "
                           f"high-frequency energy {q['hf_energy']:.2f}")

@@ -4,7 +4,11 @@ Default: HOG on a ~1 MP copy. Measured with `benchmarks/bench_detect.py` on the 
 sees, checked by eye): HOG found all 22 at 1, 2 and 4 MP working size and with dlib's upsampling, in a median 0.31 s
 at 1 MP against 1.2 s at 4 MP (2 busy cores); dlib's CNN (MMOD) found 19/22 at 0.25 MP and 6/7 group faces at 0.5 MP
 (it misses the child in obama_and_biden.jpg) in 6-13 s, and needs ~2 MP (54 s) for all group faces. ``hog+cnn``
-adds CNN's faces to HOG's for photos where HOG may miss turned or tilted faces. Faces HOG scores just under its
+adds CNN's faces to HOG's for photos where HOG may miss turned or tilted faces. ``auto`` (what `masque protect` and the
+web page use) runs HOG and lets CNN confirm only where HOG's answer is doubtful: a photo with more than one face (a
+group photo, where a turned face beside the others is what HOG misses: a 3-person photo gave HOG 1 face, one
+"possibly missed", and no word of a profile that CNN found) or with a region HOG was unsure of; a single upright
+face pays nothing (CNN costs ~6 s at 0.5 MP on two busy cores). Faces HOG scores just under its
 threshold (``POSSIBLE_FACE_SCORE``; a face turned 50 degrees in the image plane scores about -0.1, and nothing on the
 shared photos scores above -0.35 outside a face) are reported as possibly missed, at no extra cost: they come from the
 same detector pass.
@@ -40,7 +44,7 @@ from ..errors import InputError, NoFaceError
 from ..paths import converted_path, write_cache
 from .dlib_files import model_path
 
-DETECTORS = ("hog", "cnn", "hog+cnn")
+DETECTORS = ("hog", "cnn", "hog+cnn", "auto")
 AUTO_PIXELS = {"hog": 1_000_000, "cnn": 500_000}  # working-image size for "auto" (measured: see the docstring)
 POSSIBLE_FACE_SCORE = -0.35  # HOG margins in [this, 0) are "possibly a face" (reported, not protected)
 SAME_FACE_OVERLAP = 0.3  # boxes overlapping by this share of the smaller one are the same face
@@ -209,8 +213,10 @@ def detect_candidates(
     CNN faces that no HOG face overlaps (their score: the MMOD confidence, >= 0)."""
     rgb = check_rgb(rgb)
     _check_options(detector, upsample)
-    if detector == "hog+cnn":
+    if detector in ("hog+cnn", "auto"):
         hog = detect_candidates(rgb, detector="hog", upsample=upsample, threshold=threshold)
+        if detector == "auto" and not cnn_should_confirm(hog):
+            return hog
         cnn = detect_candidates(rgb, detector="cnn", upsample=upsample)
         kept = [b for b, s in hog if s >= 0]
         extra = [(b, s) for b, s in cnn if all(overlap(b, k) < SAME_FACE_OVERLAP for k in kept)]
@@ -225,6 +231,11 @@ def detect_candidates(
     sx, sy = size[0] / w, size[1] / h
     raw = _raw_detect(np.ascontiguousarray(work), detector, 0, threshold)
     return [((left / sx, top / sy, right / sx, bottom / sy), score) for (left, top, right, bottom), score in raw]
+
+
+def cnn_should_confirm(hog: Sequence[tuple[tuple[float, ...], float]]) -> bool:
+    """``auto``: CNN confirms HOG's candidates when there is more than one face or any near miss (module docstring)."""
+    return sum(score >= 0 for _, score in hog) > 1 or any(score < 0 for _, score in hog)
 
 
 def predict_landmarks(

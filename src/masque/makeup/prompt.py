@@ -11,7 +11,8 @@ the orchestrator can print the plan, write it to the sidecar and hand it to the 
    colour and no product colours the products of the previous clause, or the lips when there is none);
 4. an effect word (freckles) is kept apart: only an engine that can draw it accepts it (`MakeupPlan.require_cosmetics`);
 5. words that are neither product, effect, colour, look nor filler are reported back (`MakeupPlan.ignored`) with the
-   list of what is understood; a prompt that understands nothing is an error (unless the region is given).
+   list of what is understood; a prompt that understands nothing is an error (unless the region is given), and a
+   front end refuses a prompt most of whose words are not understood (`mostly_unknown`) unless the user insists.
 
 The words and the regions each product is laid on are `masque.makeup.vocabulary`, the one vocabulary every engine
 reads.
@@ -197,3 +198,23 @@ def resolve_plan(prompt: str, strength: str | None = "natural",
     regions = override if override is not None else tuple(r for r in REGIONS if r in used)
     return MakeupPlan(prompt, ordered, tuple(dict.fromkeys(looks)), strength, tuple(dict.fromkeys(ignored)), notes,
                       tuple(effects), regions)
+
+
+def content_words(prompt: str) -> list[str]:
+    """The prompt's words that carry meaning: every word but filler, modifiers and strength names; a hex code counts
+    as one (a colour)."""
+    words = []
+    for clause in _CLAUSES.split(prompt.lower()):
+        words += re.findall(r"#\w+", clause)
+        words += [w for w in re.findall(r"[a-z][\w-]*", re.sub(r"#\w+", " ", clause))
+                  if w not in FILLER and w not in MODIFIERS and w not in STRENGTHS]
+    return words
+
+
+def mostly_unknown(plan: MakeupPlan) -> bool:
+    """True when more than half of the prompt's meaningful words (`content_words`) are not understood: "purple
+    unicorn sparkle" would run as purple lipstick, which is not what its writer asked for, so front ends refuse it
+    unless the user insists (`masque protect --allow-unknown-words`)."""
+    words = content_words(plan.prompt)
+    unknown = sum(w in set(plan.ignored) for w in words)
+    return 2 * unknown > len(words)

@@ -130,7 +130,7 @@ class Preparer:
     """Turns photos into `FaceJob`s for one engine, prompt and masker; reusable across photos."""
 
     def __init__(self, engine: Engine, prompt: str, *, region: str | Sequence[str] | None = None,
-                 masker: RegionMasker | None = None, detector: str = "hog", face_scale: float = 0.8,
+                 masker: RegionMasker | None = None, detector: str = "auto", face_scale: float = 0.8,
                  whole_crop: bool = False, occlusion: OcclusionConfig | None = OcclusionConfig()):
         self.engine, self.prompt, self.region = engine, prompt, region
         self.plan = engine_plan(engine, prompt, region)  # resolved once per prompt (InputError for a bad one)

@@ -12,9 +12,11 @@ photos in `protect`). ``references_before`` compares the *unprotected* face with
   stricter (a photo against its own copy). ``vs_original`` is reported either way.
 * A reference that the judge did not match with the unprotected face to begin with proves nothing (it may show
   another person): it gets a warning, and the face cannot be called protected on its evidence.
-* Face status: ``not protected`` (every judge recognises it), ``partially protected`` (some do), ``unverified`` (none
-  does, but a reference never matched before), ``protected`` (no judge recognises it and every reference matched
-  before). Only ``protected`` faces are counted as protected.
+* Outcomes (`OUTCOMES`, the one vocabulary of the summary, sidecar, `masque check`, the web page and the README): a
+  face is ``protected`` (no judge recognises it and every reference matched before), ``not protected`` (at least one
+  judge still recognises it; ``still_matched_by`` names which — one, some or all) or ``unverified`` (none does, but
+  a reference never matched before). A photo is ``partially protected`` when some of its faces are protected and
+  others are not (`overall`); a face never is. Only ``protected`` faces are counted as protected.
 """
 
 from __future__ import annotations
@@ -25,7 +27,19 @@ from dataclasses import dataclass, field
 
 from ..hints import weak_protection_hint  # noqa: F401  (the one hint, re-exported beside the verdict)
 
-PROTECTED, PARTIAL, NOT_PROTECTED, UNVERIFIED = "protected", "partially protected", "not protected", "unverified"
+PROTECTED, NOT_PROTECTED, UNVERIFIED = "protected", "not protected", "unverified"
+PARTIAL = "partially protected"  # a photo's word only (`overall`): some faces protected, others not
+OUTCOMES = {
+    PROTECTED: "no judge (surrogate, held-out model or dlib-bin) still recognises the face, and every reference "
+               "matched the unprotected face before",
+    NOT_PROTECTED: "at least one judge still recognises the face (the judges that do are listed)",
+    UNVERIFIED: "no judge recognises the face, but a reference never matched the unprotected face before (it may "
+                "show someone else), so nothing is proven",
+    PARTIAL: "a photo of several faces: some are protected, others are not",
+}
+# what "recognises" means (`ModelVerdict.recognised`), said wherever an outcome is
+RECOGNISED_RULE = {True: "References decide: a judge recognises a face when it matches any reference photo",
+                   False: "No reference photo: a judge recognises a face when it matches the original"}
 # Each judge's role, and what it means (the CLI's tables and the web page's both show these words)
 ROLE_MEANINGS = {"surrogate": "the makeup was optimised against this model",
                  "held-out": "present here but not optimised against: a stand-in for recognisers elsewhere",
@@ -113,9 +127,8 @@ class FaceVerdict:
 
     @property
     def status(self) -> str:
-        recognised = [m for m in self.models if m.recognised]
-        if recognised:
-            return NOT_PROTECTED if len(recognised) == len(self.models) else PARTIAL
+        if any(m.recognised for m in self.models):
+            return NOT_PROTECTED
         return UNVERIFIED if any(m.unmatched_before for m in self.models) else PROTECTED
 
     @property
@@ -140,9 +153,10 @@ class FaceVerdict:
 
 
 def status_counts(statuses: Iterable[str | None]) -> dict[str, int]:
-    """Faces ``protected``, ``not_protected`` (still matched by every judge or by some) and ``unverified`` (also a
-    face nothing judged, status None): the counts a batch reports per photo and in its summary."""
+    """Faces ``protected``, ``not_protected`` (still matched by some judge) and ``unverified`` (also a face nothing
+    judged, status None): the counts a batch reports per photo and in its summary."""
     statuses = list(statuses)
+    # "partially protected" faces: manifests written before issue 29 gave a face that word for "some judges match"
     recognised = statuses.count(NOT_PROTECTED) + statuses.count(PARTIAL)
     protected = statuses.count(PROTECTED)
     return {"protected": protected, "not_protected": recognised, "unverified": len(statuses) - protected - recognised}
@@ -158,17 +172,35 @@ def summarise(faces_found: int, faces: Sequence[FaceVerdict]) -> dict:
 
 
 def overall(faces: Sequence[FaceVerdict]) -> str:
-    """One word for a photo: protected only when every judged face is."""
+    """One word for a photo (`OUTCOMES`): protected only when every judged face is; not protected when no face is;
+    partially protected when some faces are protected and others are not."""
     statuses = {f.status for f in faces}
     if not statuses:
         return UNVERIFIED
     if statuses == {PROTECTED}:
         return PROTECTED
-    if statuses <= {NOT_PROTECTED}:
-        return NOT_PROTECTED
-    if statuses & {NOT_PROTECTED, PARTIAL}:
-        return PARTIAL
+    if NOT_PROTECTED in statuses:
+        return PARTIAL if PROTECTED in statuses else NOT_PROTECTED
     return UNVERIFIED
+
+
+def overall_sentence(faces: Sequence[FaceVerdict]) -> str:
+    """Why the photo got its word, with the rule that decided (references decide when there are any): for
+    `masque check`'s "Overall" line, never claiming what the table contradicts."""
+    word = overall(faces)
+    with_refs = any(f.references for f in faces)
+    rule = RECOGNISED_RULE[with_refs]
+    matched = sorted({name for f in faces for name in f.still_matched_by})
+    on_original = sorted({m.model for f in faces for m in f.models if m.vs_references and m.matches(m.vs_original)})
+    if word == PROTECTED:
+        why = "no judge recognises any face"
+    elif word == UNVERIFIED:
+        why = "no judge recognises a face, but a reference never matched the unprotected face before"
+    else:
+        why = f"still recognised by {', '.join(matched)}"
+    note = (f"; {', '.join(on_original)} still match{'es' if len(on_original) == 1 else ''} the original, which "
+            "does not count with references" if with_refs and on_original else "")
+    return f"{word}: {why}. {rule}{note}."
 
 
 def exit_code(faces: Sequence[FaceVerdict]) -> int:
@@ -180,7 +212,7 @@ def exit_code(faces: Sequence[FaceVerdict]) -> int:
 def status_exit_code(statuses: Iterable[str | None]) -> int:
     """`exit_code` from the faces' statuses (also `masque protect --require-protected`'s, over a batch)."""
     statuses = set(statuses)
-    if statuses & {NOT_PROTECTED, PARTIAL}:
+    if statuses & {NOT_PROTECTED, PARTIAL}:  # PARTIAL: faces of manifests written before issue 29
         return EXIT_RECOGNISED
     return 0 if statuses == {PROTECTED} else EXIT_UNVERIFIED
 

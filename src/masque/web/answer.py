@@ -37,14 +37,15 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     faces = [{"index": f.index, "box": f.box, "anchor": f.anchor, "status": f.status, "verdict": f.verdict.to_dict(),
               "rows": _page_rows(f.verdict), "bare_regions": f.bare_regions,
               "escalation": f.escalation.to_dict() if f.escalation is not None else None,
-              "escalation_line": escalation_line(f.index + 1, f.escalation.to_dict(), bool(pair_name), "web",
-                                                 strengths=STRENGTHS)
+              "escalation_line": escalation_line(f.index + 1, f.escalation.to_dict(), f.anchor != "self", "web",
+                                                 strengths=STRENGTHS, faces=len(report.faces))
               if f.escalation is not None else None}  # the page numbers faces from 1
              for f in report.faces if f.verdict is not None]
     summary = report.summary
     weak = summary["still_matched_by"]
     weak_hint = weak_protection_hint(weak, report.settings, audience="web", diffusion_available=diffusion_available,
-                                     strengths=STRENGTHS) if weak else None
+                                     strengths=STRENGTHS, has_pair=bool(pair_name), faces=len(report.faces)
+                                     ) if weak else None
     notes = ([weak_hint] if weak_hint else []) + summary["warnings"]
     if not notes and summary["protected"] < len(report.faces):
         notes = ["Some faces could not be judged; check the result again before posting."]

@@ -21,7 +21,7 @@ def web_message(exc: MasqueError) -> str:
         return ("No face was found in the photo. Use a photo where the face is clearly visible and not too small, "
                 "or choose the thorough face finder.")
     if isinstance(exc, WeightsError):
-        return "A model this method needs is missing on this computer; choose the fast method."
+        return "A model this method needs is missing on this computer; choose the parametric method."
     if isinstance(exc, UnreadableImageError) and exc.damaged:
         return (f"The file {exc.path.name!r} could not be read as a photo (it is damaged or not an image). Choose a "
                 "JPEG, PNG or WebP.")

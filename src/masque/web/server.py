@@ -5,8 +5,10 @@ endpoint. A request's photos live in a private temporary folder that is removed 
 nothing of the user's stays on disk; the written photo is metadata-free exactly as with `masque protect`.
 
 Routes: ``GET /`` the page, ``GET /api/status`` engine availability, strengths, suggestions and limits,
-``GET /api/progress?job=`` a running request's stage, ``POST /api/protect`` multipart form (``photo``, optional
-``pair``, ``prompt``, ``engine``, ``strength``, ``detector``) → JSON with the protected image (base64), the per-model
+``GET /api/expected?prompt=&strength=&max_strength=`` the measured protection of the page's choice (shown before the
+button is pressed), ``GET /api/progress?job=`` a running request's stage, ``POST /api/protect`` multipart form
+(``photo``, optional ``pair``, ``prompt``, ``engine``, ``strength``, ``until_protected``, ``max_strength``,
+``detector``) → JSON with the protected image (base64), the per-model
 table and the sidecar (`masque.web.service`). User mistakes answer HTTP 400 (413 when too large) with one plain-text
 line, never a traceback. Only loopback Host names are answered, and a POST must come from this server's page
 (`masque.web.guard`).
@@ -120,6 +122,13 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if path == "/api/status":
             return self._send_json(self.server.service.status())
+        if path == "/api/expected":  # ?prompt=&strength=&max_strength= (the last only with 'until it holds')
+            from .choices import expected_for_page
+
+            query = parse_qs(urlsplit(self.path).query)
+            first = lambda key: (query.get(key) or [""])[0][:200]  # noqa: E731
+            return self._send_json({"text": expected_for_page(first("prompt"), first("strength") or None,
+                                                              first("max_strength") or None)})
         if path == "/api/progress":
             job = parse_qs(urlsplit(self.path).query).get("job", [""])[0]
             state = self.server.progress.get(job) if JOB_ID.fullmatch(job) else None

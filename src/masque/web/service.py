@@ -81,8 +81,8 @@ class ProtectService:
         return EngineOptions(steps=cfg.steps, model=cfg.model if KNOWN_ENGINES[engine].accepts("model") else None,
                              device=cfg.device, strength=strength)
 
-    def _protector(self, engine: str, prompt: str, detector: str = "hog", job: str | None = None,
-                   strength: str | None = None, until_protected: bool = False):
+    def _protector(self, engine: str, prompt: str, detector: str = "auto", job: str | None = None,
+                   strength: str | None = None, cap: str | None = None):
         from .. import api
         from ..engines import engine_kwargs
         from ..engines.auto import choose_engine
@@ -92,9 +92,7 @@ class ProtectService:
         engine = choice.name
         if engine in self._unavailable:
             raise UserError(self._unavailable[engine])
-        escalation = escalation_kwargs(until_protected, strength)
-        if escalation:  # the strength control is the cap; start at the default level (or the cap when it is lower)
-            strength = start_strength(strength)
+        escalation = {"until_protected": True, "max_strength": cap} if cap else {}
         options = self.engine_options(engine, strength)
         engine_kwargs(engine, options)  # a strength the engine does not take: InputError, worded for the page
         key = (options, tuple(sorted(escalation.items())))
@@ -110,7 +108,7 @@ class ProtectService:
                 protector = api.Protector.from_config(config, device=cfg.device, overwrite=True, engine_choice=choice)
             except WeightsError as exc:
                 self._unavailable[engine] = (f"The {engine} method cannot start on this computer (its model files did "
-                                             "not load); choose the fast method.")
+                                             "not load); choose the parametric method.")
                 raise UserError(self._unavailable[engine]) from exc
             self._protectors[engine] = (key, protector)
         return self._protectors[engine][1].with_prompt(prompt, detector=detector)
@@ -131,9 +129,10 @@ class ProtectService:
         pair_name, pair = file_field(form, "pair", required=False)
         prompt = text_field(form, "prompt").strip()
         engine = text_field(form, "engine").strip() or self.config.engine
-        detector = text_field(form, "detector").strip() or "hog"
+        detector = text_field(form, "detector").strip() or "auto"
         strength = text_field(form, "strength").strip() or None  # None: the engine's default
         until_protected = text_field(form, "until_protected").strip() == "1"
+        cap = escalation_cap(strength, text_field(form, "max_strength").strip() or None) if until_protected else None
         if detector not in DETECTORS:
             raise UserError(f"Unknown face finder {detector!r}; choose {' or '.join(DETECTORS.values())}.")
         if not prompt:
@@ -149,13 +148,13 @@ class ProtectService:
             root = Path(tmp)
             try:
                 return self._run(root, engine, prompt, (photo_name, photo), (pair_name, pair) if pair else None,
-                                 detector, job, strength, until_protected)
+                                 detector, job, strength, cap)
             except MasqueError as exc:
                 raise UserError(scrub(web_message(exc), root)) from exc
 
     def _run(self, root: Path, engine: str, prompt: str, photo: tuple[str, bytes],
-             pair: tuple[str, bytes] | None, detector: str = "hog", job: str | None = None,
-             strength: str | None = None, until_protected: bool = False) -> dict:
+             pair: tuple[str, bytes] | None, detector: str = "auto", job: str | None = None,
+             strength: str | None = None, cap: str | None = None) -> dict:
         import warnings
 
         from ..errors import UserNote
@@ -176,10 +175,13 @@ class ProtectService:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserNote)
-                protector = self._protector(engine, prompt, detector, job, strength, until_protected)
+                protector = self._protector(engine, prompt, detector, job, strength, cap)
                 self.progress.set(job, "Finding faces")
+                level = getattr(protector.engine.config, "strength", None)  # the diffusion engine's is no name
+                callback = self.progress.engine_callback(job, protector.until,
+                                                         level if isinstance(level, str) else None)
                 report = protector.protect_photo(photo_path, out=out_path, pair=[pair_path] if pair_path else (),
-                                                 progress=self.progress.engine_callback(job))
+                                                 progress=callback)
         finally:
             self._lock.release()
         data = out_path.read_bytes()
@@ -189,20 +191,20 @@ class ProtectService:
                       diffusion_available=diffusion_available)
 
 
-def escalation_kwargs(until_protected: bool, cap: str | None) -> dict:
-    """`Protector` arguments for 'protect until it holds' (issue 19): each face not yet protected is redone one
-    strength stronger, up to ``cap`` (the page's strength control; None: the strongest)."""
-    return {"until_protected": True, "max_strength": cap} if until_protected else {}
-
-
-def start_strength(cap: str | None) -> str:
-    """Where escalation starts: the engines' default level, or the cap itself when the user chose a lower one."""
+def escalation_cap(start: str | None, cap: str | None) -> str:
+    """'Protect until it holds' (issues 19, 29): each face not yet protected is redone one strength stronger, from the
+    strength control (``start``; None: the engines' default) up to the page's own "up to" control (``cap``; None: the
+    strongest level), so the page's defaults can escalate. A cap below the start is the user's mistake."""
     from ..makeup.prompt import STRENGTHS
+    from ..pipeline.escalate import DEFAULT_CAP
 
-    start = default_strength()
-    if cap in STRENGTHS and STRENGTHS.index(cap) < STRENGTHS.index(start):
-        return cap
-    return start
+    cap = cap or DEFAULT_CAP
+    start = start or default_strength()
+    if cap not in STRENGTHS:
+        raise UserError(f"Unknown strength {cap!r} for 'up to'; choose one of {', '.join(STRENGTHS)}.")
+    if start in STRENGTHS and STRENGTHS.index(cap) < STRENGTHS.index(start):
+        raise UserError(f"'Up to' ({cap}) is below the starting strength ({start}); raise it or start lower.")
+    return cap
 
 
 def diffusion_weights_missing(model: str | None) -> str | None:
@@ -213,5 +215,5 @@ def diffusion_weights_missing(model: str | None) -> str | None:
     problem = local_weights_problem(model)
     if problem is None:
         return None
-    return (f"The diffusion method needs Stable Diffusion weights on this computer ({problem}); the fast method "
+    return (f"The diffusion method needs Stable Diffusion weights on this computer ({problem}); the parametric method "
             "works without them.")
