@@ -209,11 +209,15 @@ def main(argv: list[str] | None = None) -> None:
         import sys
 
         from masque.atomic import write_atomic
-        from masque.makeup.expected import measured_document
+        from masque.makeup.expected import measured_document, measured_rows
 
         command = "python benchmarks/protection_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_atomic(args.write_measured, measured_document([measured_row(r) for r in rows], command=command,
-                                                            judges=names))
+        new = [replace(measured_row(r), command=command) for r in rows]
+        # rows of the other looks and strengths stay: each level may be measured by its own run
+        kept = [] if not args.write_measured.exists() else [
+            r for r in measured_rows(args.write_measured) if (r.prompt, r.strength) not in
+            {(n.prompt, n.strength) for n in new}]
+        write_atomic(args.write_measured, measured_document(kept + new, command=command, judges=names))
 
 
 def measured_row(row: dict):
@@ -227,7 +231,8 @@ def measured_row(row: dict):
                 "white_box": Outcome.of(sum(all(f["white_box"].values()) for f in faces), len(faces)),
                 "protected": Outcome.of(sum(f["status"] == "protected" for f in faces), len(faces))}
     return MeasuredRow(row["prompt"], row["strength"], row["settings"], len(faces), outcomes,
-                       round(row["face_ssim"], 3), round(row["seconds"], 1))
+                       round(row["face_ssim"], 3), round(row["seconds"], 1), round(row["texture_ssim"], 3),
+                       round(row["reshape_iod_pct_max"], 2))
 
 
 def override(config, item: str):

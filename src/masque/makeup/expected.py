@@ -80,17 +80,23 @@ class MeasuredRow:
     outcomes: Mapping[str, Outcome]
     face_ssim: float
     seconds_per_face: float
+    # face SSIM after undoing the reshape's known motion (the texture's look alone; = face_ssim without a reshape)
+    texture_ssim: float | None = None
+    reshape_iod_pct: float = 0.0  # the largest landmark motion over the faces, % of the eye distance
+    command: str = ""  # the benchmark command that measured this row
 
     def to_dict(self) -> dict:
         return {"prompt": self.prompt, "strength": self.strength, "settings": dict(self.settings),
                 "faces": self.faces, "outcomes": {k: o.to_dict() for k, o in self.outcomes.items()},
-                "face_ssim": self.face_ssim, "seconds_per_face": self.seconds_per_face}
+                "face_ssim": self.face_ssim, "seconds_per_face": self.seconds_per_face,
+                "texture_ssim": self.texture_ssim, "reshape_iod_pct": self.reshape_iod_pct, "command": self.command}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> MeasuredRow:
         return cls(d["prompt"], d["strength"], dict(d["settings"]), int(d["faces"]),
                    {k: Outcome.from_dict(o) for k, o in d["outcomes"].items()}, float(d["face_ssim"]),
-                   float(d["seconds_per_face"]))
+                   float(d["seconds_per_face"]), d.get("texture_ssim"), float(d.get("reshape_iod_pct", 0.0)),
+                   d.get("command", ""))
 
 
 def settings_of(config) -> dict[str, object]:

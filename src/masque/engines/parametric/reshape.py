@@ -50,7 +50,7 @@ class ReshapeConfig:
     edge: float = 8.0  # fade-in width at the support's edge (crop px at 256²)
     # the eyes' share of the amplitude: a magnification reads as "big eyes" long before a lift or a slimmer nose reads
     # as anything (at 2.5 px the full share looked startled on alex1 at 100 %)
-    eye_reach: float = 1.0
+    eye_reach: float = 0.5
 
     def __post_init__(self):
         if not (self.basis or self.field):
