@@ -96,6 +96,9 @@ class ProtectResult:
     similarity_before: dict[str, float] = field(default_factory=dict)
     similarity_after: dict[str, float] = field(default_factory=dict)
     reshaped: Reshaped | None = None  # set by an engine whose result moves pixels (the parametric reshape)
+    # the engine's own record of the parameters it chose, handed back as ``start`` to protect the same face at another
+    # strength from there (escalation); None for an engine that fits nothing it could start from
+    state: Any = None
 
     @property
     def pasted(self) -> torch.Tensor:
@@ -115,8 +118,10 @@ class Engine(Protocol):
         Reads no weights. Called once per prompt, by `masque.pipeline.prepare` only; stored as ``FaceJob.plan``."""
         ...
 
-    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
-        """Protect ``job.crop`` inside ``job.mask``; pixels where the mask is 0 come back unchanged."""
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None, start: Any = None) -> ProtectResult:
+        """Protect ``job.crop`` inside ``job.mask``; pixels where the mask is 0 come back unchanged. ``start``: a
+        previous result's ``state`` for the same face (escalation goes on from the level below instead of from
+        scratch); an engine that cannot use one ignores it."""
         ...
 
     @property

@@ -63,7 +63,7 @@ class PGDBaseline:
         """`Engine.plan`: pixel noise paints no product; the prompt only gives the region ``masked`` confines it to."""
         return resolve_plan(prompt, None, region)
 
-    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None, start=None) -> ProtectResult:
         """`Engine.protect` on the job's crop; the mask confines the noise only when ``masked``."""
         crop, seed = job.crop, job.seed
         cfg = self.config

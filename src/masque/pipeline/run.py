@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -211,7 +212,7 @@ class FacePipeline:
             job = pre.rejob(out.job)
             steps = _face_progress(progress, out.job.index, len(outcomes))
             with times("engine"):
-                res = protect_job(pre.engine, job, _level_progress(steps, level))
+                res = protect_job(pre.engine, job, _level_progress(steps, level), start=out.result.state)
             trace.merge(res.trace)
             out.job, out.result = job, res
             reran.append(i)
@@ -268,13 +269,15 @@ def _level_progress(progress: ProgressCallback | None, level: str) -> ProgressCa
     return lambda stage, done, total: progress(f"{stage} at {level}", done, total)
 
 
-def protect_job(engine: Engine, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+def protect_job(engine: Engine, job: FaceJob, progress: ProgressCallback | None = None,
+                start: Any = None) -> ProtectResult:
     """``engine.protect(job)``, except for a face whose every region is covered (`FaceJob.bare_regions`): nothing
-    may be painted, so the crop comes back unchanged and the judges say it is not protected."""
+    may be painted, so the crop comes back unchanged and the judges say it is not protected. ``start``: the state
+    of this face's result at a lower level (`ProtectResult.state`)."""
     if job.bare_regions and float(job.mask.max()) <= 0.0:
         reasons = "; ".join(f"{r}: {why}" for r, why in job.bare_reasons().items())
         return ProtectResult(image=job.crop.clone(), details={"engine": engine.name, "skipped": reasons})
-    return engine.protect(job, progress)
+    return engine.protect(job, progress) if start is None else engine.protect(job, progress, start=start)
 
 
 def _face_progress(progress: ProgressCallback | None, i: int, n: int) -> ProgressCallback | None:

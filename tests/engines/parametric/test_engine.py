@@ -222,3 +222,23 @@ def test_the_sidecar_objective_loads_back_into_the_configuration_that_ran(face, 
     stored = json.loads(json.dumps(res.details["settings"]["objective"]))
     ran = ParametricConfig(strength="max", steps=1, stop_threshold=None).resolved().objective
     assert ObjectiveConfig.from_dict(stored) == ran and ran.balance == "gradient" and ran.eot.samples == 2
+
+
+def test_a_stronger_level_starts_from_the_level_below(face, pair, embedders):
+    """Escalation goes on from where the level below stopped (`ProtectResult.state` -> ``start``): with zero steps
+    the stronger level's answer is the start itself rendered at its own strength, not the tutorial makeup, and a
+    carrier the start lacks (or has in another shape) starts fresh."""
+    aligned, crop = face
+    low, _ = _run(face, pair, embedders, "full glam", strength="natural", steps=3, lr=2.0)
+    assert low.state is not None and set(low.state) == {"cosmetics", "finish", "reshape"}
+    plan = resolve_plan("full glam", "bold")
+    mask = torch.from_numpy(RegionMasker()(aligned, plan.regions))[None, None]
+    engine = _engine(embedders, strength="bold", steps=0)
+    job = make_job(engine, crop, mask, "full glam", regions=plan.regions, plan=plan, anchors=[pair], aligned=aligned)
+    fresh, warm = engine.protect(job), engine.protect(job, start=low.state)
+    assert not torch.equal(fresh.image, warm.image)
+    for name in ("cosmetics", "finish", "reshape"):
+        for key, value in low.state[name].items():
+            assert torch.equal(warm.state[name][key], value), (name, key)
+    partial = engine.protect(job, start={"cosmetics": low.state["cosmetics"]})
+    assert float(partial.state["finish"]["theta"].abs().max()) == 0.0  # absent from the start: fresh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from ...embedders import FaceEmbedder, create_embedder
 from ...errors import InputError
@@ -52,7 +53,7 @@ class DiffusionEngine:
         """`Engine.plan`: `diffusion_plan` (no weights read)."""
         return diffusion_plan(prompt, region)
 
-    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None, start: Any = None) -> ProtectResult:
         """`Engine.protect`; the union ``job.mask`` bounds the edit (per-region masks are not needed)."""
         res = self.pipeline.protect(job.crop, job.mask, job.plan.prompt, list(job.anchors), self.embedders,
                                     source_prompt=self.source_prompt, target_word=self.target_word, seed=job.seed,

@@ -57,6 +57,15 @@ class Carriers:
         return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
                 for name, module, _ in self.optimised()}
 
+    def start_from(self, state: CarrierState) -> None:
+        """Go on from another fit's chosen parameters (another strength's, on the same face): every carrier both
+        have, of the same shape, is loaded; a carrier this level adds (a reshape, a finish) starts fresh."""
+        for name, module, _ in self.optimised():
+            values = state.get(name)
+            own = module.state_dict()
+            if values is not None and {k: v.shape for k, v in values.items()} == {k: v.shape for k, v in own.items()}:
+                module.load_state_dict(values)
+
     def load(self, state: CarrierState) -> None:
         for name, module, _ in self.optimised():
             module.load_state_dict(state[name])

@@ -32,7 +32,7 @@ from ...errors import InputError
 from ...makeup.prompt import STRENGTHS, MakeupPlan, resolve_plan
 from ...trace import CostTrace
 from ..base import FaceJob, ProgressCallback, ProtectResult
-from .carriers import Carriers
+from .carriers import Carriers, CarrierState
 from .finish import FinishConfig
 from .fit import fit, select
 from .quality import quality_report
@@ -235,7 +235,8 @@ class ParametricEngine:
         """`Engine.plan`: `parametric_plan` at this engine's strength."""
         return parametric_plan(prompt, region, self.config)
 
-    def protect(self, job: FaceJob, progress: ProgressCallback | None = None) -> ProtectResult:
+    def protect(self, job: FaceJob, progress: ProgressCallback | None = None,
+                start: CarrierState | None = None) -> ProtectResult:
         """`Engine.protect`: the plan's products (and the protective finish) on ``job.crop``, placed by
         ``job.aligned``'s 68 landmarks (found on the crop when the job has no alignment), optimised against the
         job's prepared anchor embeddings: fit on the optimisation's copy, select at full size, report."""
@@ -252,9 +253,11 @@ class ParametricEngine:
         carriers = Carriers.new(job.plan, small, lr=cfg.lr, finish=cfg.finish, finish_lr=cfg.finish_lr,
                                 finish_shape=cfg.finish_shape, reshape=cfg.reshape, reshape_lr=cfg.reshape_lr,
                                 reshape_shape=cfg.reshape_shape)
+        if start is not None:  # escalation: on from the level below's choice, not from the tutorial makeup
+            carriers.start_from(start)
         # 3. fit on the copy the surrogates read (the settings are resolution-free)
         work = Painter(Canvas.of(crop, mask, landmarks, small), job.plan, carriers)
-        fitted = fit([work], [objective], carriers, steps=cfg.steps, min_steps=cfg.min_steps,
+        fitted = fit([work], [objective], carriers, steps=cfg.steps, min_steps=cfg.min_steps, started=start is not None,
                      on_step=None if progress is None else lambda done, total: progress(self.name, done, total))
         # 4. select among the candidates, rendered at the crop's size and judged without EOT
         full = work if small == crop.shape[-1] else Painter(Canvas.of(crop, mask, landmarks, crop.shape[-1]),
@@ -280,7 +283,7 @@ class ParametricEngine:
         }
         return ProtectResult(image=out.detach(), trace=trace, details=details,
                              similarity_before=job.similarity_before(), similarity_after=judged.per_model,
-                             reshaped=moved)
+                             reshaped=moved, state=carriers.snapshot())
 
     def face_inputs(self, job: FaceJob) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """The job's crop and mask (checked) and its 68 landmarks in crop pixels (found on the crop when the job

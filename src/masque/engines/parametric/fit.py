@@ -56,13 +56,15 @@ def _grad_of(image: torch.Tensor):
 
 
 def fit(painters: Sequence[Painter], objectives: Sequence[Objective], carriers: Carriers, *, steps: int,
-        min_steps: int, on_step: StepCallback | None = None) -> Fit:
+        min_steps: int, on_step: StepCallback | None = None, started: bool = False) -> Fit:
     """Up to ``steps`` Adam steps on ``carriers`` (never stopping before ``min_steps``), painter i judged by
-    objective i; each face's step direction is its objective's balancing strategy, summed over faces."""
+    objective i; each face's step direction is its objective's balancing strategy, summed over faces. ``started``:
+    the carriers already hold a start (`Carriers.start_from`), which is then the step-0 candidate instead of the
+    reference makeup."""
     if len(painters) != len(objectives) or not painters:
         raise ValueError("`fit` needs one objective per painter, and at least one face")
     opts = [Adam(module.parameters(), lr=lr) for _, module, lr in carriers.optimised()]
-    best_score, best = float("inf"), Candidate(None, 0)
+    best_score, best = float("inf"), Candidate(carriers.snapshot() if started else None, 0)
     steps_run, stopped_early = 0, False
     for step in range(steps):
         rendered = [painter().image for painter in painters]
