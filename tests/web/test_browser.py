@@ -170,6 +170,20 @@ def test_protect_a_photo_in_a_real_browser(browser, masque_serve, faces_dir, tmp
     verdict = page.inner_text("#verdict")
     assert "masque check" not in verdict and "--" not in verdict, verdict
 
+    # each face at 100 %: the close-up is at the photo's own pixels and its button switches original / protected
+    closeup = page.locator("#closeups canvas").first
+    size = closeup.evaluate("c => [c.width, c.height, c.getBoundingClientRect().width]")
+    assert size[0] > 100 and abs(size[2] - size[0]) <= 1, size  # one photo pixel a screen pixel
+    pixels = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.slice(0, 400000))"
+    protected_view = closeup.evaluate(pixels)
+    button = page.locator("#closeups button").first
+    assert "protected" in button.inner_text()
+    button.click()
+    assert "original" in button.inner_text().split("(")[0]
+    assert closeup.evaluate(pixels) != protected_view  # the makeup (and reshape) is what differs
+    assert "reshape" in page.inner_text("#closeups").lower()  # how far the face was moved, said in words
+    button.click()
+
     shot = _artifacts(tmp_path) / "web-result.png"
     page.locator("#result").scroll_into_view_if_needed()
     page.screenshot(path=str(shot), full_page=True)

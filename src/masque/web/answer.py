@@ -18,7 +18,7 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
     the page numbers on the preview, and each judge's role), possibly missed faces, the hint (naming only what the
     page offers: ``diffusion_available`` says whether its diffusion choice is enabled) and what the output format
     could not keep."""
-    from ..hints import escalation_line, missed_faces_hint, weak_protection_hint
+    from ..hints import escalation_line, missed_faces_hint, reshape_line, weak_protection_hint
     from ..makeup.prompt import STRENGTHS
     from ..pipeline.verdict import ROLE_MEANINGS
 
@@ -39,7 +39,9 @@ def answer(report, data: bytes, fmt: str, photo_name: str, pair_name: str | None
               "escalation": f.escalation.to_dict() if f.escalation is not None else None,
               "escalation_line": escalation_line(f.index + 1, f.escalation.to_dict(), f.anchor != "self", "web",
                                                  strengths=STRENGTHS, faces=len(report.faces))
-              if f.escalation is not None else None}  # the page numbers faces from 1
+              if f.escalation is not None else None,  # the page numbers faces from 1
+              "reshape_line": reshape_line(f.index + 1, f.engine["reshape"], f.engine.get("quality") or {})
+              if f.engine.get("reshape") else None}
              for f in report.faces if f.verdict is not None]
     summary = report.summary
     weak = summary["still_matched_by"]
