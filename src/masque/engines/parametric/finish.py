@@ -1,7 +1,7 @@
 """The protective finish: a bounded, skin-textured per-pixel layer under the makeup (issue 19).
 
 Cosmetics that stay true to themselves carry too little fine structure to move a recogniser the makeup was not
-optimised against (REFERENCES.md, "What measured protection looks like"); a per-pixel layer does, and the makeup is
+optimised against (`docs/protocol.md`, "What moves an unseen recogniser"); a per-pixel layer does, and the makeup is
 what lets it read as a foundation's finish. So the finish is shaped to look like skin, not noise:
 
     Δ(x) = ε · fade(x) · G ∗ [ (1 − k) · tanh(B θ_L) · (1, 1, 1)  +  k · M · tanh(B θ_C) ] (x)
