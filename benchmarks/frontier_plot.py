@@ -13,18 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
-
-
-def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a rate (``successes`` of ``n``)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def carrier(row: dict) -> str:
@@ -43,13 +32,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("rows", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    from masque.makeup.expected import Outcome  # the product's own 95 % Wilson interval
+
     rows = [r for path in args.rows for r in json.loads(path.read_text())]
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     for i, name in enumerate(sorted({carrier(r) for r in rows})):
         mine = sorted((r for r in rows if carrier(r) == name), key=lambda r: 1 - r["texture_ssim"])
         x = [1 - r["texture_ssim"] for r in mine]
         y = [100 * r["loo_psr"] for r in mine]
-        lo_hi = [wilson(r["loo_psr"] * r["faces_n"], r["faces_n"]) for r in mine]
+        lo_hi = [(o.low, o.high) for o in (Outcome.of(round(r["loo_psr"] * r["faces_n"]), r["faces_n"]) for r in mine)]
         err = [[v - 100 * lo for v, (lo, _) in zip(y, lo_hi, strict=True)],
                [100 * hi - v for v, (_, hi) in zip(y, lo_hi, strict=True)]]
         colour = f"C{i}"

@@ -56,7 +56,10 @@ def test_expected_protection_is_said_before_the_wait_from_the_measured_file(pipe
     its faces and 95 % interval, and the stronger levels (issue 29)."""
     _, text, _ = piped_run
     order = text.splitlines()
-    expected = [i for i, line in enumerate(order) if line.startswith("Expected at natural (measured on 10 faces")]
+    from masque.makeup.expected import measured_row
+
+    faces = measured_row("natural").faces
+    expected = [i for i, line in enumerate(order) if line.startswith(f"Expected at natural (measured on {faces} faces")]
     first_step = next(i for i, line in enumerate(order) if line.startswith("parametric step "))
     assert len(expected) == 1 and expected[0] < first_step, text
     line = order[expected[0]]
@@ -139,3 +142,17 @@ def test_the_printed_time_says_what_it_covers(piped_run):
     (line,) = [x for x in text.splitlines() if x.startswith("time: ")]
     assert " s for this photo (detect, optimise, write, judge); before it, loading the engine and models took " in line
     assert "starting Python and importing torch" in line, line
+
+
+def test_the_summary_says_how_far_the_reshape_moved_the_face(piped_run):
+    """The default strength reshapes (issue 30): the summary says by how much, in crop px and % of the eye distance,
+    and the sidecar has the numbers."""
+    import json
+
+    _, text, folder = piped_run
+    line = next((x for x in text.splitlines() if x.startswith("face 0 reshape:")), None)
+    assert line is not None and "% of the eye distance" in line and "eye openings" in line, text
+    sidecar = json.loads((folder / "out.jpg.json").read_text())
+    moved = sidecar["faces"][0]["engine"]["reshape"]
+    assert 0 < moved["max_px"] <= moved["amplitude_px"] + 1e-5
+    assert all(change >= -1e-6 for change in moved["eye_area_change_pct"])  # eyes only grow

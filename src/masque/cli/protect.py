@@ -250,12 +250,16 @@ def protect(
 def _say_expected(console, plan, engine: str, engine_options: dict, until: bool, cap: str | None) -> None:
     """Before the wait: what the look and strength are measured to give (`masque.makeup.expected`, the measured
     frontier of the parametric engine); with ``until`` (--until-protected) the levels up to ``cap`` too."""
-    if engine != "parametric":  # only the parametric engine's frontier is measured
-        return
-    from ..makeup.expected import expected_protection
-    from ..pipeline.escalate import config_level, ladder
+    from ..engines.catalog import engine_entry
 
-    start = config_level(engine_options.get("config"))
+    entry = engine_entry(engine)
+    if entry is None or not entry.level_presets:  # only the measured presets' frontier is known
+        return
+    from ..engines.base import config_level
+    from ..makeup.expected import expected_protection
+    from ..pipeline.escalate import ladder
+
+    start = config_level(engine, engine_options.get("config"))
     top = ladder(start, cap)[-1] if until else None
     console.print(expected_protection(list(plan.products), start, cap=top), markup=False, highlight=False)
 

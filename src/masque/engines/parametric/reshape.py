@@ -166,6 +166,19 @@ def corner_pin(frame: FaceFrame) -> np.ndarray:
     return keep
 
 
+def eye_pin(frame: FaceFrame) -> np.ndarray:
+    """(S, S): 0 on each eye with its lids, 1 from there on: only the eye and brow retouches reach the eyes (the
+    Gaussian tails of the nose and lip retouches shrank an eye opening by 0.002 % on obama)."""
+    lm = frame.landmarks
+    x, y = frame.coords
+    keep = np.ones(x.shape)
+    for pts in (lm[36:42], lm[42:48]):
+        c = pts.mean(0)
+        r = np.hypot((x - c[0]) / (0.5 * float(np.ptp(pts[:, 0])) + 0.5 * _EYE_ZONE), (y - c[1]) / _EYE_ZONE)
+        keep *= _smoothstep(r - 1.0)
+    return keep
+
+
 def free_weight(frame: FaceFrame) -> np.ndarray:
     """W (S, S): 0 on the eyes (with their lids), the brows and the lips, 1 elsewhere, smooth between. On the lips a
     free field thinned the upper lip into a wavy line (katy1 at 2.5 px); only the basis moves them (fuller)."""
@@ -174,11 +187,7 @@ def free_weight(frame: FaceFrame) -> np.ndarray:
     keep = corner_pin(frame)
     lips = lm[48:60]
     c, half = lips.mean(0), 0.5 * np.ptp(lips, axis=0) + _LIP_ZONE
-    keep *= _smoothstep(np.hypot((x - c[0]) / half[0], (y - c[1]) / half[1]) - 1.0)
-    for pts in (lm[36:42], lm[42:48]):
-        c = pts.mean(0)
-        r = np.hypot((x - c[0]) / (0.5 * float(np.ptp(pts[:, 0])) + 0.5 * _EYE_ZONE), (y - c[1]) / _EYE_ZONE)
-        keep *= _smoothstep(r - 1.0)
+    keep *= _smoothstep(np.hypot((x - c[0]) / half[0], (y - c[1]) / half[1]) - 1.0) * eye_pin(frame)
     for pts in (lm[17:22], lm[22:27]):
         keep *= _smoothstep(_polyline_distance(frame, pts)[0] / _BROW_ZONE - 1.0)
     return keep
@@ -235,8 +244,9 @@ class FaceReshape:
         self.fade = edge_fade(self.region, params.config.edge * k)
         basis = retouch_basis(self.frame)
         basis["eye_size"] = basis["eye_size"] * params.config.eye_reach
-        pin = corner_pin(self.frame)
-        self.basis = (torch.from_numpy(np.stack([basis[n] * pin for n in params.names])).float() if params.names
+        pin, eyes = corner_pin(self.frame), eye_pin(self.frame)
+        pins = {n: pin if n in ("eye_size", "brow_lift", "brow_tail") else pin * eyes for n in basis}
+        self.basis = (torch.from_numpy(np.stack([basis[n] * pins[n] for n in params.names])).float() if params.names
                       else torch.zeros(0, 2, side, side))
         self.weight = torch.from_numpy(free_weight(self.frame)).float()[None, None]
         x, y = self.frame.coords  # the control grid spans the face frame's box, frame x in [-1.6, 1.6] u
