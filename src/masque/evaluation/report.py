@@ -105,9 +105,9 @@ def render_report(results: dict) -> str:
 
 
 def write_report(results: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(render_report(results))
-    return path
+    from ..atomic import write_atomic
+
+    return write_atomic(path, render_report(results))
 
 
 def grid_image(rows: Sequence[tuple[np.ndarray, np.ndarray]], amplify: float = 10.0, tile: int = 256) -> np.ndarray:
@@ -129,7 +129,9 @@ def grid_image(rows: Sequence[tuple[np.ndarray, np.ndarray]], amplify: float = 1
 def write_grid(path: str | Path, rows: Sequence[tuple[np.ndarray, np.ndarray]], amplify: float = 10.0) -> Path:
     from PIL import Image
 
+    from ..atomic import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid_image(rows, amplify)).save(path)
-    return path
+    image = Image.fromarray(grid_image(rows, amplify))
+    return write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))

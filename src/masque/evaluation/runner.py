@@ -300,8 +300,6 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
 
     ``executor`` (`masque.executors`, default local) runs the protection units; results are the same on each.
     """
-    from .report import write_grid, write_report
-
     cfg.check()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -311,16 +309,7 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
     names = list(models)
     # 2. aligned crops of every photo (photos without a face are reported and left out)
     cache = CropCache(out_dir / "crops", cfg.size, cfg.detector)
-    skipped: dict[str, str] = {}
-    for path in dataset.photos():
-        try:
-            cache.get(path)
-        except NoFaceError as exc:
-            skipped[str(path)] = str(exc)
-    items = [it for it in dataset.items if str(it.source) not in skipped]
-    items = [EvalItem(it.identity, it.source, tuple(r for r in it.references if str(r) not in skipped))
-             for it in items]
-    gal_paths = [p for p in dataset.photos() if str(p) not in skipped]
+    items, gal_paths, skipped = _with_faces(dataset, cache)
     # 3. clean gallery embeddings
     crops = [cache.get(p).crop for p in gal_paths]
     gallery = Gallery(gal_paths, [dataset.gallery[p] for p in gal_paths], crops,
@@ -367,11 +356,33 @@ def evaluate(dataset: EvalDataset, cfg: EvalConfig, out_dir: str | Path, *, comm
         "runs": runs, "transfer": transfer_summary(runs),
     }
     results = _json_safe(results)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    _write_outputs(results, grids, out_dir, cfg.amplify)
+    return results
+
+
+def _with_faces(dataset: EvalDataset, cache: CropCache) -> tuple[list[EvalItem], list[Path], dict[str, str]]:
+    """The items and gallery photos that have a face (their crops cached), and why each other photo was left out."""
+    skipped: dict[str, str] = {}
+    for path in dataset.photos():
+        try:
+            cache.get(path)
+        except NoFaceError as exc:
+            skipped[str(path)] = str(exc)
+    items = [EvalItem(it.identity, it.source, tuple(r for r in it.references if str(r) not in skipped))
+             for it in dataset.items if str(it.source) not in skipped]
+    return items, [p for p in dataset.photos() if str(p) not in skipped], skipped
+
+
+def _write_outputs(results: dict, grids: dict, out_dir: Path, amplify: float) -> None:
+    """results.json (atomically), report.md and the before/after grids: one per run, the first protected one as
+    grid.png."""
+    from ..atomic import write_atomic
+    from .report import write_grid, write_report
+
+    write_atomic(out_dir / "results.json", json.dumps(results, indent=1))
     write_report(results, out_dir / "report.md")
     for tag, rows in grids.items():
-        write_grid(out_dir / "grids" / f"{tag}.png", rows, cfg.amplify)
+        write_grid(out_dir / "grids" / f"{tag}.png", rows, amplify)
     protected_runs = [tag for tag in grids if not tag.startswith("clean__")]
     first = protected_runs[0] if protected_runs else next(iter(grids), None)
-    write_grid(out_dir / "grid.png", grids.get(first, []), cfg.amplify)
-    return results
+    write_grid(out_dir / "grid.png", grids.get(first, []), amplify)
