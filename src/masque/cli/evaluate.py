@@ -83,7 +83,6 @@ def evaluate(
     available) and write results.json, report.md and grid.png."""
     from ..evaluation.baselines import PGDConfig
     from ..evaluation.datasets import load_dataset
-    from ..evaluation.report import pct
     from ..evaluation.runner import EvalConfig
     from ..evaluation.runner import evaluate as run_evaluation
     from ..evaluation.zoo import parse_models
@@ -109,6 +108,12 @@ def evaluate(
                                  executor=runner)
     finally:
         runner.close()
+    _print_results(results, out)
+
+def _print_results(results: dict, out: Path) -> None:
+    """One line per run (verification and rank-1 PSR), the transfer summary, and where the files are."""
+    from ..evaluation.report import pct
+
     for run in results["runs"]:
         key = run["primary_threshold"]
         v, r1 = run["verification"][key]["psr"], run["identification"]["rank1"]["psr"]
