@@ -2,126 +2,59 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from .options import ENGINE_HELP, Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
+from . import protect_options as opt  # the option aliases, one per name in the signature
+from .options import Address, Device, Executor, Model, Seed, Surrogates, Workers, parse_names
 
 # how long the command waits, after importing torch (1.5-2.5 s), for the prefetched detection before it loads models
 # anyway: a faceless photo's read and HOG pass (~0.3 s) have long finished by then; a slow one (CNN confirming a
 # group photo, ~6 s) goes on overlapping the model loading and costs at most this
 FACELESS_WAIT_SECONDS = 0.3
-AUTO_HELP = ("Protection engine: auto (diffusion when Stable Diffusion weights are present locally, else parametric; "
-             "one line says which ran and why). ")
 
 
 def protect(
-    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Makeup to apply, e.g. 'red lipstick', "
-                                                               "'smoky eyeshadow'; it also picks the face region.")],
-    photos: Annotated[list[Path] | None, typer.Argument(
-        help="Photo(s) to protect (JPEG, PNG, WebP, ...). Several photos form a batch: resumable (a manifest in the "
-             "output folder), faceless photos are skipped, a summary at the end.")] = None,
-    pair: Annotated[list[Path] | None, typer.Option(help="Another photo of the same person (repeatable): the anchor "
-                                                         "MASQUE pushes the face away from. Without it the face is "
-                                                         "pushed away from itself (single mode).")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", "--result-dir", "--result_dir",
-        help="Output file (one photo) or folder (several). Default: PHOTO.protected.EXT beside the input.")] = None,
-    mask: Annotated[Path | None, typer.Option(help="Region mask image of the photo's size (white = makeup). "
-                                                   "Implies --aligned.")] = None,
-    aligned: Annotated[bool, typer.Option(help="The photo is already an aligned face crop: skip face detection; "
-                                               "the mask defaults to the whole crop.")] = False,
-    engine: Annotated[str, typer.Option(help=AUTO_HELP + ENGINE_HELP)] = "auto",
+    prompt: opt.PromptOpt,
+    photos: opt.PhotosOpt = None,
+    pair: opt.PairOpt = None,
+    out: opt.OutOpt = None,
+    mask: opt.MaskOpt = None,
+    aligned: opt.AlignedOpt = False,
+    engine: opt.EngineOpt = "auto",
     model: Model = None,
     surrogates: Surrogates = None,
-    faces: Annotated[str, typer.Option(help="Faces to protect: all | largest | N (0 = largest).")] = "all",
-    region: Annotated[str | None, typer.Option(help="Override the region chosen from the prompt: lips, eyes, brows, "
-                                                    "cheeks, skin (comma-separated).")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: auto (hog, confirmed by cnn on a photo with several "
-                                               "faces or a region hog was unsure of) | hog (fast; found every face "
-                                               "of the shared test photos in ~0.3 s) | cnn (dlib's MMOD: turned "
-                                               "faces, ~10x slower) | hog+cnn (both, always). Regions no detector "
-                                               "confirmed are reported as possibly missed faces, with their "
-                                               "boxes.")] = "auto",
-    parser: Annotated[Path | None, typer.Option(
-        help="BiSeNet face-parsing checkpoint (79999_iter.pth) for pixel-exact regions; default: the one imported "
-             "with `masque models import face-parser FILE`, else landmark polygons.")] = None,
-    source_prompt: Annotated[str | None, typer.Option(help="(diffusion) Prompt describing the unedited face "
-                                                           "(default 'A face of a human').")] = None,
-    target_word: Annotated[str | None, typer.Option(help="(diffusion) Word(s) of the prompt whose attention drives "
-                                                         "the edit (default: every makeup word).")] = None,
-    # the defaults are written out (importing the configs would load torch for `--help`); a test keeps them in step
-    steps: Annotated[int | None, typer.Option(help="Denoising steps (diffusion, default 50) or optimisation steps "
-                                                   "(parametric, default 20).", min=1)] = None,
-    guidance_scale: Annotated[float | None, typer.Option(help="(diffusion) Classifier-free guidance scale "
-                                                             "(default 7.5).", min=0)] = None,
-    strength: Annotated[str | None, typer.Option(help="(parametric) How much makeup: subtle | natural | bold | max "
-                                                      "(default natural; stronger protects more, see README). "
-                                                      "(diffusion) Adversarial guidance strength, a number >= 0 "
-                                                      "(default 1.0; 0 = makeup only).")] = None,
-    mask_fusion: Annotated[str | None, typer.Option(help="(diffusion) Blend mask: mask | attention | both "
-                                                         "(default both).")] = None,
-    inversion: Annotated[str | None, typer.Option(help="(diffusion) Inversion: direct (exact, default) | null-text "
-                                                       "(the paper's, ~10x slower) | negative-prompt (cheapest, "
-                                                       "approximate).")] = None,
-    reshape: Annotated[float | None, typer.Option(
-        metavar="PX", help="(parametric) How far the retouch-like reshape may move the face, in px of a 256-px face "
-                           "crop (about 1.4 % of the eye distance a px; eyes only grow, brows only lift, mouth corners "
-                           "stay; default: the strength's preset; 0 = makeup and finish only).", min=0)] = None,
-    eot: Annotated[bool, typer.Option(
-        "--eot", help="Optimise under two random JPEG / resize / blur copies per model and step (expectation over "
-                      "transformation), so protection survives re-encoding; slower. (parametric) Every --strength "
-                      "preset already optimises under a cheaper EOT (one copy a step; two at max: the sidecar's "
-                      "engine_config shows it), so this only makes it heavier. (diffusion) Off unless given.")
-    ] = False,
-    until_protected: Annotated[bool, typer.Option(
-        "--until-protected", help="Protect each face at --strength, judge the written photo, and redo a face that "
-                                  "some judge still matches at the next stronger level, up to --max-strength. "
-                                  "Without --surrogates one present model is held out of the optimisation (the last "
-                                  "in `masque models list` order), so a model the makeup never saw must stop "
-                                  "matching too. The summary and sidecar say which level each face needed.")] = False,
-    max_strength: Annotated[str | None, typer.Option(
-        metavar="LEVEL", help="With --until-protected: the strongest level to try: subtle | natural | bold | max "
-                              "(default max).")
-    ] = None,
-    require_protected: Annotated[bool, typer.Option(
-        "--require-protected", help="Exit 3 when some face is still recognised (4: none recognised, but some face "
-                                    "unverified), for one photo or a whole batch, instead of 0.")] = False,
-    allow_unknown_words: Annotated[bool, typer.Option(
-        "--allow-unknown-words", help="Run a prompt even when most of its words are not makeup words MASQUE knows "
-                                      "(they are ignored; `masque vocabulary` lists the known ones). By default "
-                                      "such a prompt is refused before anything loads.")] = False,
+    faces: opt.FacesOpt = "all",
+    region: opt.RegionOpt = None,
+    detector: opt.DetectorOpt = "auto",
+    parser: opt.ParserOpt = None,
+    source_prompt: opt.SourcePromptOpt = None,
+    target_word: opt.TargetWordOpt = None,
+    steps: opt.StepsOpt = None,
+    guidance_scale: opt.GuidanceScaleOpt = None,
+    strength: opt.StrengthOpt = None,
+    mask_fusion: opt.MaskFusionOpt = None,
+    inversion: opt.InversionOpt = None,
+    reshape: opt.ReshapeOpt = None,
+    eot: opt.EotOpt = False,
+    until_protected: opt.UntilProtectedOpt = False,
+    max_strength: opt.MaxStrengthOpt = None,
+    require_protected: opt.RequireProtectedOpt = False,
+    allow_unknown_words: opt.AllowUnknownWordsOpt = False,
     seed: Seed = 0,
     device: Device = None,
-    force_pair: Annotated[bool, typer.Option(help="Use every --pair photo as a reference, even one that most judges "
-                                                  "do not match with the face (another person?); by default such a "
-                                                  "photo is skipped, with a note.")] = False,
-    keep_metadata: Annotated[bool, typer.Option(help="Keep EXIF/ICC metadata (GPS included!). Default: "
-                                                     "stripped.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input).")] = False,
-    max_pixels: Annotated[int, typer.Option(help="Largest photo accepted, in pixels (width x height); larger files "
-                                                 "are refused before decoding (decompression-bomb guard).",
-                                            min=1)] = 178_956_970,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
-    ref_map: Annotated[Path | None, typer.Option(
-        "--ref-map", "--ref_map_json", help="Batch in MASQUE's official layout: a JSON file mapping each identity to "
-                                            "its source and reference image names (the references are the pairs).")
-    ] = None,
-    images_dir: Annotated[Path | None, typer.Option(
-        "--images-dir", "--images_dir", help="Folder of the --ref-map source images; alone: protect every image in "
-                                             "it.")] = None,
-    ref_base_dir: Annotated[Path | None, typer.Option(
-        "--ref-base-dir", "--ref_base_dir", help="Folder of the --ref-map reference images (default: "
-                                                 "--images-dir).")] = None,
-    img_ext: Annotated[str | None, typer.Option(
-        "--img-ext", "--img_ext", help="Image extension, e.g. .jpg: added to --ref-map names that have none; "
-                                       "filters --images-dir.")] = None,
-    skip_existing: Annotated[bool, typer.Option(
-        "--skip-existing/--no-skip-existing", "--skip_existing/--no_skip_existing",
-        help="(batches) Skip photos the output folder's manifest records as finished with the same settings and "
-             "intact files; redo missing or corrupt ones.")] = True,
+    force_pair: opt.ForcePairOpt = False,
+    keep_metadata: opt.KeepMetadataOpt = False,
+    overwrite: opt.OverwriteOpt = False,
+    max_pixels: opt.MaxPixelsOpt = 178_956_970,
+    quiet: opt.QuietOpt = False,
+    ref_map: opt.RefMapOpt = None,
+    images_dir: opt.ImagesDirOpt = None,
+    ref_base_dir: opt.RefBaseDirOpt = None,
+    img_ext: opt.ImgExtOpt = None,
+    skip_existing: opt.SkipExistingOpt = True,
     executor: Executor = "local",
     address: Address = None,
     workers: Workers = None,
@@ -130,121 +63,165 @@ def protect(
 
     Writes the protected photo (same size and format, metadata stripped) and a JSON sidecar (OUT.json) with the
     settings, seed, per-stage seconds, the cost trace and every judge's verdict on the written photo. Check it again
-    offline with `masque check PHOTO PROTECTED --reference OTHER`.
+    offline with `masque check PHOTO PROTECTED --reference OTHER`. Exit status: 0 done, 1 some photo of a batch
+    failed, 2 a bad argument (nothing written), 3 with --require-protected: some face is still recognised, 4 with
+    --require-protected: none recognised but some face unverified, 130 interrupted."""
+    # 1. check the arguments that need no model, and that every output can be written
+    photos, pairs_of, targets = _checked_paths(engine, photos, pair, mask, out, ref_map, images_dir, ref_base_dir,
+                                               img_ext)
+    batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
+    err, plan, prefetch = _preflight([] if batch else photos, pair, mask, prompt, region, max_pixels,
+                                allow_unknown_words, prefetch=not batch and not aligned and mask is None,
+                                detector=detector)
 
-    Exit status: 0 done, 1 some photo of a batch failed, 2 a bad argument (nothing written), 3 with
-    --require-protected: some face is still recognised, 4 with --require-protected: none recognised but some face
-    unverified, 130 interrupted.
-    """
+    # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
+    from ..devices import default_device
+    from ..engines.base import EngineOptions
+
+    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
+                          source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
+                          strength=strength, mask_fusion=mask_fusion, inversion=inversion, reshape=reshape)
+    choice, engine_options = _engine_settings(engine, model, knobs, until_protected, max_strength)
+    options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
+                   faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
+                   max_pixels=max_pixels, force_pair=force_pair,
+                   **({"until_protected": True, "max_strength": max_strength} if until_protected else {}))
+    run = _Run(err, plan, choice, options, engine_options, knobs, quiet, until_protected, max_strength)
+    if batch:  # resumable through the output folder's manifest, on the chosen executor (masque.batch)
+        raise typer.Exit(run.batch(photos, pair, pairs_of, out, mask=mask, parser=parser, device=device,
+                                   aligned=aligned, executor=executor, address=address, workers=workers,
+                                   skip_existing=skip_existing, overwrite=overwrite,
+                                   require_protected=require_protected))
+    # 3. load the engine and FR models once, 4. protect the photo
+    run.single(photos[0], targets[0], pair, mask=mask, aligned=aligned, prefetch=prefetch,
+               device=default_device(device), overwrite=overwrite, require_protected=require_protected)
+
+
+@dataclass
+class _Run:
+    """What steps 1-2 settled, for the batch or the single photo that follows."""
+
+    err: object
+    plan: object
+    choice: object
+    options: dict
+    engine_options: dict
+    knobs: object
+    quiet: bool
+    until: bool
+    cap: str | None
+
+    def say_engine(self) -> None:
+        if not self.quiet:  # after loading: a model that fails to load is the one line the user sees
+            self.err.print(self.choice.line, highlight=False, markup=False)
+            _say_expected(self.err, self.plan, self.choice.name, self.engine_options, self.until, self.cap)
+
+    def batch(self, photos, pair, pairs_of, out, *, mask, parser, device, aligned, **run_options) -> int:
+        from ..batch import ProtectSpec
+        from ..run_config import ProtectConfig
+        from .protect_batch import run_batch
+
+        mask_arr = None
+        if mask is not None:  # one mask for every photo: read once here, checked per photo by the worker
+            from ..io import read_image
+
+            mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
+        spec = ProtectSpec({**self.options, "parser": str(parser) if parser else None,
+                            "engine_options": self.engine_options}, device=device, mask=mask_arr, aligned=aligned,
+                           config=ProtectConfig(**self.options, options=self.knobs))
+        self.say_engine()
+        with _format_notes(self.err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
+            return run_batch(spec, photos, tuple(pair or ()), pairs_of, out, quiet=self.quiet, **run_options)
+
+    def single(self, photo, target, pair, *, mask, aligned, prefetch, device, overwrite,
+               require_protected) -> None:
+        """Load the models once (unless the photo has no face: its detection ran while torch imported), protect,
+        summarise; with ``require_protected`` exit with the faces' status."""
+        from .. import api
+        from ..run_config import ProtectConfig
+        from .console import FaceProgress
+
+        if prefetch is not None and prefetch.found_no_face(timeout=FACELESS_WAIT_SECONDS):
+            from ..faces.detect import select_faces
+
+            prefetch.close()
+            select_faces([])  # the one "no face found" error, before any model loads
+        protector = api.Protector.from_config(ProtectConfig(**self.options, options=self.knobs),
+                                              engine_choice=self.choice, device=device, overwrite=overwrite)
+        self.say_engine()
+        with FaceProgress(self.err, self.quiet) as progress, _format_notes(self.err):
+            report = protector.protect_photo(photo, out=target, pair=pair or (), mask=mask, aligned=aligned,
+                                             progress=progress, prefetch=prefetch)
+        if not self.quiet:
+            _summary(self.err, report, self.plan.notes)
+        if require_protected and report.faces:
+            from ..pipeline.verdict import status_exit_code
+
+            raise typer.Exit(status_exit_code([f.status for f in report.faces]))
+
+
+def _preflight(photos, pair, mask, prompt, region, max_pixels, allow_unknown_words, *, prefetch: bool,
+               detector: str):
+    """Every input read and the prompt parsed before torch or a model loads, the words to be ignored said before the
+    wait (not again in the summary); with ``prefetch`` the one photo's faces are found in a forked process while torch
+    and the models load (`masque.prefetch`)."""
+    from .console import console
+    from .preflight import check_inputs
+
+    err = console(stderr=True)
+    plan = check_inputs(photos, pairs=pair or [], mask=mask, prompt=prompt, region=region, max_pixels=max_pixels,
+                        allow_unknown_words=allow_unknown_words)
+    for note in plan.notes:
+        err.print(f"Note: {note}", style="yellow", highlight=False, markup=False)
+    if not prefetch:
+        return err, plan, None
+    from ..prefetch import DetectionPrefetch
+
+    return err, plan, DetectionPrefetch.start(photos[0], detector, max_pixels)
+
+
+def _checked_paths(engine: str, photos, pair, mask, out, ref_map, images_dir, ref_base_dir, img_ext):
+    """The photos to protect (and each one's pairs, in a ``--ref-map`` batch) and where each output goes, every
+    input checked to exist and every output to be writable, before anything loads."""
     from ..engines.auto import ENGINE_CHOICES
     from ..errors import InputError
+    from .protect_batch import batch_inputs
 
-    # 1. check the arguments that need no model, and that every output can be written
     if engine not in ENGINE_CHOICES:
         raise InputError(f"`--engine` must be one of {ENGINE_CHOICES}; got {engine!r}.")
-    from .protect_batch import batch_inputs, run_batch
-
-    given = list(photos or [])
-    photos, pairs_of = batch_inputs(given, ref_map=ref_map, images_dir=images_dir, ref_base_dir=ref_base_dir,
-                                    img_ext=img_ext)
+    photos, pairs_of = batch_inputs(list(photos or []), ref_map=ref_map, images_dir=images_dir,
+                                    ref_base_dir=ref_base_dir, img_ext=img_ext)
     if not photos:
         raise InputError("give the `PHOTO`(s) to protect, or a batch with `--ref-map` / `--images-dir`.")
     for flag, paths in (("PHOTO", photos), ("--pair", pair or []), ("--mask", [mask] if mask else [])):
         for path in paths:
             if not path.is_file():
                 raise InputError(f"`{flag}` {str(path)!r} does not exist or is not a file.")
-    batch = len(photos) > 1 or pairs_of is not None or images_dir is not None or executor != "local"
     targets = _output_targets(photos, out)
     _check_outputs(photos, targets, [*(pair or []), *([mask] if mask else [])])
-    from .console import FaceProgress, console
-    from .preflight import check_inputs  # every input read and the prompt parsed before torch or a model loads
+    return photos, pairs_of, targets
 
-    err = console(stderr=True)
-    plan = check_inputs([] if batch else photos, pairs=pair or [], mask=mask, prompt=prompt, region=region,
-                        max_pixels=max_pixels, allow_unknown_words=allow_unknown_words)
-    said = plan.notes
-    for note in said:  # the words that will be ignored, said before the wait (and not again in the summary)
-        err.print(f"Note: {note}", style="yellow", highlight=False, markup=False)
 
-    # one photo: its faces are found in a forked process while torch and the models load (`masque.prefetch`)
-    prefetch = None
-    if not batch and not aligned and mask is None:
-        from ..prefetch import DetectionPrefetch
-
-        prefetch = DetectionPrefetch.start(photos[0], detector, max_pixels)
-
-    # 2. pick the engine (auto: diffusion only when its weights are here) and map the user's knobs onto its config
-    from .. import api
-    from ..devices import default_device
+def _engine_settings(engine: str, model, knobs, until: bool, cap: str | None):
+    """The engine that runs (auto: diffusion only when its weights are here) and its factory arguments from the
+    user's knobs; with ``until`` (`--until-protected`) the ladder up to ``cap`` is checked before any model loads."""
     from ..engines.auto import choose_engine
-    from ..engines.base import EngineOptions, engine_kwargs
+    from ..engines.base import engine_kwargs
+    from ..errors import InputError
 
+    if not until and cap is not None:
+        raise InputError("`--max-strength` caps `--until-protected`; add `--until-protected` or drop it.")
     choice = choose_engine(engine, model)
-    if until_protected:  # the ladder from --strength to --max-strength, checked before any model loads
+    if until:
         from ..pipeline.escalate import ladder
 
-        ladder(strength or "natural", max_strength)
-    elif max_strength is not None:
-        raise InputError("`--max-strength` caps `--until-protected`; add `--until-protected` or drop it.")
-    knobs = EngineOptions(steps=steps, eot=eot, model=model, device=default_device(device),
-                          source_prompt=source_prompt, target_word=target_word, guidance_scale=guidance_scale,
-                          strength=strength, mask_fusion=mask_fusion, inversion=inversion, reshape=reshape)
+        ladder(knobs.strength or "natural", cap)
     try:
-        engine_options = engine_kwargs(choice.name, knobs)
+        return choice, engine_kwargs(choice.name, knobs)
     except InputError as exc:
         if choice.requested == choice.name:
             raise
         raise InputError(f"{str(exc).rstrip('.')} (engine {choice.reason}).") from exc
-    options = dict(prompt=prompt, engine=choice.name, surrogates=parse_names(surrogates), region=parse_names(region),
-                   faces=faces, detector=detector, parser=parser, seed=seed, keep_metadata=keep_metadata,
-                   max_pixels=max_pixels, force_pair=force_pair,
-                   **({"until_protected": True, "max_strength": max_strength} if until_protected else {}))
-    if batch:
-        # a batch: resumable through the output folder's manifest, on the chosen executor (masque.batch)
-        from ..batch import ProtectSpec
-
-        if mask is not None:  # one mask for every photo: read once here, checked per photo by the worker
-            from ..io import read_image
-
-            mask_arr = read_image(mask).rgb.astype("float32").mean(axis=2) / 255.0
-        from ..run_config import ProtectConfig
-
-        spec = ProtectSpec({**options, "parser": str(parser) if parser else None, "engine_options": engine_options},
-                           device=device, mask=mask_arr if mask is not None else None, aligned=aligned,
-                           config=ProtectConfig(**options, options=knobs))
-        if not quiet:
-            err.print(choice.line, highlight=False, markup=False)
-            _say_expected(err, plan, choice.name, engine_options, until_protected, max_strength)
-        with _format_notes(err):  # notes of the photos (a skipped pair photo, CMYK, ...) once each, at the end
-            code = run_batch(spec, photos, tuple(pair or ()), pairs_of, out, executor=executor, address=address,
-                             workers=workers, skip_existing=skip_existing, overwrite=overwrite, quiet=quiet,
-                             require_protected=require_protected)
-        raise typer.Exit(code)
-
-    # 3. load the engine and FR models once, unless the photo has no face (its detection ran while torch imported)
-    if prefetch is not None and prefetch.found_no_face(timeout=FACELESS_WAIT_SECONDS):
-        from ..faces.detect import select_faces
-
-        prefetch.close()
-        select_faces([])  # the one "no face found" error, before any model loads
-    from ..run_config import ProtectConfig
-
-    protector = api.Protector.from_config(ProtectConfig(**options, options=knobs), engine_choice=choice,
-                                          device=default_device(device), overwrite=overwrite)
-    if not quiet:  # after loading: a model that fails to load is the one line the user sees
-        err.print(choice.line, highlight=False, markup=False)
-        _say_expected(err, plan, choice.name, engine_options, until_protected, max_strength)
-
-    # 4. protect the photo (several photos are a batch, above)
-    with FaceProgress(err, quiet) as progress, _format_notes(err):
-        report = protector.protect_photo(photos[0], out=targets[0], pair=pair or (), mask=mask, aligned=aligned,
-                                         progress=progress, prefetch=prefetch)
-    if not quiet:
-        _summary(err, report, said)
-    if require_protected and report.faces:
-        from ..pipeline.verdict import status_exit_code
-
-        raise typer.Exit(status_exit_code([f.status for f in report.faces]))
 
 
 def _say_expected(console, plan, engine: str, engine_options: dict, until: bool, cap: str | None) -> None:
