@@ -231,8 +231,9 @@ def measured_row(row: dict):
                 "white_box": Outcome.of(sum(all(f["white_box"].values()) for f in faces), len(faces)),
                 "protected": Outcome.of(sum(f["status"] == "protected" for f in faces), len(faces))}
     return MeasuredRow(row["prompt"], row["strength"], row["settings"], len(faces), outcomes,
-                       round(row["face_ssim"], 3), round(row["seconds"], 1), round(row["texture_ssim"], 3),
-                       round(row["reshape_iod_pct_max"], 2))
+                       round(row["face_ssim"], 3), round(row["seconds"], 1),
+                       round(row.get("texture_ssim", row["face_ssim"]), 3),
+                       round(row.get("reshape_iod_pct_max", 0.0), 2))
 
 
 def override(config, item: str):

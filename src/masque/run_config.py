@@ -43,7 +43,7 @@ class ProtectConfig:
     surrogates: tuple[str, ...] | None = None
     region: tuple[str, ...] | None = None
     faces: str | int = "all"
-    detector: str = "hog"
+    detector: str = "auto"  # HOG, confirmed by CNN on group photos (the CLI, API and web default)
     face_scale: float = 0.8
     parser: str | None = None
     seed: int = 0

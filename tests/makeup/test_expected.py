@@ -69,7 +69,8 @@ def test_what_the_user_reads_is_the_file():
         lo, hi = (round(100 * v) for v in loo["ci95"])
         assert f"Expected at {r['strength']} (measured on {r['faces']} faces" in text, text
         assert f"leave-one-out {round(100 * loo['rate'])} % (95 % CI {lo}–{hi} %)" in text, text
-    chips = {(m.strength, m.leave_one_out, m.dlib_bin) for m in measured_settings()}
+    # the file stores rates to 4 decimals (1/3 is 0.3333): compared at that precision
+    chips = {(m.strength, round(m.leave_one_out, 4), round(m.dlib_bin, 4)) for m in measured_settings()}
     assert chips == {(r["strength"], r["outcomes"]["leave_one_out"]["rate"], r["outcomes"]["dlib_bin"]["rate"])
                      for r in raw if r["outcomes"]["leave_one_out"]["rate"] or r["outcomes"]["dlib_bin"]["rate"]}
 
@@ -93,7 +94,8 @@ def test_the_benchmark_writes_exactly_what_the_product_reads(tmp_path):
     spec.loader.exec_module(bench)
     faces = [{"loo": i < 3, "dlib_bin": i < 4, "white_box": {"dlib": i < 5, "sface": True},
               "status": "protected" if i == 0 else "not protected", "held_out": "dlib", "held_out_margin": 0.1,
-              "face_ssim": 0.95, "ms_ssim": 0.96, "seconds": 12.0, "engine_seconds": 10.0, "iterations": 20}
+              "face_ssim": 0.95, "texture_ssim": 0.97, "reshape": {"max_landmark_iod_pct": 3.5 + 0.1 * i},
+              "ms_ssim": 0.96, "seconds": 12.0, "engine_seconds": 10.0, "iterations": 20}
              for i in range(10)]
     config = ParametricConfig(strength="natural").resolved()
     row = {**bench.summarise("full glam", "natural", 4.0, config, faces), "settings": settings_of(config)}
@@ -106,10 +108,14 @@ def test_the_benchmark_writes_exactly_what_the_product_reads(tmp_path):
     assert back == MeasuredRow.from_dict(json.loads(path.read_text())["rows"][0]) == written
     assert {k: (o.count, o.n) for k, o in back.outcomes.items()} == {
         "leave_one_out": (3, 10), "dlib_bin": (4, 10), "white_box": (5, 10), "protected": (1, 10)}
+    assert abs(back.texture_ssim - 0.97) < 1e-9 and abs(back.reshape_iod_pct - 4.4) < 1e-6  # the largest reach
 
 
 @pytest.mark.parametrize("level", STRENGTHS)
 def test_each_shipped_row_counts_its_faces(level):
-    """Every level's row reads back with its faces counted (10 per row in the shipped file)."""
+    """Every level's row reads back with its faces counted: at least one face of each of the nine shared people, each
+    outcome over those faces (dlib-bin over those it could judge)."""
     row = next(r for r in measured_rows() if r.strength == level)
-    assert row.faces == 10 and all(o.n == 10 for o in row.outcomes.values())
+    assert row.faces >= 9
+    assert all(o.n == row.faces for k, o in row.outcomes.items() if k != "dlib_bin")
+    assert 0 < row.outcomes["dlib_bin"].n <= row.faces

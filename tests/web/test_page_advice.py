@@ -193,7 +193,10 @@ def test_expected_protection_is_offered_before_the_button(server):
     status, body = _request(server, "GET", "/api/expected?" + urlencode(
         {"prompt": "full glam", "strength": "natural", "max_strength": "max"}))
     text = json.loads(body)["text"]
-    assert status == 200 and text.startswith("Expected at natural (measured on 10 faces"), text
+    from masque.makeup.expected import measured_row
+
+    faces = measured_row("natural").faces
+    assert status == 200 and text.startswith(f"Expected at natural (measured on {faces} faces"), text
     assert "95 % CI" in text and "still recognised: bold" in text and "--" not in text, text
     _, body = _request(server, "GET", "/api/expected?" + urlencode({"prompt": "purple unicorn sparkle"}))
     text = json.loads(body)["text"]

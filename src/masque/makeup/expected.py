@@ -152,7 +152,9 @@ def measured_settings() -> list[MeasuredSetting]:
 def _level(row: MeasuredRow, words: Mapping[str, str]) -> str:
     said = ", ".join(f"{words[k]} {row.outcomes[k].say()}" for k in ("leave_one_out", "dlib_bin", "protected")
                      if k in row.outcomes)
-    return f"{said}; finish {row.settings.get('finish', 0):g}/255, ~{row.seconds_per_face:.0f} s a face"
+    reshape = row.settings.get("reshape") or 0
+    moved = f", reshape up to {row.reshape_iod_pct:.0f} % of the eye distance" if reshape else ""
+    return f"{said}; finish {row.settings.get('finish', 0):g}/255{moved}, ~{row.seconds_per_face:.0f} s a face"
 
 
 def expected_protection(products: Sequence[str], strength: str, audience: Literal["cli", "web"] = "cli",

@@ -43,17 +43,17 @@ def page_choices() -> dict:
 def expected_for_page(prompt: str, strength: str | None, cap: str | None) -> str:
     """What the page shows under the controls before the button is pressed: the words it will ignore and the
     measured protection of this look from ``strength`` (up to ``cap`` with 'protect until it holds')."""
-    from ..errors import InputError
+    from ..errors import InputError, worded
     from ..makeup.expected import expected_protection
     from ..makeup.prompt import mostly_unknown, resolve_plan
-    from .messages import web_text
+    from .messages import sentence
 
     if not prompt.strip():
         return "Describe the makeup, for example 'full glam'."
     try:
         plan = resolve_plan(prompt, None)
     except InputError as exc:
-        return web_text(str(exc))
+        return sentence(worded(exc, "web"))
     strength = strength if strength in STRENGTHS else default_strength()
     cap = cap if cap in STRENGTHS and STRENGTHS.index(cap) >= STRENGTHS.index(strength) else None
     ignored = ""
