@@ -66,11 +66,11 @@ class StrengthPreset:
 
 # Chosen from the frontier on the nine shared identities (README "How strong is it?"; the measured rows are
 # `masque/makeup/measured/frontier.json`): the finish stays at the invisible 4/255 up to natural; the reshape carries
-# the rest, as far as the face still reads as itself, retouched (2.5 px at 256², eyes at half of it); bold's finish
+# the rest, as far as the face still reads as itself, retouched (3 px at 256², eyes at half of it); bold's finish
 # comes down from 8 to 6/255 at the same leave-one-out thanks to the reshape.
 STRENGTH_PRESETS: Mapping[str, StrengthPreset] = {
-    "subtle": StrengthPreset(4.0, 20, True, reshape=1.5), "natural": StrengthPreset(4.0, 20, True, reshape=2.5),
-    "bold": StrengthPreset(6.0, 40, True, 1, "gradient", reshape=2.5),
+    "subtle": StrengthPreset(4.0, 20, True, reshape=1.5), "natural": StrengthPreset(4.0, 20, True, reshape=3.0),
+    "bold": StrengthPreset(6.0, 40, True, 1, "gradient", reshape=3.0),
     "max": StrengthPreset(12.0, 60, True, 40, "gradient", 2, reshape=3.0)}
 MAX_FINISH = 16.0  # /255: beyond this the finish reads as noise at any viewing size
 MAX_RESHAPE = 4.0  # px at 256²: 3 px of a free field already read as a frown (issue 30)
