@@ -77,13 +77,13 @@ def paste_back(
     # 3. blend only where the mask is non-zero; every other pixel is copied unchanged
     x0, y0, x1, y1 = box
     out = original.copy()
-    region_mask, region = region, out[y0:y1, x0:x1]
+    view = out[y0:y1, x0:x1]
     inside = m > 0
-    base = region[inside].astype(np.float64)
+    base = view[inside].astype(np.float64)
     mi = m[inside][:, None]
     blended = base + mi * w[inside]  # the mask's soft edge weighs the edit
-    region[inside] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    return out if motion is None else warp_photo(out, aligned, motion, region_mask, box)
+    view[inside] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out if motion is None else warp_photo(out, aligned, motion, region, box)
 
 
 def warp_photo(photo: np.ndarray, aligned: AlignedFace, motion: np.ndarray, region: np.ndarray | None,

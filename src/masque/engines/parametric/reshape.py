@@ -242,15 +242,19 @@ class FaceReshape:
         self.frame = FaceFrame(landmarks, side)
         self.region = (support > 0).float()
         self.fade = edge_fade(self.region, params.config.edge * k)
-        basis = retouch_basis(self.frame)
-        basis["eye_size"] = basis["eye_size"] * params.config.eye_reach
-        pin, eyes = corner_pin(self.frame), eye_pin(self.frame)
-        pins = {n: pin if n in ("eye_size", "brow_lift", "brow_tail") else pin * eyes for n in basis}
-        self.basis = (torch.from_numpy(np.stack([basis[n] * pins[n] for n in params.names])).float() if params.names
-                      else torch.zeros(0, 2, side, side))
+        self.basis = self._basis(params) if params.names else torch.zeros(0, 2, side, side)
         self.weight = torch.from_numpy(free_weight(self.frame)).float()[None, None]
         x, y = self.frame.coords  # the control grid spans the face frame's box, frame x in [-1.6, 1.6] u
         self.grid = torch.from_numpy(np.stack([x / 1.6, (y - 0.45) / 1.55], -1)).float()[None]
+
+    def _basis(self, params: Reshape) -> torch.Tensor:
+        """The retouch fields (K, 2, S, S) of this face: the eyes at their share of the reach, the mouth corners
+        pinned for all, the eyes pinned for all but the eye and brow retouches."""
+        basis = retouch_basis(self.frame)
+        basis["eye_size"] = basis["eye_size"] * params.config.eye_reach
+        pin, eyes = corner_pin(self.frame), eye_pin(self.frame)
+        return torch.from_numpy(np.stack([basis[n] * (pin if n in ("eye_size", "brow_lift", "brow_tail")
+                                                      else pin * eyes) for n in params.names])).float()
 
     def motion(self) -> torch.Tensor:
         """m (1, 2, S, S): where each pixel's content moves, in crop px; |m| < amplitude, 0 outside the support."""
